@@ -1,0 +1,49 @@
+# rssgl-qgis developer commands. Quick start: `make setup && make test`, then `make demo`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal xvfb pyqt5-dev-tools qttools5-dev-tools
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SITE := $(shell ls -d $(VENV)/lib/python3*/site-packages 2>/dev/null | head -1)
+# qgis_process runs Debian's python: let it see the venv's torch/safetensors.
+QGIS_ENV := QT_QPA_PLATFORM=offscreen PYTHONPATH=$(CURDIR)/$(SITE):$(CURDIR)
+
+.PHONY: setup test lint demo package transup transcompile bench-train bench-infer clean
+
+setup: ## install QGIS 3.22 + GDAL (apt, skipped when present), .venv and pinned Python packages
+	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq "install ok installed" \
+	    || [ "$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l)" -ne "$(words $(APT_PACKAGES))" ]; then \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(APT_PACKAGES); \
+	else echo "Debian packages already installed."; fi
+	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	@$(PY) -c "import torch, qgis.core, osgeo; print('torch', torch.__version__, '| QGIS', qgis.core.Qgis.QGIS_VERSION)"
+
+lint:
+	$(VENV)/bin/ruff check .
+
+test: lint ## ruff + the whole pytest suite (engine, I/O, headless QGIS, GUI under Xvfb)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest
+
+demo: ## synthetic scene -> Train -> Classify -> Assess through qgis_process
+	$(QGIS_ENV) $(PY) scripts/demo.py --out out/demo
+
+package: transcompile ## build/rssgl_qgis.zip, installable with Plugins > Install from ZIP
+	$(PY) scripts/package.py --out build/rssgl_qgis.zip
+
+transup: ## refresh i18n/*.ts from the sources
+	pylupdate5 -noobsolete $$(find rssgl_qgis -name '*.py' | sort) -ts i18n/rssgl_qgis_de.ts i18n/rssgl_qgis_zh.ts
+
+transcompile: ## build i18n/*.qm
+	@for ts in i18n/*.ts; do [ -e "$$ts" ] && lrelease -silent "$$ts" -qm "$${ts%.ts}.qm" || true; done
+
+bench-train:
+	$(PY) benchmarks/bench_train.py
+
+bench-infer:
+	$(PY) benchmarks/bench_infer.py
+
+clean:
+	rm -rf build out .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
