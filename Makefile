@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal xvfb pyqt5-dev-tools qttools5-dev-tools
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-venv xvfb pyqt5-dev-tools qttools5-dev-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SITE := $(shell ls -d $(VENV)/lib/python3*/site-packages 2>/dev/null | head -1)
 # qgis_process runs Debian's python: let it see the venv's torch/safetensors.
