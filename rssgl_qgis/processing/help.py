@@ -1,0 +1,129 @@
+"""Help texts of the RSSGL algorithms, keyed by algorithm id and parameter name.
+
+They live apart from the algorithm code (as QGIS keeps its help in a data file) so the algorithms
+stay short and a test can check that every parameter of every algorithm is explained here. Each
+text goes through ``QCoreApplication.translate`` with the context "RssglHelp" so `make transup`
+extracts it for the translators.
+"""
+
+from __future__ import annotations
+
+from qgis.PyQt.QtCore import QCoreApplication
+
+translate = QCoreApplication.translate
+
+HELP_URL = "https://github.com/rssgl-qgis/rssgl-qgis#processing-algorithms"
+
+
+def descriptions() -> dict[str, str]:
+    """One paragraph per algorithm id saying what it does and when to use it (localised)."""
+    return {
+        "train": translate(
+            "RssglHelp",
+            "Trains an RSSGL network (a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) "
+            "on a hyperspectral raster from a few labelled pixels. The whole scene is given to the network at "
+            "once, so it learns spatial context as well as spectra. Training samples are either a vector layer "
+            "(polygons or points) with a class field, or a label raster on the same grid. A share of the "
+            "samples is held out to choose the best epoch honestly; the model file (.rssgl) keeps the "
+            "class names and colours and the band statistics, and can classify other rasters with "
+            "'Classify with RSSGL'. A GPU makes training much faster; on a CPU it works but is slow.",
+        ),
+        "classify": translate(
+            "RssglHelp",
+            "Classifies a hyperspectral raster with a model trained by 'Train RSSGL'. The raster must have the "
+            "bands the model was trained on (same count, and the same wavelengths when both know them). The "
+            "raster is processed in overlapping tiles with bounded memory, so large scenes work too. The "
+            "result is a GeoTIFF of class values (0 = no data) with the class names and colours inside and a "
+            ".qml style beside it; it loads as a paletted layer.",
+        ),
+        "accuracy": translate(
+            "RssglHelp",
+            "Compares a classification raster with reference samples (a vector layer with a class field, or a "
+            "label raster) and writes an HTML and a CSV report: overall accuracy, average accuracy and kappa "
+            "with 95 % confidence intervals, producer's and user's accuracy and F1 per class, the confusion "
+            "matrix, the mapped area of each class in map units and the area-adjusted accuracy and areas of "
+            "Olofsson et al. (2014). Classes are matched by value; a text reference field is matched to the "
+            "class names of the classification. Use reference samples that were NOT used for training.",
+        ),
+    }
+
+
+def parameter_help() -> dict[str, dict[str, str]]:
+    """Per algorithm id: parameter name -> explanation (localised). Every parameter must appear."""
+    return {
+        "train": {
+            "INPUT": translate("RssglHelp", "The hyperspectral raster to learn from (any GDAL raster; nodata and NaN "
+                                            "pixels are ignored)."),
+            "SAMPLES": translate("RssglHelp", "Training samples as polygons or points. Polygons are burnt into the "
+                                              "raster grid with the pixel-centre rule; samples in another CRS are "
+                                              "reprojected; samples outside the raster are dropped with a warning. "
+                                              "Use either this or the label raster. Only selected features are used "
+                                              "when 'Selected features only' is ticked."),
+            "CLASS_FIELD": translate("RssglHelp", "Field of the training samples that holds the class: whole numbers "
+                                                  "(class values, 0 is ignored) or text (each distinct text becomes a "
+                                                  "class, numbered 1..N in alphabetical order; the text becomes the "
+                                                  "class name)."),
+            "SAMPLES_RASTER": translate("RssglHelp", "Training samples as a label raster on the same grid as the input "
+                                                     "raster: 0 or nodata = unlabelled, other values = classes. Use "
+                                                     "either this or the vector samples."),
+            "VALIDATION_SHARE": translate("RssglHelp", "Share of each class's training pixels held out for choosing "
+                                                       "the best epoch (0 to 0.5). With 0, or too few pixels, the "
+                                                       "epoch with the lowest training loss is kept."),
+            "ITERATIONS": translate("RssglHelp", "Number of training iterations (one iteration = one pass of the whole "
+                                                 "scene with up to 10 pixels per class). The paper uses 600-1000."),
+            "LEARNING_RATE": translate("RssglHelp", "Initial learning rate of the SGD optimiser; it decays with a "
+                                                    "polynomial schedule. 0.005 is the paper's value."),
+            "KERNEL": translate("RssglHelp", "Size of the ConvLSTM's 3D kernel (spectral depth x rows x columns). "
+                                             "Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper "
+                                             "does."),
+            "STAT_LOSS_WEIGHT": translate("RssglHelp", "Weight of the statistical loss that pulls pixels of a class "
+                                                       "together and pushes classes apart (0.001 in the paper; 0 "
+                                                       "turns it off)."),
+            "SEED": translate("RssglHelp", "Random seed: the same seed, data and device give the same model."),
+            "DEVICE": translate("RssglHelp", "Where to train: Auto uses an NVIDIA GPU when torch sees one and the "
+                                             "CPU otherwise; CUDA fails clearly when there is no GPU."),
+            "PATIENCE": translate("RssglHelp", "Early stopping: stop after this many epochs (of 10 iterations) "
+                                               "without improvement; the best epoch's weights are kept."),
+            "OUTPUT_MODEL": translate("RssglHelp", "The trained model file (.rssgl: safetensors weights and JSON "
+                                                   "metadata, never pickled code)."),
+            "OUTPUT_CLASSIFICATION": translate("RssglHelp", "Optional: classify the training raster right away and "
+                                                            "write the class map here (GeoTIFF, styled)."),
+            "OUTPUT_CONFIDENCE": translate("RssglHelp", "Optional: the model's confidence per pixel (highest class "
+                                                        "probability, 0-1, float32)."),
+            "OUTPUT_REPORT": translate("RssglHelp", "Optional HTML training report: loss and validation accuracy per "
+                                                    "epoch, classes, parameters, device and timing."),
+        },
+        "classify": {
+            "INPUT": translate("RssglHelp", "The hyperspectral raster to classify. It must have the bands the model "
+                                            "was trained on."),
+            "MODEL": translate("RssglHelp", "A model file (.rssgl) written by 'Train RSSGL'."),
+            "MASK": translate("RssglHelp", "Optional: only classify inside this mask. A polygon layer (pixels whose "
+                                           "centre is inside a polygon) or a raster on the same grid (non-zero "
+                                           "pixels). Pixels outside are written as 0 (no data)."),
+            "OUTPUT": translate("RssglHelp", "The classification: GeoTIFF of class values (0 = no data), smallest "
+                                             "unsigned integer type, with colour table, class names and a .qml "
+                                             "style."),
+            "OUTPUT_CONFIDENCE": translate("RssglHelp", "Optional: the highest class probability per pixel (0-1, "
+                                                        "float32); low values show where more samples would help."),
+            "OUTPUT_PROBABILITIES": translate("RssglHelp", "Optional: one float32 band per class with its probability "
+                                                           "(band names are the class names)."),
+        },
+        "accuracy": {
+            "INPUT": translate("RssglHelp", "The classification raster to assess (class values, 0 = no data), e.g. "
+                                            "the output of 'Classify with RSSGL'."),
+            "REFERENCE": translate("RssglHelp", "Reference samples as polygons or points (reprojected and burnt into "
+                                                "the classification's grid). Use either this or the reference "
+                                                "raster."),
+            "REFERENCE_FIELD": translate("RssglHelp", "Field of the reference samples holding the class: the class "
+                                                      "value, or the class name (matched to the classification's "
+                                                      "class names)."),
+            "REFERENCE_RASTER": translate("RssglHelp", "Reference as a label raster on the classification's grid: 0 or "
+                                                       "nodata = not assessed."),
+            "OUTPUT_HTML": translate("RssglHelp", "The HTML report (tables of all measures and the confusion "
+                                                  "matrix)."),
+            "OUTPUT_CSV": translate("RssglHelp", "The same measures as CSV, one value per row (metric, class_value, "
+                                                 "class_name, mapped_value, value, ci95)."),
+            "OVERALL_ACCURACY": translate("RssglHelp", "Output number: the overall accuracy (0-1)."),
+            "KAPPA": translate("RssglHelp", "Output number: Cohen's kappa."),
+        },
+    }

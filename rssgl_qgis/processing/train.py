@@ -1,0 +1,164 @@
+"""Processing algorithm ``rssgl:train`` ("Train RSSGL")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import FeedbackAdapter, RssglAlgorithm
+from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
+
+#: DEVICE enum order -> engine device names.
+DEVICES = ("auto", "cuda", "cpu")
+
+
+class TrainRssglAlgorithm(RssglAlgorithm):
+    """Train an RSSGL model on a raster and samples; write the model and optional outputs."""
+
+    ALGORITHM_ID = "train"
+
+    INPUT = "INPUT"
+    SAMPLES = "SAMPLES"
+    CLASS_FIELD = "CLASS_FIELD"
+    SAMPLES_RASTER = "SAMPLES_RASTER"
+    VALIDATION_SHARE = "VALIDATION_SHARE"
+    ITERATIONS = "ITERATIONS"
+    LEARNING_RATE = "LEARNING_RATE"
+    KERNEL = "KERNEL"
+    STAT_LOSS_WEIGHT = "STAT_LOSS_WEIGHT"
+    SEED = "SEED"
+    DEVICE = "DEVICE"
+    PATIENCE = "PATIENCE"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+    OUTPUT_CLASSIFICATION = "OUTPUT_CLASSIFICATION"
+    OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+
+    def displayName(self) -> str:  # noqa: N802 (QGIS API name)
+        """Localised name in the Toolbox."""
+        return self.tr("Train RSSGL")
+
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 (QGIS API name)
+        """Declare the inputs (samples as vector or raster), advanced training settings and outputs."""
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster")))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.SAMPLES, self.tr("Training samples (polygons or points)"),
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.CLASS_FIELD, self.tr("Class field"), parentLayerParameterName=self.SAMPLES,
+            type=QgsProcessingParameterField.Any, optional=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.SAMPLES_RASTER, self.tr("Training samples as a label raster"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Double,
+            defaultValue=0.2, minValue=0.0, maxValue=0.5))
+        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+            self.ITERATIONS, self.tr("Iterations"), QgsProcessingParameterNumber.Integer,
+            defaultValue=600, minValue=1, maxValue=100000)))
+        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+            self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double,
+            defaultValue=0.005, minValue=1e-6, maxValue=1.0)))
+        self.addParameter(self.advanced(QgsProcessingParameterEnum(
+            self.KERNEL, self.tr("ConvLSTM kernel"),
+            options=[self.tr("Auto (from the raster size)"), "3x3x3", "3x5x5"], defaultValue=0)))
+        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+            self.STAT_LOSS_WEIGHT, self.tr("Statistical-loss weight"), QgsProcessingParameterNumber.Double,
+            defaultValue=0.001, minValue=0.0, maxValue=10.0)))
+        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer,
+            defaultValue=2333, minValue=0)))
+        self.addParameter(self.advanced(QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), options=[self.tr("Auto (GPU when available)"), "CUDA", "CPU"],
+            defaultValue=0)))
+        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+            self.PATIENCE, self.tr("Early-stopping patience (epochs)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=10, minValue=1, maxValue=10000)))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_MODEL, self.tr("Model file"), self.tr("RSSGL model (*.rssgl)")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CLASSIFICATION, self.tr("Classification of the training raster"), optional=True,
+            createByDefault=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CONFIDENCE, self.tr("Confidence"), optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
+            createByDefault=True))
+
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
+        """Exactly one sample source, and a class field with vector samples (checked before running)."""
+        has_vector = parameters.get(self.SAMPLES) not in (None, "")
+        has_raster = parameters.get(self.SAMPLES_RASTER) not in (None, "")
+        if has_vector == has_raster:
+            return False, self.tr("Give the training samples either as a vector layer ('Training samples') or as "
+                                  "a label raster ('Training samples as a label raster'), not both or neither.")
+        if has_vector and not parameters.get(self.CLASS_FIELD):
+            return False, self.tr("Choose the 'Class field' of the training samples.")
+        return super().checkParameterValues(parameters, context)
+
+    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Read inputs, train through workflow.train_from_files, attach styles; return the output paths."""
+        try:
+            from ..core.training import TrainingParams
+            from ..workflow import KERNEL_CHOICES, train_from_files
+        except ImportError as error:  # torch missing or broken
+            raise QgsProcessingException(
+                self.tr("The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS "
+                        "uses (the RSSGL dock offers to do it).").format(error)) from error
+
+        raster = self.raster_path(parameters, self.INPUT, context, self.tr("Hyperspectral raster"))
+        vector = self.vector_file(parameters, self.SAMPLES, context, feedback)
+        samples_raster = self.raster_path(parameters, self.SAMPLES_RASTER, context,
+                                          self.tr("Training samples as a label raster"), required=False)
+        class_field = self.parameterAsString(parameters, self.CLASS_FIELD, context) or None
+        model_out = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        classification_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_CLASSIFICATION, context) or None
+        confidence_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
+        report_out = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        params = TrainingParams(
+            iterations=self.parameterAsInt(parameters, self.ITERATIONS, context),
+            lr=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            stat_loss_weight=self.parameterAsDouble(parameters, self.STAT_LOSS_WEIGHT, context),
+            validation_share=self.parameterAsDouble(parameters, self.VALIDATION_SHARE, context),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            patience_epochs=self.parameterAsInt(parameters, self.PATIENCE, context),
+        )
+        kernel = KERNEL_CHOICES[self.parameterAsEnum(parameters, self.KERNEL, context)]
+        adapter = FeedbackAdapter(feedback)
+        outputs = (model_out, classification_out, confidence_out, report_out)
+        completed, result = self.run_engine(lambda: train_from_files(
+            raster,
+            samples_vector=vector[0] if vector else None, samples_layer=vector[1] if vector else None,
+            class_field=class_field if vector else None, samples_raster=samples_raster,
+            params=params, kernel=kernel, model_out=model_out, report_out=report_out,
+            classification_out=classification_out, confidence_out=confidence_out,
+            progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
+        ), feedback, outputs)
+        if not completed:
+            return {}
+        if result.validation_oa is not None:
+            feedback.pushInfo(self.tr("Validation overall accuracy of the kept model: {:.2f} %").format(
+                100.0 * result.validation_oa))
+        attach_post_processor(self, context, classification_out, ClassificationPostProcessor(),
+                              self.tr("RSSGL classification"))
+        attach_post_processor(self, context, confidence_out, ConfidencePostProcessor(), self.tr("RSSGL confidence"))
+        return {
+            self.OUTPUT_MODEL: model_out,
+            self.OUTPUT_CLASSIFICATION: classification_out,
+            self.OUTPUT_CONFIDENCE: confidence_out,
+            self.OUTPUT_REPORT: report_out,
+        }

@@ -1,0 +1,445 @@
+"""Training and accuracy workflows shared by the Processing algorithms and the dock (no qgis import).
+
+Processing and the dock differ only in how they collect inputs and show progress; the steps (read
+the raster, burn the samples onto its grid, check them, split, fit, save, classify, report) are
+the same, so they live here once, on file paths and plain callables:
+
+- ``progress(percent, message)``, ``should_stop() -> bool`` as the engine takes them;
+- ``log(level, message)`` with level "info" or "warning" (pushInfo / pushWarning, the dock's log).
+
+Errors are ``RssglError`` (a ValueError) with a sentence in the user's terms; cancelling raises
+``rssgl_qgis.core.errors.Cancelled`` after removing what was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .core.errors import RssglError
+from .reports import (
+    AccuracyReport,
+    ClassRow,
+    TrainingReport,
+    accuracy_csv_text,
+    render_accuracy_report,
+    render_training_report,
+    write_text_atomic,
+)
+
+__all__ = [
+    "MIN_CLASS_PIXELS",
+    "KERNEL_CHOICES",
+    "TrainResult",
+    "AccuracyResult",
+    "parse_kernel",
+    "train_from_files",
+    "assess_accuracy",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A class needs at least this many labelled (valid) pixels to be learnt: the paper's minimum per class.
+MIN_CLASS_PIXELS = 5
+#: User-facing kernel choices (Processing enum order) -> engine kernels; "auto" decides from the scene size.
+KERNEL_CHOICES = ("auto", "3x3x3", "3x5x5")
+
+ProgressFn = Callable[[float, str], None]
+StopFn = Callable[[], bool]
+LogFn = Callable[[str, str], None]
+
+
+def _no_log(level: str, message: str) -> None:
+    getattr(logger, "warning" if level == "warning" else "info")(message)
+
+
+def parse_kernel(kernel: str | tuple[int, int, int] | None, height: int, width: int) -> tuple[int, int, int]:
+    """The ConvLSTM kernel for a choice in KERNEL_CHOICES (or an explicit tuple); "auto" as the paper."""
+    from .core.model import auto_kernel
+
+    if kernel is None or kernel == "auto":
+        return tuple(auto_kernel(height, width))
+    if isinstance(kernel, str):
+        try:
+            parts = tuple(int(v) for v in kernel.lower().split("x"))
+        except ValueError:
+            parts = ()
+        if len(parts) != 3 or any(v < 1 or v % 2 == 0 for v in parts):
+            raise RssglError(f"Unknown kernel '{kernel}'; expected one of {', '.join(KERNEL_CHOICES)}.")
+        return parts  # type: ignore[return-value]
+    return tuple(int(v) for v in kernel)  # type: ignore[return-value]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; paths are None for outputs that were not asked for."""
+
+    model_path: str
+    classifier: Any
+    classes: list[ClassRow]
+    history: list[dict[str, Any]]
+    device: str
+    train_seconds: float
+    selection: str
+    best_epoch: int
+    validation_oa: float | None
+    report_path: str | None = None
+    classification_path: str | None = None
+    confidence_path: str | None = None
+    dropped_outside: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        if not path:
+            continue
+        for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml"):
+            if os.path.isfile(candidate):
+                os.remove(candidate)
+
+
+def _read_samples(info, samples_vector, samples_layer, class_field, samples_raster):
+    """Labels on the raster grid from exactly one of the two sample sources."""
+    from .io import samples as io_samples
+
+    if (samples_vector is None) == (samples_raster is None):
+        raise RssglError(
+            "Give the training samples either as a vector layer with a class field or as a label raster "
+            f"(got {'both' if samples_vector else 'neither'})."
+        )
+    if samples_vector is not None:
+        if not class_field:
+            raise RssglError("The training samples are a vector layer but no class field was chosen; pick the "
+                             "field that holds the class values or names.")
+        return io_samples.labels_from_vector(samples_vector, samples_layer or None, class_field, info)
+    return io_samples.labels_from_raster(samples_raster, info)
+
+
+def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
+    """At least two classes, each with MIN_CLASS_PIXELS labelled valid pixels; errors name the classes."""
+    values, counts = np.unique(labels[labels > 0], return_counts=True)
+    if values.size == 0:
+        raise RssglError("No training sample falls on a valid pixel of the raster; check that the samples "
+                         "overlap the raster and are not on nodata pixels.")
+    names = dict(zip([int(v) for v in class_values], class_names, strict=False)) if class_values is not None else {}
+    small = [(int(v), int(n)) for v, n in zip(values, counts, strict=True) if n < MIN_CLASS_PIXELS]
+    if small:
+        listed = ", ".join(f"'{names.get(v, v)}' (value {v}: {n} pixel{'s' if n != 1 else ''})" for v, n in small)
+        raise RssglError(
+            f"Each class needs at least {MIN_CLASS_PIXELS} training pixels; too few for {listed}. Draw larger "
+            "or more samples for these classes, or remove them from the samples."
+        )
+    if values.size < 2:
+        only = int(values[0])
+        raise RssglError(f"Training needs at least 2 classes but the samples hold only '{names.get(only, only)}' "
+                         f"(value {only}); add samples of other classes.")
+
+
+def train_from_files(
+    raster_path: str,
+    *,
+    samples_vector: str | None = None,
+    samples_layer: str | None = None,
+    class_field: str | None = None,
+    samples_raster: str | None = None,
+    params,
+    kernel: str | tuple[int, int, int] = "auto",
+    model_out: str,
+    report_out: str | None = None,
+    classification_out: str | None = None,
+    confidence_out: str | None = None,
+    init_from=None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    log: LogFn | None = None,
+) -> TrainResult:
+    """Train RSSGL on a raster file and its samples; write the model and the optional outputs.
+
+    Progress: reading 0-3 %, training 3-90 % (or 3-100 % without a classification), classifying
+    the rest. The validation split is made here (the engine would make the same one) so the
+    report can count each class's training and validation pixels.
+    """
+    from .core.device import choose_device, cpu_count
+    from .core.palette import default_colors
+    from .core.sampling import validation_split
+    from .core.training import RssglClassifier
+    from .io.raster import raster_info, read_cube
+
+    log = log or _no_log
+    progress = progress or (lambda percent, message: None)
+    outputs = (model_out, report_out, classification_out, confidence_out)
+    started = time.perf_counter()
+    try:
+        progress(0.0, "reading the raster")
+        info = raster_info(raster_path)
+        log("info", f"Raster: {info.bands} bands, {info.height} rows x {info.width} columns ({raster_path}).")
+        samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
+        if samples.dropped_outside:
+            log("warning", f"{samples.dropped_outside} training sample(s) lie outside the raster and were dropped.")
+        cube, valid = read_cube(raster_path)
+        labels = np.asarray(samples.labels, dtype=np.int64)
+        on_nodata = int(((labels > 0) & ~valid).sum())
+        if on_nodata:
+            log("warning", f"{on_nodata} training pixel(s) lie on nodata/NaN pixels of the raster and were ignored.")
+            labels = np.where(valid, labels, 0)
+        class_values = [int(v) for v in samples.class_values]
+        class_names = list(samples.class_names)
+        _check_class_sizes(labels, class_values, class_names)
+        # Keep only the classes that have pixels, in ascending value order (the engine's order).
+        present = [int(v) for v in np.unique(labels[labels > 0])]
+        name_of = dict(zip(class_values, class_names, strict=False))
+        names = [str(name_of.get(v, f"class {v}")) for v in present]
+        palette = default_colors(max(present))  # colour by value: class 1 keeps its colour across runs
+        colors = [palette[v - 1] for v in present]
+        log("info", "Classes: " + ", ".join(f"{v} {n} ({int((labels == v).sum())} px)"
+                                            for v, n in zip(present, names, strict=True)))
+
+        params = dataclasses.replace(params)  # never change the caller's object
+        train_labels, val_labels = labels, None
+        if params.selection == "validation" and params.validation_share > 0:
+            train_labels, val_labels = validation_split(labels, params.validation_share, seed=params.seed)
+        elif params.selection == "validation":
+            params.selection = "loss"
+        engine_kernel = parse_kernel(kernel, info.height, info.width)
+        if init_from is None:
+            log("info", f"ConvLSTM kernel: {'x'.join(map(str, engine_kernel))}.")
+        device = choose_device(params.device)
+        if device.type == "cpu":
+            log("warning", f"No CUDA GPU found: training on the CPU ({cpu_count()} threads) will be slow."
+                if params.device == "auto" else f"Training on the CPU ({cpu_count()} threads) as asked; it is slow.")
+        progress(3.0, "training")
+
+        train_span = 87.0 if classification_out or confidence_out else 97.0
+
+        def train_progress(percent: float, message: str) -> None:
+            progress(3.0 + train_span * percent / 100.0, message)
+            if message.startswith("epoch "):
+                log("info", message[0].upper() + message[1:])
+
+        clf = RssglClassifier(config_overrides={"kernel": engine_kernel}, params=params)
+        wavelengths = info.wavelengths if info.wavelengths else None
+        clf.fit(
+            cube, train_labels, valid=valid, val_labels=val_labels, class_names=names, class_colors=colors,
+            band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
+            init_from=init_from, progress=train_progress, should_stop=should_stop,
+        )
+        del cube
+        log("info", f"Trained on {clf.device_description_} in {clf.train_seconds_:.1f} s "
+                    f"({len(clf.history_)} epochs, kept epoch {clf.best_epoch_}).")
+        if clf.selection_note_:
+            log("warning", f"Model selection: {clf.selection_note_}.")
+        clf.save(model_out)
+        log("info", f"Model written to {model_out}.")
+
+        result = TrainResult(
+            model_path=model_out, classifier=clf, classes=[], history=list(clf.history_),
+            device=clf.device_description_, train_seconds=float(clf.train_seconds_), selection=clf.selection_,
+            best_epoch=int(clf.best_epoch_), validation_oa=clf.validation_metrics_.get("val_oa"),
+            dropped_outside=int(samples.dropped_outside),
+        )
+        if classification_out or confidence_out:
+            from .io.classify_raster import ClassifyOutputs, classify_raster
+
+            def classify_progress(percent: float, message: str) -> None:
+                progress(3.0 + train_span + (97.0 - train_span) * percent / 100.0, message)
+
+            classify_raster(clf, raster_path, ClassifyOutputs(classification_out, confidence_out),
+                            progress=classify_progress, should_stop=should_stop, log=log)
+            result.classification_path, result.confidence_path = classification_out, confidence_out
+
+        val_used = val_labels if clf.selection_ == "validation" and val_labels is not None else None
+        result.classes = [
+            ClassRow(value=v, name=n, color=tuple(c[:3]),
+                     training_pixels=int(((train_labels if val_used is not None else labels) == v).sum()),
+                     validation_pixels=int((val_used == v).sum()) if val_used is not None else 0)
+            for v, n, c in zip(present, clf.class_names_, clf.class_colors_, strict=True)
+        ]
+        if report_out:
+            parameters = {
+                "iterations": params.iterations, "learning rate": params.lr, "ConvLSTM kernel":
+                "x".join(map(str, clf.config_.kernel)), "statistical-loss weight": params.stat_loss_weight,
+                "validation share": params.validation_share, "seed": params.seed, "device asked": params.device,
+                "early-stopping patience (epochs)": params.patience_epochs,
+                "iterations per epoch": params.epoch_iterations, "pixels per class per iteration":
+                params.per_class_batch, "fine-tuned from": getattr(clf, "fine_tuned_from_", None) or "no",
+            }
+            notes = []
+            if samples.dropped_outside:
+                notes.append(f"{samples.dropped_outside} sample(s) outside the raster were dropped.")
+            if clf.selection_note_:
+                notes.append(f"Model selection: {clf.selection_note_}.")
+            report = TrainingReport(
+                raster=raster_path, samples=samples_vector or samples_raster or "", model_path=model_out,
+                classes=result.classes, history=result.history, parameters=parameters, device=result.device,
+                train_seconds=result.train_seconds, selection=result.selection, best_epoch=result.best_epoch,
+                raster_shape=(info.bands, info.height, info.width), notes=notes,
+            )
+            write_text_atomic(report_out, render_training_report(report))
+            result.report_path = report_out
+        progress(100.0, f"done in {time.perf_counter() - started:.1f} s")
+        return result
+    except BaseException:
+        _remove(outputs)
+        raise
+
+
+# ----------------------------------------------------------------------------------------------
+# Accuracy assessment
+
+
+@dataclass
+class AccuracyResult:
+    """Accuracy measures (core.metrics.accuracy_summary) with the matched classes and report paths."""
+
+    summary: dict[str, Any]
+    confusion: np.ndarray
+    classes: list[ClassRow]
+    html_path: str | None
+    csv_path: str | None
+
+
+def _classification_categories(path: str) -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
+    """Class names and colours stored in a classification GeoTIFF (GDAL category names, colour table)."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(path)
+    if dataset is None:
+        raise RssglError(f"Cannot open the classification raster '{path}'.")
+    band = dataset.GetRasterBand(1)
+    names = {i: n for i, n in enumerate(band.GetCategoryNames() or []) if n and i > 0}
+    table = band.GetColorTable()
+    colors = {}
+    if table is not None:
+        colors = {i: tuple(table.GetColorEntry(i))[:3] for i in range(1, table.GetCount())}
+    return names, colors
+
+
+def _pixel_area_and_unit(info) -> tuple[float, str]:
+    from osgeo import osr
+
+    gt = info.geotransform
+    area = abs(gt[1] * gt[5] - gt[2] * gt[4])
+    unit = "map units²"
+    if info.crs_wkt:
+        srs = osr.SpatialReference()
+        if srs.ImportFromWkt(info.crs_wkt) == 0:
+            if srs.IsGeographic():
+                unit = "degrees²"
+            else:
+                name = (srs.GetLinearUnitsName() or "").lower()
+                unit = "m²" if name in ("metre", "meter", "m") else f"{name}²" if name else unit
+    return area, unit
+
+
+def assess_accuracy(
+    classification_path: str,
+    *,
+    reference_vector: str | None = None,
+    reference_layer: str | None = None,
+    reference_field: str | None = None,
+    reference_raster: str | None = None,
+    match_names: bool = False,
+    html_out: str | None = None,
+    csv_out: str | None = None,
+    log: LogFn | None = None,
+) -> AccuracyResult:
+    """Compare a classification with reference samples; write HTML/CSV reports.
+
+    Classes are matched by value. With ``match_names`` (a text reference field) the reference
+    names are matched, case-insensitively, to the classification's category names instead; a
+    reference name absent from the classification is an error naming it.
+    """
+    from .core.metrics import accuracy_summary, confusion_matrix
+    from .core.palette import default_colors
+    from .io.raster import raster_info
+    from .io.samples import labels_from_raster, labels_from_vector
+
+    log = log or _no_log
+    try:
+        info = raster_info(classification_path)
+        if info.bands != 1:
+            raise RssglError(f"A classification raster has one band of class values; '{classification_path}' has "
+                             f"{info.bands}. Choose the classification output, not the hyperspectral raster.")
+        if (reference_vector is None) == (reference_raster is None):
+            raise RssglError("Give the reference either as a vector layer with a class field or as a label raster "
+                             f"(got {'both' if reference_vector else 'neither'}).")
+        if reference_vector is not None:
+            if not reference_field:
+                raise RssglError("The reference is a vector layer but no reference field was chosen; pick the field "
+                                 "that holds the class values or names.")
+            reference = labels_from_vector(reference_vector, reference_layer or None, reference_field, info)
+        else:
+            reference = labels_from_raster(reference_raster, info)
+        if reference.dropped_outside:
+            log("warning", f"{reference.dropped_outside} reference sample(s) lie outside the classification "
+                           "and were ignored.")
+        from osgeo import gdal
+
+        dataset = gdal.Open(classification_path)
+        mapped = dataset.GetRasterBand(1).ReadAsArray().astype(np.int64)
+        dataset = None
+        names, colors = _classification_categories(classification_path)
+        ref = np.asarray(reference.labels, dtype=np.int64)
+        if match_names:
+            by_name = {n.strip().lower(): v for v, n in names.items()}
+            lookup = np.zeros(int(max(reference.class_values, default=0)) + 1, dtype=np.int64)
+            missing = []
+            for value, name in zip(reference.class_values, reference.class_names, strict=True):
+                target = by_name.get(str(name).strip().lower())
+                if target is None:
+                    missing.append(str(name))
+                else:
+                    lookup[int(value)] = target
+            if missing:
+                raise RssglError(
+                    f"The reference classes {', '.join(repr(m) for m in missing)} are not classes of the "
+                    f"classification (its classes are: {', '.join(names.values()) or 'unnamed'}); rename them "
+                    "or use a field with class values.")
+            ref = lookup[ref]
+        ref_values = set(int(v) for v in np.unique(ref[ref > 0]))
+        map_values = set(int(v) for v in np.unique(mapped[mapped > 0]))
+        values = sorted(ref_values | map_values | set(names))
+        if not ref_values:
+            raise RssglError("No reference pixel falls inside the classification; check that the reference "
+                             "samples overlap the classified area.")
+        unknown = sorted(ref_values - map_values - set(names))
+        if unknown:
+            log("warning", f"Reference classes {unknown} never occur in the classification; they count as errors.")
+        # Only pixels the map classified (not nodata) are assessed.
+        assessed = (ref > 0) & (mapped > 0)
+        skipped = int(((ref > 0) & (mapped == 0)).sum())
+        if skipped:
+            log("warning", f"{skipped} reference pixel(s) fall on nodata pixels of the classification and "
+                           "were not assessed.")
+        cm = confusion_matrix(ref[assessed], mapped[assessed], values)
+        mapped_counts = np.bincount(np.searchsorted(values, mapped[mapped > 0]), minlength=len(values))
+        pixel_area, unit = _pixel_area_and_unit(info)
+        summary = accuracy_summary(cm, class_areas=mapped_counts * pixel_area if mapped_counts.sum() else None)
+        fallback = default_colors(max(values))
+        classes = [ClassRow(value=v, name=names.get(v, f"class {v}"), color=colors.get(v, fallback[v - 1]),
+                            training_pixels=0, validation_pixels=0) for v in values]
+        log("info", f"Overall accuracy {100 * summary['oa']:.2f} % ± {100 * summary['oa_ci95']:.2f}, "
+                    f"kappa {summary['kappa']:.4f}, over {summary['n']} reference pixels.")
+        report = AccuracyReport(
+            classification=classification_path,
+            reference=reference_vector or reference_raster or "",
+            classes=classes, confusion=cm.tolist(), summary=summary, pixel_area=pixel_area, area_unit=unit,
+            mapped_pixels=[int(c) for c in mapped_counts],
+            notes=[f"{skipped} reference pixel(s) on nodata were not assessed."] if skipped else [],
+        )
+        if html_out:
+            write_text_atomic(html_out, render_accuracy_report(report))
+        if csv_out:
+            write_text_atomic(csv_out, accuracy_csv_text(report))
+        return AccuracyResult(summary=summary, confusion=cm, classes=classes, html_path=html_out, csv_path=csv_out)
+    except BaseException:
+        _remove((html_out, csv_out))
+        raise
