@@ -1,0 +1,647 @@
+"""A synthetic hyperspectral scene: fields of crops, soils, water and built-up land, deterministic by seed.
+
+Why it exists: tests and the demo need a scene that (1) generates in well under a second without any
+data download, (2) looks like an AVIRIS flight line to QGIS and to the network (400-2500 nm bands,
+reflectance-like values, parcels, roads, mixed boundary pixels, sensor noise) and (3) is *hard for a
+per-pixel classifier but easy for a spatial-spectral one*. Point (3) is what makes it a useful test of
+RSSGL: two crops (corn and soybean by default) are drawn from overlapping per-pixel distributions of
+leaf area, chlorophyll and water content; only the field-level mean and the field texture (corn is
+planted in rows, soybean is patchy) separate them. A per-pixel classifier therefore confuses them,
+while a model that looks at the neighbourhood does not.
+
+The spectra come from small physical models, evaluated for all pixels at once (numpy broadcasting,
+no per-pixel loops):
+
+* vegetation: chlorophyll absorption in the visible, a red edge whose position moves with chlorophyll,
+  a near-infrared plateau that grows with leaf area, liquid-water absorption (970, 1200, 1450, 1940 nm)
+  scaled by the leaf water thickness, dry-matter absorption (1730, 2100, 2300 nm) and yellowing for
+  senescent crops, and soil showing through a sparse canopy;
+* soils: a convex brightness curve with iron-oxide absorption in the blue and at 900 nm, clay
+  (Al-OH) absorption at 2200 nm, and darkening by moisture;
+* water: dark and decreasing with wavelength, with a sediment bump for turbid water;
+* built-up: blocks of asphalt, concrete, red tile and metal roofs, and trees.
+
+The sensor blurs the scene with a Gaussian point-spread function (which linearly mixes the spectra of
+neighbouring parcels at their boundaries) and adds signal-dependent noise. The water-vapour
+absorption bands around 1400 and 1900 nm are removed (as the usual "corrected" scenes do) or kept with
+almost no signal and strong noise (``water_bands="noisy"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "CLASS_LIBRARY",
+    "SyntheticScene",
+    "TrainingPolygon",
+    "make_synthetic_scene",
+    "synthetic_wavelengths",
+    "pixel_baselines",
+]
+
+# Water-vapour absorption windows (nm) that "corrected" AVIRIS scenes drop.
+WATER_VAPOUR_WINDOWS: tuple[tuple[float, float], ...] = ((1340.0, 1460.0), (1790.0, 1960.0))
+SPECTRAL_RANGE_NM: tuple[float, float] = (400.0, 2500.0)
+INT16_SCALE = 10000.0  # int16 cubes store reflectance x 10000, as AVIRIS/Salinas do
+INT16_NODATA = -32768
+
+
+@dataclass(frozen=True)
+class _ClassSpec:
+    """How one land-cover class is drawn.
+
+    ``params`` maps a model parameter to (class mean, between-field sd, within-field sd): the field
+    value is drawn once per parcel, the pixel value adds spatially correlated texture on top.
+    """
+
+    name: str
+    color: tuple[int, int, int]
+    model: str  # "vegetation" | "soil" | "water" | "urban"
+    params: dict[str, tuple[float, float, float]]
+    texture: str = "patchy"  # "rows" | "patchy" | "smooth" | "crowns" | "blocks"
+
+
+# The classes, in the order they are taken for n_classes < 10: the two look-alike crops first (the
+# hard pair), then classes that are easy per pixel, then further look-alikes (wheat/grassland).
+CLASS_LIBRARY: tuple[_ClassSpec, ...] = (
+    _ClassSpec("Corn", (255, 211, 0), "vegetation",
+               {"lai": (4.1, 0.12, 1.0), "chl": (49.0, 1.5, 8.0), "cw": (0.0160, 0.0004, 0.0035),
+                "sen": (0.03, 0.01, 0.03), "soil": (0.22, 0.02, 0.04)}, "rows"),
+    _ClassSpec("Soybean", (38, 112, 0), "vegetation",
+               {"lai": (3.3, 0.12, 1.0), "chl": (42.0, 1.5, 8.0), "cw": (0.0185, 0.0004, 0.0035),
+                "sen": (0.05, 0.01, 0.03), "soil": (0.22, 0.02, 0.04)}, "patchy"),
+    _ClassSpec("Sandy soil", (230, 200, 150), "soil",
+               {"bright": (0.42, 0.015, 0.035), "clay": (0.12, 0.03, 0.05), "moist": (0.10, 0.02, 0.04),
+                "iron": (0.35, 0.03, 0.05)}, "smooth"),
+    _ClassSpec("Water", (30, 90, 200), "water",
+               {"turb": (0.35, 0.15, 0.08), "algae": (0.2, 0.1, 0.1)}, "smooth"),
+    _ClassSpec("Built-up", (200, 40, 40), "urban", {"veg": (0.18, 0.06, 0.0)}, "blocks"),
+    _ClassSpec("Wheat (ripening)", (225, 180, 90), "vegetation",
+               {"lai": (2.8, 0.1, 0.7), "chl": (27.0, 1.0, 7.0), "cw": (0.010, 0.0005, 0.0025),
+                "sen": (0.52, 0.02, 0.14), "soil": (0.30, 0.01, 0.04)}, "rows"),
+    _ClassSpec("Clay soil", (140, 90, 60), "soil",
+               {"bright": (0.24, 0.015, 0.03), "clay": (0.70, 0.04, 0.08), "moist": (0.30, 0.03, 0.05),
+                "iron": (0.55, 0.03, 0.06)}, "smooth"),
+    _ClassSpec("Grassland", (150, 220, 110), "vegetation",
+               {"lai": (1.9, 0.1, 0.7), "chl": (35.0, 1.0, 7.0), "cw": (0.013, 0.0005, 0.0025),
+                "sen": (0.30, 0.02, 0.14), "soil": (0.26, 0.01, 0.04)}, "patchy"),
+    _ClassSpec("Forest", (0, 80, 40), "vegetation",
+               {"lai": (5.2, 0.3, 0.9), "chl": (52.0, 2.0, 6.0), "cw": (0.020, 0.001, 0.003),
+                "sen": (0.04, 0.01, 0.03), "soil": (0.15, 0.02, 0.03)}, "crowns"),
+    _ClassSpec("Alfalfa", (120, 200, 200), "vegetation",
+               {"lai": (3.0, 0.2, 0.7), "chl": (56.0, 2.0, 7.0), "cw": (0.020, 0.001, 0.003),
+                "sen": (0.02, 0.01, 0.02), "soil": (0.22, 0.02, 0.04)}, "patchy"),
+)
+_PARAM_SLOTS = ("lai", "chl", "cw", "sen", "soil", "bright", "clay", "moist", "iron", "turb", "algae", "veg")
+_PARAM_BOUNDS: dict[str, tuple[float, float]] = {
+    "lai": (0.2, 8.0), "chl": (8.0, 80.0), "cw": (0.003, 0.04), "sen": (0.0, 1.0), "soil": (0.06, 0.5),
+    "bright": (0.05, 0.7), "clay": (0.0, 1.0), "moist": (0.0, 0.8), "iron": (0.0, 1.0),
+    "turb": (0.0, 1.0), "algae": (0.0, 1.0), "veg": (0.0, 0.6),
+}
+
+
+@dataclass(frozen=True)
+class TrainingPolygon:
+    """A training polygon inside one field, vertices in pixel coordinates (x = column, y = row).
+
+    Pixel (row r, column c) covers x in [c, c+1) and y in [r, r+1); its centre is (c+0.5, r+0.5).
+    """
+
+    class_value: int
+    vertices: np.ndarray  # (n, 2) float64, closed implicitly (last vertex != first)
+
+
+@dataclass
+class SyntheticScene:
+    """A generated scene. ``cube`` is (B, H, W) in GDAL order; ``labels`` 0 = unlabelled (roads, no-data)."""
+
+    cube: np.ndarray
+    labels: np.ndarray
+    class_values: np.ndarray
+    class_names: list[str]
+    class_colors: list[tuple[int, int, int]]
+    wavelengths: np.ndarray
+    train_polygons: list[TrainingPolygon]
+    polygon_labels: np.ndarray  # (H, W) int32: the polygons rasterised with the pixel-centre rule
+    valid: np.ndarray  # (H, W) bool: False where the sensor recorded nothing (no-data edge)
+    field_ids: np.ndarray  # (H, W) int32 parcel id, -1 on roads
+    nodata: float  # NaN for float32 cubes, INT16_NODATA for int16 cubes
+    scale: float  # reflectance per stored unit (1.0 for float32, 1e-4 for int16)
+    seed: int = 0
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def reflectance(self) -> np.ndarray:
+        """The cube as float32 reflectance (NaN where invalid), whatever the storage type."""
+        if self.cube.dtype == np.float32:
+            return self.cube
+        out = self.cube.astype(np.float32) * np.float32(self.scale)
+        out[:, ~self.valid] = np.nan
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Wavelengths and spectral building blocks
+# --------------------------------------------------------------------------------------------------
+
+
+def synthetic_wavelengths(bands: int, water_bands: str = "remove") -> np.ndarray:
+    """``bands`` band centres (nm) spread evenly over 400-2500 nm, AVIRIS-like.
+
+    With ``water_bands="remove"`` the centres avoid the water-vapour windows (as corrected scenes do);
+    with ``"noisy"`` they cover the whole range and the scene makes those bands nearly signal-free.
+    """
+    if water_bands not in ("remove", "noisy"):
+        raise ValueError(f"water_bands must be 'remove' or 'noisy', got {water_bands!r}.")
+    lo, hi = SPECTRAL_RANGE_NM
+    if water_bands == "noisy":
+        return np.linspace(lo, hi, bands)
+    edges = [lo]
+    for a, b in WATER_VAPOUR_WINDOWS:
+        edges += [a, b]
+    edges.append(hi)
+    intervals = np.array(edges).reshape(-1, 2)  # kept [start, end] pairs
+    lengths = intervals[:, 1] - intervals[:, 0]
+    cum = np.concatenate([[0.0], np.cumsum(lengths)])
+    pos = np.linspace(0.0, cum[-1], bands)
+    which = np.clip(np.searchsorted(cum, pos, side="right") - 1, 0, len(lengths) - 1)
+    return intervals[which, 0] + (pos - cum[which])
+
+
+def _gauss(lam: np.ndarray, centre: float, width: float) -> np.ndarray:
+    return np.exp(-0.5 * ((lam - centre) / width) ** 2)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _water_absorption(lam: np.ndarray) -> np.ndarray:
+    """Liquid-water absorption coefficient (1/cm), log-interpolated from tabulated values."""
+    nm = np.array([400, 700, 800, 900, 970, 1050, 1200, 1300, 1380, 1450, 1550, 1650, 1780, 1850, 1940,
+                   2050, 2200, 2350, 2500], dtype=np.float64)
+    k = np.array([1e-4, 6e-3, 0.02, 0.07, 0.45, 0.16, 1.0, 1.2, 8.0, 30.0, 10.0, 6.0, 8.0, 20.0, 115.0,
+                  40.0, 16.0, 25.0, 50.0])
+    return 10.0 ** np.interp(lam, nm, np.log10(k))
+
+
+def _dry_matter_absorption(lam: np.ndarray) -> np.ndarray:
+    """Relative cellulose/lignin absorption: the features that show when leaves dry out."""
+    return 0.5 * _gauss(lam, 1730, 40) + 1.0 * _gauss(lam, 2100, 60) + 0.7 * _gauss(lam, 2300, 50)
+
+
+def _soil_spectra(lam, bright, clay, moist, iron) -> np.ndarray:
+    """Soil reflectance (N, B) from per-pixel brightness, clay, moisture and iron-oxide content (N,)."""
+    lam = lam[None, :]
+    shape = (0.35 + 0.65 * (1.0 - np.exp(-(lam - 400.0) / 500.0))) * (1.0 - 0.18 * _sigmoid((lam - 2150) / 120))
+    iron_term = 1.0 - iron[:, None] * (0.35 * np.exp(-(lam - 400.0) / 120.0) + 0.12 * _gauss(lam, 900, 80))
+    clay_term = 1.0 - clay[:, None] * (0.30 * _gauss(lam, 2205, 22) + 0.15 * _gauss(lam, 1415, 20)
+                                       + 0.20 * _gauss(lam, 1915, 25))
+    wet = np.exp(-moist[:, None] * 0.03 * _water_absorption(lam)) * (1.0 - 0.4 * moist[:, None])
+    return (bright[:, None] * shape) * iron_term * clay_term * wet
+
+
+def _vegetation_spectra(lam, lai, chl, cw, sen, soil) -> np.ndarray:
+    """Canopy reflectance (N, B): leaf model (chlorophyll, red edge, water, dry matter) over soil."""
+    lam_r = lam[None, :]
+    lai, chl, cw, sen, soil = (a[:, None] for a in (lai, chl, cw, sen, soil))
+    rep = 690.0 + 0.5 * chl - 18.0 * sen  # red-edge inflection moves to longer waves with chlorophyll
+    edge = _sigmoid((lam_r - rep) / 11.0)
+    visible = (0.022 + 0.35 / chl) + (2.6 / chl) * _gauss(lam_r, 555, 38)
+    visible = visible + sen * 0.20 * _sigmoid((lam_r - 530.0) / 25.0)  # yellowing: red rises
+    nir_level = (0.30 + 0.28 * (1.0 - np.exp(-0.35 * lai))) * (1.0 - 0.25 * sen)
+    nir = nir_level * np.exp(-4.0 * cw * (1.0 - 0.6 * sen) * _water_absorption(lam_r)) \
+        * np.exp(-0.35 * sen * _dry_matter_absorption(lam_r))
+    leaf = visible * (1.0 - edge) + nir * edge
+    cover = 1.0 - np.exp(-0.55 * lai)
+    n = lai.shape[0]
+    background = _soil_spectra(lam, soil[:, 0], np.full(n, 0.25), np.full(n, 0.15), np.full(n, 0.4))
+    return cover * leaf + (1.0 - cover) * background
+
+
+def _water_spectra(lam, turb, algae) -> np.ndarray:
+    """Water reflectance (N, B): dark, falling with wavelength; sediment and algae bumps."""
+    lam_r = lam[None, :]
+    turb, algae = turb[:, None], algae[:, None]
+    clear = 0.055 * np.exp(-(((lam_r - 440.0) / 260.0) ** 2)) * (1.0 - 0.3 * turb)
+    sediment = turb * (0.045 * _gauss(lam_r, 620, 90) + 0.015 * _gauss(lam_r, 810, 35))
+    chlorophyll = algae * 0.008 * (_gauss(lam_r, 705, 15) - 0.6 * _gauss(lam_r, 675, 12))
+    return np.maximum(0.003 + clear + sediment + chlorophyll, 0.001)
+
+
+def _urban_endmembers(lam: np.ndarray) -> np.ndarray:
+    """(5, B): asphalt, concrete, red tile, metal roof, tree canopy."""
+    ramp = (lam - 400.0) / 2100.0
+    asphalt = (0.05 + 0.07 * ramp) * (1 - 0.15 * _gauss(lam, 1730, 30)) * (1 - 0.2 * _gauss(lam, 2310, 40))
+    concrete = (0.24 + 0.12 * (1 - np.exp(-(lam - 400) / 300))) * (1 - 0.25 * _gauss(lam, 2340, 35))
+    tile = (0.07 + 0.30 * _sigmoid((lam - 590) / 25)) * (1 - 0.2 * _gauss(lam, 880, 70)) * (1 - 0.1 * ramp)
+    metal = 0.42 - 0.08 * ramp
+    tree = _vegetation_spectra(lam, np.array([4.5]), np.array([48.0]), np.array([0.018]), np.array([0.03]),
+                               np.array([0.15]))[0]
+    return np.stack([asphalt, concrete, tile, metal, tree]).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Spatial building blocks
+# --------------------------------------------------------------------------------------------------
+
+
+def _smooth_fields(rng: np.random.Generator, n: int, height: int, width: int, sigma: float) -> np.ndarray:
+    """``n`` unit-variance Gaussian random fields (n, H, W) with correlation length ``sigma`` pixels."""
+    white = rng.standard_normal((n, height, width))
+    if sigma <= 0:
+        return white
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    transfer = np.exp(-2.0 * np.pi**2 * sigma**2 * (fx**2 + fy**2))
+    out = np.fft.irfft2(np.fft.rfft2(white) * transfer, s=(height, width))
+    out -= out.mean(axis=(1, 2), keepdims=True)
+    out /= out.std(axis=(1, 2), keepdims=True) + 1e-12
+    return out
+
+
+def _gaussian_blur(cube: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur each band of (B, H, W) with a Gaussian PSF (FFT, reflect-padded so edges do not wrap)."""
+    if sigma <= 0:
+        return cube
+    pad = int(np.ceil(3 * sigma))
+    padded = np.pad(cube, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    h, w = padded.shape[1:]
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    transfer = np.exp(-2.0 * np.pi**2 * sigma**2 * (fx**2 + fy**2)).astype(np.complex64)
+    out = np.fft.irfft2(np.fft.rfft2(padded.astype(np.float32)) * transfer, s=(h, w))
+    return out[:, pad:pad + cube.shape[1], pad:pad + cube.shape[2]].astype(np.float32)
+
+
+def _parcels(rng, height, width, n_fields, road_share, road_width):
+    """Irregular parcels: a domain-warped, Lloyd-relaxed Voronoi tessellation with roads on some edges.
+
+    Returns (field id (H, W), interior depth (H, W) in pixels, road mask (H, W)).
+    """
+    field_size = np.sqrt(height * width / n_fields)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    warp = _smooth_fields(rng, 2, height, width, sigma=field_size / 4.0) * (field_size / 7.0)
+    wy, wx = yy + warp[0], xx + warp[1]
+    seeds = rng.uniform([0, 0], [height, width], size=(n_fields, 2))
+    flat = np.stack([wy.ravel(), wx.ravel()], axis=1)
+    for _ in range(3):  # Lloyd relaxation: parcels of similar size, like a cadastral map
+        d2 = ((flat[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
+        nearest = d2.argmin(axis=1)
+        counts = np.bincount(nearest, minlength=n_fields)
+        keep = counts > 0
+        sums = np.stack([np.bincount(nearest, flat[:, k], minlength=n_fields) for k in range(2)], axis=1)
+        seeds[keep] = sums[keep] / counts[keep, None]
+    d2 = ((flat[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
+    two = np.argpartition(d2, 1, axis=1)[:, :2]
+    d_two = np.take_along_axis(d2, two, axis=1)
+    order = np.argsort(d_two, axis=1)
+    first = np.take_along_axis(two, order, axis=1)
+    d_sorted = np.sqrt(np.take_along_axis(d_two, order, axis=1))
+    # Distance to the bisector between the two nearest seeds: the distance to the parcel edge.
+    sep = np.linalg.norm(seeds[first[:, 0]] - seeds[first[:, 1]], axis=1)
+    depth = (d_sorted[:, 1] ** 2 - d_sorted[:, 0] ** 2) / (2.0 * np.maximum(sep, 1e-9))
+    road_pairs = rng.random((n_fields, n_fields)) < road_share
+    road_pairs = road_pairs | road_pairs.T
+    is_road = road_pairs[first[:, 0], first[:, 1]] & (depth < road_width / 2.0)
+    return (first[:, 0].reshape(height, width), depth.reshape(height, width), is_road.reshape(height, width))
+
+
+def _points_in_polygon(px: np.ndarray, py: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
+    """Even-odd rule for many points against one polygon (vectorised over points and edges)."""
+    x0, y0 = vx[None, :], vy[None, :]
+    x1, y1 = np.roll(vx, -1)[None, :], np.roll(vy, -1)[None, :]
+    px, py = px[:, None], py[:, None]
+    crosses = (y0 > py) != (y1 > py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+    return (crosses & (px < x_cross)).sum(axis=1) % 2 == 1
+
+
+def _training_polygons(rng, labels, field_ids, depth, field_class, class_values, per_class, radius):
+    """A few irregular hexagons per class, each well inside one field, and their pixel-centre raster."""
+    height, width = labels.shape
+    polygons: list[TrainingPolygon] = []
+    raster = np.zeros((height, width), dtype=np.int32)
+    flat_depth = np.where(labels > 0, depth, -1.0).ravel()
+    flat_field = field_ids.ravel()
+    n_fields = len(field_class)
+    # Deepest pixel of every field (vectorised: sort by depth, keep the last per field).
+    order = np.lexsort((flat_depth, flat_field))
+    last = np.r_[flat_field[order][1:] != flat_field[order][:-1], True]
+    best_idx = np.full(n_fields, -1)
+    best_idx[flat_field[order][last]] = order[last]
+    best_depth = np.where(best_idx >= 0, flat_depth[np.maximum(best_idx, 0)], -1.0)
+    for ci, value in enumerate(class_values):
+        fields = np.flatnonzero((field_class == ci) & (best_depth > 1.5))
+        fields = fields[np.argsort(-best_depth[fields])][:per_class]
+        for f in fields:
+            r, c = divmod(int(best_idx[f]), width)
+            cx, cy = c + 0.5, r + 0.5
+            rad = min(radius, 0.8 * best_depth[f])
+            angles = np.sort(rng.uniform(0, 2 * np.pi, 6))
+            jitter = rng.uniform(0.75, 1.1, 6)
+            for _ in range(6):
+                vx = cx + rad * jitter * np.cos(angles)
+                vy = cy + rad * jitter * np.sin(angles)
+                r0, r1 = max(int(np.floor(vy.min())), 0), min(int(np.ceil(vy.max())) + 1, height)
+                c0, c1 = max(int(np.floor(vx.min())), 0), min(int(np.ceil(vx.max())) + 1, width)
+                gy, gx = np.mgrid[r0:r1, c0:c1]
+                inside = _points_in_polygon(gx.ravel() + 0.5, gy.ravel() + 0.5, vx, vy).reshape(gy.shape)
+                window_labels = labels[r0:r1, c0:c1]
+                window_fields = field_ids[r0:r1, c0:c1]
+                ok = inside.any() and np.all((window_labels[inside] == value) & (window_fields[inside] == f))
+                if ok:
+                    polygons.append(TrainingPolygon(int(value), np.stack([vx, vy], axis=1)))
+                    raster[r0:r1, c0:c1][inside] = value
+                    break
+                rad *= 0.75
+    return polygons, raster
+
+
+# --------------------------------------------------------------------------------------------------
+# The scene
+# --------------------------------------------------------------------------------------------------
+
+
+def make_synthetic_scene(
+    seed: int = 0,
+    height: int = 160,
+    width: int = 160,
+    bands: int = 120,
+    n_classes: int = 8,
+    *,
+    field_size: float = 30.0,
+    road_share: float = 0.45,
+    road_width: float = 1.6,
+    psf_sigma: float = 0.6,
+    noise: float = 1.0,
+    water_bands: str = "remove",
+    dtype: str = "float32",
+    polygons_per_class: int = 3,
+    polygon_radius: float = 4.0,
+    nodata_edge: int = 0,
+) -> SyntheticScene:
+    """Generate a synthetic hyperspectral scene (deterministic for a given seed and arguments).
+
+    Args:
+        seed: random seed; the same arguments always give the same scene, bit for bit.
+        height, width: size in pixels (8..2048; tests use 64-128, the demo the default 160).
+        bands: number of spectral bands (10..400; AVIRIS-like scenes have 60-220).
+        n_classes: number of land-cover classes (2..10), taken in :data:`CLASS_LIBRARY` order.
+        field_size: typical parcel edge length in pixels.
+        road_share, road_width: share of parcel edges that carry a road, and its width in pixels.
+            Road pixels are unlabelled (0) in ``labels``, as in real ground truths.
+        psf_sigma: sensor point-spread function (pixels): mixes spectra across parcel boundaries.
+        noise: multiplier of the sensor noise (1.0 = SNR of a few hundred in the VNIR).
+        water_bands: "remove" (centres avoid 1340-1460/1790-1960 nm) or "noisy" (kept, almost no signal).
+        dtype: "float32" (reflectance, NaN = no data) or "int16" (reflectance x 10000, -32768 = no data).
+        polygons_per_class, polygon_radius: training polygons per class and their radius in pixels.
+        nodata_edge: width in pixels of a wedge of no-data pixels along the left edge (0 = none),
+            like the edge of a rotated flight line; such pixels are invalid and unlabelled.
+    """
+    _check_arguments(height, width, bands, n_classes, dtype, nodata_edge)
+    rng = np.random.default_rng(seed)
+    specs = CLASS_LIBRARY[:n_classes]
+    class_values = np.arange(1, n_classes + 1, dtype=np.int32)
+    lam = synthetic_wavelengths(bands, water_bands)
+
+    # Layout: parcels, roads, class of each parcel (every class gets fields, shuffled).
+    n_fields = int(max(2 * n_classes, round(height * width / field_size**2)))
+    field_ids, depth, roads = _parcels(rng, height, width, n_fields, road_share, road_width)
+    field_class = np.resize(rng.permutation(n_classes), n_fields)
+    field_class = field_class[rng.permutation(n_fields)]
+    pixel_class = field_class[field_ids]  # class index 0..K-1 per pixel (roads overwritten below)
+
+    # Per-field parameters and spatially correlated per-pixel texture.
+    n_slots = len(_PARAM_SLOTS)
+    fine = _smooth_fields(rng, n_slots, height, width, sigma=0.8)
+    coarse = _smooth_fields(rng, n_slots, height, width, sigma=5.0)
+    texture = 0.6 * fine + 0.35 * coarse + 0.7 * rng.standard_normal((n_slots, height, width))
+    texture /= texture.std(axis=(1, 2), keepdims=True)
+    field_noise = rng.standard_normal((n_slots, n_fields))
+    means = np.zeros((n_slots, n_classes))
+    between = np.zeros((n_slots, n_classes))
+    within = np.zeros((n_slots, n_classes))
+    for ci, spec in enumerate(specs):
+        for name, (mu, sd_field, sd_pixel) in spec.params.items():
+            k = _PARAM_SLOTS.index(name)
+            means[k, ci], between[k, ci], within[k, ci] = mu, sd_field, sd_pixel
+    field_values = means[:, field_class] + between[:, field_class] * field_noise  # (P, n_fields)
+    params = field_values[:, field_ids] + within[:, pixel_class] * texture  # (P, H, W)
+    lo = np.array([_PARAM_BOUNDS[n][0] for n in _PARAM_SLOTS])[:, None, None]
+    hi = np.array([_PARAM_BOUNDS[n][1] for n in _PARAM_SLOTS])[:, None, None]
+    params = np.clip(params, lo, hi)
+
+    # Field textures that only a spatial model can use.
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    texture_kind = np.array([spec.texture for spec in specs])[pixel_class]
+    theta = rng.uniform(0, np.pi, n_fields)[field_ids]
+    period = rng.uniform(4.0, 6.0, n_fields)[field_ids]
+    rows = np.cos(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period)
+    lai = params[_PARAM_SLOTS.index("lai")]
+    lai *= np.where(texture_kind == "rows", 1.0 + 0.3 * rows, 1.0)
+    crowns = _smooth_fields(rng, 1, height, width, sigma=1.0)[0]
+    lai *= np.where(texture_kind == "crowns", np.clip(1.0 + 0.35 * crowns, 0.3, None), 1.0)
+
+    # Spectra, model by model, for the pixels that use each model.
+    cube = np.empty((height * width, bands), dtype=np.float64)
+    model_of_class = np.array([spec.model for spec in specs])
+    pixel_model = np.where(roads, "road", model_of_class[pixel_class]).ravel()
+    p = params.reshape(n_slots, -1)
+    slot = {name: p[i] for i, name in enumerate(_PARAM_SLOTS)}
+    sel = pixel_model == "vegetation"
+    cube[sel] = _vegetation_spectra(lam, *(slot[n][sel] for n in ("lai", "chl", "cw", "sen", "soil")))
+    sel = pixel_model == "soil"
+    cube[sel] = _soil_spectra(lam, *(slot[n][sel] for n in ("bright", "clay", "moist", "iron")))
+    sel = pixel_model == "water"
+    cube[sel] = _water_spectra(lam, slot["turb"][sel], slot["algae"][sel])
+    endmembers = _urban_endmembers(lam)
+    sel = pixel_model == "urban"
+    if sel.any():
+        # Buildings and yards: blocks of 2-4 pixels, each one material, trees in some blocks.
+        block = (yy // 3 + 1000 * (xx // 3)).astype(np.int64).ravel()[sel]
+        _, block_idx = np.unique(block, return_inverse=True)
+        n_blocks = block_idx.max() + 1
+        material = rng.choice(4, size=n_blocks, p=[0.3, 0.3, 0.25, 0.15])
+        tree = rng.random(n_blocks) < slot["veg"][sel].mean()
+        material = np.where(tree, 4, material)
+        gain = rng.uniform(0.85, 1.15, n_blocks)
+        cube[sel] = endmembers[material[block_idx]] * gain[block_idx, None]
+    sel = pixel_model == "road"
+    if sel.any():
+        gravel = np.clip(0.25 + 0.1 * rng.standard_normal(sel.sum()), 0, 1)[:, None]
+        cube[sel] = (1 - gravel) * endmembers[0] + gravel * _soil_spectra(
+            lam, np.full(1, 0.35), np.full(1, 0.2), np.full(1, 0.1), np.full(1, 0.4))
+
+    # Illumination (topography, thin haze): smooth multiplicative brightness changes.
+    illum = 1.0 + 0.02 * _smooth_fields(rng, 1, height, width, sigma=12.0)[0]
+    cube = cube.T.reshape(bands, height, width) * illum[None]
+
+    # Sensor: PSF (linear mixing across parcel edges), then signal-dependent noise.
+    cube = _gaussian_blur(cube.astype(np.float32), psf_sigma)
+    snr_shape = 1.0 + 1.2 * _sigmoid((lam - 1300.0) / 100.0) + 1.5 * np.exp(-(lam - 400.0) / 40.0)
+    sd = noise * np.sqrt(0.0015**2 + (cube * 0.004) ** 2) * snr_shape[:, None, None].astype(np.float32)
+    cube = cube + sd * rng.standard_normal(cube.shape, dtype=np.float32)
+    if water_bands == "noisy":
+        vapour = np.exp(-4.0 * (_gauss(lam, 1380, 35) + _gauss(lam, 1880, 50)))
+        cube = cube * vapour[:, None, None].astype(np.float32)
+        noisy = (1.0 - vapour)[:, None, None].astype(np.float32) * 0.01
+        cube = cube + noisy * rng.standard_normal(cube.shape, dtype=np.float32)
+
+    labels = np.where(roads, 0, class_values[pixel_class]).astype(np.int32)
+    valid = np.ones((height, width), dtype=bool)
+    if nodata_edge > 0:
+        valid = xx >= nodata_edge * (1.0 - yy / height)
+        labels[~valid] = 0
+
+    polygons, polygon_labels = _training_polygons(
+        rng, labels, np.where(roads, -1, field_ids), depth, field_class, class_values,
+        polygons_per_class, polygon_radius)
+
+    if dtype == "int16":
+        stored = np.clip(np.rint(cube * INT16_SCALE), -32767, 32767).astype(np.int16)
+        stored[:, ~valid] = INT16_NODATA
+        nodata, scale = float(INT16_NODATA), 1.0 / INT16_SCALE
+    else:
+        stored = cube.astype(np.float32)
+        stored[:, ~valid] = np.nan
+        nodata, scale = float("nan"), 1.0
+    return SyntheticScene(
+        cube=stored, labels=labels, class_values=class_values,
+        class_names=[s.name for s in specs], class_colors=[s.color for s in specs],
+        wavelengths=lam.astype(np.float64), train_polygons=polygons, polygon_labels=polygon_labels,
+        valid=valid, field_ids=np.where(roads, -1, field_ids).astype(np.int32), nodata=nodata, scale=scale,
+        seed=seed,
+        metadata={"generator": "rssgl_qgis.core.synthetic", "seed": seed, "n_fields": n_fields,
+                  "water_bands": water_bands, "psf_sigma": psf_sigma, "noise": noise},
+    )
+
+
+def _check_arguments(height, width, bands, n_classes, dtype, nodata_edge) -> None:
+    if not (8 <= height <= 2048 and 8 <= width <= 2048):
+        raise ValueError(f"The synthetic scene must be 8..2048 pixels on each side, got {height} x {width}.")
+    if not 10 <= bands <= 400:
+        raise ValueError(f"The synthetic scene needs 10..400 bands, got {bands}.")
+    if not 2 <= n_classes <= len(CLASS_LIBRARY):
+        raise ValueError(f"The synthetic scene has 2..{len(CLASS_LIBRARY)} classes, got {n_classes}.")
+    if dtype not in ("float32", "int16"):
+        raise ValueError(f"dtype must be 'float32' or 'int16', got {dtype!r}.")
+    if not 0 <= nodata_edge < width:
+        raise ValueError(f"nodata_edge must be 0..{width - 1} pixels, got {nodata_edge}.")
+
+
+# --------------------------------------------------------------------------------------------------
+# How hard is the scene? Per-pixel and neighbourhood baselines (used by tests and the CLI below).
+# --------------------------------------------------------------------------------------------------
+
+
+def _stratified_sample(labels: np.ndarray, percent: float, seed: int) -> np.ndarray:
+    """Boolean mask of ``percent`` % of the labelled pixels of every class (at least 5 per class)."""
+    rng = np.random.default_rng(seed)
+    flat = labels.ravel()
+    order = rng.permutation(flat.size)
+    ranked = flat[order]
+    # Rank of each pixel among the pixels of its class, in random order (vectorised).
+    sort = np.argsort(ranked, kind="stable")
+    sorted_labels = ranked[sort]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_labels)) + 1]
+    counts = np.diff(np.r_[starts, sorted_labels.size])
+    rank = np.arange(sorted_labels.size) - np.repeat(starts, counts)
+    quota = np.maximum(np.ceil(counts * percent / 100.0), 5).astype(np.int64)
+    take_sorted = (rank < np.repeat(quota, counts)) & (sorted_labels > 0)
+    mask = np.zeros(flat.size, dtype=bool)
+    mask[order[sort[take_sorted]]] = True
+    return mask.reshape(labels.shape)
+
+
+def _box_mean(cube: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a size x size window (edge-replicated), per band, with cumulative sums."""
+    r = size // 2
+    padded = np.pad(cube, ((0, 0), (r + 1, r), (r + 1, r)), mode="edge").astype(np.float64)
+    padded[:, 0, :] = 0
+    padded[:, :, 0] = 0
+    c = padded.cumsum(axis=1).cumsum(axis=2)
+    out = c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size]
+    return (out / size**2).astype(np.float32)
+
+
+def _parcel_mean(cube: np.ndarray, field_ids: np.ndarray) -> np.ndarray:
+    """Each pixel replaced by the mean spectrum of its parcel (an oracle segmentation; roads kept)."""
+    b = cube.shape[0]
+    flat = cube.reshape(b, -1)
+    ids = field_ids.ravel()
+    inside = ids >= 0
+    n = int(ids.max()) + 1
+    counts = np.maximum(np.bincount(ids[inside], minlength=n), 1)
+    sums = np.stack([np.bincount(ids[inside], flat[k, inside], minlength=n) for k in range(b)])
+    out = flat.copy()
+    out[:, inside] = (sums / counts)[:, ids[inside]]
+    return out.reshape(cube.shape).astype(np.float32)
+
+
+def pixel_baselines(scene: SyntheticScene, percent: float = 5.0, seed: int = 0, window: int = 7) -> dict:
+    """Overall accuracy of simple classifiers trained on ``percent`` % of the labelled pixels.
+
+    ``ncm`` (nearest class mean) and ``gnb`` (Gaussian naive Bayes) see one pixel at a time;
+    ``*_window`` see the mean spectrum of a ``window`` x ``window`` neighbourhood (a crude spatial
+    model that also blurs parcel edges); ``*_parcel`` see the mean spectrum of the pixel's parcel, an
+    oracle that shows how much of the class information is spatial. A good synthetic scene keeps the
+    per-pixel scores well below 100 % and the parcel scores near 100 %. Accuracy is measured on all
+    labelled pixels not used for training.
+    """
+    x = np.nan_to_num(scene.reflectance)
+    labels = np.where(scene.valid, scene.labels, 0)
+    train = _stratified_sample(labels, percent, seed)
+    test = (labels > 0) & ~train
+    out = {"percent": percent, "n_train": int(train.sum()), "n_test": int(test.sum())}
+    views = (("", x), ("_window", _box_mean(x, window)), ("_parcel", _parcel_mean(x, scene.field_ids)))
+    for suffix, features in views:
+        f = features.reshape(features.shape[0], -1).T.astype(np.float64)
+        y = labels.ravel()
+        classes = np.unique(y[train.ravel()])
+        xt, yt = f[train.ravel()], y[train.ravel()]
+        onehot = (yt[:, None] == classes[None, :]).astype(np.float64)
+        n = onehot.sum(axis=0)
+        mean = onehot.T @ xt / n[:, None]
+        var = onehot.T @ (xt**2) / n[:, None] - mean**2 + 1e-6 * xt.var(axis=0).mean()
+        xs = f[test.ravel()]
+        d_ncm = (xs**2).sum(1)[:, None] - 2 * xs @ mean.T + (mean**2).sum(1)[None, :]
+        loglik = -0.5 * ((xs**2) @ (1 / var).T - 2 * xs @ (mean / var).T + ((mean**2) / var).sum(1)[None, :]
+                         + np.log(var).sum(1)[None, :]) + np.log(n / n.sum())[None, :]
+        truth = y[test.ravel()]
+        out["ncm" + suffix] = float((classes[d_ncm.argmin(1)] == truth).mean())
+        out["gnb" + suffix] = float((classes[loglik.argmax(1)] == truth).mean())
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: generate scenes and print how hard they are for per-pixel vs neighbourhood classifiers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--bands", type=int, default=120)
+    parser.add_argument("--classes", type=int, default=8)
+    parser.add_argument("--percent", default="1,5", help="training percentages (default 1,5)")
+    args = parser.parse_args(argv)
+    print("seed  size  bands  gen_s  train%  n_train  NCM    GNB    NCM-7x7  GNB-7x7  NCM-parcel  GNB-parcel")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        t0 = time.perf_counter()
+        scene = make_synthetic_scene(seed, args.size, args.size, args.bands, args.classes)
+        gen = time.perf_counter() - t0
+        for pct in (float(p) for p in args.percent.split(",")):
+            r = pixel_baselines(scene, pct, seed)
+            print(f"{seed:<5} {args.size:<5} {args.bands:<6} {gen:<6.2f} {pct:<7g} {r['n_train']:<8} "
+                  f"{r['ncm']:.3f}  {r['gnb']:.3f}  {r['ncm_window']:.3f}    {r['gnb_window']:.3f}    "
+                  f"{r['ncm_parcel']:.3f}       {r['gnb_parcel']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
