@@ -1,0 +1,117 @@
+"""Processing algorithm ``rssgl:classify`` ("Classify with RSSGL")."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+)
+
+from .base import FeedbackAdapter, RssglAlgorithm
+from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
+
+
+class ClassifyRssglAlgorithm(RssglAlgorithm):
+    """Classify a raster with a trained .rssgl model into a styled class map (+ confidence, probabilities)."""
+
+    ALGORITHM_ID = "classify"
+
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    MASK = "MASK"
+    OUTPUT = "OUTPUT"
+    OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
+    OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+
+    def displayName(self) -> str:  # noqa: N802 (QGIS API name)
+        """Localised name in the Toolbox."""
+        return self.tr("Classify with RSSGL")
+
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 (QGIS API name)
+        """Declare raster, model file, optional mask and the three outputs."""
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster")))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, self.tr("RSSGL model file"), extension="rssgl"))
+        self.addParameter(QgsProcessingParameterMapLayer(
+            self.MASK, self.tr("Mask (polygons or raster)"), optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Classification")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CONFIDENCE, self.tr("Confidence"), optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True, createByDefault=False))
+
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
+        """Reject a missing or unreadable model file before anything runs."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        path = self.parameterAsFile(parameters, self.MODEL, context)
+        if path and not os.path.isfile(path):
+            return False, self.tr("The model file '{}' does not exist; choose a .rssgl file written by "
+                                  "'Train RSSGL'.").format(path)
+        return True, ""
+
+    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Load the model, rasterise a vector mask if any, classify tile by tile, attach styles."""
+        try:
+            from ..core.device import describe_device
+            from ..core.training import RssglClassifier
+            from ..io.classify_raster import ClassifyOutputs, classify_raster
+            from ..workflow import rasterize_mask
+        except ImportError as error:  # torch missing or broken
+            raise QgsProcessingException(
+                self.tr("The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS "
+                        "uses (the RSSGL dock offers to do it).").format(error)) from error
+
+        raster = self.raster_path(parameters, self.INPUT, context, self.tr("Hyperspectral raster"))
+        model_path = self.parameterAsFile(parameters, self.MODEL, context)
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
+        probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
+        outputs = (out, confidence, probabilities)
+
+        mask_path = None
+        mask_layer = self.parameterAsLayer(parameters, self.MASK, context)
+        if mask_layer is not None:
+            if mask_layer.type() == QgsMapLayer.RasterLayer:
+                mask_path = self.layer_file(mask_layer, mask_layer.name())
+            else:
+                vector = self.vector_file(parameters, self.MASK, context, feedback) if self.parameterAsSource(
+                    parameters, self.MASK, context) is not None else None
+                if vector is None:
+                    raise QgsProcessingException(self.tr("The mask '{}' is neither a raster nor a vector layer.")
+                                                 .format(mask_layer.name()))
+                mask_path = QgsProcessingUtils.generateTempFilename("rssgl_mask.tif")
+                self.run_engine(lambda: rasterize_mask(vector[0], vector[1], raster, mask_path), feedback)
+                feedback.pushInfo(self.tr("Mask: pixels whose centre lies inside '{}'.").format(mask_layer.name()))
+
+        adapter = FeedbackAdapter(feedback)
+
+        def run():
+            feedback.setProgressText(self.tr("Loading the model"))
+            classifier = RssglClassifier.load(model_path)
+            feedback.pushInfo(self.tr("Model: {} bands, classes {}; running on {}.").format(
+                classifier.n_bands_, ", ".join(f"{v} {n}" for v, n in zip(
+                    classifier.classes_.tolist(), classifier.class_names_, strict=True)),
+                describe_device(next(classifier.model_.parameters()).device)))
+            return classify_raster(
+                classifier, raster, ClassifyOutputs(out, confidence, probabilities), mask_path=mask_path,
+                progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log)
+
+        completed, _ = self.run_engine(run, feedback, outputs)
+        if not completed:
+            return {}
+        attach_post_processor(self, context, out, ClassificationPostProcessor(), self.tr("RSSGL classification"))
+        attach_post_processor(self, context, confidence, ConfidencePostProcessor(), self.tr("RSSGL confidence"))
+        return {self.OUTPUT: out, self.OUTPUT_CONFIDENCE: confidence, self.OUTPUT_PROBABILITIES: probabilities}
