@@ -1,0 +1,147 @@
+"""Training/test/validation splits and the H-B minibatch sampler.
+
+``percent_split`` reproduces the authors' protocol bit for bit: per class (in ascending class
+order) n = max(min_per_class, ceil(p * count)) pixels, chosen by shuffling the class's flat pixel
+indices with ONE numpy RandomState(seed) shared by all classes; the first n are training pixels,
+the rest test pixels.
+
+``validation_split`` carves validation pixels out of the TRAINING pixels only, so honest model
+selection never looks at test pixels.
+
+``HBMinibatchSampler`` draws "up to N random training pixels per class" masks on the device with
+fixed shapes and no host synchronisation (random keys sorted within class segments).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["percent_split", "validation_split", "class_counts", "HBMinibatchSampler"]
+
+
+def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"Expected {name} as a 2-D (height, width) array, got shape {labels.shape}.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"{name} must hold integer class values (0 = unlabelled); found non-integer values.")
+        labels = labels.astype(np.int64)
+    if (labels < 0).any():
+        raise ValueError(f"{name} must not hold negative class values (0 = unlabelled); found {int(labels.min())}.")
+    return labels
+
+
+def class_counts(labels: np.ndarray) -> dict[int, int]:
+    """Pixel count of each non-zero class value, in ascending class order."""
+    values, counts = np.unique(_check_labels(labels), return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts, strict=True) if v != 0}
+
+
+def percent_split(
+    labels: np.ndarray, percent: float, min_per_class: int = 5, seed: int = 2333
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split labelled pixels into (train_labels, test_labels), both (H, W) with the original values.
+
+    ``percent`` is in percent (1 = 1 %). A class with <= n pixels puts them all into training
+    and none into test.
+    """
+    labels = _check_labels(labels)
+    if not 0.0 < percent <= 100.0:
+        raise ValueError(f"The training percentage must be in (0, 100], got {percent}.")
+    if min_per_class < 1:
+        raise ValueError(f"min_per_class must be >= 1, got {min_per_class}.")
+    rs = np.random.RandomState(seed)
+    flat = labels.ravel()
+    train = np.zeros_like(flat)
+    test = np.zeros_like(flat)
+    for value in np.unique(flat):
+        if value == 0:
+            continue
+        inds = np.flatnonzero(flat == value)
+        rs.shuffle(inds)
+        n = max(min_per_class, math.ceil(percent / 100.0 * len(inds)))
+        train[inds[:n]] = value
+        test[inds[n:]] = value
+    return train.reshape(labels.shape), test.reshape(labels.shape)
+
+
+def validation_split(
+    train_labels: np.ndarray, share: float = 0.2, seed: int = 0, min_train_per_class: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move a share of each class's training pixels to a validation set: returns (train, val).
+
+    Per class with n training pixels: n_val = max(1, round(share * n)), capped so that at least
+    ``min_train_per_class`` pixels stay in training; a class with fewer than 2 pixels (or not
+    enough to keep ``min_train_per_class``) gets no validation pixel. So every class keeps
+    training pixels and small classes are still represented in validation whenever possible.
+    """
+    train_labels = _check_labels(train_labels, "train_labels")
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"The validation share must be in [0, 1), got {share}.")
+    rs = np.random.RandomState(seed)
+    flat = train_labels.ravel()
+    train = flat.copy()
+    val = np.zeros_like(flat)
+    if share == 0.0:
+        return train.reshape(train_labels.shape), val.reshape(train_labels.shape)
+    for value in np.unique(flat):
+        if value == 0:
+            continue
+        inds = np.flatnonzero(flat == value)
+        if len(inds) < 2:
+            continue
+        n_val = min(max(1, round(share * len(inds))), len(inds) - min_train_per_class)
+        if n_val <= 0:
+            continue
+        rs.shuffle(inds)
+        val[inds[:n_val]] = value
+        train[inds[:n_val]] = 0
+    return train.reshape(train_labels.shape), val.reshape(train_labels.shape)
+
+
+class HBMinibatchSampler:
+    """Draw masks of up to ``per_class`` random training pixels per class, entirely on the device.
+
+    ``train_index_labels``: (H, W) LongTensor of class indices 0..K-1, -1 where not a training
+    pixel. Each ``draw()`` gives a float (H, W) mask. Method: the training pixels are stored once
+    sorted by class; a draw adds a uniform key in [0, 1) to the class index, sorts (classes stay in
+    contiguous segments, randomly ordered within), and keeps the first ``per_class`` of each
+    segment. Shapes never depend on the draw, so no host sync and CUDA-graph friendly.
+    """
+
+    def __init__(self, train_index_labels: Tensor, per_class: int = 10, generator: torch.Generator | None = None):
+        if train_index_labels.ndim != 2:
+            raise ValueError(f"Expected (H, W) training labels, got shape {tuple(train_index_labels.shape)}.")
+        if per_class < 1:
+            raise ValueError(f"per_class must be >= 1, got {per_class}.")
+        self.shape = tuple(train_index_labels.shape)
+        self.device = train_index_labels.device
+        self.per_class = int(per_class)
+        self.generator = generator
+        flat = train_index_labels.reshape(-1)
+        pix = torch.nonzero(flat >= 0).squeeze(1)  # one-off host sync at construction
+        if pix.numel() == 0:
+            raise ValueError("There are no training pixels; add training samples before training.")
+        cls = flat[pix]
+        order = torch.argsort(cls, stable=True)
+        self.pixels = pix[order]
+        self.classes = cls[order]
+        counts = torch.bincount(self.classes)
+        starts = torch.cumsum(counts, 0) - counts
+        self.rank_offset = starts[self.classes]  # position of each sorted pixel's class segment start
+        self.positions = torch.arange(self.pixels.numel(), device=self.device)
+        self.class_keys = self.classes.to(torch.float32)
+
+    def draw(self) -> Tensor:
+        """One minibatch mask (H, W) float32: 1 at the drawn pixels."""
+        keys = torch.rand(self.pixels.numel(), device=self.device, generator=self.generator)
+        order = torch.argsort(self.class_keys + keys * 0.5)  # keys*0.5 < 1: never crosses a class boundary
+        keep = (self.positions - self.rank_offset < self.per_class).to(torch.float32)
+        mask = torch.zeros(self.shape[0] * self.shape[1], device=self.device)
+        mask.scatter_(0, self.pixels[order], keep)
+        return mask.view(self.shape)
