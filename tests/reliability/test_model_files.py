@@ -1,0 +1,276 @@
+"""Untrusted model files: truncated, not a model, from a newer plugin, crafted pickles, damaged metadata.
+
+Users exchange ``.rssgl`` files by e-mail and download them from the web, so loading one must never
+run code and must answer every damaged file with a ValueError that says what is wrong and what to
+do. The crafted-pickle tests prove that no code ran: the payload would create a marker file and set
+an environment variable, and a control test shows that the very same bytes do exactly that when
+they ARE unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from rssgl_qgis.core.modelfile import FORMAT_VERSION, MAGIC_KEY, load_model, read_metadata
+from rssgl_qgis.core.training import RssglClassifier
+
+from .helpers import snapshot, tiny_cube, train_tiny_classifier
+
+NOT_A_MODEL = "is not an RSSGL model file"
+WHAT_TO_DO = "Choose a .rssgl file written by this plugin's 'Train RSSGL' algorithm"
+PICKLE_REFUSED = "PyTorch .pt/.pth checkpoints are refused because loading them can run code"
+PWNED_ENV = "RSSGL_TEST_PAYLOAD_RAN"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.rssgl"
+    train_tiny_classifier().save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_parts(model_file):
+    return load_model(model_file)
+
+
+def _rewrite(path: Path, state, meta_text: str) -> Path:
+    """A safetensors file with the given weights and raw RSSGL metadata text (no validation)."""
+    save_file(state, str(path), metadata={MAGIC_KEY: meta_text})
+    return path
+
+
+def _both_loaders(path):
+    """Load through the low-level reader and the classifier (what Classify and fine-tuning use)."""
+    for loader in (load_model, lambda p: RssglClassifier.load(p, device="cpu")):
+        with pytest.raises(ValueError) as info:
+            loader(path)
+        yield str(info.value)
+
+
+# --------------------------------------------------------------------------- sanity
+def test_a_valid_model_file_loads_and_predicts(model_file):
+    clf = RssglClassifier.load(model_file, device="cpu")
+    cube, labels = tiny_cube()
+    assert clf.predict(cube).shape == labels.shape
+    assert read_metadata(model_file)["format_version"] == FORMAT_VERSION
+
+
+# --------------------------------------------------------------------------- truncated
+@pytest.mark.parametrize("where", ["empty", "inside length", "inside header", "inside weights", "last byte"])
+def test_truncated_model_file_says_copy_it_again(model_file, tmp_path, where):
+    data = model_file.read_bytes()
+    (header_len,) = struct.unpack("<Q", data[:8])
+    cut = {
+        "empty": 0,
+        "inside length": 5,
+        "inside header": 8 + header_len // 2,
+        "inside weights": 8 + header_len + (len(data) - 8 - header_len) // 2,
+        "last byte": len(data) - 1,
+    }[where]
+    broken = tmp_path / "cut.rssgl"
+    broken.write_bytes(data[:cut])
+    for message in _both_loaders(broken):
+        assert f"The model file '{broken}' is truncated" in message
+        assert "save or copy it again" in message
+
+
+# --------------------------------------------------------------------------- not a model
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"class_id,class_name\n1,water\n2,forest\n",  # a CSV picked by mistake
+        b"II*\x00\x08\x00\x00\x00" + b"\x00" * 64,  # the first bytes of a little-endian GeoTIFF
+        b"\x89HDF\r\n\x1a\n" + b"\x00" * 64,  # an HDF5 / .mat v7.3 file
+        struct.pack("<Q", 2**40) + b"{}",  # a header length bomb: must not allocate a terabyte
+    ],
+    ids=["csv", "geotiff", "hdf5", "header-length-bomb"],
+)
+def test_a_file_that_is_not_a_model_is_refused(tmp_path, content):
+    path = tmp_path / "model.rssgl"
+    path.write_bytes(content)
+    for message in _both_loaders(path):
+        assert f"'{path}' {NOT_A_MODEL}" in message
+        assert WHAT_TO_DO in message
+
+
+def test_a_safetensors_file_without_rssgl_metadata_is_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path), metadata={"format": "pt"})
+    for message in _both_loaders(path):
+        assert NOT_A_MODEL in message and "without RSSGL metadata" in message
+
+
+def test_a_missing_model_file_names_the_path(tmp_path):
+    path = tmp_path / "nowhere.rssgl"
+    for message in _both_loaders(path):
+        assert message == f"The model file '{path}' does not exist; check the path."
+
+
+# --------------------------------------------------------------------------- newer version
+def test_a_model_from_a_newer_plugin_asks_for_an_update(model_parts, tmp_path):
+    state, meta = model_parts
+    path = _rewrite(tmp_path / "future.rssgl", state, json.dumps({**meta, "format_version": FORMAT_VERSION + 1}))
+    for message in _both_loaders(path):
+        assert (
+            f"has format version {FORMAT_VERSION + 1}, newer than this plugin supports ({FORMAT_VERSION}); "
+            "update the RSSGL plugin" in message
+        )
+
+
+# --------------------------------------------------------------------------- crafted pickles
+class _Payload:
+    """Unpickling this runs ``exec``: it writes a marker file and sets an environment variable."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        code = f"open({str(self.marker)!r}, 'w').write('ran'); import os; os.environ[{PWNED_ENV!r}] = '1'"
+        return (exec, (code,))
+
+
+@pytest.fixture
+def no_payload_ran(tmp_path, monkeypatch):
+    """Yields the marker path; afterwards asserts the payload neither wrote it nor set the variable."""
+    monkeypatch.delenv(PWNED_ENV, raising=False)
+    marker = tmp_path / "payload_ran.txt"
+    yield marker
+    assert not marker.exists(), "the crafted file's code ran while loading it"
+    assert PWNED_ENV not in os.environ, "the crafted file's code ran while loading it"
+
+
+def test_control_the_crafted_pickle_runs_code_when_unpickled(tmp_path, monkeypatch):
+    """Proves the payload is live, so the tests below would notice if the loader unpickled it."""
+    monkeypatch.delenv(PWNED_ENV, raising=False)
+    marker = tmp_path / "control.txt"
+    pickle.loads(pickle.dumps(_Payload(marker)))
+    assert marker.read_text() == "ran" and os.environ.get(PWNED_ENV) == "1"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_crafted_pickle_is_refused_without_running_it(no_payload_ran, tmp_path, protocol):
+    path = tmp_path / "model.rssgl"
+    path.write_bytes(pickle.dumps({"state_dict": _Payload(no_payload_ran)}, protocol=protocol))
+    for message in _both_loaders(path):
+        assert NOT_A_MODEL in message
+        if protocol >= 2:  # protocols 2+ start with the PROTO opcode, recognised by name
+            assert "it is a Python pickle" in message and PICKLE_REFUSED in message
+
+
+@pytest.mark.parametrize("zipfile", [True, False], ids=["torch-zip", "torch-legacy"])
+def test_a_crafted_torch_checkpoint_is_refused_without_running_it(no_payload_ran, tmp_path, zipfile):
+    path = tmp_path / "model.rssgl"
+    torch.save({"state_dict": _Payload(no_payload_ran)}, path, _use_new_zipfile_serialization=zipfile)
+    what = "it is a zip archive, e.g. a torch.save checkpoint" if zipfile else "it is a Python pickle"
+    for message in _both_loaders(path):
+        assert f"'{path}' {NOT_A_MODEL} ({what})" in message and PICKLE_REFUSED in message
+
+
+def test_a_pickle_hidden_in_the_weights_is_never_unpickled(no_payload_ran, model_parts, tmp_path):
+    """A valid safetensors container whose tensor bytes are a pickle: loads as raw bytes, runs nothing."""
+    state, meta = model_parts
+    blob = pickle.dumps(_Payload(no_payload_ran))
+    state = dict(state)
+    state["extra.payload"] = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+    path = _rewrite(tmp_path / "smuggled.rssgl", state, json.dumps(meta))
+    loaded, _ = load_model(path)
+    assert bytes(loaded["extra.payload"].numpy()) == blob
+
+
+# --------------------------------------------------------------------------- damaged metadata
+_DAMAGED_FIX = (
+    "rssgl_qgis/core/training.py RssglClassifier.load: read every metadata field inside the try, catch "
+    "(KeyError, TypeError, ValueError, AttributeError) and check consistency (len(class_values) == "
+    "architecture.num_classes == len(class_names) == len(class_colors); band_count == architecture.in_bands "
+    "== len(band_mean) == len(band_std)) before building the model; raise RssglError('...is damaged or "
+    "inconsistent...; retrain or use another file')"
+)
+
+
+def _damage(name: str):
+    return {
+        "class values missing": lambda m: m.pop("class_values"),
+        "more class values than outputs": lambda m: m.update(
+            class_values=[1, 2, 3], class_names=["a", "b", "c"], class_colors=[[0, 0, 0]] * 3
+        ),
+        "band statistics of another band count": lambda m: m.update(band_mean=[0.0], band_std=[1.0]),
+        "band count differs from the network": lambda m: m.update(band_count=m["band_count"] + 3),
+        "class colours not a list": lambda m: m.update(class_colors=5),
+        "training parameters not an object": lambda m: m.update(training_params="fast"),
+        "architecture not an object": lambda m: m.update(architecture="abc"),
+        "weights of another architecture": lambda m: m["architecture"].update(hidden=[2, 2]),
+    }[name]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param("weights of another architecture"),
+        *[
+            pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_DAMAGED_FIX))
+            for name in (
+                "class values missing",
+                "more class values than outputs",
+                "band statistics of another band count",
+                "band count differs from the network",
+                "class colours not a list",
+                "training parameters not an object",
+                "architecture not an object",
+            )
+        ],
+    ],
+)
+def test_damaged_metadata_is_refused_at_load_time(model_parts, tmp_path, damage):
+    """A file whose metadata contradicts its weights must fail when opened, not later with a
+    misleading "use the raster the model was trained on" or a bare KeyError/TypeError."""
+    state, meta = model_parts
+    meta = json.loads(json.dumps(meta))
+    _damage(damage)(meta)
+    path = _rewrite(tmp_path / "damaged.rssgl", state, json.dumps(meta))
+    with pytest.raises(ValueError) as info:
+        RssglClassifier.load(path, device="cpu")
+    message = str(info.value)
+    assert f"The model file '{path}' is damaged or inconsistent" in message
+    assert "retrain or use another file" in message
+
+
+@pytest.mark.parametrize(
+    "meta_text",
+    [
+        pytest.param("not json", id="not-json"),
+        pytest.param(
+            "[1, 2]",
+            id="json-list",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="rssgl_qgis/core/modelfile.py read_metadata: check isinstance(meta, dict) after json.loads "
+                "and raise ValueError('The metadata in ... is damaged ...') (now AttributeError: 'list' has no .get)",
+            ),
+        ),
+        pytest.param('{"format_version": "1"}', id="version-not-int"),
+    ],
+)
+def test_unreadable_metadata_is_a_clean_value_error(model_parts, tmp_path, meta_text):
+    state, _ = model_parts
+    path = _rewrite(tmp_path / "bad_meta.rssgl", state, meta_text)
+    with pytest.raises(ValueError) as info:
+        read_metadata(path)
+    assert str(path) in str(info.value) and "damaged" in str(info.value)
+
+
+def test_refusing_a_file_leaves_the_folder_untouched(tmp_path, no_payload_ran):
+    path = tmp_path / "model.rssgl"
+    path.write_bytes(pickle.dumps(_Payload(no_payload_ran), protocol=4))
+    before = snapshot(tmp_path)
+    for _ in _both_loaders(path):
+        pass
+    assert snapshot(tmp_path) == before
