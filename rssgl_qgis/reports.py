@@ -12,8 +12,6 @@ import csv
 import html
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +24,6 @@ __all__ = [
     "render_training_report",
     "render_accuracy_report",
     "accuracy_csv_text",
-    "write_text_atomic",
 ]
 
 
@@ -127,26 +124,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric_from: i
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)
-
-
-def write_text_atomic(path: str, text: str) -> str:
-    """Write ``text`` (UTF-8) to a temporary file in the same folder, then rename it to ``path``.
-
-    A report is either complete or absent: a crash or a full disk never leaves half a file that a
-    user could mistake for the result.
-    """
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".rssgl-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
 
 
 # ----------------------------------------------------------------------------------------------

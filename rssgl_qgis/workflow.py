@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import RssglError
+from .io.atomic import atomic_write_text
 from .reports import (
     AccuracyReport,
     ClassRow,
@@ -31,7 +32,6 @@ from .reports import (
     accuracy_csv_text,
     render_accuracy_report,
     render_training_report,
-    write_text_atomic,
 )
 
 __all__ = [
@@ -282,7 +282,7 @@ def train_from_files(
                 train_seconds=result.train_seconds, selection=result.selection, best_epoch=result.best_epoch,
                 raster_shape=(info.bands, info.height, info.width), notes=notes,
             )
-            write_text_atomic(report_out, render_training_report(report))
+            atomic_write_text(report_out, render_training_report(report))
             result.report_path = report_out
         progress(100.0, f"done in {time.perf_counter() - started:.1f} s")
         return result
@@ -436,9 +436,9 @@ def assess_accuracy(
             notes=[f"{skipped} reference pixel(s) on nodata were not assessed."] if skipped else [],
         )
         if html_out:
-            write_text_atomic(html_out, render_accuracy_report(report))
+            atomic_write_text(html_out, render_accuracy_report(report))
         if csv_out:
-            write_text_atomic(csv_out, accuracy_csv_text(report))
+            atomic_write_text(csv_out, accuracy_csv_text(report))
         return AccuracyResult(summary=summary, confusion=cm, classes=classes, html_path=html_out, csv_path=csv_out)
     except BaseException:
         _remove((html_out, csv_out))

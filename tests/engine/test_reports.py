@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -21,7 +20,6 @@ from rssgl_qgis.reports import (
     line_plot_svg,
     render_accuracy_report,
     render_training_report,
-    write_text_atomic,
 )
 
 CLASSES = [
@@ -132,11 +130,3 @@ def test_undefined_accuracies_show_as_dash_and_nan():
     rows = list(csv.DictReader(io.StringIO(accuracy_csv_text(report))))
     producers = [r for r in rows if r["metric"] == "producers_accuracy" and r["class_value"] == "5"][0]
     assert math.isnan(float(producers["value"]))
-
-
-def test_write_text_atomic_replaces_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "sub" / "report.html"
-    write_text_atomic(str(path), "one")
-    write_text_atomic(str(path), "two ✓")
-    assert path.read_text(encoding="utf-8") == "two ✓"
-    assert os.listdir(path.parent) == ["report.html"]
