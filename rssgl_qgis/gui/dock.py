@@ -1,0 +1,710 @@
+"""The RSSGL dock: pick a raster, draw classes, train in the background, look, draw more, retrain.
+
+The dock collects input and shows results; it never computes. Training runs in
+:class:`~rssgl_qgis.gui.tasks.RssglTrainTask` on QGIS's task manager; the dock keeps a reference to
+the running task, feeds its progress bar and live log from the task's signals (queued from the
+worker thread) and adds the result layers when the task reports back in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsFieldProxyModel,
+    QgsMapLayerProxyModel,
+    QgsMessageLog,
+    QgsProject,
+    QgsProviderRegistry,
+    QgsRasterLayer,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
+from qgis.gui import QgsColorButton, QgsDockWidget, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import QDir, Qt
+from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import results, training_layer
+from .settings import Setting
+from .status import TorchStatus, TorchStatusProbe
+from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
+from .training_layer import CLASS_ID_FIELD, ClassEntry
+
+__all__ = ["RssglDockWidget"]
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+class RssglDockWidget(QgsDockWidget):
+    """Dock widget of the desktop workflow (see the module docstring)."""
+
+    def __init__(self, iface, parent=None) -> None:
+        super().__init__(parent)
+        self.iface = iface
+        self.setObjectName("RssglDockWidget")
+        self.setWindowTitle(self.tr("RSSGL classification"))
+        self.task: RssglTrainTask | None = None
+        self.torch_status: TorchStatus | None = None
+        self.last_outcome: TrainOutcome | None = None
+        self.last_full_outcome: TrainOutcome | None = None
+        self.result_layer_ids: list[str] = []
+        self.run_count = 0
+        self._samples_layer: QgsVectorLayer | None = None
+        self._classes: list[ClassEntry] = []
+        self._applying_style = False
+        self._build_ui()
+        self._load_settings()
+        self._on_samples_layer_changed(self.samples_combo.currentLayer())
+        self.status_probe = TorchStatusProbe(self)
+        self.status_probe.ready.connect(self._show_torch_status)
+        self.status_probe.start()
+
+    # ================================================================= UI construction
+    def _build_ui(self) -> None:
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        status_row = QHBoxLayout()
+        self.status_label = QLabel(self.tr("Checking PyTorch..."))
+        self.status_label.setWordWrap(True)
+        self.install_button = QPushButton(self.tr("Install PyTorch..."))
+        self.install_button.setVisible(False)
+        self.install_button.clicked.connect(self.show_installer)
+        status_row.addWidget(self.status_label, 1)
+        status_row.addWidget(self.install_button)
+        layout.addLayout(status_row)
+
+        image_box = QGroupBox(self.tr("Image"))
+        image_form = QFormLayout(image_box)
+        self.raster_combo = QgsMapLayerComboBox()
+        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        image_form.addRow(self.tr("Raster"), self.raster_combo)
+        layout.addWidget(image_box)
+
+        samples_box = QGroupBox(self.tr("Training polygons"))
+        samples_layout = QVBoxLayout(samples_box)
+        samples_form = QFormLayout()
+        self.samples_combo = QgsMapLayerComboBox()
+        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.samples_combo.setAllowEmptyLayer(True)
+        self.samples_combo.layerChanged.connect(self._on_samples_layer_changed)
+        self.field_combo = QgsFieldComboBox()
+        self.field_combo.setFilters(QgsFieldProxyModel.Int | QgsFieldProxyModel.LongLong | QgsFieldProxyModel.String)
+        self.field_combo.fieldChanged.connect(lambda _name: self.refresh_classes())
+        samples_form.addRow(self.tr("Layer"), self.samples_combo)
+        samples_form.addRow(self.tr("Class field"), self.field_combo)
+        samples_layout.addLayout(samples_form)
+        self.new_layer_button = QPushButton(self.tr("New training layer..."))
+        self.new_layer_button.setToolTip(
+            self.tr("Create a GeoPackage polygon layer with class_id and class_name fields in the raster's CRS.")
+        )
+        self.new_layer_button.clicked.connect(self._new_layer_clicked)
+        samples_layout.addWidget(self.new_layer_button)
+
+        self.class_list = QListWidget()
+        self.class_list.setMinimumHeight(90)
+        self.class_list.currentRowChanged.connect(self._on_active_row_changed)
+        samples_layout.addWidget(self.class_list)
+        class_buttons = QHBoxLayout()
+        self.add_class_button = QPushButton(self.tr("Add class"))
+        self.rename_class_button = QPushButton(self.tr("Rename"))
+        self.color_button = QgsColorButton()
+        self.color_button.setToolTip(self.tr("Colour of the active class"))
+        self.color_button.setAllowOpacity(False)
+        self.add_class_button.clicked.connect(self._add_class_clicked)
+        self.rename_class_button.clicked.connect(self._rename_clicked)
+        self.color_button.colorChanged.connect(self._color_changed)
+        for widget in (self.add_class_button, self.rename_class_button, self.color_button):
+            class_buttons.addWidget(widget)
+        samples_layout.addLayout(class_buttons)
+        self.active_label = QLabel()
+        self.active_label.setWordWrap(True)
+        samples_layout.addWidget(self.active_label)
+        draw_buttons = QHBoxLayout()
+        self.edit_button = QPushButton(self.tr("Toggle editing"))
+        self.draw_button = QPushButton(self.tr("Draw polygon"))
+        self.edit_button.clicked.connect(self.toggle_editing)
+        self.draw_button.clicked.connect(self.start_drawing)
+        draw_buttons.addWidget(self.edit_button)
+        draw_buttons.addWidget(self.draw_button)
+        samples_layout.addLayout(draw_buttons)
+        layout.addWidget(samples_box)
+
+        train_box = QGroupBox(self.tr("Training"))
+        train_form = QFormLayout(train_box)
+        self.iterations_spin = QSpinBox()
+        self.iterations_spin.setRange(10, 100000)
+        self.iterations_spin.setSingleStep(50)
+        self.iterations_spin.setToolTip(self.tr("The paper trains 600 iterations; fewer is faster but less accurate."))
+        self.device_combo = QComboBox()
+        for value, label in zip(
+            DEVICES, (self.tr("Automatic (GPU if available)"), self.tr("CUDA GPU"), self.tr("CPU")), strict=True
+        ):
+            self.device_combo.addItem(label, value)
+        self.output_widget = QgsFileWidget()
+        self.output_widget.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_widget.setToolTip(self.tr("Each run writes its model, maps and report into a new sub-folder here."))
+        self.continue_check = QCheckBox(self.tr("Continue from previous model (fine-tune)"))
+        self.keep_check = QCheckBox(self.tr("Keep previous results"))
+        train_form.addRow(self.tr("Iterations"), self.iterations_spin)
+        train_form.addRow(self.tr("Device"), self.device_combo)
+        train_form.addRow(self.tr("Output folder"), self.output_widget)
+        train_form.addRow(self.continue_check)
+        train_form.addRow(self.keep_check)
+        run_row = QHBoxLayout()
+        self.train_button = QPushButton(self.tr("Train and classify"))
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_training)
+        run_row.addWidget(self.train_button, 1)
+        run_row.addWidget(self.cancel_button)
+        train_form.addRow(run_row)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        train_form.addRow(self.progress_bar)
+        layout.addWidget(train_box)
+
+        results_box = QGroupBox(self.tr("Results"))
+        results_layout = QVBoxLayout(results_box)
+        self.summary_label = QLabel(self.tr("No run yet."))
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.LinksAccessibleByMouse)
+        self.summary_label.setOpenExternalLinks(True)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMinimumHeight(120)
+        self.log_view.setMaximumBlockCount(2000)
+        results_layout.addWidget(self.summary_label)
+        results_layout.addWidget(self.log_view, 1)
+        layout.addWidget(results_box, 1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        self.setWidget(scroll)
+        self._update_buttons()
+
+    # ================================================================= settings
+    def _load_settings(self) -> None:
+        self.iterations_spin.setValue(Setting.ITERATIONS.read())
+        index = self.device_combo.findData(Setting.DEVICE.read())
+        self.device_combo.setCurrentIndex(max(0, index))
+        self.keep_check.setChecked(Setting.KEEP_PREVIOUS.read())
+        self.continue_check.setChecked(Setting.CONTINUE_FROM_PREVIOUS.read())
+        self.output_widget.setFilePath(Setting.OUTPUT_FOLDER.read() or self._default_output_folder())
+
+    def _save_settings(self) -> None:
+        Setting.ITERATIONS.write(self.iterations_spin.value())
+        Setting.DEVICE.write(self.device_combo.currentData())
+        Setting.KEEP_PREVIOUS.write(self.keep_check.isChecked())
+        Setting.CONTINUE_FROM_PREVIOUS.write(self.continue_check.isChecked())
+        Setting.OUTPUT_FOLDER.write(self.output_widget.filePath())
+
+    @staticmethod
+    def _default_output_folder() -> str:
+        home = QgsProject.instance().homePath()
+        return os.path.join(home or QDir.homePath(), "rssgl_runs")
+
+    # ================================================================= torch status and installer
+    def _show_torch_status(self, status: TorchStatus) -> None:
+        self.torch_status = status
+        self.status_label.setText(status.line())
+        self.install_button.setVisible(not status.usable)
+        if not status.usable:
+            self.status_label.setStyleSheet("color: #b00020;")
+        elif not status.cuda:
+            self.status_label.setStyleSheet("color: #8a6d00;")
+        else:
+            self.status_label.setStyleSheet("color: #1a7f37;")
+        self._update_buttons()
+
+    def show_installer(self):
+        """Open the PyTorch installer dialog (non-modal); re-check the status when pip ends."""
+        from .installer import TorchInstallerDialog
+
+        problem = self.torch_status.line() if self.torch_status else self.tr("PyTorch is not available.")
+        dialog = TorchInstallerDialog(problem, parent=self)
+        dialog.installed.connect(lambda ok: ok and self.status_probe.start())
+        dialog.show()
+        self._installer = dialog  # keep a reference while it is open
+        return dialog
+
+    # ================================================================= training layer and classes
+    def samples_layer(self) -> QgsVectorLayer | None:
+        layer = self.samples_combo.currentLayer()
+        return layer if isinstance(layer, QgsVectorLayer) else None
+
+    def class_field(self) -> str:
+        return self.field_combo.currentField()
+
+    def _on_samples_layer_changed(self, layer) -> None:
+        if self._samples_layer is not None:
+            try:
+                self._samples_layer.rendererChanged.disconnect(self._on_renderer_changed)
+                self._samples_layer.editingStarted.disconnect(self._update_buttons)
+                self._samples_layer.editingStopped.disconnect(self._update_buttons)
+            except (TypeError, RuntimeError):  # already disconnected or layer deleted
+                pass
+        self._samples_layer = layer if isinstance(layer, QgsVectorLayer) else None
+        self.field_combo.setLayer(self._samples_layer)
+        if self._samples_layer is not None:
+            candidates = training_layer.class_field_candidates(self._samples_layer)
+            if candidates:
+                self.field_combo.setField(candidates[0])
+            self._samples_layer.rendererChanged.connect(self._on_renderer_changed)
+            self._samples_layer.editingStarted.connect(self._update_buttons)
+            self._samples_layer.editingStopped.connect(self._update_buttons)
+        self.refresh_classes()
+
+    def _on_renderer_changed(self) -> None:
+        if not self._applying_style:  # the user edited the style in the layer properties
+            self.refresh_classes()
+
+    def refresh_classes(self) -> None:
+        """Re-read the classes from the layer's style and data; keep the active class if it still exists."""
+        layer, field = self.samples_layer(), self.class_field()
+        active = self.active_class()
+        self._classes = training_layer.read_classes(layer, field) if layer is not None and field else []
+        self._fill_class_list(active.value if active else None)
+
+    def _fill_class_list(self, active_value=None) -> None:
+        self.class_list.blockSignals(True)
+        self.class_list.clear()
+        for entry in self._classes:
+            pixmap = QPixmap(14, 14)
+            pixmap.fill(entry.color)
+            item = QListWidgetItem(QIcon(pixmap), f"{entry.value}  {entry.name}" if entry.name != str(entry.value)
+                                   else entry.name)
+            self.class_list.addItem(item)
+        row = next((i for i, e in enumerate(self._classes) if e.value == active_value), 0 if self._classes else -1)
+        self.class_list.setCurrentRow(row)
+        self.class_list.blockSignals(False)
+        self._on_active_row_changed(row)
+
+    def active_class(self) -> ClassEntry | None:
+        row = self.class_list.currentRow()
+        return self._classes[row] if 0 <= row < len(self._classes) else None
+
+    def _on_active_row_changed(self, row: int) -> None:
+        entry = self._classes[row] if 0 <= row < len(self._classes) else None
+        layer = self.samples_layer()
+        if layer is not None and self.class_field():
+            training_layer.set_active_class(layer, self.class_field(), entry)
+        self.color_button.blockSignals(True)
+        self.color_button.setColor(entry.color if entry else QColor())
+        self.color_button.blockSignals(False)
+        if entry is None:
+            self.active_label.setText(self.tr("Add a class, then draw polygons: they get the active class."))
+        else:
+            self.active_label.setText(self.tr("New polygons get class: {0}").format(entry.name))
+        self._update_buttons()
+
+    def _apply_style(self) -> None:
+        layer = self.samples_layer()
+        if layer is None or not self.class_field():
+            return
+        self._applying_style = True
+        try:
+            training_layer.apply_classes(layer, self.class_field(), self._classes)
+        finally:
+            self._applying_style = False
+        if self.iface is not None and hasattr(self.iface, "layerTreeView") and self.iface.layerTreeView():
+            self.iface.layerTreeView().refreshLayerSymbology(layer.id())
+
+    def add_class(self, name: str, color: QColor | None = None) -> ClassEntry:
+        """Add a class to the layer's style and make it the active class."""
+        layer = self.samples_layer()
+        if layer is None or not self.class_field():
+            raise ValueError(self.tr("Choose or create a training layer first."))
+        field_index = layer.fields().indexFromName(self.class_field())
+        numeric = layer.fields().at(field_index).isNumeric()
+        if numeric:
+            value = max([int(e.value) for e in self._classes] + [0]) + 1
+        else:
+            value = name
+            if any(e.value == value for e in self._classes):
+                raise ValueError(self.tr("The class '{0}' exists already.").format(name))
+        entry = ClassEntry(value, name, QColor(color) if color else training_layer.default_color(
+            value if numeric else len(self._classes) + 1))
+        self._classes.append(entry)
+        self._apply_style()
+        self._fill_class_list(entry.value)
+        return entry
+
+    def rename_class(self, row: int, name: str) -> None:
+        """Rename a class in the legend and, for class_id layers, in the class_name of its polygons."""
+        entry = self._classes[row]
+        entry.name = name
+        layer = self.samples_layer()
+        if isinstance(entry.value, int) and layer is not None:
+            _rename_in_features(layer, self.class_field(), entry.value, name)
+        self._apply_style()
+        self._fill_class_list(entry.value)
+
+    def set_class_color(self, row: int, color: QColor) -> None:
+        self._classes[row].color = QColor(color)
+        self._apply_style()
+        self._fill_class_list(self._classes[row].value)
+
+    def _add_class_clicked(self) -> None:
+        name, ok = QInputDialog.getText(self, self.tr("Add class"), self.tr("Class name:"))
+        if ok and name.strip():
+            try:
+                self.add_class(name.strip())
+            except ValueError as exc:
+                self._push(str(exc), Qgis.Warning)
+
+    def _rename_clicked(self) -> None:
+        entry = self.active_class()
+        if entry is None:
+            return
+        if not isinstance(entry.value, int):
+            self._push(self.tr("Classes of a text field are named by their value; edit the polygons instead."),
+                       Qgis.Info)
+            return
+        name, ok = QInputDialog.getText(self, self.tr("Rename class"), self.tr("Class name:"), text=entry.name)
+        if ok and name.strip():
+            self.rename_class(self.class_list.currentRow(), name.strip())
+
+    def _color_changed(self, color: QColor) -> None:
+        row = self.class_list.currentRow()
+        if 0 <= row < len(self._classes) and color.isValid() and color != self._classes[row].color:
+            self.set_class_color(row, color)
+
+    def default_training_layer_path(self) -> str | None:
+        """<project folder>/<raster name>_training.gpkg, or None when the project was never saved."""
+        home = QgsProject.instance().homePath()
+        raster = self.raster_combo.currentLayer()
+        if not home or raster is None:
+            return None
+        base = os.path.join(home, f"{_safe_name(raster.name())}_training")
+        path, n = base + ".gpkg", 1
+        while os.path.exists(path):
+            n += 1
+            path = f"{base}_{n}.gpkg"
+        return path
+
+    def _new_layer_clicked(self) -> None:
+        if self.raster_combo.currentLayer() is None:
+            self._push(self.tr("Open or choose the raster first: the training layer uses its CRS."), Qgis.Warning)
+            return
+        start = self.default_training_layer_path() or os.path.join(
+            os.path.dirname(Setting.LAST_TRAINING_LAYER.read()) or QDir.homePath(), "training.gpkg")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("New training layer"), start,
+                                              self.tr("GeoPackage (*.gpkg)"))
+        if path:
+            if not path.lower().endswith(".gpkg"):
+                path += ".gpkg"
+            try:
+                self.create_training_layer(path)
+            except (ValueError, RuntimeError) as exc:
+                self._push(str(exc), Qgis.Critical)
+
+    def create_training_layer(self, path: str | None = None) -> QgsVectorLayer:
+        """Create the GeoPackage (default: next to the project), add it to the project and select it."""
+        raster = self.raster_combo.currentLayer()
+        if raster is None:
+            raise ValueError(self.tr("Open or choose the raster first: the training layer uses its CRS."))
+        path = path or self.default_training_layer_path()
+        if not path:
+            raise ValueError(self.tr("Save the project first, or choose where to write the training layer."))
+        name = self.tr("{0} training polygons").format(raster.name())
+        layer = training_layer.create_training_layer(path, raster.crs(), name)
+        QgsProject.instance().addMapLayer(layer)
+        Setting.LAST_TRAINING_LAYER.write(path)
+        self.samples_combo.setLayer(layer)
+        self.field_combo.setField(CLASS_ID_FIELD)
+        return layer
+
+    def toggle_editing(self) -> None:
+        """Start or stop editing the training layer (QGIS's own action when available: it asks to save)."""
+        layer = self.samples_layer()
+        if layer is None:
+            return
+        action = self._iface_action("actionToggleEditing")
+        if action is not None:
+            self.iface.setActiveLayer(layer)
+            action.trigger()
+        elif layer.isEditable():
+            layer.commitChanges()
+        else:
+            layer.startEditing()
+        self._update_buttons()
+
+    def start_drawing(self) -> None:
+        """Make the training layer editable and activate QGIS's add-polygon tool."""
+        layer = self.samples_layer()
+        if layer is None:
+            return
+        if self.iface is not None and hasattr(self.iface, "setActiveLayer"):
+            self.iface.setActiveLayer(layer)
+        if not layer.isEditable():
+            layer.startEditing()
+        action = self._iface_action("actionAddFeature")
+        if action is not None:
+            action.trigger()
+        self._update_buttons()
+
+    def _iface_action(self, name: str):
+        getter = getattr(self.iface, name, None) if self.iface is not None else None
+        try:
+            return getter() if callable(getter) else None
+        except (AttributeError, RuntimeError, NotImplementedError):
+            return None
+
+    # ================================================================= training
+    def _update_buttons(self, *_args) -> None:
+        running = self.task is not None
+        layer = self.samples_layer()
+        torch_ok = self.torch_status is None or self.torch_status.usable
+        self.train_button.setEnabled(not running and torch_ok)
+        self.cancel_button.setEnabled(running)
+        self.rename_class_button.setEnabled(self.active_class() is not None)
+        self.color_button.setEnabled(self.active_class() is not None)
+        self.add_class_button.setEnabled(layer is not None)
+        self.edit_button.setEnabled(layer is not None)
+        self.draw_button.setEnabled(layer is not None)
+        if layer is not None:
+            self.edit_button.setText(self.tr("Stop editing") if layer.isEditable() else self.tr("Start editing"))
+
+    def _check_inputs(self) -> tuple[QgsRasterLayer, QgsVectorLayer, str]:
+        raster = self.raster_combo.currentLayer()
+        if not isinstance(raster, QgsRasterLayer) or raster.providerType() != "gdal":
+            raise ValueError(self.tr("Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in 'Raster'."))
+        layer = self.samples_layer()
+        if layer is None:
+            raise ValueError(self.tr("Choose a training layer, or create one with 'New training layer...'."))
+        field = self.class_field()
+        if not field:
+            raise ValueError(self.tr("Choose the field that holds the classes in 'Class field'."))
+        if layer.featureCount() == 0:
+            raise ValueError(self.tr("The training layer has no polygons yet: draw a few per class."))
+        return raster, layer, field
+
+    def build_request(self) -> TrainRequest:
+        """Collect the inputs (GUI thread) and snapshot the training polygons into the run folder."""
+        raster, layer, field = self._check_inputs()
+        folder = self.output_widget.filePath() or self._default_output_folder()
+        stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+        run_folder = os.path.join(folder, f"run_{stamp}")
+        n = 1
+        while os.path.exists(run_folder):
+            n += 1
+            run_folder = os.path.join(folder, f"run_{stamp}_{n}")
+        os.makedirs(run_folder)
+        samples_path = os.path.join(run_folder, "training_polygons.gpkg")
+        _snapshot_layer(layer, samples_path)
+        init_from = None
+        if self.continue_check.isChecked():
+            previous = self.last_outcome.model_path if self.last_outcome else Setting.LAST_MODEL.read()
+            if previous and os.path.exists(previous):
+                init_from = previous
+            else:
+                self.append_log("warning", self.tr("No previous model found: training from scratch."))
+        numeric = {e.value: e for e in self._classes if isinstance(e.value, int)}
+        return TrainRequest(
+            raster_path=QgsProviderRegistry.instance().decodeUri("gdal", raster.source()).get("path")
+            or raster.source(),
+            samples_path=samples_path,
+            samples_layer="training_polygons",
+            class_field=field,
+            run_folder=run_folder,
+            iterations=self.iterations_spin.value(),
+            device=self.device_combo.currentData(),
+            class_names={v: e.name for v, e in numeric.items()},
+            class_colors={v: (e.color.red(), e.color.green(), e.color.blue()) for v, e in numeric.items()},
+            init_from=init_from,
+            max_regions=Setting.REGIONS.read(),
+        )
+
+    def start_training(self, request: TrainRequest | None = None) -> RssglTrainTask | None:
+        """Start a run on the task manager; returns the task (None when inputs are missing)."""
+        if self.task is not None:
+            return None
+        if self.torch_status is not None and not self.torch_status.usable:
+            self.show_installer()
+            return None
+        try:
+            request = request or self.build_request()
+        except (ValueError, RuntimeError, OSError) as exc:
+            self._push(str(exc), Qgis.Warning)
+            return None
+        self._save_settings()
+        self.run_count += 1
+        task = RssglTrainTask(request, self.tr("RSSGL: train and classify"))
+        task.log_message.connect(self.append_log)
+        task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
+        task.completed.connect(self._on_task_completed)
+        self.task = task
+        self.progress_bar.setValue(0)
+        self.append_log("info", self.tr("Run {0}: training on {1} ({2} iterations, device {3}).").format(
+            self.run_count, os.path.basename(request.raster_path), request.iterations, request.device))
+        self._update_buttons()
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def cancel_training(self) -> None:
+        if self.task is not None:
+            self.append_log("warning", self.tr("Canceling..."))
+            self.task.cancel()
+
+    def append_log(self, level: str, message: str) -> None:
+        """Append one line to the live log (slot of the task's queued log signal)."""
+        stamp = datetime.datetime.now().strftime("%H:%M:%S")
+        prefix = self.tr("warning: ") if level == "warning" else ""
+        self.log_view.appendPlainText(f"{stamp}  {prefix}{message}")
+
+    def _on_task_completed(self, outcome: TrainOutcome) -> None:
+        self.task = None  # the task manager deletes the C++ object; never touch it again
+        self._update_buttons()
+        if outcome.status == "canceled":
+            self.progress_bar.setValue(0)
+            self.append_log("warning", self.tr("Training was canceled; nothing was added."))
+            self._push(self.tr("Training was canceled."), Qgis.Info)
+            return
+        if outcome.status != "success":
+            self.append_log("warning", outcome.details or outcome.message)
+            self.summary_label.setText(self.tr("The last run failed: {0}").format(outcome.message))
+            self._push(self.tr("Training failed: {0}").format(outcome.message), Qgis.Critical)
+            return
+        try:
+            self._add_result_layers(outcome)
+        except RuntimeError as exc:
+            self._push(str(exc), Qgis.Critical)
+            return
+        comparison = fine_tune_comparison(outcome, self.last_full_outcome)
+        if outcome.fine_tuned and comparison:
+            self.append_log("info", comparison)
+        elif outcome.fine_tuned:
+            self.append_log("info", self.tr("Fine-tuned; no full training in this session to compare the time with."))
+        if not outcome.fine_tuned:
+            self.last_full_outcome = outcome
+        self.last_outcome = outcome
+        Setting.LAST_MODEL.write(outcome.model_path)
+        self.summary_label.setText(self._summary_html(outcome))
+        oa = f"{100 * outcome.validation_oa:.1f}%" if outcome.validation_oa is not None else self.tr("n/a")
+        self._push(self.tr("Classification added (validation OA {0}, {1:.0f} s).").format(oa, outcome.total_seconds),
+                   Qgis.Success)
+
+    def _summary_html(self, outcome: TrainOutcome) -> str:
+        oa = f"{100 * outcome.validation_oa:.1f}%" if outcome.validation_oa is not None else self.tr("n/a")
+        lines = [
+            self.tr("<b>Validation OA {0}</b>, {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.").format(
+                oa, len(outcome.class_values), outcome.best_epoch, outcome.epochs, outcome.train_seconds,
+                outcome.device),
+        ]
+        if outcome.regions:
+            first = outcome.regions[0]
+            names = dict(zip(outcome.class_values, outcome.class_names, strict=True))
+            lines.append(self.tr("Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).").format(
+                names.get(first.first_class, first.first_class), names.get(first.second_class, first.second_class),
+                first.mean_confidence))
+        if outcome.report_path:
+            url = "file://" + outcome.report_path.replace(os.sep, "/")
+            lines.append(f'<a href="{url}">{self.tr("Training report")}</a>')
+        return "<br>".join(lines)
+
+    def _add_result_layers(self, outcome: TrainOutcome) -> None:
+        project = QgsProject.instance()
+        if not self.keep_check.isChecked():
+            results.remove_layers(project, self.result_layer_ids)
+            self.result_layer_ids = []
+        suffix = self.tr(" (run {0})").format(self.run_count) if self.keep_check.isChecked() else ""
+        colors = {e.value: e.color for e in self._classes}
+        classes = [
+            (v, n, colors.get(v, QColor(*c)))
+            for v, n, c in zip(outcome.class_values, outcome.class_names, outcome.class_colors, strict=True)
+        ]
+        layers = [
+            results.load_guidance(outcome.guidance_path, self.tr("Where to draw next") + suffix),
+            results.load_classification(outcome.classification_path, self.tr("RSSGL classification") + suffix,
+                                        classes),
+            results.load_confidence(outcome.confidence_path, self.tr("RSSGL confidence") + suffix),
+        ]
+        results.add_to_results_group(project, layers)
+        layers[2].setOpacity(1.0)
+        # The confidence map would hide the class map: show it only on demand.
+        group = project.layerTreeRoot().findLayer(layers[2].id())
+        if group is not None:
+            group.setItemVisibilityChecked(False)
+        self.result_layer_ids.extend(layer.id() for layer in layers)
+
+    # ================================================================= helpers
+    def _push(self, message: str, level=Qgis.Info) -> None:
+        """One line in the message bar (when there is one) and in the QGIS log panel."""
+        QgsMessageLog.logMessage(message, LOG_TAG, level if level != Qgis.Success else Qgis.Info)
+        bar = self.iface.messageBar() if self.iface is not None and hasattr(self.iface, "messageBar") else None
+        if bar is not None:
+            bar.pushMessage("RSSGL", message, level, 8 if level in (Qgis.Info, Qgis.Success) else 0)
+
+    def shutdown(self) -> None:
+        """Cancel a running task (plugin unload): it must not call back into a deleted dock."""
+        if self.task is not None:
+            try:
+                self.task.completed.disconnect(self._on_task_completed)
+                self.task.cancel()
+            except RuntimeError:
+                pass
+            self.task = None
+
+
+def _safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_") or "raster"
+
+
+def _snapshot_layer(layer: QgsVectorLayer, path: str) -> None:
+    """Write what the user sees (including unsaved edits) to a GeoPackage the worker thread can read."""
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "training_polygons"
+    error, message, _path, _layer = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, path, QgsProject.instance().transformContext(), options
+    )
+    if error != QgsVectorFileWriter.NoError:
+        raise RuntimeError(f"Could not save a copy of the training polygons to {path}: {message}")
+
+
+def _rename_in_features(layer: QgsVectorLayer, field: str, value: int, name: str) -> None:
+    """Keep class_name consistent with the legend after a rename (edit buffer if editing, else the file)."""
+    name_index = layer.fields().indexFromName(training_layer.CLASS_NAME_FIELD)
+    field_index = layer.fields().indexFromName(field)
+    if name_index < 0 or field_index < 0 or name_index == field_index:
+        return
+    from qgis.core import QgsFeatureRequest
+
+    request = QgsFeatureRequest().setFilterExpression(f'"{field}" = {int(value)}')
+    ids = [f.id() for f in layer.getFeatures(request)]
+    if not ids:
+        return
+    if layer.isEditable():
+        for fid in ids:
+            layer.changeAttributeValue(fid, name_index, name)
+    else:
+        layer.dataProvider().changeAttributeValues({fid: {name_index: name} for fid in ids})
+    layer.triggerRepaint()
+

@@ -1,0 +1,107 @@
+"""Load a run's outputs into the project, styled: class map, confidence, "where to draw next".
+
+Main thread only (called from the task's finished() path). The class map gets a
+QgsPalettedRasterRenderer whose labels are the class names the user gave in the dock, so the
+legend reads "Corn", not "3"; confidence gets a red (unsure) to green (sure) ramp; the guidance
+layer is drawn as thick outlines with its rank as a label, so "1" is where to draw first.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsPalettedRasterRenderer,
+    QgsPalLayerSettings,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsTextBufferSettings,
+    QgsTextFormat,
+    QgsVectorLayer,
+    QgsVectorLayerSimpleLabeling,
+)
+from qgis.PyQt.QtGui import QColor
+
+__all__ = ["add_to_results_group", "load_classification", "load_confidence", "load_guidance", "remove_layers"]
+
+GROUP_NAME = "RSSGL results"
+
+
+def load_classification(path: str, name: str, classes: list[tuple[int, str, QColor]]) -> QgsRasterLayer:
+    """Raster layer for a class map with a paletted renderer: (value, name, colour) per class."""
+    layer = QgsRasterLayer(path, name, "gdal")
+    if not layer.isValid():
+        raise RuntimeError(f"QGIS could not open the classification {path}.")
+    palette = [QgsPalettedRasterRenderer.Class(int(v), QColor(c), str(n)) for v, n, c in classes]
+    renderer = QgsPalettedRasterRenderer(layer.dataProvider(), 1, palette)
+    layer.setRenderer(renderer)
+    return layer
+
+
+def load_confidence(path: str, name: str) -> QgsRasterLayer:
+    """Raster layer for a 0..1 confidence map: red = unsure, yellow, green = sure."""
+    layer = QgsRasterLayer(path, name, "gdal")
+    if not layer.isValid():
+        raise RuntimeError(f"QGIS could not open the confidence raster {path}.")
+    ramp = QgsColorRampShader(0.0, 1.0)
+    ramp.setColorRampType(QgsColorRampShader.Interpolated)
+    ramp.setColorRampItemList(
+        [
+            QgsColorRampShader.ColorRampItem(0.0, QColor(215, 25, 28), "0"),
+            QgsColorRampShader.ColorRampItem(0.5, QColor(253, 174, 97), "0.5"),
+            QgsColorRampShader.ColorRampItem(0.8, QColor(255, 255, 191), "0.8"),
+            QgsColorRampShader.ColorRampItem(1.0, QColor(26, 150, 65), "1"),
+        ]
+    )
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+    renderer.setClassificationMin(0.0)
+    renderer.setClassificationMax(1.0)
+    layer.setRenderer(renderer)
+    return layer
+
+
+def load_guidance(path: str, name: str) -> QgsVectorLayer:
+    """The "where to draw next" polygons: magenta outlines, labelled with their rank."""
+    layer = QgsVectorLayer(f"{path}|layername=where_to_draw_next", name, "ogr")
+    if not layer.isValid():
+        raise RuntimeError(f"QGIS could not open the guidance layer {path}.")
+    symbol = QgsFillSymbol.createSimple(
+        {"color": "255,0,255,40", "outline_color": "255,0,255,255", "outline_width": "0.8", "style": "solid"}
+    )
+    layer.renderer().setSymbol(symbol)
+    settings = QgsPalLayerSettings()
+    settings.fieldName = "rank"
+    text = QgsTextFormat()
+    text.setSize(11)
+    text.setColor(QColor(255, 0, 255))
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setColor(QColor(255, 255, 255))
+    buffer.setSize(1.0)
+    text.setBuffer(buffer)
+    settings.setFormat(text)
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
+    return layer
+
+
+def add_to_results_group(project: QgsProject, layers: list) -> None:
+    """Add layers on top of the "RSSGL results" group (created at the top of the layer tree)."""
+    root = project.layerTreeRoot()
+    group = root.findGroup(GROUP_NAME)
+    if group is None:
+        group = root.insertGroup(0, GROUP_NAME)
+    for position, layer in enumerate(layers):
+        project.addMapLayer(layer, False)
+        group.insertLayer(position, layer)
+
+
+def remove_layers(project: QgsProject, layer_ids: list[str]) -> None:
+    """Remove the layers that still exist (the user may have removed some already)."""
+    existing = [lid for lid in layer_ids if project.mapLayer(lid) is not None]
+    if existing:
+        project.removeMapLayers(existing)

@@ -1,0 +1,231 @@
+"""The dock's background job: train, classify, find where to draw next, in a QgsTask.
+
+Thread split (as QGIS requires and Deepness does): ``run()`` executes in a worker thread and only
+computes on files: it calls the shared workflow (rssgl_qgis.workflow.train_from_files), classifies
+with rssgl_qgis.io.classify_raster (class map, confidence and per-class probabilities) and ranks the
+least confident regions (rssgl_qgis.io.uncertainty). It never touches widgets, ``iface`` or
+QgsProject; it stores a :class:`TrainOutcome` (success, failed or canceled, never an escaping
+exception) and returns a bool. ``finished()`` runs in the GUI thread and emits ``completed`` with
+that outcome; the dock adds the layers there.
+
+Live log lines are emitted from the worker thread through ``log_message``; Qt queues them to the
+dock, which lives in the GUI thread, so the dock can append them to its log widget safely.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from qgis.core import Qgis, QgsMessageLog, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
+
+__all__ = ["TrainOutcome", "TrainRequest", "RssglTrainTask", "fine_tune_comparison"]
+
+LOG_TAG = "RSSGL"
+
+
+@dataclass
+class TrainRequest:
+    """Everything the task needs, as plain values collected by the dock in the GUI thread."""
+
+    raster_path: str
+    samples_path: str  # a GeoPackage snapshot of the training layer, written by the dock
+    samples_layer: str
+    class_field: str
+    run_folder: str
+    iterations: int = 600
+    device: str = "auto"
+    class_names: dict[int, str] = field(default_factory=dict)  # names the user gave in the dock
+    class_colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    init_from: str | None = None  # model file to fine-tune from ("Continue from previous model")
+    max_regions: int = 10
+    params_overrides: dict[str, Any] = field(default_factory=dict)  # other TrainingParams fields
+
+
+@dataclass
+class TrainOutcome:
+    """What ``run()`` produced; ``status`` is "success", "failed" or "canceled"."""
+
+    status: str
+    request: TrainRequest
+    message: str = ""
+    details: str = ""  # traceback for the log panel
+    model_path: str | None = None
+    report_path: str | None = None
+    classification_path: str | None = None
+    confidence_path: str | None = None
+    probabilities_path: str | None = None
+    guidance_path: str | None = None
+    class_values: list[int] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    class_colors: list[tuple[int, int, int]] = field(default_factory=list)
+    validation_oa: float | None = None
+    device: str = ""
+    epochs: int = 0
+    best_epoch: int = 0
+    seconds_to_best: float = 0.0
+    train_seconds: float = 0.0
+    total_seconds: float = 0.0
+    fine_tuned: bool = False
+    regions: list = field(default_factory=list)  # io.uncertainty.UncertainRegion, rank order
+
+
+def fine_tune_comparison(fine: TrainOutcome, full: TrainOutcome | None) -> str | None:
+    """English sentence comparing a fine-tuning run to the last full training (None without both)."""
+    if not fine.fine_tuned or full is None or full.fine_tuned or fine.seconds_to_best <= 0:
+        return None
+    speedup = full.seconds_to_best / fine.seconds_to_best if fine.seconds_to_best else float("inf")
+    return (
+        f"Fine-tuning reached its best model after {fine.best_epoch} epoch(s) / {fine.seconds_to_best:.1f} s; "
+        f"the last full training needed {full.best_epoch} epoch(s) / {full.seconds_to_best:.1f} s "
+        f"({speedup:.1f}x the time; whole runs {fine.train_seconds:.1f} s vs {full.train_seconds:.1f} s)."
+    )
+
+
+class RssglTrainTask(QgsTask):
+    """Train + classify + guidance in the background; see the module docstring for the thread rules."""
+
+    log_message = pyqtSignal(str, str)  # level ("info" | "warning"), message
+    completed = pyqtSignal(object)  # TrainOutcome, emitted from finished() in the GUI thread
+
+    #: Share of the progress bar for each stage: training, classification, guidance.
+    TRAIN_SHARE, CLASSIFY_SHARE = 80.0, 17.0
+
+    def __init__(self, request: TrainRequest, description: str = "RSSGL: train and classify") -> None:
+        super().__init__(description, QgsTask.CanCancel)
+        self.request = request
+        self.outcome = TrainOutcome("failed", request, message="The task did not run.")
+
+    # ---------------------------------------------------------------- worker thread
+    def run(self) -> bool:  # noqa: D401 - QgsTask API
+        """Compute everything on files; store the outcome; True only on success."""
+        started = time.perf_counter()
+        try:
+            self.outcome = self._work()
+        except Exception as exc:  # every failure becomes an outcome, never an escaping exception
+            from ..core.errors import Cancelled
+
+            if isinstance(exc, Cancelled) or self.isCanceled():
+                self.outcome = TrainOutcome("canceled", self.request, message="Training was canceled.")
+            else:
+                details = traceback.format_exc()
+                QgsMessageLog.logMessage(details, LOG_TAG, Qgis.Critical)
+                self.outcome = TrainOutcome("failed", self.request, message=str(exc) or type(exc).__name__,
+                                            details=details)
+        self.outcome.total_seconds = time.perf_counter() - started
+        return self.outcome.status == "success"
+
+    def _log(self, level: str, message: str) -> None:
+        """Workflow log callback: to the dock (queued signal) and QGIS's log panel (thread-safe)."""
+        self.log_message.emit(level, message)
+        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning if level == "warning" else Qgis.Info)
+
+    def _stage_progress(self, start: float, span: float):
+        def progress(percent: float, _message: str) -> None:
+            self.setProgress(min(100.0, start + span * max(0.0, min(100.0, percent)) / 100.0))
+
+        return progress
+
+    def _work(self) -> TrainOutcome:
+        from ..core.errors import Cancelled
+        from ..core.training import RssglClassifier, TrainingParams
+        from ..io.classify_raster import ClassifyOutputs, classify_raster
+        from ..io.uncertainty import least_confident_regions_from_files
+        from ..workflow import train_from_files
+
+        req = self.request
+        os.makedirs(req.run_folder, exist_ok=True)
+        path = lambda name: os.path.join(req.run_folder, name)  # noqa: E731 - local shorthand
+        params = TrainingParams(iterations=int(req.iterations), device=req.device, **req.params_overrides)
+        init = None
+        if req.init_from:
+            self._log("info", f"Fine-tuning from {req.init_from}.")
+            init = RssglClassifier.load(req.init_from, device=req.device)
+
+        result = train_from_files(
+            req.raster_path,
+            samples_vector=req.samples_path,
+            samples_layer=req.samples_layer,
+            class_field=req.class_field,
+            params=params,
+            model_out=path("model.safetensors"),
+            report_out=path("training_report.html"),
+            init_from=init,
+            progress=self._stage_progress(0.0, self.TRAIN_SHARE),
+            should_stop=self.isCanceled,
+            log=self._log,
+        )
+        clf = result.classifier
+        values = [int(v) for v in clf.classes_]
+        # The dock's names and colours are what the user sees in the legend: put them in the model
+        # file too, so the class map written next (and any later Processing run) carries them.
+        clf.class_names_ = [req.class_names.get(v, name) for v, name in zip(values, clf.class_names_, strict=True)]
+        clf.class_colors_ = [
+            tuple(req.class_colors.get(v, color)) for v, color in zip(values, clf.class_colors_, strict=True)
+        ]
+        clf.save(result.model_path)
+        if self.isCanceled():
+            raise Cancelled("Training was canceled.")
+
+        outputs = ClassifyOutputs(path("classification.tif"), path("confidence.tif"), path("probabilities.tif"))
+        self._log("info", "Classifying the whole raster.")
+        classify_raster(
+            clf,
+            req.raster_path,
+            outputs,
+            progress=self._stage_progress(self.TRAIN_SHARE, self.CLASSIFY_SHARE),
+            should_stop=self.isCanceled,
+            log=self._log,
+        )
+        if self.isCanceled():
+            raise Cancelled("Training was canceled.")
+
+        names = dict(zip(values, clf.class_names_, strict=True))
+        search = least_confident_regions_from_files(
+            outputs.confidence, outputs.probabilities, values, names, path("where_to_draw_next.gpkg"),
+            max_regions=req.max_regions,
+        )
+        for region in search.regions[:3]:
+            self._log(
+                "info",
+                f"Draw next #{region.rank}: {names[region.first_class]} vs {names[region.second_class]} "
+                f"(mean confidence {region.mean_confidence:.2f}, {region.pixels} px).",
+            )
+        self.setProgress(100.0)
+        history = list(result.history)
+        best = max(1, int(result.best_epoch))
+        return TrainOutcome(
+            "success",
+            req,
+            model_path=result.model_path,
+            report_path=result.report_path,
+            classification_path=outputs.classification,
+            confidence_path=outputs.confidence,
+            probabilities_path=outputs.probabilities,
+            guidance_path=path("where_to_draw_next.gpkg"),
+            class_values=values,
+            class_names=list(clf.class_names_),
+            class_colors=[tuple(c) for c in clf.class_colors_],
+            validation_oa=result.validation_oa,
+            device=result.device,
+            epochs=len(history),
+            best_epoch=int(result.best_epoch),
+            seconds_to_best=float(sum(h.get("seconds", 0.0) for h in history[:best])),
+            train_seconds=float(result.train_seconds),
+            fine_tuned=init is not None,
+            regions=list(search.regions),
+        )
+
+    # ---------------------------------------------------------------- GUI thread
+    def finished(self, result: bool) -> None:  # noqa: D401 - QgsTask API
+        """Called by the task manager in the GUI thread: hand the outcome to the dock."""
+        if not result and self.outcome.status == "success":  # defensive: keep the bool authoritative
+            self.outcome.status = "failed"
+        if self.isCanceled() and self.outcome.status != "success":
+            self.outcome.status = "canceled"
+            self.outcome.message = "Training was canceled."
+        self.completed.emit(self.outcome)
