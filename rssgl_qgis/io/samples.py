@@ -1,0 +1,403 @@
+"""Training and reference samples as a label array on the raster's pixel grid (OGR/GDAL only).
+
+Users bring samples as polygons or points with a class field (integer ids or text names), in any CRS,
+or as a label raster. The engine wants one thing: an int32 (H, W) array on the raster grid, 0 =
+unlabelled. The rules, chosen to be predictable and honest:
+
+* features are reprojected to the raster CRS with OGR (axis order forced to the traditional x/y GIS
+  order, so EPSG:4326 layers are not swapped);
+* polygons are rasterised with GDAL's pixel-centre rule (a pixel is labelled when its centre lies in
+  the polygon, no ALL_TOUCHED), points label the pixel they fall in, lines the pixels they cross;
+* integer class fields are used as class values as they are (they must be > 0: 0 means unlabelled);
+  float fields are accepted when every value is whole; text fields map to 1..N in sorted order and the
+  names are kept;
+* features with no class value are skipped, features entirely outside the raster are counted, and
+  pixels claimed by polygons of *different* classes are left unlabelled; each case is reported in
+  ``warnings`` rather than silently resolved by drawing order;
+* a label raster must be on exactly the same grid (size, geotransform within half a pixel, CRS).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from .raster import RasterInfo, raster_info, read_class_table
+
+__all__ = ["SampleLabels", "labels_from_raster", "labels_from_vector", "grid_mismatch"]
+
+log = logging.getLogger(__name__)
+gdal.UseExceptions()
+ogr.UseExceptions()
+osr.UseExceptions()
+
+_INTEGER_TYPES = (ogr.OFTInteger, ogr.OFTInteger64)
+_BURN_FIELD = "rssgl_class_index"
+
+
+@dataclass
+class SampleLabels:
+    """Labels on the raster grid and what happened on the way.
+
+    ``labels`` (H, W) int32 holds the ORIGINAL class values (0 = unlabelled); ``class_values`` and
+    ``class_names`` list the classes found in the samples, sorted by value. ``dropped_outside``
+    counts features entirely outside the raster; ``n_features`` is the number of features in the
+    layer (0 for a label raster); ``conflict_pixels`` counts pixels claimed by two classes.
+    """
+
+    labels: np.ndarray
+    class_values: np.ndarray
+    class_names: list[str]
+    dropped_outside: int = 0
+    n_features: int = 0
+    warnings: list[str] = field(default_factory=list)
+    conflict_pixels: int = 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Vector samples
+# --------------------------------------------------------------------------------------------------
+
+
+def _split_source(vector_path: str, layer_name: str | None) -> tuple[str, str | int | None]:
+    """Accept QGIS-style sources "file.gpkg|layername=x" (or |layerid=n) as well as plain paths."""
+    parts = vector_path.split("|")
+    path, layer = parts[0], layer_name
+    for option in parts[1:]:
+        key, _, value = option.partition("=")
+        if layer is None and key.strip().lower() == "layername":
+            layer = value
+        elif layer is None and key.strip().lower() == "layerid" and value.strip().isdigit():
+            layer = int(value)
+    return path, layer
+
+
+def _open_layer(vector_path: str, layer_name: str | int | None):
+    try:
+        source = gdal.OpenEx(vector_path, gdal.OF_VECTOR)
+    except RuntimeError as exc:
+        source, reason = None, str(exc).strip()
+    else:
+        reason = "GDAL found no vector data in it"
+    if source is None:
+        if not os.path.exists(vector_path):
+            reason = "the file does not exist"
+        raise ValueError(f"Cannot open the sample layer '{vector_path}': {reason}. Choose a vector file "
+                         "(GeoPackage, shapefile, GeoJSON, ...) that holds the training samples.")
+    names = [source.GetLayerByIndex(i).GetName() for i in range(source.GetLayerCount())]
+    if layer_name is None:
+        if len(names) != 1:
+            raise ValueError(f"'{vector_path}' holds {len(names)} layers ({', '.join(names) or 'none'}); choose the "
+                             "layer with the samples.")
+        layer = source.GetLayerByIndex(0)
+    elif isinstance(layer_name, int):
+        layer = source.GetLayerByIndex(layer_name) if 0 <= layer_name < len(names) else None
+    else:
+        layer = source.GetLayerByName(layer_name)
+    if layer is None:
+        raise ValueError(f"'{vector_path}' has no layer '{layer_name}'; its layers are: {', '.join(names)}.")
+    return source, layer
+
+
+def _transformation(layer, info: RasterInfo, layer_label: str, warnings: list[str]):
+    """OGR transformation from the layer CRS to the raster CRS (None when they are the same)."""
+    source_srs = layer.GetSpatialRef()
+    if not info.crs_wkt or source_srs is None:
+        if bool(info.crs_wkt) != (source_srs is not None):
+            missing = "the raster" if not info.crs_wkt else f"layer {layer_label}"
+            warnings.append(f"{missing.capitalize()} has no CRS; the samples are assumed to be in the raster's "
+                            "coordinates.")
+        return None
+    source_srs = source_srs.Clone()
+    target_srs = osr.SpatialReference()
+    target_srs.ImportFromWkt(info.crs_wkt)
+    for srs in (source_srs, target_srs):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if source_srs.IsSame(target_srs):
+        return None
+    return osr.CoordinateTransformation(source_srs, target_srs)
+
+
+def _class_values(raw: list, field_type: int, field_name: str, layer_label: str, fids: list[int]):
+    """Map raw field values to (class values per feature, sorted class values, default names)."""
+    if field_type == ogr.OFTString:
+        names = sorted(set(raw), key=lambda s: (s.casefold(), s))
+        index = {name: i + 1 for i, name in enumerate(names)}
+        return np.array([index[v] for v in raw], dtype=np.int64), np.arange(1, len(names) + 1), names
+    values = np.asarray(raw, dtype=np.float64)
+    if field_type == ogr.OFTReal:
+        whole = np.isfinite(values) & (values == np.round(values))
+        if not whole.all():
+            bad = int(np.flatnonzero(~whole)[0])
+            raise ValueError(
+                f"Field '{field_name}' of layer {layer_label} holds non-integer numbers (e.g. {raw[bad]} in feature "
+                f"{fids[bad]}); class values must be whole numbers. Use an integer or a text field for the classes."
+            )
+    values = values.astype(np.int64)
+    if (values <= 0).any():
+        bad = int(np.flatnonzero(values <= 0)[0])
+        raise ValueError(
+            f"Field '{field_name}' of layer {layer_label} has class value {values[bad]} (feature {fids[bad]}); "
+            "class values must be positive integers because 0 means 'unlabelled'. Renumber the classes from 1."
+        )
+    classes = np.unique(values)
+    return values, classes, [f"Class {v}" for v in classes]
+
+
+def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, class_field: str,
+                       info: RasterInfo, name_field: str | None = None) -> SampleLabels:
+    """Rasterise sample polygons/points of ``class_field`` onto the grid of ``info``.
+
+    ``vector_path`` may carry a QGIS-style "|layername=..." suffix; ``layer_name`` None means the only
+    layer. Class names come from the text class field itself, or from ``name_field``; when
+    ``name_field`` is None and the class field is numeric, a text field called ``class_name`` (as in
+    the plugin's training layers) supplies the names if the layer has one.
+    Raises ValueError with a sentence naming the layer/field and saying what to do.
+    """
+    path, layer_name = _split_source(os.fspath(vector_path), layer_name)
+    source, layer = _open_layer(path, layer_name)
+    layer_label = f"'{layer.GetName()}'"
+    definition = layer.GetLayerDefn()
+    fields = [definition.GetFieldDefn(i) for i in range(definition.GetFieldCount())]
+    field_names = [f.GetName() for f in fields]
+    if class_field not in field_names:
+        lower = [n.lower() for n in field_names]
+        if class_field.lower() in lower:
+            class_field = field_names[lower.index(class_field.lower())]
+        else:
+            raise ValueError(f"Layer {layer_label} has no field '{class_field}'; its fields are: "
+                             f"{', '.join(field_names) or 'none'}. Choose the field that holds each sample's class.")
+    field_index = field_names.index(class_field)
+    field_type = fields[field_index].GetType()
+    if field_type not in (*_INTEGER_TYPES, ogr.OFTReal, ogr.OFTString):
+        raise ValueError(f"Field '{class_field}' of layer {layer_label} is of type "
+                         f"{fields[field_index].GetFieldTypeName(field_type)}; use an integer or a text field.")
+    if name_field is None and field_type != ogr.OFTString and "class_name" in field_names:
+        name_field = "class_name"
+    if name_field is not None and name_field not in field_names:
+        raise ValueError(f"Layer {layer_label} has no field '{name_field}' for the class names; its fields are: "
+                         f"{', '.join(field_names)}.")
+    name_index = field_names.index(name_field) if name_field is not None else None
+
+    warnings: list[str] = []
+    transform = _transformation(layer, info, layer_label, warnings)
+    xmin, ymin, xmax, ymax = info.extent()
+    extent = ogr.CreateGeometryFromWkt(
+        f"POLYGON(({xmin} {ymin},{xmax} {ymin},{xmax} {ymax},{xmin} {ymax},{xmin} {ymin}))")
+
+    n_features = no_value = no_geometry = outside = 0
+    geometries, raw_values, fids, raw_names = [], [], [], []
+    layer.ResetReading()
+    for feature in layer:
+        n_features += 1
+        if not feature.IsFieldSetAndNotNull(field_index):
+            no_value += 1
+            continue
+        if field_type == ogr.OFTString:
+            value = feature.GetFieldAsString(field_index).strip()
+            if not value:
+                no_value += 1
+                continue
+        elif field_type in _INTEGER_TYPES:
+            value = feature.GetFieldAsInteger64(field_index)
+        else:
+            value = feature.GetFieldAsDouble(field_index)
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.IsEmpty():
+            no_geometry += 1
+            continue
+        geometry = geometry.Clone()
+        if transform is not None:
+            try:
+                geometry.Transform(transform)
+            except RuntimeError:
+                outside += 1  # not representable in the raster CRS: certainly not on the raster
+                continue
+        if not geometry.Intersects(extent):
+            outside += 1
+            continue
+        geometries.append(geometry)
+        raw_values.append(value)
+        fids.append(feature.GetFID())
+        if name_index is not None:
+            raw_names.append(feature.GetFieldAsString(name_index).strip())
+
+    if no_value:
+        warnings.append(f"{no_value} feature(s) of layer {layer_label} have no value in field '{class_field}' and "
+                        "were skipped.")
+    if no_geometry:
+        warnings.append(f"{no_geometry} feature(s) of layer {layer_label} have no geometry and were skipped.")
+    if outside:
+        warnings.append(f"{outside} of {n_features} feature(s) of layer {layer_label} lie outside the raster and "
+                        "were dropped.")
+    if not geometries:
+        if n_features == 0 or n_features == no_value + no_geometry:
+            raise ValueError(f"Layer {layer_label} has no sample with a class in field '{class_field}' "
+                             f"({n_features} feature(s)); draw or load samples with a class first.")
+        raise ValueError(
+            f"None of the {n_features} feature(s) of layer {layer_label} overlap the raster '{info.path}'. Check that "
+            "the samples belong to this raster and that the layer's CRS is set correctly."
+        )
+
+    per_feature, class_values, class_names = _class_values(raw_values, field_type, class_field, layer_label, fids)
+    if raw_names:
+        class_names = _names_from_field(per_feature, class_values, raw_names, class_names, name_field, warnings)
+    index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
+    burn = np.array([index_of[int(v)] for v in per_feature], dtype=np.int64)
+    index_labels, conflicts = _rasterise(geometries, burn, info)
+    if conflicts:
+        warnings.append(f"{conflicts} pixel(s) are covered by samples of different classes in layer {layer_label} "
+                        "and were left unlabelled; fix the overlapping polygons to use them.")
+    lookup = np.r_[0, class_values].astype(np.int32)
+    labels = lookup[index_labels]
+    if not (labels > 0).any():
+        raise ValueError(f"The samples of layer {layer_label} overlap the raster but cover no pixel centre; draw "
+                         "larger polygons (at least one pixel across) or use points.")
+    empty = [name for value, name in zip(class_values, class_names, strict=True) if not (labels == value).any()]
+    if empty:
+        warnings.append(f"Class(es) {', '.join(repr(n) for n in empty)} cover no pixel centre of the raster.")
+    for message in warnings:
+        log.warning(message)
+    return SampleLabels(labels=labels, class_values=np.asarray(class_values, dtype=np.int64),
+                        class_names=list(class_names), dropped_outside=outside, n_features=n_features,
+                        warnings=warnings, conflict_pixels=conflicts)
+
+
+def _names_from_field(per_feature, class_values, raw_names, default_names, name_field, warnings) -> list[str]:
+    """The most common name given to each class value in ``name_field`` (warn when they disagree)."""
+    names = []
+    for value, default in zip(class_values, default_names, strict=True):
+        counts = Counter(n for v, n in zip(per_feature, raw_names, strict=True) if v == value and n)
+        if not counts:
+            names.append(default)
+            continue
+        best = counts.most_common(1)[0][0]
+        if len(counts) > 1:
+            warnings.append(f"Class {value} has several names in field '{name_field}' "
+                            f"({', '.join(sorted(counts))}); using '{best}'.")
+        names.append(best)
+    return names
+
+
+def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np.ndarray, int]:
+    """Class indices (H, W) burnt with the pixel-centre rule, and the number of conflicting pixels.
+
+    Three passes on a window around the samples: the last index burnt (REPLACE), the number of
+    features covering each pixel and the sum of their indices (ADD). A pixel is consistent when
+    sum == count * last, i.e. all features covering it share one class.
+    """
+    height, width = info.shape
+    x0, dx, rx, y0, ry, dy = info.geotransform
+    if rx == 0 and ry == 0:
+        envelopes = np.array([g.GetEnvelope() for g in geometries])  # (minx, maxx, miny, maxy)
+        cols = (np.array([envelopes[:, 0].min(), envelopes[:, 1].max()]) - x0) / dx
+        rows = (np.array([envelopes[:, 2].min(), envelopes[:, 3].max()]) - y0) / dy
+        c0, c1 = max(int(np.floor(cols.min())) - 1, 0), min(int(np.ceil(cols.max())) + 1, width)
+        r0, r1 = max(int(np.floor(rows.min())) - 1, 0), min(int(np.ceil(rows.max())) + 1, height)
+    else:  # rotated grid: burn on the whole raster
+        c0, c1, r0, r1 = 0, width, 0, height
+    w, h = c1 - c0, r1 - r0
+    target = gdal.GetDriverByName("MEM").Create("", w, h, 3, gdal.GDT_UInt32)
+    target.SetGeoTransform((x0 + c0 * dx + r0 * rx, dx, rx, y0 + c0 * ry + r0 * dy, ry, dy))
+    if info.crs_wkt:
+        target.SetProjection(info.crs_wkt)
+
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("")
+    srs = osr.SpatialReference()
+    if info.crs_wkt:
+        srs.ImportFromWkt(info.crs_wkt)
+    layer = memory.CreateLayer("samples", srs if info.crs_wkt else None, ogr.wkbUnknown)
+    layer.CreateField(ogr.FieldDefn(_BURN_FIELD, ogr.OFTInteger))
+    definition = layer.GetLayerDefn()
+    for geometry, index in zip(geometries, burn, strict=True):
+        feature = ogr.Feature(definition)
+        feature.SetGeometry(geometry)
+        feature.SetField(_BURN_FIELD, int(index))
+        layer.CreateFeature(feature)
+    gdal.RasterizeLayer(target, [1], layer, options=[f"ATTRIBUTE={_BURN_FIELD}"])
+    gdal.RasterizeLayer(target, [2], layer, burn_values=[1], options=["MERGE_ALG=ADD"])
+    gdal.RasterizeLayer(target, [3], layer, options=[f"ATTRIBUTE={_BURN_FIELD}", "MERGE_ALG=ADD"])
+    last, count, total = (target.GetRasterBand(i).ReadAsArray().astype(np.int64) for i in (1, 2, 3))
+    consistent = total == count * last
+    window = np.where((count > 0) & consistent, last, 0)
+    conflicts = int(((count > 0) & ~consistent).sum())
+    out = np.zeros((height, width), dtype=np.int64)
+    out[r0:r1, c0:c1] = window
+    return out, conflicts
+
+
+# --------------------------------------------------------------------------------------------------
+# Raster samples
+# --------------------------------------------------------------------------------------------------
+
+
+def grid_mismatch(a: RasterInfo, b: RasterInfo) -> str | None:
+    """Why raster ``b`` is not on the grid of ``a`` (None when it is): size, geotransform, CRS."""
+    if (a.width, a.height) != (b.width, b.height):
+        return f"it is {b.width} x {b.height} pixels but the raster is {a.width} x {a.height}"
+    ga, gb = np.array(a.geotransform), np.array(b.geotransform)
+    px = max(abs(ga[1]), abs(ga[5]), 1e-12)
+    origin_shift = max(abs(ga[0] - gb[0]), abs(ga[3] - gb[3]))
+    # The far corner may drift by less than half a pixel too.
+    drift = max(abs(ga[1] - gb[1]) * a.width, abs(ga[5] - gb[5]) * a.height,
+                abs(ga[2] - gb[2]) * a.height, abs(ga[4] - gb[4]) * a.width)
+    if origin_shift > 0.5 * px or drift > 0.5 * px:
+        return (f"its geotransform {tuple(round(v, 6) for v in gb)} differs from the raster's "
+                f"{tuple(round(v, 6) for v in ga)} by more than half a pixel")
+    if a.crs_wkt and b.crs_wkt:
+        sa, sb = osr.SpatialReference(), osr.SpatialReference()
+        sa.ImportFromWkt(a.crs_wkt)
+        sb.ImportFromWkt(b.crs_wkt)
+        if not sa.IsSame(sb):
+            return f"its CRS ({sb.GetName()}) differs from the raster's ({sa.GetName()})"
+    return None
+
+
+def labels_from_raster(label_path: str | os.PathLike, info: RasterInfo, band: int = 1) -> SampleLabels:
+    """Labels from a raster on the same grid as ``info``; 0 and nodata are unlabelled.
+
+    Class names come from the label raster's class table (our metadata or GDAL category names) when
+    it has one, else "Class <value>".
+    """
+    label_path = os.fspath(label_path)
+    label_info = raster_info(label_path)
+    reason = grid_mismatch(info, label_info)
+    if reason:
+        raise ValueError(f"The label raster '{label_path}' is not on the grid of '{info.path}': {reason}. Resample it "
+                         "onto the raster's grid (e.g. with Raster > Align Rasters) or rasterise the samples again.")
+    if not 1 <= band <= label_info.bands:
+        raise ValueError(f"The label raster '{label_path}' has {label_info.bands} band(s); band {band} does not exist.")
+    warnings: list[str] = []
+    if bool(info.crs_wkt) != bool(label_info.crs_wkt):
+        warnings.append("One of the raster and the label raster has no CRS; they are assumed to match.")
+    dataset = gdal.Open(label_path)
+    raw = dataset.GetRasterBand(band).ReadAsArray()
+    dataset = None
+    nodata = label_info.nodata[band - 1]
+    unlabelled = ~np.isfinite(raw) if np.issubdtype(raw.dtype, np.floating) else np.zeros(raw.shape, bool)
+    if nodata is not None and not np.isnan(nodata):
+        unlabelled |= raw == nodata
+    values = np.where(unlabelled, 0, raw)
+    if np.issubdtype(values.dtype, np.floating) and (values != np.round(values)).any():
+        raise ValueError(f"The label raster '{label_path}' holds non-integer values; class labels must be whole "
+                         "numbers (0 = unlabelled).")
+    values = values.astype(np.int64)
+    if (values < 0).any():
+        raise ValueError(f"The label raster '{label_path}' holds negative values (e.g. {int(values.min())}); class "
+                         "labels must be positive (0 = unlabelled). Set the negative value as the band's nodata.")
+    if values.max(initial=0) > np.iinfo(np.int32).max:
+        raise ValueError(f"The label raster '{label_path}' holds class values too large for the plugin (> 2^31).")
+    class_values = np.unique(values[values > 0])
+    if class_values.size == 0:
+        raise ValueError(f"The label raster '{label_path}' has no labelled pixel (all 0 or nodata); it needs class "
+                         "values > 0 where samples are.")
+    table_values, table_names, _ = read_class_table(label_path, band)
+    by_value = dict(zip(table_values, table_names, strict=False))
+    names = [by_value.get(int(v)) or f"Class {int(v)}" for v in class_values]
+    return SampleLabels(labels=values.astype(np.int32), class_values=class_values.astype(np.int64),
+                        class_names=names, dropped_outside=0, n_features=0, warnings=warnings)
