@@ -1,0 +1,874 @@
+"""Tiled, memory-bounded RSSGL prediction for rasters of any size (pure torch/numpy).
+
+RSSGL is a whole-scene network: it sees the full padded scene at once. An airborne flight line
+(thousands x thousands x 200+ bands) does not fit in host or GPU memory, so we cut it into tiles:
+
+* each output *core* tile is predicted from a larger *read* window (core + ``halo`` pixels of
+  context on every side, shifted inwards at the raster's edges so every read window has the same
+  size); only the core is kept, so neighbouring cores never disagree about who owns a pixel;
+* read windows are multiples of 16 pixels (the network downsamples 4 times) unless the raster itself
+  is smaller, in which case they are zero-padded bottom/right exactly as whole-scene prediction does;
+* equally sized windows are stacked into batches (N > 1) so the GPU stays busy;
+* a background thread reads the next batches (``read_window`` releases the GIL in GDAL) while the
+  current one runs, through a bounded queue, so host memory stays bounded;
+* tile size and batch come from a host memory budget (default 2 GiB) and the free GPU memory; a
+  GPU out-of-memory error empties the cache and retries with half the batch, then half the tile.
+
+Tiling is not exactly whole-scene prediction: GroupNorm statistics and the channel attention's
+global pooling are computed per window, not over the whole scene. ``benchmarks/bench_seams.py``
+measures how much that changes the map for several tile/halo sizes; the defaults below come from
+that measurement (docs/PERFORMANCE.md, "Large rasters").
+
+The reader is a plain callable ``read_window(window) -> ndarray (B, h, w)`` in the raster's own
+dtype, so the engine runs the same on GDAL rasters (rssgl_qgis.io.blocks), memory maps and arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import Cancelled, RssglError
+
+__all__ = [
+    "Window",
+    "Tile",
+    "TilePredictor",
+    "TileResult",
+    "TiledReport",
+    "TilingPlan",
+    "DEFAULT_TILE",
+    "DEFAULT_HALO",
+    "plan_tiles",
+    "plan_memory",
+    "predict_tiled",
+    "predict_array_tiled",
+    "is_out_of_memory",
+    "TrainingMemoryEstimate",
+    "estimate_training_bytes",
+    "check_training_fits",
+    "smallest_label_dtype",
+]
+
+log = logging.getLogger(__name__)
+
+#: The network downsamples 4 times (stride 2): windows are multiples of this.
+PAD_MULTIPLE = 16
+#: Default core tile and halo in pixels (chosen from benchmarks/bench_seams.py; docs/PERFORMANCE.md).
+DEFAULT_TILE = 448
+DEFAULT_HALO = 32
+#: Smallest core tile the OOM fallback shrinks to before giving up.
+MIN_TILE = 32
+#: Peak memory of one RSSGL forward pass (no autograd) per pixel of the padded window, in bytes, with
+#: the default architecture (block channels 96..256). Measured on CPU with torch 2.13 (RSS growth of a
+#: forward at 64^2..256^2 pixels, 204 bands: 26.1-27.4 KB/pixel, see docs/PERFORMANCE.md); the band
+#: term covers the input copy, the B-channel feature map z and the first conv.
+FORWARD_BYTES_PER_PIXEL = 27_000
+FORWARD_BYTES_PER_PIXEL_BAND = 24
+#: Peak memory of one training iteration (forward + backward + SGD) per padded pixel (and per band).
+#: CPU measurement (RSS, torch 2.13, 64^2 and 128^2 pixels, 50 and 204 bands): 62-78 KB/pixel,
+#: nearly independent of the band count; the GPU figure (bf16 autocast, CUDA caching allocator) is
+#: recorded in docs/PERFORMANCE.md by benchmarks/bench_infer.py --training-memory.
+TRAIN_BYTES_PER_PIXEL = 64_000
+TRAIN_BYTES_PER_PIXEL_BAND = 60
+#: Fixed overhead of a training run (weights, optimizer state, CUDA context / allocator slack).
+TRAIN_OVERHEAD_BYTES = 512 << 20
+
+
+class Window(NamedTuple):
+    """A pixel rectangle of the raster: top row, left column, height, width."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.row, self.row + self.height), slice(self.col, self.col + self.width)
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+
+class Tile(NamedTuple):
+    """An output core and the (larger) read window it is predicted from."""
+
+    core: Window
+    read: Window
+
+    @property
+    def core_in_read(self) -> tuple[slice, slice]:
+        """Slices of the core inside the read window's array."""
+        r0, c0 = self.core.row - self.read.row, self.core.col - self.read.col
+        return slice(r0, r0 + self.core.height), slice(c0, c0 + self.core.width)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+def _axis_plan(size: int, start: int, stop: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
+    """Cores covering [start, stop) of one axis and their read spans: (core0, core_len, read0, read_len).
+
+    Spans live on the PADDED axis (``size`` rounded up to 16, the zeros whole-scene prediction adds
+    at the bottom/right), so a window at the far edge sees exactly the padding the whole-scene
+    network saw. Every span has the same length (``tile + 2*halo`` rounded up to 16, at most the
+    padded axis); spans are shifted inwards at the edges, which keeps at least ``halo`` pixels of
+    context on each side of a core wherever the raster has them.
+    """
+    padded = _round_up(size, PAD_MULTIPLE)
+    span = min(_round_up(tile + 2 * halo, PAD_MULTIPLE), padded)
+    out = []
+    for core0 in range(start, stop, tile):
+        length = min(tile, stop - core0)
+        read0 = max(0, min(core0 - halo, padded - span))
+        out.append((core0, length, read0, span))
+    return out
+
+
+def plan_tiles(height: int, width: int, tile: int, halo: int, region: Window | None = None) -> list[Tile]:
+    """Cores of ``tile`` x ``tile`` pixels covering ``region`` (default: the raster) with their read windows.
+
+    All read windows have the same shape, a multiple of 16, so tiles can be stacked into batches.
+    A read window may reach past the bottom/right raster edge into the zero padding (up to the next
+    multiple of 16), exactly like whole-scene prediction. Cores are disjoint and cover the region
+    exactly (row-major order).
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"The raster must have at least one pixel, got {height}x{width}.")
+    if tile < 1 or halo < 0:
+        raise ValueError(f"The tile size must be >= 1 and the halo >= 0 pixels, got tile={tile}, halo={halo}.")
+    region = region or Window(0, 0, height, width)
+    rows = _axis_plan(height, region.row, region.row + region.height, tile, halo)
+    cols = _axis_plan(width, region.col, region.col + region.width, tile, halo)
+    return [
+        Tile(Window(r0, c0, rh, cw), Window(rr, rc, rrh, rcw))
+        for r0, rh, rr, rrh in rows
+        for c0, cw, rc, rcw in cols
+    ]
+
+
+def smallest_label_dtype(max_value: int) -> np.dtype:
+    """The smallest unsigned integer dtype holding class values up to ``max_value`` (0 = nodata)."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if max_value <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    raise ValueError(f"Class value {max_value} does not fit in 32 bits; use class values below 4294967296.")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device (or host allocator) out-of-memory error that a smaller tile may avoid."""
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "out of memory" in text or "can't allocate memory" in text
+    return False
+
+
+# ---------------------------------------------------------------------------------------------- model
+@dataclass
+class TilePredictor:
+    """What tiled prediction needs from a trained model, in one place.
+
+    ``network`` maps a normalised batch (N, B, h, w) to logits (N, K, h, w) or a tuple whose first
+    item is the logits (RSSGL returns (logits, z)). ``band_mean``/``band_std`` are the training
+    statistics the raster is normalised with; ``classes`` the original class values (index k ->
+    classes[k]).
+    """
+
+    network: Callable[[Tensor], Any]
+    band_mean: np.ndarray
+    band_std: np.ndarray
+    classes: np.ndarray
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    amp: bool = False
+    wavelengths: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        self.band_mean = np.asarray(self.band_mean, dtype=np.float64)
+        self.band_std = np.asarray(self.band_std, dtype=np.float64)
+        self.classes = np.asarray(self.classes)
+        self.device = torch.device(self.device)
+        if self.band_mean.shape != self.band_std.shape or self.band_mean.ndim != 1:
+            raise ValueError("band_mean and band_std must be 1-D arrays of the same length (one value per band).")
+        if self.classes.ndim != 1 or self.classes.size < 2:
+            raise ValueError(f"A classifier needs at least 2 class values, got {self.classes.tolist()}.")
+        self._mean_t = torch.as_tensor(self.band_mean, dtype=torch.float32, device=self.device)[None, :, None, None]
+        self._inv_std_t = (1.0 / torch.as_tensor(self.band_std, dtype=torch.float32, device=self.device))[
+            None, :, None, None
+        ]
+        self._classes_t = torch.as_tensor(self.classes.astype(np.int64), device=self.device)
+
+    @property
+    def bands(self) -> int:
+        return int(self.band_mean.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.classes.shape[0])
+
+    @classmethod
+    def from_classifier(cls, classifier: Any) -> TilePredictor:
+        """Wrap a fitted ``RssglClassifier`` (uses its network, device, statistics and AMP setting)."""
+        if isinstance(classifier, TilePredictor):
+            return classifier
+        model = getattr(classifier, "model_", None)
+        if model is None:
+            raise RuntimeError("The classifier is not trained yet: train it or load a model file before classifying.")
+        model.eval()
+        device = next(model.parameters()).device
+        params = getattr(classifier, "params_", None)
+        amp = device.type == "cuda" and getattr(params, "amp", "auto") == "auto"
+        band_info = getattr(classifier, "band_info_", None) or {}
+        return cls(
+            network=model,
+            band_mean=classifier.band_mean_,
+            band_std=classifier.band_std_,
+            classes=classifier.classes_,
+            device=device,
+            amp=amp,
+            wavelengths=band_info.get("wavelengths"),
+        )
+
+    def normalise(self, raw: Tensor, nodata: Tensor | None, extra_valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Raw (N, B, h, w) in the raster's dtype, on the device -> (normalised float32, valid (N, h, w)).
+
+        Invalid pixels (NaN/inf or ``nodata`` in any band, or False in ``extra_valid``) become 0 in
+        every band after normalisation, the convention the network was trained with.
+        """
+        x = raw.to(torch.float32)
+        valid = torch.isfinite(x).all(dim=1)
+        if nodata is not None:
+            valid &= ~(x == nodata[None, :, None, None]).any(dim=1)
+        if extra_valid is not None:
+            valid &= extra_valid
+        x = (x - self._mean_t) * self._inv_std_t
+        x = torch.where(valid[:, None], x, torch.zeros((), device=x.device))
+        return x, valid
+
+    def probabilities(self, x: Tensor) -> Tensor:
+        """Softmax (N, K, h, w) float32 of a normalised batch, padded to multiples of 16 internally."""
+        h, w = x.shape[-2:]
+        ph, pw = _round_up(h, PAD_MULTIPLE) - h, _round_up(w, PAD_MULTIPLE) - w
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph))
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            out = self.network(x)
+        logits = out[0] if isinstance(out, tuple | list) else out
+        return torch.softmax(logits[:, :, :h, :w].float(), dim=1)
+
+
+@dataclass
+class TileResult:
+    """Predictions of one core window: what ``write_window`` receives.
+
+    ``labels`` hold the ORIGINAL class values (0 = nodata); ``confidence`` is the max softmax
+    (-1 where invalid); ``probabilities`` (K, h, w) only when asked for (-1 where invalid).
+    """
+
+    window: Window
+    labels: np.ndarray
+    confidence: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
+@dataclass
+class TilingPlan:
+    """Tile size, halo and batch chosen for a run, with the memory estimate that justified them."""
+
+    tile: int
+    halo: int
+    batch: int
+    read_shape: tuple[int, int]
+    host_bytes: int
+    device_bytes: int
+    prefetch: int
+
+
+@dataclass
+class TiledReport:
+    """What a tiled run did: used for logs, reports and benchmarks."""
+
+    height: int
+    width: int
+    tiles: int
+    tile: int
+    halo: int
+    batch: int
+    read_shape: tuple[int, int]
+    device: str
+    seconds: float
+    valid_pixels: int
+    oom_retries: int = 0
+    final_tile: int = 0
+    final_batch: int = 0
+    read_seconds: float = 0.0
+    compute_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+    @property
+    def mpixels_per_minute(self) -> float:
+        return self.height * self.width / 1e6 / max(self.seconds, 1e-9) * 60.0
+
+
+def _forward_bytes(pixels: int, bands: int) -> int:
+    return pixels * (FORWARD_BYTES_PER_PIXEL + FORWARD_BYTES_PER_PIXEL_BAND * bands)
+
+
+def _free_device_bytes(device: torch.device) -> int | None:
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
+
+
+def plan_memory(
+    bands: int,
+    classes: int,
+    height: int,
+    width: int,
+    *,
+    itemsize: int = 4,
+    device: torch.device | str = "cpu",
+    memory_limit_bytes: int = 2 << 30,
+    tile: int | None = None,
+    halo: int | None = None,
+    batch: int | None = None,
+    with_probabilities: bool = False,
+    prefetch: int = 2,
+    device_free_bytes: int | None = None,
+) -> TilingPlan:
+    """Choose tile size and batch so the run stays within ``memory_limit_bytes`` of host memory.
+
+    Host memory of a run = raw windows in flight ((prefetch + 2) batches: queued, being read, being
+    computed) + their float32 copy + (on the CPU) the network's activations + results of one batch.
+    On CUDA the activations live on the GPU: the batch is chosen from the free GPU memory instead
+    (at most 16 tiles); the OOM fallback in ``predict_tiled`` catches a wrong guess.
+    ``tile``/``batch`` given by the caller are kept when they fit and reduced otherwise (logged).
+    """
+    device = torch.device(device)
+    halo = DEFAULT_HALO if halo is None else int(halo)
+    want_tile = DEFAULT_TILE if tile is None else int(tile)
+    if want_tile < 1 or halo < 0:
+        raise ValueError(f"The tile size must be >= 1 and the halo >= 0 pixels, got tile={want_tile}, halo={halo}.")
+    if memory_limit_bytes < (64 << 20):
+        raise ValueError(
+            f"The memory limit {memory_limit_bytes / 2**20:.0f} MiB is too small for RSSGL; allow at least 64 MiB."
+        )
+    on_cpu = device.type != "cuda"
+    budget = int(memory_limit_bytes * 0.85)  # torch/GDAL bookkeeping and fragmentation
+
+    def host_bytes(t: int, n: int) -> tuple[int, tuple[int, int]]:
+        rh = min(_round_up(t + 2 * halo, PAD_MULTIPLE), _round_up(height, PAD_MULTIPLE))
+        rw = min(_round_up(t + 2 * halo, PAD_MULTIPLE), _round_up(width, PAD_MULTIPLE))
+        px = rh * rw
+        raw = bands * rh * rw * itemsize
+        per_tile = raw * (prefetch + 2) + bands * px * 4
+        if on_cpu:
+            per_tile += _forward_bytes(px, bands) + classes * px * 4
+        core = min(t, height) * min(t, width)
+        per_tile += core * (5 + (classes * 4 if with_probabilities else 0))
+        return per_tile * n, (rh, rw)
+
+    t = want_tile
+    n = 1 if batch is None else max(1, int(batch))
+    while True:
+        need, read_shape = host_bytes(t, n)
+        if need <= budget:
+            break
+        if n > 1:
+            n = max(1, n // 2)
+        elif t > MIN_TILE:
+            t = max(MIN_TILE, t // 2)
+        else:
+            raise RssglError(
+                f"Classifying {bands}-band tiles needs about {need / 2**20:.0f} MiB of memory even with "
+                f"{t}-pixel tiles, more than the {memory_limit_bytes / 2**20:.0f} MiB allowed; raise the memory limit."
+            )
+    if t != want_tile:
+        log.info("Tile size reduced from %d to %d pixels to stay within %.1f GiB.", want_tile, t, budget / 2**30)
+    device_bytes = 0
+    if not on_cpu:
+        px = read_shape[0] * read_shape[1]
+        per_tile_dev = _forward_bytes(px, bands) + bands * px * 6 + classes * px * 8
+        free = device_free_bytes if device_free_bytes is not None else _free_device_bytes(device)
+        if batch is None:
+            fit = int(0.7 * free) // per_tile_dev if free else 1
+            per_host_tile = max(1, host_bytes(t, 1)[0])
+            n = int(max(1, min(16, fit, budget // per_host_tile)))
+        device_bytes = per_tile_dev * n
+    need, read_shape = host_bytes(t, n)
+    return TilingPlan(
+        tile=t, halo=halo, batch=n, read_shape=read_shape, host_bytes=need, device_bytes=device_bytes, prefetch=prefetch
+    )
+
+
+# ---------------------------------------------------------------------------------------------- reading
+_DONE = object()
+
+
+class _Prefetcher:
+    """Reads batches of tiles in a background thread into a bounded queue (overlaps I/O with compute).
+
+    Exceptions raised by the reader are handed to the consumer and re-raised there; ``close()``
+    stops the thread promptly (it never blocks forever on a full queue).
+    """
+
+    def __init__(self, batches: list[list[Tile]], read: Callable[[list[Tile]], Any], depth: int):
+        self._batches = batches
+        self._read = read
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self.read_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="rssgl-tile-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for batch in self._batches:
+                if self._stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                item = (batch, self._read(batch))
+                self.read_seconds += time.perf_counter() - t0
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[list[Tile], Any]]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:  # unblock a reader waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------- engine
+class _TiledRun:
+    """State of one ``predict_tiled`` call (current tile/batch after OOM fallbacks, counters)."""
+
+    def __init__(self, predictor, read_window, valid_fn, nodata, height, width, halo, with_probabilities):
+        self.p: TilePredictor = predictor
+        self.read_window = read_window
+        self.valid_fn = valid_fn
+        self.height, self.width, self.halo = height, width, halo
+        self.with_probabilities = with_probabilities
+        self.label_dtype = smallest_label_dtype(int(max(0, predictor.classes.max())))
+        self.nodata_t = None
+        if nodata is not None:
+            values = [float("nan") if v is None else float(v) for v in nodata]
+            if len(values) != predictor.bands:
+                raise ValueError(f"Got {len(values)} nodata values for a {predictor.bands}-band raster.")
+            if not all(math.isnan(v) for v in values):
+                self.nodata_t = torch.tensor(values, dtype=torch.float32, device=predictor.device)
+        self.max_batch = 1
+        self.tile_limit = 0  # 0 = no limit; set after an OOM on a single tile
+        self.oom_retries = 0
+        self.valid_pixels = 0
+        self.compute_seconds = 0.0
+
+    def read(self, tiles: list[Tile]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw data (N, B, h, w) in the raster's dtype and a valid mask (N, h, w) or None.
+
+        Only the part of a read window inside the raster is read; the rest (the bottom/right zero
+        padding) is filled with zeros and marked invalid, so it becomes 0 after normalisation.
+        """
+        raws, masks = [], []
+        need_mask = self.valid_fn is not None or any(
+            t.read.row + t.read.height > self.height or t.read.col + t.read.width > self.width for t in tiles
+        )
+        for t in tiles:
+            inside = Window(
+                t.read.row,
+                t.read.col,
+                min(t.read.height, self.height - t.read.row),
+                min(t.read.width, self.width - t.read.col),
+            )
+            raw = np.asarray(self.read_window(inside))
+            if raw.ndim == 2:
+                raw = raw[None]
+            if raw.shape != (self.p.bands, inside.height, inside.width):
+                raise ValueError(
+                    f"read_window returned shape {raw.shape} for window {tuple(inside)}; expected "
+                    f"({self.p.bands}, {inside.height}, {inside.width})."
+                )
+            mask = None
+            if self.valid_fn is not None:
+                mask = np.asarray(self.valid_fn(inside, raw), dtype=bool)
+            if inside != t.read:
+                full = np.zeros((raw.shape[0], t.read.height, t.read.width), dtype=raw.dtype)
+                full[:, : inside.height, : inside.width] = raw
+                raw = full
+                full_mask = np.zeros((t.read.height, t.read.width), dtype=bool)
+                full_mask[: inside.height, : inside.width] = True if mask is None else mask
+                mask = full_mask
+            elif mask is None and need_mask:
+                mask = np.ones((t.read.height, t.read.width), dtype=bool)
+            raws.append(raw)
+            masks.append(mask)
+        raw = np.stack(raws) if len(raws) > 1 else raws[0][None]
+        mask = (np.stack(masks) if len(masks) > 1 else masks[0][None]) if need_mask else None
+        return raw, mask
+
+    def _to_device(self, raw: np.ndarray, mask: np.ndarray | None) -> tuple[Tensor, Tensor | None]:
+        """Move the raw batch to the device in its own dtype (half the bytes of float32 for int16)."""
+        dev = self.p.device
+        raw = np.ascontiguousarray(raw)
+        if raw.dtype == np.uint16:  # torch lacks uint16 arithmetic on older versions: reinterpret, widen there
+            t = torch.from_numpy(raw.view(np.int16)).to(dev).to(torch.int32) & 0xFFFF
+        elif raw.dtype == np.uint32:
+            t = torch.from_numpy(raw.astype(np.int64)).to(dev)
+        else:
+            t = torch.from_numpy(raw).to(dev)
+        m = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)).to(dev)
+        return t, m
+
+    def compute(self, tiles: list[Tile], raw: np.ndarray, mask: np.ndarray | None) -> list[TileResult]:
+        """Predict one batch; on out-of-memory retry with half the batch, then with half-size tiles."""
+        if self.tile_limit and max(tiles[0].core.height, tiles[0].core.width) > self.tile_limit:
+            return self._split_tiles(tiles)
+        if len(tiles) > self.max_batch:
+            out = []
+            step = self.max_batch  # fixed for this loop: a nested OOM may lower self.max_batch
+            for i in range(0, len(tiles), step):
+                sl = slice(i, i + step)
+                out += self.compute(tiles[sl], raw[sl], None if mask is None else mask[sl])
+            return out
+        try:
+            return self._forward(tiles, raw, mask)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+        # out of memory: free what the failed attempt held, then shrink
+        self.oom_retries += 1
+        if self.p.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(tiles) > 1:
+            self.max_batch = max(1, len(tiles) // 2)
+            log.warning("Out of memory with %d tiles per batch; retrying with %d.", len(tiles), self.max_batch)
+            return self.compute(tiles, raw, mask)
+        core = tiles[0].core
+        new_limit = max(core.height, core.width) // 2
+        if new_limit < MIN_TILE:
+            raise RuntimeError(
+                f"The {self.p.device.type.upper()} ran out of memory even with {max(core.height, core.width)}-pixel "
+                "tiles. Close other programs using the GPU, lower the tile size, or classify on the CPU "
+                "(device 'cpu')."
+            )
+        self.tile_limit = new_limit
+        log.warning("Out of memory on one tile; retrying with %d-pixel tiles.", new_limit)
+        return self._split_tiles(tiles)
+
+    def _split_tiles(self, tiles: list[Tile]) -> list[TileResult]:
+        """Re-plan each tile's core with the reduced tile size; sub-windows are read again."""
+        out = []
+        for t in tiles:
+            subs = plan_tiles(self.height, self.width, self.tile_limit, self.halo, region=t.core)
+            for i in range(0, len(subs), self.max_batch):
+                group = subs[i : i + self.max_batch]
+                raw, mask = self.read(group)
+                out += self.compute(group, raw, mask)
+        return out
+
+    def _forward(self, tiles: list[Tile], raw: np.ndarray, mask: np.ndarray | None) -> list[TileResult]:
+        t0 = time.perf_counter()
+        x_raw, m = self._to_device(raw, mask)
+        x, valid = self.p.normalise(x_raw, self.nodata_t, m)
+        del x_raw
+        proba = self.p.probabilities(x)
+        del x
+        conf, idx = proba.max(dim=1)
+        labels = self.p._classes_t[idx]
+        labels = torch.where(valid, labels, torch.zeros((), dtype=labels.dtype, device=labels.device))
+        conf = torch.where(valid, conf, torch.full((), -1.0, device=conf.device))
+        want_p = self.with_probabilities
+        if want_p:
+            proba = torch.where(valid[:, None], proba, torch.full((), -1.0, device=proba.device))
+        results = []
+        labels_np = labels.cpu().numpy()
+        conf_np = conf.cpu().numpy()
+        valid_np = valid.cpu().numpy()
+        proba_np = proba.cpu().numpy() if want_p else None
+        for i, t in enumerate(tiles):
+            rs, cs = t.core_in_read
+            self.valid_pixels += int(valid_np[i, rs, cs].sum())
+            results.append(
+                TileResult(
+                    window=t.core,
+                    labels=labels_np[i, rs, cs].astype(self.label_dtype),
+                    confidence=np.ascontiguousarray(conf_np[i, rs, cs], dtype=np.float32),
+                    probabilities=None if proba_np is None else np.ascontiguousarray(proba_np[i, :, rs, cs]),
+                )
+            )
+        self.compute_seconds += time.perf_counter() - t0
+        return results
+
+
+def _batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
+    """Group tiles into batches of equal read shape (all tiles of one plan share it)."""
+    groups: dict[tuple[int, int], list[Tile]] = {}
+    for t in tiles:
+        groups.setdefault((t.read.height, t.read.width), []).append(t)
+    out = []
+    for group in groups.values():
+        out += [group[i : i + batch] for i in range(0, len(group), batch)]
+    return out
+
+
+def predict_tiled(
+    classifier: Any,
+    read_window: Callable[[Window], np.ndarray],
+    height: int,
+    width: int,
+    *,
+    write_window: Callable[[TileResult], None],
+    tile: int | None = None,
+    halo: int | None = None,
+    batch: int | None = None,
+    valid_fn: Callable[[Window, np.ndarray], np.ndarray] | None = None,
+    nodata: Sequence[float | None] | None = None,
+    itemsize: int = 4,
+    memory_limit_bytes: int = 2 << 30,
+    with_probabilities: bool = False,
+    prefetch: int = 2,
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TiledReport:
+    """Classify a ``height`` x ``width`` raster tile by tile and hand each core's result to ``write_window``.
+
+    ``classifier``: a fitted RssglClassifier or a TilePredictor. ``read_window(window)`` returns the raw
+    (B, h, w) block (any numeric dtype; called from a background thread, so it must be thread-safe).
+    ``valid_fn(window, raw)`` may add a boolean (h, w) mask (e.g. a mask raster); NaN/inf and
+    ``nodata`` (per band) are always masked. ``itemsize`` is the raster's bytes per value, used for
+    the memory plan. Results arrive in row-major order of cores; every pixel is written exactly once.
+    Raises ``Cancelled`` when ``should_stop()`` turns True (checked before every batch).
+    """
+    p = TilePredictor.from_classifier(classifier)
+    t_start = time.perf_counter()
+    plan = plan_memory(
+        p.bands,
+        p.num_classes,
+        height,
+        width,
+        itemsize=itemsize,
+        device=p.device,
+        memory_limit_bytes=memory_limit_bytes,
+        tile=tile,
+        halo=halo,
+        batch=batch,
+        with_probabilities=with_probabilities,
+        prefetch=prefetch,
+    )
+    tiles = plan_tiles(height, width, plan.tile, plan.halo)
+    run = _TiledRun(p, read_window, valid_fn, nodata, height, width, plan.halo, with_probabilities)
+    run.max_batch = plan.batch
+    batches = _batches(tiles, plan.batch)
+    log.info(
+        "Tiled prediction: %dx%d pixels, %d tiles of %d (+%d halo, read %dx%d), batch %d on %s.",
+        height, width, len(tiles), plan.tile, plan.halo, *plan.read_shape, plan.batch, p.device,
+    )
+    total = float(height * width)
+    done = 0
+    write_seconds = 0.0
+    if should_stop is not None and should_stop():
+        raise Cancelled("Classification cancelled before the first tile.")
+    reader = _Prefetcher(batches, run.read, prefetch)
+    try:
+        for k, (group, (raw, mask)) in enumerate(reader, start=1):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"Classification cancelled after {k - 1} of {len(batches)} tile batches.")
+            results = run.compute(group, raw, mask)
+            del raw, mask
+            t0 = time.perf_counter()
+            for r in results:
+                write_window(r)
+                done += r.window.pixels
+            write_seconds += time.perf_counter() - t0
+            if progress is not None:
+                progress(100.0 * done / total, f"Tile batch {k} of {len(batches)}")
+    finally:
+        reader.close()
+    if done != height * width:  # every pixel exactly once: a planning bug must never go unnoticed
+        raise RuntimeError(f"Tiled prediction wrote {done} pixels of {height * width}; please report this bug.")
+    return TiledReport(
+        height=height,
+        width=width,
+        tiles=len(tiles),
+        tile=plan.tile,
+        halo=plan.halo,
+        batch=plan.batch,
+        read_shape=plan.read_shape,
+        device=str(p.device),
+        seconds=time.perf_counter() - t_start,
+        valid_pixels=run.valid_pixels,
+        oom_retries=run.oom_retries,
+        final_tile=run.tile_limit or plan.tile,
+        final_batch=run.max_batch,
+        read_seconds=reader.read_seconds,
+        compute_seconds=run.compute_seconds,
+        write_seconds=write_seconds,
+    )
+
+
+def predict_array_tiled(
+    classifier: Any,
+    cube: np.ndarray,
+    *,
+    valid: np.ndarray | None = None,
+    tile: int | None = None,
+    halo: int | None = None,
+    batch: int | None = None,
+    memory_limit_bytes: int = 2 << 30,
+    with_probabilities: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, TiledReport]:
+    """Tiled prediction of an in-memory (B, H, W) cube (or np.memmap): labels, confidence, probabilities.
+
+    Convenience for benchmarks and tests; large rasters go through ``predict_tiled`` with a reader.
+    """
+    cube = np.asarray(cube) if not isinstance(cube, np.memmap) else cube
+    if cube.ndim != 3:
+        raise ValueError(f"Expected a (bands, height, width) cube, got shape {cube.shape}.")
+    _, h, w = cube.shape
+    p = TilePredictor.from_classifier(classifier)
+    labels = np.zeros((h, w), dtype=smallest_label_dtype(int(max(0, p.classes.max()))))
+    conf = np.zeros((h, w), dtype=np.float32)
+    proba = np.zeros((p.num_classes, h, w), dtype=np.float32) if with_probabilities else None
+
+    def write(r: TileResult) -> None:
+        rs, cs = r.window.slices
+        labels[rs, cs] = r.labels
+        conf[rs, cs] = r.confidence
+        if proba is not None:
+            proba[:, rs, cs] = r.probabilities
+
+    valid_fn = None
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        valid_fn = lambda win, raw: valid[win.slices]  # noqa: E731 - tiny closure
+    report = predict_tiled(
+        p,
+        lambda win: cube[:, win.row : win.row + win.height, win.col : win.col + win.width],
+        h,
+        w,
+        write_window=write,
+        tile=tile,
+        halo=halo,
+        batch=batch,
+        valid_fn=valid_fn,
+        itemsize=cube.dtype.itemsize,
+        memory_limit_bytes=memory_limit_bytes,
+        with_probabilities=with_probabilities,
+    )
+    return labels, conf, proba, report
+
+
+# ---------------------------------------------------------------------------------------------- training memory
+@dataclass
+class TrainingMemoryEstimate:
+    """Estimated peak memory of whole-scene training and what the device offers."""
+
+    bands: int
+    height: int
+    width: int
+    device: str
+    estimated_bytes: int
+    available_bytes: int | None
+    max_pixels: int | None
+
+    @property
+    def fits(self) -> bool:
+        return self.available_bytes is None or self.estimated_bytes <= self.available_bytes
+
+
+def estimate_training_bytes(bands: int, height: int, width: int) -> int:
+    """Peak memory (bytes) of one RSSGL training iteration on the whole padded scene.
+
+    A linear model in the padded pixel count with a small per-band term, fitted to measurements
+    (module constants; docs/PERFORMANCE.md). RSSGL trains on the whole scene at once, so memory
+    grows with the scene, not with the number of samples.
+    """
+    px = _round_up(height, PAD_MULTIPLE) * _round_up(width, PAD_MULTIPLE)
+    return TRAIN_OVERHEAD_BYTES + px * (TRAIN_BYTES_PER_PIXEL + TRAIN_BYTES_PER_PIXEL_BAND * bands)
+
+
+def _available_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return None
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * 0.9)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 * 8 // 10
+    except OSError:  # not Linux: no reliable figure, do not refuse
+        return None
+    return None
+
+
+def check_training_fits(
+    bands: int, height: int, width: int, device: torch.device | str = "cpu", available_bytes: int | None = None
+) -> TrainingMemoryEstimate:
+    """Refuse (RssglError) whole-scene training that would not fit in the device's memory.
+
+    Decision (docs/PERFORMANCE.md): RSSGL's "global learning" trains on the whole scene at once;
+    training on tiles around the samples would change the method (GroupNorm and attention statistics
+    over a crop, no context beyond it), so above the device's capacity we refuse with a clear message
+    and ask the user to clip the raster to the area of the samples. The trained model then classifies
+    the full raster tile by tile. Returns the estimate when it fits.
+    """
+    device = torch.device(device)
+    need = estimate_training_bytes(bands, height, width)
+    avail = _available_bytes(device) if available_bytes is None else int(available_bytes)
+    per_px = TRAIN_BYTES_PER_PIXEL + TRAIN_BYTES_PER_PIXEL_BAND * bands
+    max_px = None if avail is None else max(0, (avail - TRAIN_OVERHEAD_BYTES) // per_px)
+    est = TrainingMemoryEstimate(bands, height, width, str(device), need, avail, max_px)
+    if not est.fits:
+        side = int(math.sqrt(max_px or 0))
+        where = "GPU" if device.type == "cuda" else "computer"
+        raise RssglError(
+            f"Training RSSGL on the whole {width}x{height}-pixel, {bands}-band raster needs about "
+            f"{need / 2**30:.1f} GiB of memory, but the {where} has about {avail / 2**30:.1f} GiB available. "
+            f"RSSGL learns from the whole scene at once, so clip the raster to the area around your training "
+            f"samples (at most about {(max_px or 0) / 1e6:.2f} megapixels, e.g. {side}x{side}) and train on that; "
+            "the trained model can then classify the full raster (it is processed tile by tile)."
+        )
+    return est
