@@ -1,0 +1,1 @@
+"""Benchmarks of rssgl-qgis: training speed against the authors' structure, inference throughput."""
