@@ -89,7 +89,8 @@ def test_noisy_water_vapour_bands_carry_almost_no_signal():
 
 def test_spectra_are_physically_plausible(default_scene):
     s = default_scene
-    mean = {name: s.cube[:, s.labels == value].mean(axis=1) for value, name in zip(s.class_values, s.class_names)}
+    mean = {name: s.cube[:, s.labels == value].mean(axis=1)
+            for value, name in zip(s.class_values, s.class_names, strict=True)}
     red, nir, green, blue = (_band(s, nm) for nm in (670, 860, 550, 450))
     for crop in ("Corn", "Soybean"):
         assert mean[crop][nir] > 4 * mean[crop][red], "green vegetation has a red edge"
