@@ -4,7 +4,7 @@ Why: the demo, the Processing tests and the GUI tests must exercise exactly what
 through (CRS handling, band descriptions with wavelengths, nodata, vector samples in another CRS),
 without shipping or downloading data. The cube looks like a corrected AVIRIS scene: projected UTM
 CRS (EPSG:32610 by default, Salinas Valley), 20 m pixels, int16 reflectance x 10000, nodata -32768,
-band descriptions "Band 12: 512.3 nm", ENVI-style ``wavelength`` / ``wavelength_units`` metadata and
+band descriptions "512.3 nm" (QGIS lists them as "Band 12: 512.3 nm"), ENVI-style ``wavelength`` / ``wavelength_units`` metadata and
 per-band ``wavelength`` items. The label raster is the full ground truth (for accuracy assessment), styled
 like a classification. The GeoPackage holds the training polygons with integer ``class_id`` and text
 ``class_name`` fields, in the raster CRS or, with ``polygons_crs="EPSG:4326"``, in longitude/latitude
@@ -44,12 +44,15 @@ def scene_raster_info(scene: SyntheticScene, path: str = "", *, epsg: int = DEFA
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(int(epsg))
     bands, height, width = scene.cube.shape
-    names = [f"Band {i + 1}: {wl:.1f} nm" for i, wl in enumerate(scene.wavelengths)]
+    # QGIS shows a band as "Band <n>: <description>", so the description is just the wavelength:
+    # QGIS then lists "Band 12: 1086.6 nm". Rounded once so descriptions and metadata agree.
+    wavelengths = np.round(scene.wavelengths, 2)
+    names = [f"{wl:.1f} nm" for wl in wavelengths]
     dtype = "Int16" if scene.cube.dtype == np.int16 else "Float32"
     return RasterInfo(path=path, width=width, height=height, bands=bands, dtype=dtype,
                       geotransform=(origin[0], pixel_size, 0.0, origin[1], 0.0, -pixel_size),
                       crs_wkt=srs.ExportToWkt(), nodata=[scene.nodata] * bands, band_names=names,
-                      wavelengths=[float(w) for w in scene.wavelengths], units=[""] * bands)
+                      wavelengths=[float(w) for w in wavelengths], units=[""] * bands)
 
 
 def _write_cube(path: str, scene: SyntheticScene, info: RasterInfo) -> None:
@@ -60,7 +63,7 @@ def _write_cube(path: str, scene: SyntheticScene, info: RasterInfo) -> None:
             tmp, info.width, info.height, info.bands, gdal_type, [*GEOTIFF_OPTIONS, predictor, "INTERLEAVE=BAND"])
         dataset.SetGeoTransform(info.geotransform)
         dataset.SetProjection(info.crs_wkt)
-        wavelengths = ", ".join(f"{w:.2f}" for w in scene.wavelengths)
+        wavelengths = ", ".join(f"{w:.2f}" for w in info.wavelengths)
         dataset.SetMetadata({"wavelength": "{" + wavelengths + "}", "wavelength_units": "Nanometers",
                              "data_type_description": "reflectance",
                              "reflectance_scale_factor": f"{1.0 / scene.scale:g}"}, "ENVI")
@@ -70,7 +73,7 @@ def _write_cube(path: str, scene: SyntheticScene, info: RasterInfo) -> None:
             band = dataset.GetRasterBand(i + 1)
             band.SetDescription(info.band_names[i])
             band.SetNoDataValue(float(scene.nodata))
-            band.SetMetadataItem("wavelength", f"{scene.wavelengths[i]:.2f}")
+            band.SetMetadataItem("wavelength", f"{info.wavelengths[i]:.2f}")
             band.SetMetadataItem("wavelength_units", "nm")
             band.WriteArray(scene.cube[i])
         dataset.FlushCache()

@@ -39,7 +39,7 @@ def test_cube_is_georeferenced_with_wavelengths_and_nodata(written):
     assert "UTM zone 10N" in info.crs_wkt and info.pixel_size == (20.0, 20.0)
     assert info.nodata == [-32768.0] * 24
     assert info.wavelengths == pytest.approx(scene.wavelengths, abs=0.01)
-    assert info.band_names[11] == f"Band 12: {scene.wavelengths[11]:.1f} nm"
+    assert info.band_names[11] == f"{info.wavelengths[11]:.1f} nm"
     envi = gdal.Open(paths["cube"]).GetMetadata("ENVI")
     assert envi["wavelength_units"] == "Nanometers" and envi["wavelength"].startswith("{400.00, ")
     cube, valid = read_cube(paths["cube"])
