@@ -76,3 +76,125 @@ def unwritable_folder(tmp_path: Path) -> Path:
 def disk_full(*args, **kwargs):
     """Drop-in for os.replace / a writer that fails the way a full disk does."""
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+# ------------------------------------------------------------------------------------------------
+# Tiny georeferenced inputs (GDAL/OGR only): small enough for a test, real enough for the plugin.
+# ------------------------------------------------------------------------------------------------
+EPSG = 32610  # UTM 10N, as the synthetic scene
+ORIGIN = (600000.0, 4100000.0)
+PIXEL = 10.0
+SIZE = 24
+WAVELENGTHS = [450.0, 550.0, 670.0, 860.0]
+
+#: Sample rectangles in pixel coordinates (col0, row0, col1, row1), end exclusive, per class value.
+BLOCKS = {1: (2, 2, 8, 8), 2: (14, 3, 21, 9), 3: (4, 14, 10, 21), 4: (15, 15, 21, 21)}
+
+
+def scene_cube(bands: int = 4, size: int = SIZE, seed: int = 0) -> np.ndarray:
+    """(B, H, W) float32 reflectance-like cube whose four quadrants are spectrally distinct."""
+    rng = np.random.default_rng(seed)
+    cube = rng.normal(0.2, 0.01, size=(bands, size, size)).astype(np.float32)
+    half = size // 2
+    cube[:, :half, half:] += np.linspace(0.0, 0.3, bands, dtype=np.float32)[:, None, None]
+    cube[:, half:, :half] += np.linspace(0.3, 0.0, bands, dtype=np.float32)[:, None, None]
+    cube[:, half:, half:] += 0.15
+    return cube
+
+
+def write_raster(path, cube: np.ndarray, *, epsg: int | None = EPSG, origin=ORIGIN, pixel: float = PIXEL,
+                 nodata: float | None = None, wavelengths: list[float] | None = None, gdal_type: str = "Float32"):
+    """A GeoTIFF of ``cube`` (B, H, W) on a north-up grid; wavelengths as band metadata (nm)."""
+    from osgeo import gdal, osr
+
+    bands, height, width = cube.shape
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), width, height, bands, gdal.GetDataTypeByName(gdal_type))
+    dataset.SetGeoTransform((origin[0], pixel, 0.0, origin[1], 0.0, -pixel))
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        dataset.SetProjection(srs.ExportToWkt())
+    for i in range(bands):
+        band = dataset.GetRasterBand(i + 1)
+        if nodata is not None:
+            band.SetNoDataValue(float(nodata))
+        if wavelengths is not None:
+            band.SetDescription(f"Band {i + 1}: {wavelengths[i]:.1f} nm")
+            band.SetMetadataItem("wavelength", f"{wavelengths[i]:.2f}")
+            band.SetMetadataItem("wavelength_units", "nm")
+        band.WriteArray(cube[i])
+    dataset.FlushCache()
+    dataset = None
+    return Path(path)
+
+
+def block_polygon_wkt(block: tuple[int, int, int, int], origin=ORIGIN, pixel: float = PIXEL) -> str:
+    """Map-coordinate WKT of a pixel rectangle (col0, row0, col1, row1), end exclusive."""
+    c0, r0, c1, r1 = block
+    x0, x1 = origin[0] + c0 * pixel, origin[0] + c1 * pixel
+    y0, y1 = origin[1] - r1 * pixel, origin[1] - r0 * pixel
+    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
+
+
+def block_labels(blocks: dict[int, tuple[int, int, int, int]] = BLOCKS, size: int = SIZE) -> np.ndarray:
+    """The label map the pixel-centre rule must give for ``blocks``."""
+    labels = np.zeros((size, size), dtype=np.int32)
+    for value, (c0, r0, c1, r1) in blocks.items():
+        labels[r0:r1, c0:c1] = value
+    return labels
+
+
+def write_samples(path, features: list[tuple[str | None, dict]], *, fields: dict[str, str] | None = None,
+                  epsg: int | None = EPSG, source_epsg: int | None = EPSG, layer: str = "samples"):
+    """A GeoPackage layer of ``features`` = [(WKT in ``source_epsg`` or None, {field: value})].
+
+    ``fields`` maps field names to OGR type names ("Integer", "Real", "String"); geometries are
+    reprojected from ``source_epsg`` to ``epsg`` (the layer's CRS) with traditional x/y axis order.
+    """
+    from osgeo import ogr, osr
+
+    fields = fields if fields is not None else {"class_id": "Integer", "class_name": "String"}
+    srs = None
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = None
+    if epsg is not None and source_epsg is not None and epsg != source_epsg:
+        src = osr.SpatialReference()
+        src.ImportFromEPSG(source_epsg)
+        src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        transform = osr.CoordinateTransformation(src, srs)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    out = source.CreateLayer(layer, srs, ogr.wkbPolygon)
+    types = {"Integer": ogr.OFTInteger, "Real": ogr.OFTReal, "String": ogr.OFTString}
+    for name, kind in fields.items():
+        out.CreateField(ogr.FieldDefn(name, types[kind]))
+    for wkt, values in features:
+        feature = ogr.Feature(out.GetLayerDefn())
+        if wkt is not None:
+            geometry = ogr.CreateGeometryFromWkt(wkt)
+            if transform is not None:
+                geometry = _densify_and_transform(geometry, transform)
+            feature.SetGeometry(geometry)
+        for name, value in values.items():
+            if value is None:
+                feature.SetFieldNull(name)
+            else:
+                feature.SetField(name, value)
+        out.CreateFeature(feature)
+    source = None
+    return Path(path)
+
+
+def _densify_and_transform(geometry, transform):
+    geometry = geometry.Clone()
+    geometry.Segmentize(PIXEL / 4)  # straight edges in UTM are curves in lon/lat: keep them tight
+    geometry.Transform(transform)
+    return geometry
+
+
+def class_features(blocks=BLOCKS, names: dict[int, str] | None = None) -> list[tuple[str, dict]]:
+    """One polygon per block with integer ``class_id`` and text ``class_name``."""
+    names = names or {1: "water", 2: "forest", 3: "soil", 4: "urban"}
+    return [(block_polygon_wkt(b), {"class_id": v, "class_name": names[v]}) for v, b in blocks.items()]
