@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import RssglError
-from .io.atomic import atomic_write_text
+from .io.atomic import atomic_write_text, temporary_path_for
 from .reports import (
     AccuracyReport,
     ClassRow,
@@ -124,21 +124,28 @@ def _read_samples(info, samples_vector, samples_layer, class_field, samples_rast
 
 
 def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
-    """At least two classes, each with MIN_CLASS_PIXELS labelled valid pixels; errors name the classes."""
-    values, counts = np.unique(labels[labels > 0], return_counts=True)
-    if values.size == 0:
+    """At least two classes, each with MIN_CLASS_PIXELS labelled valid pixels; errors name the classes.
+
+    Every class the samples declare is counted, also one whose pixels all fell on nodata or
+    outside the raster (0 pixels): it must be named, not silently dropped from the model.
+    """
+    found, counts = np.unique(labels[labels > 0], return_counts=True)
+    if found.size == 0:
         raise RssglError("No training sample falls on a valid pixel of the raster; check that the samples "
                          "overlap the raster and are not on nodata pixels.")
-    names = dict(zip([int(v) for v in class_values], class_names, strict=False)) if class_values is not None else {}
-    small = [(int(v), int(n)) for v, n in zip(values, counts, strict=True) if n < MIN_CLASS_PIXELS]
+    count_of = {int(v): int(n) for v, n in zip(found, counts, strict=True)}
+    declared = [int(v) for v in class_values] if class_values is not None else []
+    values = sorted(set(declared) | set(count_of))
+    names = dict(zip(declared, class_names, strict=False))
+    small = [(v, count_of.get(v, 0)) for v in values if count_of.get(v, 0) < MIN_CLASS_PIXELS]
     if small:
         listed = ", ".join(f"'{names.get(v, v)}' (value {v}: {n} pixel{'s' if n != 1 else ''})" for v, n in small)
         raise RssglError(
             f"Each class needs at least {MIN_CLASS_PIXELS} training pixels; too few for {listed}. Draw larger "
             "or more samples for these classes, or remove them from the samples."
         )
-    if values.size < 2:
-        only = int(values[0])
+    if len(values) < 2:
+        only = values[0]
         raise RssglError(f"Training needs at least 2 classes but the samples hold only '{names.get(only, only)}' "
                          f"(value {only}); add samples of other classes.")
 
@@ -167,6 +174,8 @@ def train_from_files(
     the rest. The validation split is made here (the engine would make the same one) so the
     report can count each class's training and validation pixels.
     """
+    import torch
+
     from .core.device import choose_device, cpu_count
     from .core.palette import default_colors
     from .core.sampling import validation_split
@@ -175,15 +184,19 @@ def train_from_files(
 
     log = log or _no_log
     progress = progress or (lambda percent, message: None)
-    outputs = (model_out, report_out, classification_out, confidence_out)
     started = time.perf_counter()
+    written: list[str] = []  # outputs this run committed: the only files removed on failure
     try:
+        # Unwritable outputs are found before the user waits for a training (clear io.atomic message).
+        for path in (model_out, report_out, classification_out, confidence_out):
+            if path:
+                temporary_path_for(path)
         progress(0.0, "reading the raster")
         info = raster_info(raster_path)
         log("info", f"Raster: {info.bands} bands, {info.height} rows x {info.width} columns ({raster_path}).")
         samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
-        if samples.dropped_outside:
-            log("warning", f"{samples.dropped_outside} training sample(s) lie outside the raster and were dropped.")
+        for warning in samples.warnings:
+            log("warning", warning)
         cube, valid = read_cube(raster_path)
         labels = np.asarray(samples.labels, dtype=np.int64)
         on_nodata = int(((labels > 0) & ~valid).sum())
@@ -226,17 +239,26 @@ def train_from_files(
 
         clf = RssglClassifier(config_overrides={"kernel": engine_kernel}, params=params)
         wavelengths = info.wavelengths if info.wavelengths else None
-        clf.fit(
-            cube, train_labels, valid=valid, val_labels=val_labels, class_names=names, class_colors=colors,
-            band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
-            init_from=init_from, progress=train_progress, should_stop=should_stop,
-        )
+        try:
+            clf.fit(
+                cube, train_labels, valid=valid, val_labels=val_labels, class_names=names, class_colors=colors,
+                band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
+                init_from=init_from, progress=train_progress, should_stop=should_stop,
+            )
+        except torch.cuda.OutOfMemoryError as error:
+            torch.cuda.empty_cache()
+            raise RuntimeError(
+                f"The GPU ran out of memory training on this {info.height} x {info.width} x {info.bands} raster "
+                "(RSSGL sees the whole scene at once). Train on the CPU (device 'CPU'), or on a smaller raster "
+                "or a spatial subset around the samples."
+            ) from error
         del cube
         log("info", f"Trained on {clf.device_description_} in {clf.train_seconds_:.1f} s "
                     f"({len(clf.history_)} epochs, kept epoch {clf.best_epoch_}).")
         if clf.selection_note_:
             log("warning", f"Model selection: {clf.selection_note_}.")
         clf.save(model_out)
+        written.append(model_out)
         log("info", f"Model written to {model_out}.")
 
         result = TrainResult(
@@ -253,6 +275,7 @@ def train_from_files(
 
             classify_raster(clf, raster_path, ClassifyOutputs(classification_out, confidence_out),
                             progress=classify_progress, should_stop=should_stop, log=log)
+            written.extend(p for p in (classification_out, confidence_out) if p)
             result.classification_path, result.confidence_path = classification_out, confidence_out
 
         val_used = val_labels if clf.selection_ == "validation" and val_labels is not None else None
@@ -283,11 +306,12 @@ def train_from_files(
                 raster_shape=(info.bands, info.height, info.width), notes=notes,
             )
             atomic_write_text(report_out, render_training_report(report))
+            written.append(report_out)
             result.report_path = report_out
         progress(100.0, f"done in {time.perf_counter() - started:.1f} s")
         return result
     except BaseException:
-        _remove(outputs)
+        _remove(written)
         raise
 
 
@@ -378,9 +402,8 @@ def assess_accuracy(
             reference = labels_from_vector(reference_vector, reference_layer or None, reference_field, info)
         else:
             reference = labels_from_raster(reference_raster, info)
-        if reference.dropped_outside:
-            log("warning", f"{reference.dropped_outside} reference sample(s) lie outside the classification "
-                           "and were ignored.")
+        for warning in reference.warnings:
+            log("warning", warning)
         from osgeo import gdal
 
         dataset = gdal.Open(classification_path)
