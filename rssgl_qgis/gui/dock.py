@@ -312,9 +312,15 @@ class RssglDockWidget(QgsDockWidget):
 
     def _on_active_row_changed(self, row: int) -> None:
         entry = self._classes[row] if 0 <= row < len(self._classes) else None
-        layer = self.samples_layer()
-        if layer is not None and self.class_field():
-            training_layer.set_active_class(layer, self.class_field(), entry)
+        layer, field = self.samples_layer(), self.class_field()
+        if layer is not None and field:
+            training_layer.set_active_class(layer, field, entry)
+            if self.field_combo.currentField() != field:
+                # Changing default values makes the layer re-emit its fields; the combo then resets
+                # to the first field. Put the user's choice back without re-reading the classes.
+                self.field_combo.blockSignals(True)
+                self.field_combo.setField(field)
+                self.field_combo.blockSignals(False)
         self.color_button.blockSignals(True)
         self.color_button.setColor(entry.color if entry else QColor())
         self.color_button.blockSignals(False)

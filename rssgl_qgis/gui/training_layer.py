@@ -110,7 +110,12 @@ def create_training_layer(path: str, crs: QgsCoordinateReferenceSystem, name: st
 def class_field_candidates(layer: QgsVectorLayer) -> list[str]:
     """Fields that can hold classes (integers or text), the usual names first."""
     preferred = (CLASS_ID_FIELD, "class", "classid", "class_value", "label", CLASS_NAME_FIELD)
-    names = [f.name() for f in layer.fields() if f.type() in (QVariant.Int, QVariant.LongLong, QVariant.String)]
+    keys = set(layer.primaryKeyAttributes())  # GeoPackage "fid": unique per polygon, never a class
+    names = [
+        f.name()
+        for i, f in enumerate(layer.fields())
+        if i not in keys and f.type() in (QVariant.Int, QVariant.LongLong, QVariant.String)
+    ]
     return sorted(names, key=lambda n: (preferred.index(n.lower()) if n.lower() in preferred else len(preferred), n))
 
 

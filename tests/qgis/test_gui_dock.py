@@ -1,0 +1,487 @@
+"""The desktop workflow under a real (Xvfb or offscreen) GUI: dock, training layer, task, results.
+
+A QGIS-like main window (canvas, message bar, toolbar, Raster menu) stands in for ``iface``. The
+scene is tiny and the network narrow (see ``small_network``) so that every training run takes
+seconds on two CPU cores; the code paths are the ones a user runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qgis.gui")
+torch = pytest.importorskip("torch")
+
+from osgeo import gdal, osr  # noqa: E402
+from qgis.core import (  # noqa: E402
+    QgsApplication,
+    QgsCategorizedSymbolRenderer,
+    QgsGeometry,
+    QgsLayerTreeModel,
+    QgsPalettedRasterRenderer,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterLayer,
+    QgsSettings,
+    QgsVectorLayer,
+    QgsVectorLayerUtils,
+)
+from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsLayerTreeView, QgsMapCanvas, QgsMessageBar  # noqa: E402
+from qgis.PyQt.QtCore import Qt, QTimer  # noqa: E402
+from qgis.PyQt.QtGui import QColor  # noqa: E402
+from qgis.PyQt.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget  # noqa: E402
+
+SIZE, BANDS = 32, 24
+GEOTRANSFORM = (640000.0, 20.0, 0.0, 5200000.0, 0.0, -20.0)
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+class RecordingBar(QgsMessageBar):
+    """A message bar that remembers what the plugin pushed (Python calls reach this override)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[tuple[str, int]] = []
+
+    def pushMessage(self, *args):  # noqa: N802 (QGIS API name)
+        self.messages.append((str(args[1]) if len(args) > 1 else str(args[0]), int(args[2]) if len(args) > 2 else 0))
+        return super().pushMessage(*args)
+
+
+class DesktopIface:
+    """The iface members the desktop code uses, backed by real widgets (no QGIS main window in tests)."""
+
+    def __init__(self) -> None:
+        self.window = QMainWindow()
+        self.window.setWindowTitle("QGIS (test stand-in)")
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.bar = RecordingBar()
+        self.canvas = QgsMapCanvas()
+        self.canvas.setCanvasColor(QColor(255, 255, 255))
+        # Render only when a test wants a picture: a hidden 0x0 canvas can crash GEOS/Qt maths.
+        self.canvas.setRenderFlag(False)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.canvas, 1)
+        self.window.setCentralWidget(central)
+        self.window.resize(1500, 900)
+        root = QgsProject.instance().layerTreeRoot()
+        self.bridge = QgsLayerTreeMapCanvasBridge(root, self.canvas)
+        self.tree_view = QgsLayerTreeView()
+        self.tree_model = QgsLayerTreeModel(root)  # referenced: the view does not own its model
+        self.tree_view.setModel(self.tree_model)
+        layers_dock = QDockWidget("Layers")
+        layers_dock.setObjectName("Layers")
+        layers_dock.setWidget(self.tree_view)
+        self.window.addDockWidget(Qt.LeftDockWidgetArea, layers_dock)
+        self.toolbar = self.window.addToolBar("Plugins")
+        self.raster_menu = self.window.menuBar().addMenu("&Raster")
+        self.submenus: dict[str, object] = {}
+        self.active = None
+
+    def mainWindow(self):  # noqa: N802
+        return self.window
+
+    def mapCanvas(self):  # noqa: N802
+        return self.canvas
+
+    def messageBar(self):  # noqa: N802
+        return self.bar
+
+    def layerTreeView(self):  # noqa: N802
+        return self.tree_view
+
+    def addDockWidget(self, area, dock):  # noqa: N802
+        self.window.addDockWidget(area, dock)
+
+    def removeDockWidget(self, dock):  # noqa: N802
+        self.window.removeDockWidget(dock)
+
+    def addToolBarIcon(self, action):  # noqa: N802
+        self.toolbar.addAction(action)
+
+    def removeToolBarIcon(self, action):  # noqa: N802
+        self.toolbar.removeAction(action)
+
+    def addPluginToRasterMenu(self, name, action):  # noqa: N802
+        menu = self.submenus.get(name) or self.raster_menu.addMenu(name)
+        self.submenus[name] = menu
+        menu.addAction(action)
+
+    def removePluginRasterMenu(self, name, action):  # noqa: N802
+        menu = self.submenus.get(name)
+        if menu is not None:
+            menu.removeAction(action)
+
+    def setActiveLayer(self, layer):  # noqa: N802
+        self.active = layer
+        return True
+
+    def activeLayer(self):  # noqa: N802
+        return self.active
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A 32x32 x 24-band synthetic scene with 3 classes, written as a georeferenced GeoTIFF."""
+    from rssgl_qgis.core.synthetic import make_synthetic_scene
+
+    return make_synthetic_scene(
+        seed=3, height=SIZE, width=SIZE, bands=BANDS, n_classes=3, field_size=12, polygons_per_class=2,
+        polygon_radius=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def raster_path(scene, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("scene") / "scene.tif")
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds = gdal.GetDriverByName("GTiff").Create(path, SIZE, SIZE, BANDS, gdal.GDT_Float32)
+    ds.SetGeoTransform(GEOTRANSFORM)
+    ds.SetProjection(srs.ExportToWkt())
+    for i, band in enumerate(scene.cube, start=1):
+        out = ds.GetRasterBand(i)
+        out.WriteArray(band)
+        out.SetDescription(f"band {i} ({scene.wavelengths[i - 1]:.0f} nm)")
+    ds = None
+    return path
+
+
+@pytest.fixture
+def small_network(monkeypatch):
+    """Narrow RSSGL (16 channels per stage) so a 10-iteration run takes seconds on 2 CPU cores."""
+    from rssgl_qgis.core import training
+
+    original = training.RssglClassifier
+
+    class SmallClassifier(original):
+        def __init__(self, config_overrides=None, params=None):
+            small = {"block_channels": (16, 16, 16, 16), "inner_dim": 16}
+            super().__init__({**small, **(config_overrides or {})}, params)
+
+    monkeypatch.setattr(training, "RssglClassifier", SmallClassifier)
+    return SmallClassifier
+
+
+@pytest.fixture
+def desktop(qgis_app, tmp_path):
+    """Fresh project, settings and a QGIS-like window; yields (iface, dock)."""
+    from rssgl_qgis.gui.dock import RssglDockWidget
+
+    QgsProject.instance().clear()
+    QgsSettings().remove("rssgl")
+    iface = DesktopIface()
+    dock = RssglDockWidget(iface, iface.window)
+    iface.addDockWidget(Qt.RightDockWidgetArea, dock)
+    dock.output_widget.setFilePath(str(tmp_path / "runs"))
+    dock.iterations_spin.setValue(10)
+    dock.device_combo.setCurrentIndex(dock.device_combo.findData("cpu"))
+    yield iface, dock
+    dock.shutdown()
+    wait_for(lambda: QgsApplication.taskManager().countActiveTasks() == 0, 60)
+    QgsProject.instance().clear()
+    iface.window.close()
+    dock.deleteLater()
+    iface.window.deleteLater()
+    QgsApplication.processEvents()
+
+
+def wait_for(condition, timeout: float) -> bool:
+    """Spin the event loop until ``condition()`` or the timeout; True when the condition was met."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        QgsApplication.processEvents()
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def pixel_polygon(vertices: np.ndarray) -> QgsGeometry:
+    """Scene polygon (x = column, y = row) -> map coordinates on the scene's grid."""
+    x0, dx, _, y0, _, dy = GEOTRANSFORM
+    ring = [QgsPointXY(x0 + c * dx, y0 + r * dy) for c, r in vertices]
+    return QgsGeometry.fromPolygonXY([ring + ring[:1]])
+
+
+def open_raster(path: str) -> QgsRasterLayer:
+    layer = QgsRasterLayer(path, "scene", "gdal")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def draw_training_polygons(dock, scene, tmp_path) -> QgsVectorLayer:
+    """What a user does: new training layer, one class at a time, draw its polygons (left unsaved)."""
+    layer = dock.create_training_layer(str(tmp_path / "training.gpkg"))
+    layer.startEditing()
+    for value, name in zip(scene.class_values, scene.class_names, strict=True):
+        dock.add_class(name)
+        for polygon in scene.train_polygons:
+            if polygon.class_value == value:
+                feature = QgsVectorLayerUtils.createFeature(
+                    layer, pixel_polygon(polygon.vertices), {}, layer.createExpressionContext()
+                )
+                assert layer.addFeature(feature)
+    return layer
+
+
+def screenshot(widget, name: str) -> None:
+    folder = os.environ.get("RSSGL_SCREENSHOTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        assert widget.grab().save(os.path.join(folder, name))
+
+
+# ----------------------------------------------------------------------------------------------- tests
+def test_desktop_entry_points_open_and_remove_the_dock(qgis_app):
+    from rssgl_qgis.gui.desktop import RssglDesktop
+    from rssgl_qgis.gui.dock import RssglDockWidget
+
+    iface = DesktopIface()
+    desktop = RssglDesktop(iface)
+    desktop.install()
+    assert desktop.action in iface.toolbar.actions()
+    menu = next(iter(iface.submenus.values()))
+    assert desktop.action in menu.actions()
+    assert desktop.dock is None  # nothing created (no torch probe) until the user asks
+    desktop.action.trigger()
+    assert isinstance(desktop.dock, RssglDockWidget) and desktop.dock.isVisible() is not None
+    assert desktop.action.isChecked()
+    desktop.uninstall()
+    assert desktop.action is None and desktop.dock is None
+    assert not iface.toolbar.actions()
+    assert not menu.actions()
+    iface.window.deleteLater()
+
+
+def test_status_line_reports_torch_and_device_without_blocking(desktop):
+    _iface, dock = desktop
+    # The probe runs in a thread; the dock shows a placeholder until the queued signal arrives.
+    assert wait_for(lambda: dock.torch_status is not None, 120)
+    status = dock.torch_status
+    assert status.usable
+    assert status.version == torch.__version__
+    text = dock.status_label.text()
+    assert text.startswith(f"PyTorch {torch.__version__}")
+    expected = "CUDA: " if torch.cuda.is_available() else "CPU only: training will be slow"
+    assert expected in text
+    assert not dock.install_button.isVisible()
+
+
+def test_training_layer_classes_and_active_class(desktop, raster_path, tmp_path):
+    iface, dock = desktop
+    raster = open_raster(raster_path)
+    path = tmp_path / "polys.gpkg"
+    layer = dock.create_training_layer(str(path))
+    assert path.exists() and layer.isValid()
+    assert QgsProject.instance().mapLayer(layer.id()) is layer
+    assert layer.crs() == raster.crs()
+    assert [f.name() for f in layer.fields()][-2:] == ["class_id", "class_name"]
+    assert dock.samples_layer() is layer and dock.class_field() == "class_id"
+    with pytest.raises(ValueError, match="exists already"):
+        dock.create_training_layer(str(path))
+
+    water = dock.add_class("Water")
+    corn = dock.add_class("Corn", QColor(250, 200, 0))
+    assert (water.value, corn.value) == (1, 2)
+    renderer = layer.renderer()
+    assert isinstance(renderer, QgsCategorizedSymbolRenderer) and renderer.classAttribute() == "class_id"
+    assert [(c.value(), c.label()) for c in renderer.categories()] == [(1, "Water"), (2, "Corn")]
+    assert dock.active_class().name == "Corn"
+    assert "Corn" in dock.active_label.text()
+
+    # A polygon drawn now gets the active class without the user typing anything.
+    layer.startEditing()
+    geom = QgsGeometry.fromRect(raster.extent().buffered(-200))
+    feature = QgsVectorLayerUtils.createFeature(layer, geom, {}, layer.createExpressionContext())
+    assert layer.addFeature(feature)
+    dock.class_list.setCurrentRow(0)  # switch to Water
+    feature2 = QgsVectorLayerUtils.createFeature(layer, geom, {}, layer.createExpressionContext())
+    assert layer.addFeature(feature2)
+    assert layer.commitChanges()
+    got = sorted((f["class_id"], f["class_name"]) for f in layer.getFeatures())
+    assert got == [(1, "Water"), (2, "Corn")]
+
+    # Rename and recolour keep style, legend and data consistent.
+    dock.rename_class(1, "Maize")
+    dock.set_class_color(0, QColor(0, 0, 200))
+    categories = layer.renderer().categories()
+    assert [c.label() for c in categories] == ["Water", "Maize"]
+    assert categories[0].symbol().color().rgb() == QColor(0, 0, 200).rgb()
+    assert sorted(f["class_name"] for f in layer.getFeatures()) == ["Maize", "Water"]
+    # The class list survives re-reading the layer (e.g. after the user edits the style elsewhere).
+    dock.refresh_classes()
+    assert [(e.value, e.name) for e in dock._classes] == [(1, "Water"), (2, "Maize")]
+    screenshot(dock, "dock_classes.png")
+
+
+def test_existing_layer_with_text_classes(desktop, raster_path):
+    _iface, dock = desktop
+    open_raster(raster_path)
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32633&field=landcover:string(20)", "field survey", "memory")
+    x0, y0 = GEOTRANSFORM[0], GEOTRANSFORM[3]
+    for name, dx in (("forest", 0), ("water", 100)):
+        feature = QgsVectorLayerUtils.createFeature(
+            layer, QgsGeometry.fromWkt(f"POLYGON(({x0 + dx} {y0 - 100},{x0 + dx + 80} {y0 - 100},"
+                                       f"{x0 + dx + 80} {y0 - 180},{x0 + dx} {y0 - 100}))"), {0: name}
+        )
+        layer.dataProvider().addFeature(feature)
+    QgsProject.instance().addMapLayer(layer)
+    dock.samples_combo.setLayer(layer)
+    assert dock.class_field() == "landcover"
+    assert [e.value for e in dock._classes] == ["forest", "water"]
+    dock.add_class("urban")
+    dock.class_list.setCurrentRow(2)
+    layer.startEditing()
+    new = QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromWkt("POLYGON((0 0,1 0,1 1,0 0))"), {},
+                                            layer.createExpressionContext())
+    assert new["landcover"] == "urban"
+    layer.rollBack()
+
+
+def test_task_run_directly_writes_all_outputs(qgis_app, small_network, scene, raster_path, tmp_path):
+    pytest.importorskip("rssgl_qgis.io.classify_raster")
+    from osgeo import ogr
+
+    from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
+
+    samples = write_samples_gpkg(scene, str(tmp_path / "samples.gpkg"))
+    request = TrainRequest(
+        raster_path=raster_path, samples_path=samples, samples_layer="training_polygons", class_field="class_id",
+        run_folder=str(tmp_path / "run"), iterations=6, device="cpu",
+        class_names={1: "Corn", 2: "Soybean", 3: "Sand"}, params_overrides={"epoch_iterations": 3},
+    )
+    task = RssglTrainTask(request)
+    lines = []
+    task.log_message.connect(lambda level, message: lines.append(message))
+    assert task.run() is True, task.outcome.details
+    outcome = task.outcome
+    assert outcome.status == "success"
+    assert outcome.class_values == [1, 2, 3] and outcome.class_names == ["Corn", "Soybean", "Sand"]
+    assert outcome.epochs == 2 and 1 <= outcome.best_epoch <= 2 and outcome.seconds_to_best > 0
+    for path in (outcome.model_path, outcome.classification_path, outcome.confidence_path,
+                 outcome.probabilities_path, outcome.guidance_path, outcome.report_path):
+        assert os.path.exists(path), path
+    classes = gdal.Open(outcome.classification_path).ReadAsArray()
+    assert classes.shape == (SIZE, SIZE) and set(np.unique(classes)) <= {1, 2, 3}
+    assert gdal.Open(outcome.probabilities_path).RasterCount == 3
+    layer = ogr.Open(outcome.guidance_path).GetLayer("where_to_draw_next")
+    assert layer.GetFeatureCount() == len(outcome.regions)
+    # Direct calls deliver the log signal synchronously (same thread): the epochs were logged.
+    QgsApplication.processEvents()
+    assert any(line.lower().startswith("epoch 1") for line in lines)
+
+
+def write_samples_gpkg(scene, path: str) -> str:
+    """The scene's training polygons as a GeoPackage with class_id/class_name (as the dock's snapshot)."""
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    from rssgl_qgis.gui.training_layer import create_training_layer
+
+    layer = create_training_layer(path, QgsCoordinateReferenceSystem("EPSG:32633"), "samples")
+    names = dict(zip(scene.class_values, scene.class_names, strict=True))
+    layer.startEditing()
+    for polygon in scene.train_polygons:
+        feature = QgsVectorLayerUtils.createFeature(
+            layer, pixel_polygon(polygon.vertices),
+            {1: int(polygon.class_value), 2: names[polygon.class_value]},
+        )
+        layer.addFeature(feature)
+    assert layer.commitChanges()
+    return path
+
+
+def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, small_network, scene, raster_path,
+                                                                    tmp_path):
+    pytest.importorskip("rssgl_qgis.io.classify_raster")
+    iface, dock = desktop
+    raster = open_raster(raster_path)
+    layer = draw_training_polygons(dock, scene, tmp_path)
+    assert sorted({f["class_id"] for f in layer.getFeatures()}) == [1, 2, 3]  # assigned automatically
+    assert layer.isModified()  # unsaved edits are trained on too (the dock snapshots what is visible)
+    iface.window.show()
+
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
+    task = dock.start_training()
+    assert task is not None and dock.task is task
+    assert not dock.train_button.isEnabled() and dock.cancel_button.isEnabled()
+    assert wait_for(lambda: dock.task is None, 240), "training did not finish in 240 s"
+    timer.stop()
+    outcome = dock.last_outcome
+    assert outcome is not None and outcome.status == "success", dock.log_view.toPlainText()
+    # The GUI thread kept running while the worker trained: the timer ticked throughout.
+    assert len(ticks) > 20
+    assert max(np.diff(ticks)) < 5.0
+    log = dock.log_view.toPlainText()
+    assert "Epoch 1" in log and "validation OA" in log
+
+    project = QgsProject.instance()
+    by_name = {lyr.name(): lyr for lyr in project.mapLayers().values()}
+    classification = by_name["RSSGL classification"]
+    renderer = classification.renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    assert [c.label for c in renderer.classes()] == list(scene.class_names)
+    assert isinstance(by_name["RSSGL confidence"], QgsRasterLayer)
+    guidance = by_name["Where to draw next"]
+    assert guidance.isValid() and guidance.featureCount() == len(outcome.regions) > 0
+    assert {"rank", "mean_conf", "class_1", "class_2"} <= set(guidance.fields().names())
+    assert "Validation OA" in dock.summary_label.text()
+    assert any("Classification added" in text for text, _level in iface.bar.messages)
+    assert dock.progress_bar.value() == 100
+
+    iface.canvas.setRenderFlag(True)
+    iface.canvas.setDestinationCrs(raster.crs())
+    iface.canvas.setExtent(raster.extent())
+    iface.canvas.refresh()
+    wait_for(lambda: not iface.canvas.isDrawing(), 20)
+    iface.canvas.waitWhileRendering()
+    QgsApplication.processEvents()
+    screenshot(dock, "dock_after_run.png")
+    screenshot(iface.window, "desktop_result.png")
+
+    # Second run: fine-tune from the first model, results replace the previous ones.
+    first_ids = list(dock.result_layer_ids)
+    dock.continue_check.setChecked(True)
+    assert dock.start_training() is not None
+    assert wait_for(lambda: dock.task is None, 240)
+    second = dock.last_outcome
+    assert second.status == "success" and second.fine_tuned
+    assert "Fine-tuning reached its best model" in dock.log_view.toPlainText()
+    assert all(project.mapLayer(lid) is None for lid in first_ids)
+    assert len([n for n in (lyr.name() for lyr in project.mapLayers().values()) if n == "RSSGL classification"]) == 1
+    # Settings persist for the next session.
+    assert QgsSettings().value("rssgl/continueFromPrevious", type=bool) is True
+    assert QgsSettings().value("rssgl/iterations", type=int) == 10
+    assert QgsSettings().value("rssgl/lastModelPath") == second.model_path
+
+
+def test_cancel_stops_the_task_and_adds_nothing(desktop, small_network, scene, raster_path, tmp_path):
+    pytest.importorskip("rssgl_qgis.io.classify_raster")
+    iface, dock = desktop
+    open_raster(raster_path)
+    draw_training_polygons(dock, scene, tmp_path)
+    dock.iterations_spin.setValue(1000)
+    task = dock.start_training()
+    assert task is not None
+    dock.cancel_training()
+    assert wait_for(lambda: dock.task is None, 120)
+    assert dock.last_outcome is None
+    assert "canceled" in dock.log_view.toPlainText()
+    assert not any(lyr.name().startswith("RSSGL") for lyr in QgsProject.instance().mapLayers().values())
+    assert dock.train_button.isEnabled()
+
+
+def test_missing_inputs_are_explained(desktop):
+    iface, dock = desktop
+    assert dock.start_training() is None
+    assert iface.bar.messages and "raster" in iface.bar.messages[-1][0].lower()
