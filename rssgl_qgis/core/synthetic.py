@@ -247,70 +247,127 @@ def _urban_endmembers(lam: np.ndarray) -> np.ndarray:
     return np.stack([asphalt, concrete, tile, metal, tree]).astype(np.float64)
 
 
+def _urban_materials(rng, yy, xx, urban_mask, veg_share):
+    """Material index (0-4) and brightness gain per pixel for built-up land: blocks of 3 x 3 pixels.
+
+    Each block is one material (roofs, paving) or a tree, so built-up parcels have the strong
+    block texture of real towns. Returns arrays over all pixels (only built-up ones are used).
+    """
+    n = urban_mask.size
+    material = np.zeros(n, dtype=np.int64)
+    gain = np.ones(n, dtype=np.float32)
+    if not urban_mask.any():
+        return material, gain
+    block = (yy // 3).astype(np.int64).ravel() * 100003 + (xx // 3).astype(np.int64).ravel()
+    _, block_idx = np.unique(block[urban_mask], return_inverse=True)
+    n_blocks = int(block_idx.max()) + 1
+    kind = rng.choice(4, size=n_blocks, p=[0.3, 0.3, 0.25, 0.15])
+    tree = rng.random(n_blocks) < float(veg_share[urban_mask].mean())
+    material[urban_mask] = np.where(tree, 4, kind)[block_idx]
+    gain[urban_mask] = rng.uniform(0.85, 1.15, n_blocks)[block_idx]
+    return material, gain
+
+
 # --------------------------------------------------------------------------------------------------
 # Spatial building blocks
 # --------------------------------------------------------------------------------------------------
 
 
 def _smooth_fields(rng: np.random.Generator, n: int, height: int, width: int, sigma: float) -> np.ndarray:
-    """``n`` unit-variance Gaussian random fields (n, H, W) with correlation length ``sigma`` pixels."""
-    white = rng.standard_normal((n, height, width))
+    """``n`` unit-variance Gaussian random fields (n, H, W) float32 with correlation length ``sigma`` px.
+
+    White noise filtered in the Fourier domain, one field at a time so memory stays at a few
+    H x W arrays even for 2048 x 2048 scenes.
+    """
+    out = rng.standard_normal((n, height, width), dtype=np.float32)
     if sigma <= 0:
-        return white
+        return out
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
     transfer = np.exp(-2.0 * np.pi**2 * sigma**2 * (fx**2 + fy**2))
-    out = np.fft.irfft2(np.fft.rfft2(white) * transfer, s=(height, width))
-    out -= out.mean(axis=(1, 2), keepdims=True)
-    out /= out.std(axis=(1, 2), keepdims=True) + 1e-12
+    for k in range(n):
+        smooth = np.fft.irfft2(np.fft.rfft2(out[k]) * transfer, s=(height, width))
+        smooth -= smooth.mean()
+        out[k] = smooth / (smooth.std() + 1e-12)
     return out
 
 
 def _gaussian_blur(cube: np.ndarray, sigma: float) -> np.ndarray:
-    """Blur each band of (B, H, W) with a Gaussian PSF (FFT, reflect-padded so edges do not wrap)."""
+    """Blur each band of a float32 (B, H, W) cube in place with a Gaussian PSF (separable, edge-replicated).
+
+    A short separable kernel (radius 3 sigma) costs a few passes over the cube and no extra copy of it,
+    so large scenes stay within memory.
+    """
     if sigma <= 0:
         return cube
-    pad = int(np.ceil(3 * sigma))
-    padded = np.pad(cube, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
-    h, w = padded.shape[1:]
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    transfer = np.exp(-2.0 * np.pi**2 * sigma**2 * (fx**2 + fy**2)).astype(np.complex64)
-    out = np.fft.irfft2(np.fft.rfft2(padded.astype(np.float32)) * transfer, s=(h, w))
-    return out[:, pad:pad + cube.shape[1], pad:pad + cube.shape[2]].astype(np.float32)
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype(np.float32)
+    for start in range(0, cube.shape[0], 8):
+        chunk = cube[start:start + 8]
+        for axis in (1, 2):
+            pad = [(0, 0), (0, 0), (0, 0)]
+            pad[axis] = (radius, radius)
+            padded = np.pad(chunk, pad, mode="edge")
+            acc = np.zeros_like(chunk)
+            n = chunk.shape[axis]
+            for k, weight in enumerate(taps):
+                acc += weight * (padded[:, k:k + n] if axis == 1 else padded[:, :, k:k + n])
+            chunk[...] = acc
+    return cube
 
 
-def _parcels(rng, height, width, n_fields, road_share, road_width):
-    """Irregular parcels: a domain-warped, Lloyd-relaxed Voronoi tessellation with roads on some edges.
+def _parcels(rng, height, width, field_size, road_share, road_width):
+    """Irregular parcels: a domain-warped Voronoi tessellation of jittered grid seeds, roads on some edges.
 
-    Returns (field id (H, W), interior depth (H, W) in pixels, road mask (H, W)).
+    Seeds sit one per grid cell of ``field_size`` pixels (jittered), so parcels have similar sizes, like a
+    cadastral map, and the two nearest seeds of a pixel are always among the 5 x 5 cells around it:
+    the cost is 25 distances per pixel whatever the scene size.
+    Returns (field id (H, W), interior depth (H, W) in pixels, road mask (H, W), number of fields).
     """
-    field_size = np.sqrt(height * width / n_fields)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    warp = _smooth_fields(rng, 2, height, width, sigma=field_size / 4.0) * (field_size / 7.0)
-    wy, wx = yy + warp[0], xx + warp[1]
-    seeds = rng.uniform([0, 0], [height, width], size=(n_fields, 2))
-    flat = np.stack([wy.ravel(), wx.ravel()], axis=1)
-    for _ in range(3):  # Lloyd relaxation: parcels of similar size, like a cadastral map
-        d2 = ((flat[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
-        nearest = d2.argmin(axis=1)
-        counts = np.bincount(nearest, minlength=n_fields)
-        keep = counts > 0
-        sums = np.stack([np.bincount(nearest, flat[:, k], minlength=n_fields) for k in range(2)], axis=1)
-        seeds[keep] = sums[keep] / counts[keep, None]
-    d2 = ((flat[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
-    two = np.argpartition(d2, 1, axis=1)[:, :2]
-    d_two = np.take_along_axis(d2, two, axis=1)
-    order = np.argsort(d_two, axis=1)
-    first = np.take_along_axis(two, order, axis=1)
-    d_sorted = np.sqrt(np.take_along_axis(d_two, order, axis=1))
-    # Distance to the bisector between the two nearest seeds: the distance to the parcel edge.
-    sep = np.linalg.norm(seeds[first[:, 0]] - seeds[first[:, 1]], axis=1)
-    depth = (d_sorted[:, 1] ** 2 - d_sorted[:, 0] ** 2) / (2.0 * np.maximum(sep, 1e-9))
-    road_pairs = rng.random((n_fields, n_fields)) < road_share
-    road_pairs = road_pairs | road_pairs.T
-    is_road = road_pairs[first[:, 0], first[:, 1]] & (depth < road_width / 2.0)
-    return (first[:, 0].reshape(height, width), depth.reshape(height, width), is_road.reshape(height, width))
+    gh, gw = int(np.ceil(height / field_size)), int(np.ceil(width / field_size))
+    cells = np.stack(np.mgrid[0:gh, 0:gw], axis=-1).astype(np.float64)  # (gh, gw, 2) as (row, col)
+    seeds = (cells + rng.uniform(0.1, 0.9, size=cells.shape)) * field_size
+    n_fields = gh * gw
+    # Sentinel ring of far-away seeds so every pixel has 25 candidates without bounds checks.
+    padded = np.full((gh + 4, gw + 4, 2), 1e9)
+    padded[2:-2, 2:-2] = seeds
+    ids = np.full((gh + 4, gw + 4), -1, dtype=np.int64)
+    ids[2:-2, 2:-2] = np.arange(n_fields).reshape(gh, gw)
+    warp = _smooth_fields(rng, 2, height, width, sigma=field_size / 4.0) * np.float32(field_size / 7.0)
+    road_salt = int(rng.integers(1, 2**31))
+    offsets = np.stack(np.mgrid[-2:3, -2:3], axis=-1).reshape(-1, 2)  # (25, 2)
+    field = np.empty((height, width), dtype=np.int64)
+    depth = np.empty((height, width), dtype=np.float64)
+    roads = np.empty((height, width), dtype=bool)
+    rows_per_chunk = max(1, 2**20 // (25 * width))
+    for r0 in range(0, height, rows_per_chunk):
+        r1 = min(height, r0 + rows_per_chunk)
+        yy, xx = np.mgrid[r0:r1, 0:width].astype(np.float64) + 0.5
+        wy, wx = yy + warp[0, r0:r1], xx + warp[1, r0:r1]
+        cy = np.clip(np.floor(wy / field_size).astype(np.int64), 0, gh - 1).ravel()
+        cx = np.clip(np.floor(wx / field_size).astype(np.int64), 0, gw - 1).ravel()
+        ny = cy[:, None] + offsets[None, :, 0] + 2
+        nx = cx[:, None] + offsets[None, :, 1] + 2
+        cand = padded[ny, nx]  # (N, 25, 2)
+        d2 = (cand[..., 0] - wy.ravel()[:, None]) ** 2 + (cand[..., 1] - wx.ravel()[:, None]) ** 2
+        two = np.argpartition(d2, 1, axis=1)[:, :2]
+        d_two = np.take_along_axis(d2, two, axis=1)
+        swap = d_two[:, 1] < d_two[:, 0]
+        two[swap] = two[swap][:, ::-1]
+        d_two[swap] = d_two[swap][:, ::-1]
+        first = np.take_along_axis(ids[ny, nx], two, axis=1)  # (N, 2) field ids, nearest first
+        s = np.take_along_axis(cand, two[..., None], axis=1)  # (N, 2, 2)
+        sep = np.sqrt(((s[:, 0] - s[:, 1]) ** 2).sum(axis=1))
+        # Distance to the bisector between the two nearest seeds: the distance to the parcel edge.
+        dep = (d_two[:, 1] - d_two[:, 0]) / (2.0 * np.maximum(sep, 1e-9))
+        lo, hi = np.minimum(first[:, 0], first[:, 1]), np.maximum(first[:, 0], first[:, 1])
+        pair_hash = ((lo * 1000003 + hi) * 2654435761 + road_salt) % 4294967296
+        road = (pair_hash / 4294967296.0 < road_share) & (dep < road_width / 2.0) & (lo >= 0)
+        field[r0:r1] = first[:, 0].reshape(r1 - r0, width)
+        depth[r0:r1] = dep.reshape(r1 - r0, width)
+        roads[r0:r1] = road.reshape(r1 - r0, width)
+    return field, depth, roads, n_fields
 
 
 def _points_in_polygon(px: np.ndarray, py: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
@@ -413,19 +470,15 @@ def make_synthetic_scene(
     lam = synthetic_wavelengths(bands, water_bands)
 
     # Layout: parcels, roads, class of each parcel (every class gets fields, shuffled).
-    n_fields = int(max(2 * n_classes, round(height * width / field_size**2)))
-    field_ids, depth, roads = _parcels(rng, height, width, n_fields, road_share, road_width)
+    field_size = float(min(field_size, np.sqrt(height * width / (2.0 * n_classes))))
+    field_ids, depth, roads, n_fields = _parcels(rng, height, width, field_size, road_share, road_width)
     field_class = np.resize(rng.permutation(n_classes), n_fields)
     field_class = field_class[rng.permutation(n_fields)]
     pixel_class = field_class[field_ids]  # class index 0..K-1 per pixel (roads overwritten below)
 
-    # Per-field parameters and spatially correlated per-pixel texture.
+    # Per-field parameters plus spatially correlated per-pixel texture (fine grain, a little
+    # large-scale drift, pixel noise): pixels vary a lot, field means little.
     n_slots = len(_PARAM_SLOTS)
-    fine = _smooth_fields(rng, n_slots, height, width, sigma=0.8)
-    coarse = _smooth_fields(rng, n_slots, height, width, sigma=5.0)
-    texture = 0.6 * fine + 0.35 * coarse + 0.7 * rng.standard_normal((n_slots, height, width))
-    texture /= texture.std(axis=(1, 2), keepdims=True)
-    field_noise = rng.standard_normal((n_slots, n_fields))
     means = np.zeros((n_slots, n_classes))
     between = np.zeros((n_slots, n_classes))
     within = np.zeros((n_slots, n_classes))
@@ -433,67 +486,70 @@ def make_synthetic_scene(
         for name, (mu, sd_field, sd_pixel) in spec.params.items():
             k = _PARAM_SLOTS.index(name)
             means[k, ci], between[k, ci], within[k, ci] = mu, sd_field, sd_pixel
-    field_values = means[:, field_class] + between[:, field_class] * field_noise  # (P, n_fields)
-    params = field_values[:, field_ids] + within[:, pixel_class] * texture  # (P, H, W)
-    lo = np.array([_PARAM_BOUNDS[n][0] for n in _PARAM_SLOTS])[:, None, None]
-    hi = np.array([_PARAM_BOUNDS[n][1] for n in _PARAM_SLOTS])[:, None, None]
-    params = np.clip(params, lo, hi)
+    field_values = means[:, field_class] + between[:, field_class] * rng.standard_normal((n_slots, n_fields))
+    params = np.empty((n_slots, height, width), dtype=np.float32)
+    for k, name in enumerate(_PARAM_SLOTS):
+        texture = 0.6 * _smooth_fields(rng, 1, height, width, 0.8)[0] \
+            + 0.35 * _smooth_fields(rng, 1, height, width, 5.0)[0] \
+            + 0.7 * rng.standard_normal((height, width), dtype=np.float32)
+        texture /= texture.std()
+        lo, hi = _PARAM_BOUNDS[name]
+        params[k] = np.clip(field_values[k][field_ids] + within[k][pixel_class] * texture, lo, hi)
 
-    # Field textures that only a spatial model can use.
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    texture_kind = np.array([spec.texture for spec in specs])[pixel_class]
+    # Field textures that only a spatial model can use: crop rows and tree crowns.
+    kind = np.array([spec.texture for spec in specs])
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     theta = rng.uniform(0, np.pi, n_fields)[field_ids]
     period = rng.uniform(4.0, 6.0, n_fields)[field_ids]
     rows = np.cos(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period)
     lai = params[_PARAM_SLOTS.index("lai")]
-    lai *= np.where(texture_kind == "rows", 1.0 + 0.3 * rows, 1.0)
+    in_rows = (kind == "rows")[pixel_class]
+    lai[in_rows] *= 1.0 + 0.3 * rows[in_rows]
     crowns = _smooth_fields(rng, 1, height, width, sigma=1.0)[0]
-    lai *= np.where(texture_kind == "crowns", np.clip(1.0 + 0.35 * crowns, 0.3, None), 1.0)
+    in_crowns = (kind == "crowns")[pixel_class]
+    lai[in_crowns] *= np.clip(1.0 + 0.35 * crowns[in_crowns], 0.3, None)
+    del rows, theta, period, crowns
 
-    # Spectra, model by model, for the pixels that use each model.
-    cube = np.empty((height * width, bands), dtype=np.float64)
-    model_of_class = np.array([spec.model for spec in specs])
-    pixel_model = np.where(roads, "road", model_of_class[pixel_class]).ravel()
-    p = params.reshape(n_slots, -1)
-    slot = {name: p[i] for i, name in enumerate(_PARAM_SLOTS)}
-    sel = pixel_model == "vegetation"
-    cube[sel] = _vegetation_spectra(lam, *(slot[n][sel] for n in ("lai", "chl", "cw", "sen", "soil")))
-    sel = pixel_model == "soil"
-    cube[sel] = _soil_spectra(lam, *(slot[n][sel] for n in ("bright", "clay", "moist", "iron")))
-    sel = pixel_model == "water"
-    cube[sel] = _water_spectra(lam, slot["turb"][sel], slot["algae"][sel])
+    # Spectra, model by model and in chunks of pixels, straight into the (B, H*W) cube.
+    model_codes = {"vegetation": 0, "soil": 1, "water": 2, "urban": 3, "road": 4}
+    class_model = np.array([model_codes[spec.model] for spec in specs])
+    pixel_model = np.where(roads, model_codes["road"], class_model[pixel_class]).ravel()
+    flat_params = params.reshape(n_slots, -1)
+    slot = {name: flat_params[i] for i, name in enumerate(_PARAM_SLOTS)}
+    cube = np.empty((bands, height * width), dtype=np.float32)
     endmembers = _urban_endmembers(lam)
-    sel = pixel_model == "urban"
-    if sel.any():
-        # Buildings and yards: blocks of 2-4 pixels, each one material, trees in some blocks.
-        block = (yy // 3 + 1000 * (xx // 3)).astype(np.int64).ravel()[sel]
-        _, block_idx = np.unique(block, return_inverse=True)
-        n_blocks = block_idx.max() + 1
-        material = rng.choice(4, size=n_blocks, p=[0.3, 0.3, 0.25, 0.15])
-        tree = rng.random(n_blocks) < slot["veg"][sel].mean()
-        material = np.where(tree, 4, material)
-        gain = rng.uniform(0.85, 1.15, n_blocks)
-        cube[sel] = endmembers[material[block_idx]] * gain[block_idx, None]
-    sel = pixel_model == "road"
-    if sel.any():
-        gravel = np.clip(0.25 + 0.1 * rng.standard_normal(sel.sum()), 0, 1)[:, None]
-        cube[sel] = (1 - gravel) * endmembers[0] + gravel * _soil_spectra(
-            lam, np.full(1, 0.35), np.full(1, 0.2), np.full(1, 0.1), np.full(1, 0.4))
+    road_soil = _soil_spectra(lam, np.full(1, 0.35), np.full(1, 0.2), np.full(1, 0.1), np.full(1, 0.4))[0]
+    urban = _urban_materials(rng, yy, xx, pixel_model == model_codes["urban"], slot["veg"])
+    gravel = np.clip(0.25 + 0.1 * rng.standard_normal(height * width), 0, 1)
+    models = {
+        0: lambda i: _vegetation_spectra(lam, *(slot[n][i] for n in ("lai", "chl", "cw", "sen", "soil"))),
+        1: lambda i: _soil_spectra(lam, *(slot[n][i] for n in ("bright", "clay", "moist", "iron"))),
+        2: lambda i: _water_spectra(lam, slot["turb"][i], slot["algae"][i]),
+        3: lambda i: endmembers[urban[0][i]] * urban[1][i, None],
+        4: lambda i: (1 - gravel[i, None]) * endmembers[0] + gravel[i, None] * road_soil,
+    }
+    chunk = max(1024, 2**22 // bands)
+    for code, spectra in models.items():
+        idx = np.flatnonzero(pixel_model == code)
+        for start in range(0, idx.size, chunk):
+            part = idx[start:start + chunk]
+            cube[:, part] = spectra(part).T
+    cube = cube.reshape(bands, height, width)
 
     # Illumination (topography, thin haze): smooth multiplicative brightness changes.
-    illum = 1.0 + 0.02 * _smooth_fields(rng, 1, height, width, sigma=12.0)[0]
-    cube = cube.T.reshape(bands, height, width) * illum[None]
+    cube *= 1.0 + 0.02 * _smooth_fields(rng, 1, height, width, sigma=12.0)[0]
 
-    # Sensor: PSF (linear mixing across parcel edges), then signal-dependent noise.
-    cube = _gaussian_blur(cube.astype(np.float32), psf_sigma)
+    # Sensor: PSF (linear mixing across parcel edges), then signal-dependent noise, band by band.
+    _gaussian_blur(cube, psf_sigma)
     snr_shape = 1.0 + 1.2 * _sigmoid((lam - 1300.0) / 100.0) + 1.5 * np.exp(-(lam - 400.0) / 40.0)
-    sd = noise * np.sqrt(0.0015**2 + (cube * 0.004) ** 2) * snr_shape[:, None, None].astype(np.float32)
-    cube = cube + sd * rng.standard_normal(cube.shape, dtype=np.float32)
-    if water_bands == "noisy":
-        vapour = np.exp(-4.0 * (_gauss(lam, 1380, 35) + _gauss(lam, 1880, 50)))
-        cube = cube * vapour[:, None, None].astype(np.float32)
-        noisy = (1.0 - vapour)[:, None, None].astype(np.float32) * 0.01
-        cube = cube + noisy * rng.standard_normal(cube.shape, dtype=np.float32)
+    vapour = np.exp(-4.0 * (_gauss(lam, 1380, 35) + _gauss(lam, 1880, 50)))
+    for b in range(bands):
+        plane = cube[b]
+        sd = np.float32(noise * snr_shape[b]) * np.sqrt(np.float32(0.0015**2) + (plane * np.float32(0.004)) ** 2)
+        plane += sd * rng.standard_normal(plane.shape, dtype=np.float32)
+        if water_bands == "noisy":
+            plane *= np.float32(vapour[b])
+            plane += np.float32(0.01 * (1.0 - vapour[b])) * rng.standard_normal(plane.shape, dtype=np.float32)
 
     labels = np.where(roads, 0, class_values[pixel_class]).astype(np.int32)
     valid = np.ones((height, width), dtype=bool)
@@ -505,12 +561,15 @@ def make_synthetic_scene(
         rng, labels, np.where(roads, -1, field_ids), depth, field_class, class_values,
         polygons_per_class, polygon_radius)
 
-    if dtype == "int16":
-        stored = np.clip(np.rint(cube * INT16_SCALE), -32767, 32767).astype(np.int16)
+    if dtype == "int16":  # band by band: no float temporary the size of the cube
+        stored = np.empty(cube.shape, dtype=np.int16)
+        for b in range(bands):
+            stored[b] = np.clip(np.rint(cube[b] * np.float32(INT16_SCALE)), -32767, 32767)
+        del cube
         stored[:, ~valid] = INT16_NODATA
         nodata, scale = float(INT16_NODATA), 1.0 / INT16_SCALE
     else:
-        stored = cube.astype(np.float32)
+        stored = cube
         stored[:, ~valid] = np.nan
         nodata, scale = float("nan"), 1.0
     return SyntheticScene(
