@@ -645,7 +645,8 @@ def _parcel_mean(cube: np.ndarray, field_ids: np.ndarray) -> np.ndarray:
     return out.reshape(cube.shape).astype(np.float32)
 
 
-def pixel_baselines(scene: SyntheticScene, percent: float = 5.0, seed: int = 0, window: int = 7) -> dict:
+def pixel_baselines(scene: SyntheticScene, percent: float = 5.0, seed: int = 0, window: int = 7,
+                    train_labels: np.ndarray | None = None) -> dict:
     """Overall accuracy of simple classifiers trained on ``percent`` % of the labelled pixels.
 
     ``ncm`` (nearest class mean) and ``gnb`` (Gaussian naive Bayes) see one pixel at a time;
@@ -653,11 +654,16 @@ def pixel_baselines(scene: SyntheticScene, percent: float = 5.0, seed: int = 0, 
     model that also blurs parcel edges); ``*_parcel`` see the mean spectrum of the pixel's parcel, an
     oracle that shows how much of the class information is spatial. A good synthetic scene keeps the
     per-pixel scores well below 100 % and the parcel scores near 100 %. Accuracy is measured on all
-    labelled pixels not used for training.
+    labelled pixels not used for training. ``train_labels`` (H, W), when given, replaces the random
+    ``percent`` sample (so a baseline can use exactly the split another model was trained on).
     """
     x = np.nan_to_num(scene.reflectance)
     labels = np.where(scene.valid, scene.labels, 0)
-    train = _stratified_sample(labels, percent, seed)
+    if train_labels is not None:
+        train = (np.asarray(train_labels) > 0) & (labels > 0)
+        percent = float(100.0 * train.sum() / max((labels > 0).sum(), 1))
+    else:
+        train = _stratified_sample(labels, percent, seed)
     test = (labels > 0) & ~train
     out = {"percent": percent, "n_train": int(train.sum()), "n_test": int(test.sum())}
     views = (("", x), ("_window", _box_mean(x, window)), ("_parcel", _parcel_mean(x, scene.field_ids)))

@@ -165,3 +165,10 @@ def _timed(fn) -> float:
 def test_bad_arguments_say_what_is_allowed(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_synthetic_scene(0, **{**SMALL, **kwargs})
+
+
+def test_baselines_can_use_a_given_training_split(scene):
+    r = pixel_baselines(scene, train_labels=scene.polygon_labels)
+    assert r["n_train"] == int((scene.polygon_labels > 0).sum())
+    assert r["n_test"] == int((scene.labels > 0).sum()) - r["n_train"]
+    assert 0.0 < r["gnb"] <= 1.0
