@@ -72,19 +72,20 @@ def _read_header(path) -> tuple[dict[str, Any], int, int]:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else None
+        plausible = n is not None and 2 <= n <= _MAX_HEADER and 8 + n <= size
+        raw = fh.read(n) if plausible else b""
+    # Sniff foreign formats only when the bytes are no plausible safetensors header: the first byte
+    # of a safetensors file is the low byte of the header length and may well be 0x80.
+    if not (plausible and raw[:1] == b"{"):
         if head[:2] == b"PK":
             raise _not_a_model(path, "it is a zip archive, e.g. a torch.save checkpoint")
         if head[:1] == b"\x80":
             raise _not_a_model(path, "it is a Python pickle")
         if len(head) < 8:
             raise ValueError(f"The model file '{path}' is truncated ({size} bytes); save or copy it again.")
-        (n,) = struct.unpack("<Q", head)
-        if n > _MAX_HEADER:
-            raise _not_a_model(path, "no safetensors header")
-        if 8 + n > size:
+        if n is not None and n <= _MAX_HEADER and 8 + n > size:
             raise ValueError(f"The model file '{path}' is truncated (header cut off); save or copy it again.")
-        raw = fh.read(n)
-    if not raw.lstrip().startswith(b"{"):
         raise _not_a_model(path, "no safetensors header")
     try:
         header = json.loads(raw.decode("utf-8"))
@@ -99,12 +100,14 @@ def read_metadata(path) -> dict[str, Any]:
     """The RSSGL metadata of a model file, validated (format version, magic key), without loading weights."""
     header, n, size = _read_header(path)
     meta_block = header.get("__metadata__") or {}
-    if MAGIC_KEY not in meta_block:
+    if not isinstance(meta_block, dict) or MAGIC_KEY not in meta_block:
         raise _not_a_model(path, "a safetensors file without RSSGL metadata")
     try:
         meta = json.loads(meta_block[MAGIC_KEY])
     except (TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"The metadata in '{path}' is damaged ({exc}); retrain or use another file.") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"The metadata in '{path}' is damaged (not a JSON object); retrain or use another file.")
     version = meta.get("format_version")
     if not isinstance(version, int):
         raise ValueError(f"The model file '{path}' has no valid format_version; it is damaged.")
@@ -118,7 +121,7 @@ def read_metadata(path) -> dict[str, Any]:
         if key == "__metadata__":
             continue
         try:
-            data_end = max(data_end, int(info["data_offsets"][1]))
+            data_end = max(data_end, int(info["data_offsets"][1]))  # type: ignore[index]
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"The model file '{path}' has a damaged tensor table ({key}).") from exc
     if 8 + n + data_end > size:

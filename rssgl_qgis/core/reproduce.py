@@ -167,9 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     spec = SCENES[args.scene]
     percent = args.percent if args.percent is not None else DEFAULT_PERCENT[args.scene]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds:
+        print("error: --seeds lists no seed", file=sys.stderr)
+        return 2
     params = TrainingParams(
         iterations=args.iterations or spec.iterations,
         patience_epochs=args.patience or spec.patience_epochs,
@@ -189,14 +193,24 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    runs = [run_seed(scene, seed, percent, params, overrides, quiet=args.quiet) for seed in seeds]
-    result = {
+    runs: list[dict] = []
+    for seed in seeds:
+        runs.append(run_seed(scene, seed, percent, params, overrides, quiet=args.quiet))
+        result = _result(args, percent, params, overrides, scene, runs)
+        if args.out:  # after every seed, so an interrupted run keeps what it finished
+            Path(args.out).write_text(json.dumps(result, indent=1))
+    print(_table(result))
+    return 0
+
+
+def _result(args, percent, params, overrides, scene, runs) -> dict[str, Any]:
+    return {
         "scene": args.scene,
         "percent": percent,
         "random_cube": bool(args.random_cube),
         "selection": args.selection,
         "selection_label": PAPER_LABEL if args.selection == "paper" else f"{args.selection} (no test pixels)",
-        "command": "python -m rssgl_qgis.core.reproduce " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m rssgl_qgis.core.reproduce " + " ".join(args.argv),
         "params": params.to_dict(),
         "config_overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
         "class_values": [int(v) for v in scene.class_values],
@@ -206,10 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "summary": summarise(runs),
     }
-    print(_table(result))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    return 0
 
 
 if __name__ == "__main__":
