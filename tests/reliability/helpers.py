@@ -29,14 +29,19 @@ def tiny_cube(bands: int = 4, height: int = 16, width: int = 16, seed: int = 0) 
     return cube, labels
 
 
-def train_tiny_classifier(bands: int = 4, iterations: int = 2):
-    """A genuinely trained (few iterations, CPU) RssglClassifier on ``tiny_cube``: seconds, not minutes."""
+def train_tiny_classifier(bands: int = 4, iterations: int = 2, wavelengths: list[float] | None = None):
+    """A genuinely trained (few iterations, CPU) RssglClassifier on ``tiny_cube``: seconds, not minutes.
+
+    ``wavelengths`` (nm) are recorded in the model as the training raster's band centres.
+    """
     from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 
     cube, labels = tiny_cube(bands)
     params = TrainingParams(iterations=iterations, epoch_iterations=1, device="cpu", selection="loss")
     clf = RssglClassifier(config_overrides=dict(TINY_ARCHITECTURE), params=params)
-    return clf.fit(cube, labels, class_names=["left", "right"], class_colors=[(255, 0, 0), (0, 0, 255)])
+    band_info = {"names": [f"Band {i + 1}" for i in range(bands)], "wavelengths": wavelengths}
+    return clf.fit(cube, labels, class_names=["left", "right"], class_colors=[(255, 0, 0), (0, 0, 255)],
+                   band_info=band_info)
 
 
 def snapshot(folder) -> dict[str, str]:
