@@ -14,7 +14,7 @@ import struct
 
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rssgl_qgis.core.modelfile import FORMAT_VERSION, MAGIC_KEY, load_model, read_metadata, save_model
@@ -52,22 +52,13 @@ def _loads_or_value_error(path) -> None:
         assert str(err), "an empty error message tells the user nothing"
 
 
-_PICKLE_SNIFF_BUG = (
-    "rssgl_qgis/core/modelfile.py _read_header: a file whose first byte is 0x80 is refused as a pickle, but that "
-    "byte is the low byte of the little-endian header length, so every model whose JSON header length is "
-    "128 mod 256 (1 in 32 files, as safetensors pads to 8 bytes) cannot be loaded. Sniff pickles only when "
-    "the bytes are not a plausible safetensors header: e.g. parse n first and accept when 8 + n <= size and "
-    "byte 8 is '{'; otherwise refuse 0x80 as a pickle"
-)
-
-
 def _header_length(path) -> int:
     with open(path, "rb") as fh:
         return struct.unpack("<Q", fh.read(8))[0]
 
 
-@pytest.mark.xfail(strict=True, reason=_PICKLE_SNIFF_BUG)
 def test_a_header_length_ending_in_0x80_is_not_mistaken_for_a_pickle(tmp_path):
+    """0x80 is the pickle PROTO opcode but also the low byte of a header length of 128 mod 256."""
     path = tmp_path / "m.rssgl"
     save_model(path, _state(), {"note": ""})
     filler = (0x80 - _header_length(path)) % 256
@@ -85,8 +76,6 @@ def test_a_header_length_ending_in_0x80_is_not_mistaken_for_a_pickle(tmp_path):
 def test_random_metadata_round_trips(tmp_path, meta):
     path = tmp_path / "m.rssgl"
     save_model(path, _state(), meta)
-    # Until the bug above is fixed, 1 file in 32 cannot be read back; remove this line with that xfail.
-    assume(_header_length(path) % 256 != 0x80)
     state, loaded = load_model(path)
     assert loaded == {**meta, "format_version": FORMAT_VERSION}
     for key, tensor in _state().items():
@@ -140,12 +129,6 @@ header_objects = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/core/modelfile.py read_metadata: a '__metadata__' that is not an object (e.g. true) raises "
-    "TypeError ('in' on a bool) and RSSGL metadata JSON that is not an object (e.g. a list) raises AttributeError "
-    "(.get on a list); check isinstance(meta_block, dict) and isinstance(meta, dict) and raise ValueError",
-)
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=header_objects, payload=st.binary(max_size=64))
 @example(header={"__metadata__": {MAGIC_KEY: "[1, 2]"}}, payload=b"")

@@ -247,15 +247,7 @@ def test_damaged_metadata_is_refused_at_load_time(model_parts, tmp_path, damage)
     "meta_text",
     [
         pytest.param("not json", id="not-json"),
-        pytest.param(
-            "[1, 2]",
-            id="json-list",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="rssgl_qgis/core/modelfile.py read_metadata: check isinstance(meta, dict) after json.loads "
-                "and raise ValueError('The metadata in ... is damaged ...') (now AttributeError: 'list' has no .get)",
-            ),
-        ),
+        pytest.param("[1, 2]", id="json-list"),
         pytest.param('{"format_version": "1"}', id="version-not-int"),
     ],
 )
