@@ -125,7 +125,8 @@ class RssglDockWidget(QgsDockWidget):
         samples_layout.addWidget(self.new_layer_button)
 
         self.class_list = QListWidget()
-        self.class_list.setMinimumHeight(90)
+        self.class_list.setMinimumHeight(70)
+        self.class_list.setMaximumHeight(130)
         self.class_list.currentRowChanged.connect(self._on_active_row_changed)
         samples_layout.addWidget(self.class_list)
         class_buttons = QHBoxLayout()
@@ -197,7 +198,7 @@ class RssglDockWidget(QgsDockWidget):
         self.summary_label.setOpenExternalLinks(True)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
-        self.log_view.setMinimumHeight(120)
+        self.log_view.setMinimumHeight(110)
         self.log_view.setMaximumBlockCount(2000)
         results_layout.addWidget(self.summary_label)
         results_layout.addWidget(self.log_view, 1)
@@ -205,6 +206,7 @@ class RssglDockWidget(QgsDockWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(content)
         self.setWidget(scroll)
         self._update_buttons()
@@ -652,12 +654,12 @@ class RssglDockWidget(QgsDockWidget):
                                         classes),
             results.load_confidence(outcome.confidence_path, self.tr("RSSGL confidence") + suffix),
         ]
-        results.add_to_results_group(project, layers)
-        layers[2].setOpacity(1.0)
+        raster = self.raster_combo.currentLayer()
+        results.add_to_results_group(project, layers, raster.id() if raster is not None else None)
         # The confidence map would hide the class map: show it only on demand.
-        group = project.layerTreeRoot().findLayer(layers[2].id())
-        if group is not None:
-            group.setItemVisibilityChecked(False)
+        node = project.layerTreeRoot().findLayer(layers[2].id())
+        if node is not None:
+            node.setItemVisibilityChecked(False)
         self.result_layer_ids.extend(layer.id() for layer in layers)
 
     # ================================================================= helpers
@@ -688,6 +690,9 @@ def _snapshot_layer(layer: QgsVectorLayer, path: str) -> None:
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "training_polygons"
+    # Leave out the primary key ("fid"): unsaved polygons hold the placeholder "Autogenerate" there.
+    keys = set(layer.primaryKeyAttributes())
+    options.attributes = [i for i in range(layer.fields().count()) if i not in keys]
     error, message, _path, _layer = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, path, QgsProject.instance().transformContext(), options
     )

@@ -89,15 +89,26 @@ def load_guidance(path: str, name: str) -> QgsVectorLayer:
     return layer
 
 
-def add_to_results_group(project: QgsProject, layers: list) -> None:
-    """Add layers on top of the "RSSGL results" group (created at the top of the layer tree)."""
+def add_to_results_group(project: QgsProject, layers: list, above_layer_id: str | None = None) -> None:
+    """Add layers on top of the "RSSGL results" group.
+
+    The group is created directly above ``above_layer_id`` (the classified raster) when that layer
+    sits at the top level of the layer tree, else at the top: the training polygons usually lie
+    above the raster, and they must stay visible over the class map so the user sees what was drawn.
+    """
     root = project.layerTreeRoot()
     group = root.findGroup(GROUP_NAME)
     if group is None:
-        group = root.insertGroup(0, GROUP_NAME)
+        position = 0
+        for index, child in enumerate(root.children()):
+            if above_layer_id and getattr(child, "layerId", lambda: None)() == above_layer_id:
+                position = index
+                break
+        group = root.insertGroup(position, GROUP_NAME)
     for position, layer in enumerate(layers):
         project.addMapLayer(layer, False)
         group.insertLayer(position, layer)
+    group.setExpanded(True)
 
 
 def remove_layers(project: QgsProject, layer_ids: list[str]) -> None:

@@ -69,7 +69,7 @@ class DesktopIface:
         layout.addWidget(self.bar)
         layout.addWidget(self.canvas, 1)
         self.window.setCentralWidget(central)
-        self.window.resize(1500, 900)
+        self.window.resize(1500, 1000)
         root = QgsProject.instance().layerTreeRoot()
         self.bridge = QgsLayerTreeMapCanvasBridge(root, self.canvas)
         self.tree_view = QgsLayerTreeView()
@@ -319,7 +319,7 @@ def test_training_layer_classes_and_active_class(desktop, raster_path, tmp_path)
     # The class list survives re-reading the layer (e.g. after the user edits the style elsewhere).
     dock.refresh_classes()
     assert [(e.value, e.name) for e in dock._classes] == [(1, "Water"), (2, "Maize")]
-    screenshot(dock, "dock_classes.png")
+    screenshot(dock.widget().widget(), "dock_classes.png")
 
 
 def test_existing_layer_with_text_classes(desktop, raster_path):
@@ -372,8 +372,8 @@ def test_task_run_directly_writes_all_outputs(qgis_app, small_network, scene, ra
     classes = gdal.Open(outcome.classification_path).ReadAsArray()
     assert classes.shape == (SIZE, SIZE) and set(np.unique(classes)) <= {1, 2, 3}
     assert gdal.Open(outcome.probabilities_path).RasterCount == 3
-    layer = ogr.Open(outcome.guidance_path).GetLayer("where_to_draw_next")
-    assert layer.GetFeatureCount() == len(outcome.regions)
+    guidance = ogr.Open(outcome.guidance_path)  # keep the dataset referenced while its layer is used
+    assert guidance.GetLayer("where_to_draw_next").GetFeatureCount() == len(outcome.regions)
     # Direct calls deliver the log signal synchronously (same thread): the epochs were logged.
     QgsApplication.processEvents()
     assert any(line.lower().startswith("epoch 1") for line in lines)
@@ -413,7 +413,7 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start(20)
     task = dock.start_training()
-    assert task is not None and dock.task is task
+    assert task is not None and dock.task is task, iface.bar.messages
     assert not dock.train_button.isEnabled() and dock.cancel_button.isEnabled()
     assert wait_for(lambda: dock.task is None, 240), "training did not finish in 240 s"
     timer.stop()
@@ -446,7 +446,7 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     wait_for(lambda: not iface.canvas.isDrawing(), 20)
     iface.canvas.waitWhileRendering()
     QgsApplication.processEvents()
-    screenshot(dock, "dock_after_run.png")
+    screenshot(dock.widget().widget(), "dock_after_run.png")  # the whole dock content, not the scrolled view
     screenshot(iface.window, "desktop_result.png")
 
     # Second run: fine-tune from the first model, results replace the previous ones.
