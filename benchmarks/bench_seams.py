@@ -1,0 +1,141 @@
+"""Seams: how much does tiled RSSGL prediction differ from whole-scene prediction?
+
+RSSGL is not a local operator: GroupNorm and the channel attention's global pooling use statistics
+of the whole input, so a tile sees slightly different statistics than the whole scene. This script
+measures, for several (tile, halo) pairs, the share of pixels whose class equals the whole-scene
+prediction ("agreement") and the overall accuracy of both maps on the held-out test pixels.
+
+Scenes:
+* the real Salinas-A cube (83x86x204, 6 classes; ../shared/data), split 1 % per class (seed 2333,
+  as in the paper; the rest is the test set), small tiles (32/48/64) since the scene is small;
+* a synthetic parcel scene (core/synthetic.py) of ``--synthetic-size`` pixels, classified by a
+  model trained on a separate, smaller synthetic scene with the same bands and classes. Whole-scene
+  prediction of a large scene needs ~27 KB per pixel (2048^2 = 113 GB), so on a 2-core CPU use
+  e.g. 320 and on one H100 1024-1536.
+
+Examples:
+    python benchmarks/bench_seams.py --data ../shared/data --iterations 300 --synthetic-size 320 --device cpu
+    python benchmarks/bench_seams.py --model salinas_a.rssgl --synthetic-size 1024 --device cuda --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rssgl_qgis.core.datasets import load_scene  # noqa: E402
+from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
+from rssgl_qgis.core.inference import predict_array_tiled  # noqa: E402
+from rssgl_qgis.core.sampling import percent_split  # noqa: E402
+from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
+
+
+def _pairs(text: str) -> list[tuple[int, int]]:
+    """'32:8,48:16' -> [(32, 8), (48, 16)]."""
+    out = []
+    for item in text.split(","):
+        tile, halo = item.split(":")
+        out.append((int(tile), int(halo)))
+    return out
+
+
+def _oa(pred: np.ndarray, test: np.ndarray) -> float:
+    on = test > 0
+    return float((pred[on] == test[on]).mean() * 100.0)
+
+
+def train(cube, labels, *, iterations: int, device: str, kernel, seed: int = 2333, percent: float = 1.0, valid=None):
+    """Train RSSGL with the paper's sampling (percent per class) and honest validation selection."""
+    train_labels, test = percent_split(labels, percent, seed=seed)
+    params = TrainingParams(iterations=iterations, device=device, seed=seed)
+    t0 = time.perf_counter()
+    clf = RssglClassifier(config_overrides={"kernel": kernel}, params=params).fit(cube, train_labels, valid=valid)
+    return clf, test, time.perf_counter() - t0
+
+
+def compare(name: str, clf, cube, test, pairs, valid=None, batch=None) -> list[dict]:
+    """Whole-scene vs tiled predictions for each (tile, halo); one result row per pair."""
+    t0 = time.perf_counter()
+    whole = clf.predict(cube, valid)
+    whole_s = time.perf_counter() - t0
+    oa_whole = _oa(whole, test)
+    rows = []
+    for tile, halo in pairs:
+        t0 = time.perf_counter()
+        tiled, _, _, report = predict_array_tiled(clf, cube, valid=valid, tile=tile, halo=halo, batch=batch,
+                                                  memory_limit_bytes=16 << 30)
+        seconds = time.perf_counter() - t0
+        ok = whole > 0
+        agree = float((tiled[ok] == whole[ok]).mean() * 100.0)
+        oa_tiled = _oa(tiled, test)
+        row = dict(scene=name, height=cube.shape[1], width=cube.shape[2], tile=tile, halo=halo,
+                   read=f"{report.read_shape[0]}x{report.read_shape[1]}", tiles=report.tiles,
+                   agreement=round(agree, 3), oa_whole=round(oa_whole, 3), oa_tiled=round(oa_tiled, 3),
+                   oa_diff=round(oa_tiled - oa_whole, 3), seconds=round(seconds, 2), whole_seconds=round(whole_s, 2))
+        rows.append(row)
+        print(f"{name:>14} {tile:>5} {halo:>5} {row['read']:>9} {report.tiles:>6} {agree:>9.2f} "
+              f"{oa_whole:>8.2f} {oa_tiled:>8.2f} {row['oa_diff']:>+7.2f} {seconds:>7.1f}", flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--model", help="trained Salinas-A model (.rssgl); trained here when absent")
+    ap.add_argument("--save-model", help="save the Salinas-A model trained here")
+    ap.add_argument("--iterations", type=int, default=600, help="training iterations (600 = paper)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--salinas-pairs", default="32:8,32:16,32:32,48:8,48:16,48:32,64:8,64:16,64:32")
+    ap.add_argument("--synthetic-size", type=int, default=320, help="0 skips the synthetic scene")
+    ap.add_argument("--synthetic-train-size", type=int, default=128)
+    ap.add_argument("--synthetic-bands", type=int, default=100)
+    ap.add_argument("--synthetic-pairs", default="64:16,128:16,128:32,192:32,256:32")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--json", help="write the rows here")
+    args = ap.parse_args(argv)
+    set_cpu_threads()
+    print(f"{'scene':>14} {'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'agree%':>9} "
+          f"{'OA whole':>8} {'OA tiled':>8} {'dOA':>7} {'sec':>7}")
+    rows = []
+    scene = None
+    if args.data and Path(args.data, "salinas_a").is_dir():
+        scene = load_scene("salinas_a", args.data)
+    if scene is not None and scene.cube is not None:
+        train_labels, test = percent_split(scene.labels, 1.0, seed=2333)
+        if args.model:
+            clf = RssglClassifier.load(args.model, device=args.device)
+        else:
+            clf, test, secs = train(scene.cube, scene.labels, iterations=args.iterations, device=args.device,
+                                    kernel=(3, 5, 5))
+            print(f"# trained Salinas-A model: {args.iterations} iterations in {secs:.0f} s on {clf.device_}")
+            if args.save_model:
+                clf.save(args.save_model)
+        rows += compare("salinas_a", clf, scene.cube, test, _pairs(args.salinas_pairs), batch=args.batch)
+    else:
+        print(f"# Salinas-A not found under {args.data}: skipped")
+    if args.synthetic_size:
+        from rssgl_qgis.core.synthetic import make_synthetic_scene
+
+        small = make_synthetic_scene(seed=1, height=args.synthetic_train_size, width=args.synthetic_train_size,
+                                     bands=args.synthetic_bands)
+        clf, _, secs = train(small.cube, small.labels, iterations=args.iterations, device=args.device,
+                             kernel=(3, 5, 5), percent=5.0, valid=small.valid)
+        print(f"# trained synthetic model on {args.synthetic_train_size}^2: {secs:.0f} s on {clf.device_}")
+        big = make_synthetic_scene(seed=2, height=args.synthetic_size, width=args.synthetic_size,
+                                   bands=args.synthetic_bands)
+        rows += compare(f"synthetic{args.synthetic_size}", clf, big.cube, big.labels,
+                        _pairs(args.synthetic_pairs), valid=big.valid, batch=args.batch)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

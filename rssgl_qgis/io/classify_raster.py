@@ -1,0 +1,252 @@
+"""Classify a raster file of any size with a trained RSSGL model: raster in, styled GeoTIFFs out.
+
+Shared by the Processing algorithm "Classify with RSSGL", the dock and the training workflow (no qgis
+import). The raster is read window by window with GDAL (io.blocks), classified tile by tile
+(core.inference: halo, batching, reader thread, OOM fallback, bounded memory) and written block by
+block to temporary GeoTIFFs that are renamed onto the requested paths only when everything
+succeeded: a cancelled or failed run leaves no output file (and an older output is kept intact).
+
+Outputs (all on the input raster's grid):
+* classification: the model's original class values, 0 = nodata, smallest unsigned type, colour
+  table and class names in the file plus a ``.qml`` sidecar (io.raster.classification_writer);
+* confidence: float32 maximum softmax probability, -1 = nodata;
+* probabilities: float32, one band per class (named after the class), -1 = nodata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import RssglError
+from ..core.inference import TileResult, predict_tiled
+from .blocks import GdalWindowReader, mask_valid_fn
+from .raster import BlockWriter, RasterInfo, classification_writer, raster_info
+
+__all__ = ["ClassifyOutputs", "ClassifyReport", "check_model_bands", "classify_raster", "WAVELENGTH_TOLERANCE_NM"]
+
+_log = logging.getLogger(__name__)
+
+#: Largest difference (nm) between a raster band's centre wavelength and the model's for the same band.
+WAVELENGTH_TOLERANCE_NM = 2.0
+#: Value written where the confidence / probabilities are undefined (nodata input pixels).
+FLOAT_NODATA = -1.0
+
+
+@dataclass
+class ClassifyOutputs:
+    """Where to write each output (None = do not produce it). GeoTIFF paths (.tif)."""
+
+    classification: str | None
+    confidence: str | None = None
+    probabilities: str | None = None
+
+    def paths(self) -> dict[str, str]:
+        return {k: os.fspath(v) for k, v in vars(self).items() if v}
+
+
+@dataclass
+class ClassifyReport:
+    """What a run produced and how: for the Processing log, the dock and reports."""
+
+    outputs: dict[str, str]
+    width: int
+    height: int
+    bands: int
+    tiles: int
+    tile: int
+    halo: int
+    batch: int
+    device: str
+    seconds: float
+    valid_pixels: int
+    class_pixels: dict[int, int]
+    oom_retries: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def mpixels_per_minute(self) -> float:
+        return self.width * self.height / 1e6 / max(self.seconds, 1e-9) * 60.0
+
+    def class_areas(self, info: RasterInfo) -> dict[int, float]:
+        """Mapped area of each class in squared map units."""
+        px, py = info.pixel_size
+        return {k: v * px * py for k, v in self.class_pixels.items()}
+
+
+def check_model_bands(classifier: Any, info: RasterInfo, tolerance_nm: float = WAVELENGTH_TOLERANCE_NM) -> list[str]:
+    """Raise RssglError when the raster's bands do not match the model's; return warnings otherwise.
+
+    The band count must be equal. When both the model and the raster know their band wavelengths,
+    every band centre must match within ``tolerance_nm`` (same sensor, same band order). When only
+    one side knows them, a warning says the check was skipped.
+    """
+    n_model = int(getattr(classifier, "n_bands_", len(classifier.band_mean_)))
+    if info.bands != n_model:
+        raise RssglError(
+            f"The model expects {n_model} bands but the raster '{os.path.basename(info.path)}' has {info.bands}; "
+            "use a raster of the sensor and band subset the model was trained on."
+        )
+    band_info = getattr(classifier, "band_info_", None) or {}
+    model_wl = band_info.get("wavelengths")
+    raster_wl = info.wavelengths
+    if model_wl and raster_wl:
+        a = np.asarray(model_wl, dtype=np.float64)
+        b = np.asarray(raster_wl, dtype=np.float64)
+        if a.shape == b.shape:
+            diff = np.abs(a - b)
+            bad = np.flatnonzero(~(diff <= tolerance_nm))
+            if bad.size:
+                i = int(bad[0])
+                raise RssglError(
+                    f"The raster's band wavelengths do not match the model's: band {i + 1} is at {b[i]:.1f} nm in the "
+                    f"raster but {a[i]:.1f} nm in the model ({bad.size} band(s) differ by more than "
+                    f"{tolerance_nm:g} nm). Use a raster of the same sensor and band order as the training raster."
+                )
+        return []
+    if model_wl or raster_wl:
+        who = "raster" if model_wl else "model"
+        return [f"Band wavelengths could not be compared (the {who} does not record them); only the band count "
+                "was checked."]
+    return []
+
+
+def _check_outputs(outputs: ClassifyOutputs, raster_path: str) -> dict[str, str]:
+    paths = outputs.paths()
+    if not paths:
+        raise RssglError("No output requested: give at least a classification, confidence or probabilities path.")
+    seen: dict[str, str] = {}
+    for kind, path in paths.items():
+        if not path.lower().endswith((".tif", ".tiff")):
+            raise RssglError(f"The {kind} output '{path}' must be a GeoTIFF (.tif).")
+        real = os.path.realpath(path)
+        if real == os.path.realpath(raster_path):
+            raise RssglError(f"The {kind} output would overwrite the input raster '{raster_path}'; choose another path.")
+        if real in seen:
+            raise RssglError(f"The {seen[real]} and {kind} outputs both point to '{path}'; give each its own file.")
+        seen[real] = kind
+    return paths
+
+
+def classify_raster(
+    classifier: Any,
+    raster_path: str | os.PathLike,
+    outputs: ClassifyOutputs,
+    *,
+    mask_path: str | os.PathLike | None = None,
+    tile: int | None = None,
+    halo: int | None = None,
+    batch: int | None = None,
+    memory_limit_bytes: int = 2 << 30,
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str, str], None] | None = None,
+) -> ClassifyReport:
+    """Classify ``raster_path`` with a fitted RssglClassifier and write the requested outputs atomically.
+
+    Raises RssglError for input problems (band mismatch, bad mask, bad output paths), Cancelled when
+    ``should_stop()`` turns True; in every failure case no output file is left behind.
+    """
+    raster_path = os.fspath(raster_path)
+    say = log or (lambda level, message: getattr(_log, level if level in ("info", "warning") else "info")(message))
+    paths = _check_outputs(outputs, raster_path)
+    info = raster_info(raster_path)
+    warnings = check_model_bands(classifier, info)
+    for w in warnings:
+        say("warning", w)
+    reader = GdalWindowReader(raster_path, info)
+    valid_fn = mask_valid_fn(mask_path, info) if mask_path else None
+    classes = np.asarray(classifier.classes_)
+    names = list(getattr(classifier, "class_names_", None) or [f"class {int(c)}" for c in classes])
+    colors = list(getattr(classifier, "class_colors_", None) or [])
+    if len(colors) != len(classes):
+        from ..core.palette import default_colors
+
+        colors = default_colors(len(classes))
+    say(
+        "info",
+        f"Classifying {info.width}x{info.height} pixels, {info.bands} bands ({info.dtype}) into "
+        f"{len(classes)} classes on {getattr(classifier, 'device_', 'cpu')}.",
+    )
+    counts = np.zeros(int(classes.max()) + 1, dtype=np.int64)
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        writers: dict[str, BlockWriter] = {}
+        if "classification" in paths:
+            writers["classification"] = stack.enter_context(
+                classification_writer(paths["classification"], info, classes.tolist(), names, colors)
+            )
+        if "confidence" in paths:
+            writers["confidence"] = stack.enter_context(
+                BlockWriter(paths["confidence"], info, bands=1, dtype="Float32", nodata=FLOAT_NODATA,
+                            band_names=["Confidence (max probability)"])
+            )
+        if "probabilities" in paths:
+            writers["probabilities"] = stack.enter_context(
+                BlockWriter(paths["probabilities"], info, bands=len(classes), dtype="Float32", nodata=FLOAT_NODATA,
+                            band_names=[f"P({n})" for n in names])
+            )
+
+        def write(result: TileResult) -> None:
+            x, y = result.window.col, result.window.row
+            if "classification" in writers:
+                writers["classification"].write(result.labels, xoff=x, yoff=y)
+            if "confidence" in writers:
+                writers["confidence"].write(result.confidence, xoff=x, yoff=y)
+            if "probabilities" in writers:
+                writers["probabilities"].write(result.probabilities, xoff=x, yoff=y)
+            counts[:] += np.bincount(result.labels.ravel(), minlength=counts.size)[: counts.size]
+
+        try:
+            report = predict_tiled(
+                classifier,
+                reader,
+                info.height,
+                info.width,
+                write_window=write,
+                tile=tile,
+                halo=halo,
+                batch=batch,
+                valid_fn=valid_fn,
+                nodata=reader.nodata,
+                itemsize=reader.itemsize,
+                memory_limit_bytes=memory_limit_bytes,
+                with_probabilities="probabilities" in writers,
+                progress=progress,
+                should_stop=should_stop,
+            )
+        finally:
+            reader.close()
+        # Leaving the ExitStack commits every writer (renames the temporary files); an exception aborts all.
+    seconds = time.perf_counter() - t0
+    if report.oom_retries:
+        msg = (f"The device ran out of memory {report.oom_retries} time(s); continued with {report.final_tile}-pixel "
+               f"tiles in batches of {report.final_batch}.")
+        warnings.append(msg)
+        say("warning", msg)
+    result = ClassifyReport(
+        outputs=paths,
+        width=info.width,
+        height=info.height,
+        bands=info.bands,
+        tiles=report.tiles,
+        tile=report.tile,
+        halo=report.halo,
+        batch=report.batch,
+        device=report.device,
+        seconds=seconds,
+        valid_pixels=report.valid_pixels,
+        class_pixels={int(c): int(counts[c]) for c in classes},
+        oom_retries=report.oom_retries,
+        warnings=warnings,
+    )
+    say("info", f"Classified {report.tiles} tiles of {report.tile} px (+{report.halo} halo) in {seconds:.1f} s "
+                f"({result.mpixels_per_minute:.1f} Mpixel/min); {report.valid_pixels} valid pixels.")
+    return result
