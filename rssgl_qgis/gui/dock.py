@@ -634,7 +634,8 @@ class RssglDockWidget(QgsDockWidget):
                 first.mean_confidence))
         if outcome.report_path:
             url = "file://" + outcome.report_path.replace(os.sep, "/")
-            lines.append(f'<a href="{url}">{self.tr("Training report")}</a>')
+            link_text = self.tr("Training report")
+            lines.append(f'<a href="{url}">{link_text}</a>')
         return "<br>".join(lines)
 
     def _add_result_layers(self, outcome: TrainOutcome) -> None:

@@ -119,11 +119,8 @@ def plan_install(target: str | None = None, cuda_version: tuple[int, int] | None
                     "TorchInstaller", "NVIDIA driver with CUDA {0}.{1} found: installing the CUDA build."
                 ).format(*cuda_version)
                 return InstallPlan(python, folder, url, "cuda", reason)
-        reason = QCoreApplication.translate(
-            "TorchInstaller",
-            "NVIDIA driver found, but its CUDA {0}.{1} is older than the CUDA builds of PyTorch need "
-            "(12.6); installing the CPU build. Update the NVIDIA driver to train on the GPU.",
-        ).format(*cuda_version)
+        # One literal on one line: pylupdate5 skips translate() calls with a trailing comma.
+        reason = QCoreApplication.translate("TorchInstaller", "NVIDIA driver found, but its CUDA {0}.{1} is older than the CUDA builds of PyTorch need (12.6); installing the CPU build. Update the NVIDIA driver to train on the GPU.").format(*cuda_version)  # fmt: skip
         return InstallPlan(python, folder, CPU_INDEX_URL, "cpu", reason)
     reason = QCoreApplication.translate("TorchInstaller", "No NVIDIA GPU found: installing the CPU build.")
     return InstallPlan(python, folder, CPU_INDEX_URL, "cpu", reason)

@@ -22,6 +22,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
 )
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
 __all__ = ["add_to_results_group", "load_classification", "load_confidence", "load_guidance", "remove_layers"]
@@ -33,7 +34,11 @@ def load_classification(path: str, name: str, classes: list[tuple[int, str, QCol
     """Raster layer for a class map with a paletted renderer: (value, name, colour) per class."""
     layer = QgsRasterLayer(path, name, "gdal")
     if not layer.isValid():
-        raise RuntimeError(f"QGIS could not open the classification {path}.")
+        raise RuntimeError(
+            QCoreApplication.translate("RssglResults", "QGIS could not open the classification {0}.").format(
+                path
+            )
+        )
     palette = [QgsPalettedRasterRenderer.Class(int(v), QColor(c), str(n)) for v, n, c in classes]
     renderer = QgsPalettedRasterRenderer(layer.dataProvider(), 1, palette)
     layer.setRenderer(renderer)
@@ -44,7 +49,11 @@ def load_confidence(path: str, name: str) -> QgsRasterLayer:
     """Raster layer for a 0..1 confidence map: red = unsure, yellow, green = sure."""
     layer = QgsRasterLayer(path, name, "gdal")
     if not layer.isValid():
-        raise RuntimeError(f"QGIS could not open the confidence raster {path}.")
+        raise RuntimeError(
+            QCoreApplication.translate(
+                "RssglResults", "QGIS could not open the confidence raster {0}."
+            ).format(path)
+        )
     ramp = QgsColorRampShader(0.0, 1.0)
     ramp.setColorRampType(QgsColorRampShader.Interpolated)
     ramp.setColorRampItemList(
@@ -68,7 +77,11 @@ def load_guidance(path: str, name: str) -> QgsVectorLayer:
     """The "where to draw next" polygons: magenta outlines, labelled with their rank."""
     layer = QgsVectorLayer(f"{path}|layername=where_to_draw_next", name, "ogr")
     if not layer.isValid():
-        raise RuntimeError(f"QGIS could not open the guidance layer {path}.")
+        raise RuntimeError(
+            QCoreApplication.translate("RssglResults", "QGIS could not open the guidance layer {0}.").format(
+                path
+            )
+        )
     symbol = QgsFillSymbol.createSimple(
         {"color": "255,0,255,40", "outline_color": "255,0,255,255", "outline_width": "0.8", "style": "solid"}
     )
