@@ -1,0 +1,994 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="de_DE">
+<context>
+    <name>AssessAccuracyAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="38"/>
+        <source>Assess accuracy</source>
+        <translation>Genauigkeit bewerten</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="75"/>
+        <source>Classification</source>
+        <translation>Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="43"/>
+        <source>Reference samples (polygons or points)</source>
+        <translation>Referenzstichproben (Polygone oder Punkte)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="46"/>
+        <source>Reference class field</source>
+        <translation>Klassenfeld der Referenz</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="77"/>
+        <source>Reference as a label raster</source>
+        <translation>Referenz als Label-Raster</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="51"/>
+        <source>Accuracy report (HTML)</source>
+        <translation>Genauigkeitsbericht (HTML)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="51"/>
+        <source>HTML files (*.html)</source>
+        <translation>HTML-Dateien (*.html)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="53"/>
+        <source>Accuracy table (CSV)</source>
+        <translation>Genauigkeitstabelle (CSV)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="53"/>
+        <source>CSV files (*.csv)</source>
+        <translation>CSV-Dateien (*.csv)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="56"/>
+        <source>Overall accuracy</source>
+        <translation>Gesamtgenauigkeit</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="57"/>
+        <source>Kappa</source>
+        <translation>Kappa</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="64"/>
+        <source>Give the reference either as a vector layer (&apos;Reference samples&apos;) or as a label raster (&apos;Reference as a label raster&apos;), not both or neither.</source>
+        <translation>Geben Sie die Referenz entweder als Vektorlayer ('Referenzstichproben') oder als Label-Raster ('Referenz als Label-Raster') an, nicht beides und nicht keines von beiden.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="67"/>
+        <source>Choose the &apos;Reference class field&apos; of the reference samples.</source>
+        <translation>Wählen Sie das 'Klassenfeld der Referenz' der Referenzstichproben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="85"/>
+        <source>The reference layer has no field &apos;{}&apos;.</source>
+        <translation>Der Referenzlayer hat kein Feld '{}'.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="88"/>
+        <source>&apos;{}&apos; is a text field: reference classes are matched to the classification&apos;s class names.</source>
+        <translation>'{}' ist ein Textfeld: Die Referenzklassen werden über die Klassennamen der Klassifikation zugeordnet.</translation>
+    </message>
+</context>
+<context>
+    <name>ClassifyRssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="38"/>
+        <source>Classify with RSSGL</source>
+        <translation>Mit RSSGL klassifizieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="77"/>
+        <source>Hyperspectral raster</source>
+        <translation>Hyperspektrales Raster</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="43"/>
+        <source>RSSGL model file</source>
+        <translation>RSSGL-Modelldatei</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="45"/>
+        <source>Mask (polygons or raster)</source>
+        <translation>Maske (Polygone oder Raster)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="47"/>
+        <source>Classification</source>
+        <translation>Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="48"/>
+        <source>Confidence</source>
+        <translation>Konfidenz</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="50"/>
+        <source>Class probabilities</source>
+        <translation>Klassenwahrscheinlichkeiten</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="60"/>
+        <source>The model file &apos;{}&apos; does not exist; choose a .rssgl file written by &apos;Train RSSGL&apos;.</source>
+        <translation>Die Modelldatei '{}' existiert nicht; wählen Sie eine von 'RSSGL trainieren' geschriebene .rssgl-Datei.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="73"/>
+        <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
+        <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="93"/>
+        <source>The mask &apos;{}&apos; is neither a raster nor a vector layer.</source>
+        <translation>Die Maske '{}' ist weder ein Raster- noch ein Vektorlayer.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="97"/>
+        <source>Mask: pixels whose centre lies inside &apos;{}&apos;.</source>
+        <translation>Maske: Pixel, deren Mittelpunkt innerhalb von '{}' liegt.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
+        <source>Loading the model</source>
+        <translation>Modell wird geladen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="104"/>
+        <source>Model: {} bands, classes {}; running on {}.</source>
+        <translation>Modell: {} Kanäle, Klassen {}; läuft auf {}.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="115"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL-Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="116"/>
+        <source>RSSGL confidence</source>
+        <translation>RSSGL-Konfidenz</translation>
+    </message>
+</context>
+<context>
+    <name>RssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="96"/>
+        <source>Hyperspectral classification</source>
+        <translation>Hyperspektrale Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="148"/>
+        <source>The parameter &apos;{}&apos; needs a raster layer.</source>
+        <translation>Der Parameter '{}' benötigt einen Rasterlayer.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="155"/>
+        <source>&apos;{}&apos; is a &apos;{}&apos; layer; RSSGL reads rasters through GDAL files. Save the layer as a GeoTIFF (Export &gt; Save As) and use that file.</source>
+        <translation>'{}' ist ein '{}'-Layer; RSSGL liest Raster als GDAL-Dateien. Speichern Sie den Layer als GeoTIFF (Exportieren &gt; Speichern als) und verwenden Sie diese Datei.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="176"/>
+        <source>Could not read the vector layer given for &apos;{}&apos;.</source>
+        <translation>Der für '{}' angegebene Vektorlayer konnte nicht gelesen werden.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="194"/>
+        <source>Canceled: no output was written.</source>
+        <translation>Abgebrochen: Es wurde keine Ausgabe geschrieben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="198"/>
+        <source>Not enough memory: {}. Close other programs, or use a smaller raster or fewer optional outputs.</source>
+        <translation>Nicht genug Speicher: {}. Schließen Sie andere Programme oder verwenden Sie ein kleineres Raster bzw. weniger optionale Ausgaben.</translation>
+    </message>
+</context>
+<context>
+    <name>RssglDesktop</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/desktop.py" line="40"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL-Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/desktop.py" line="43"/>
+        <source>Train a deep hyperspectral classifier on polygons you draw</source>
+        <translation>Einen tiefen hyperspektralen Klassifikator mit selbst gezeichneten Polygonen trainieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/desktop.py" line="65"/>
+        <source>&amp;RSSGL</source>
+        <translation>&amp;RSSGL</translation>
+    </message>
+</context>
+<context>
+    <name>RssglDockWidget</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL-Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="91"/>
+        <source>Checking PyTorch...</source>
+        <translation>PyTorch wird geprüft ...</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
+        <source>Install PyTorch...</source>
+        <translation>PyTorch installieren ...</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="100"/>
+        <source>Image</source>
+        <translation>Bild</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="104"/>
+        <source>Raster</source>
+        <translation>Raster</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="107"/>
+        <source>Training polygons</source>
+        <translation>Trainingspolygone</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="117"/>
+        <source>Layer</source>
+        <translation>Layer</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="118"/>
+        <source>Class field</source>
+        <translation>Klassenfeld</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <source>New training layer...</source>
+        <translation>Neuer Trainingslayer ...</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="121"/>
+        <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
+        <translation>Einen GeoPackage-Polygonlayer mit den Feldern class_id und class_name im KBS des Rasters anlegen.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="383"/>
+        <source>Add class</source>
+        <translation>Klasse hinzufügen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
+        <source>Rename</source>
+        <translation>Umbenennen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <source>Colour of the active class</source>
+        <translation>Farbe der aktiven Klasse</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
+        <source>Toggle editing</source>
+        <translation>Bearbeitung umschalten</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
+        <source>Draw polygon</source>
+        <translation>Polygon zeichnen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="157"/>
+        <source>Training</source>
+        <translation>Training</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
+        <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
+        <translation>Im Artikel werden 600 Iterationen trainiert; weniger ist schneller, aber ungenauer.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <source>Automatic (GPU if available)</source>
+        <translation>Automatisch (GPU, falls vorhanden)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <source>CUDA GPU</source>
+        <translation>CUDA-GPU</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <source>CPU</source>
+        <translation>CPU</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="170"/>
+        <source>Each run writes its model, maps and report into a new sub-folder here.</source>
+        <translation>Jeder Lauf schreibt Modell, Karten und Bericht in einen neuen Unterordner hier.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <source>Continue from previous model (fine-tune)</source>
+        <translation>Vom vorherigen Modell weitertrainieren (Feinabstimmung)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <source>Keep previous results</source>
+        <translation>Vorherige Ergebnisse behalten</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="173"/>
+        <source>Iterations</source>
+        <translation>Iterationen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
+        <source>Device</source>
+        <translation>Gerät</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="175"/>
+        <source>Output folder</source>
+        <translation>Ausgabeordner</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <source>Train and classify</source>
+        <translation>Trainieren und klassifizieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <source>Cancel</source>
+        <translation>Abbrechen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <source>Results</source>
+        <translation>Ergebnisse</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <source>No run yet.</source>
+        <translation>Noch kein Lauf.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="252"/>
+        <source>PyTorch is not available.</source>
+        <translation>PyTorch ist nicht verfügbar.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="330"/>
+        <source>Add a class, then draw polygons: they get the active class.</source>
+        <translation>Fügen Sie eine Klasse hinzu und zeichnen Sie dann Polygone: Sie erhalten die aktive Klasse.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="332"/>
+        <source>New polygons get class: {0}</source>
+        <translation>Neue Polygone erhalten die Klasse: {0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="351"/>
+        <source>Choose or create a training layer first.</source>
+        <translation>Wählen oder erstellen Sie zuerst einen Trainingslayer.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
+        <source>The class &apos;{0}&apos; exists already.</source>
+        <translation>Die Klasse '{0}' existiert bereits.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <source>Class name:</source>
+        <translation>Klassenname:</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="395"/>
+        <source>Classes of a text field are named by their value; edit the polygons instead.</source>
+        <translation>Klassen eines Textfelds heißen wie ihr Wert; bearbeiten Sie stattdessen die Polygone.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <source>Rename class</source>
+        <translation>Klasse umbenennen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="440"/>
+        <source>Open or choose the raster first: the training layer uses its CRS.</source>
+        <translation>Öffnen oder wählen Sie zuerst das Raster: Der Trainingslayer verwendet dessen KBS.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <source>New training layer</source>
+        <translation>Neuer Trainingslayer</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <source>GeoPackage (*.gpkg)</source>
+        <translation>GeoPackage (*.gpkg)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="443"/>
+        <source>Save the project first, or choose where to write the training layer.</source>
+        <translation>Speichern Sie zuerst das Projekt oder wählen Sie, wohin der Trainingslayer geschrieben werden soll.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="444"/>
+        <source>{0} training polygons</source>
+        <translation>{0} Trainingspolygone</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <source>Stop editing</source>
+        <translation>Bearbeitung beenden</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <source>Start editing</source>
+        <translation>Bearbeitung beginnen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="506"/>
+        <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
+        <translation>Wählen Sie unter 'Raster' einen Rasterlayer, der eine Datei ist (GeoTIFF, ENVI, ...).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="509"/>
+        <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
+        <translation>Wählen Sie einen Trainingslayer oder erstellen Sie einen mit 'Neuer Trainingslayer ...'.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
+        <translation>Wählen Sie unter 'Klassenfeld' das Feld, das die Klassen enthält.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="514"/>
+        <source>The training layer has no polygons yet: draw a few per class.</source>
+        <translation>Der Trainingslayer enthält noch keine Polygone: Zeichnen Sie einige pro Klasse.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <source>No previous model found: training from scratch.</source>
+        <translation>Kein vorheriges Modell gefunden: Training von Grund auf.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="567"/>
+        <source>RSSGL: train and classify</source>
+        <translation>RSSGL: trainieren und klassifizieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="573"/>
+        <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
+        <translation>Lauf {0}: Training auf {1} ({2} Iterationen, Gerät {3}).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="581"/>
+        <source>Canceling...</source>
+        <translation>Wird abgebrochen ...</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="587"/>
+        <source>warning: </source>
+        <translation>Warnung: </translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="595"/>
+        <source>Training was canceled; nothing was added.</source>
+        <translation>Das Training wurde abgebrochen; es wurde nichts hinzugefügt.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="596"/>
+        <source>Training was canceled.</source>
+        <translation>Das Training wurde abgebrochen.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="600"/>
+        <source>The last run failed: {0}</source>
+        <translation>Der letzte Lauf ist fehlgeschlagen: {0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="601"/>
+        <source>Training failed: {0}</source>
+        <translation>Training fehlgeschlagen: {0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <source>Fine-tuned; no full training in this session to compare the time with.</source>
+        <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
+        <source>n/a</source>
+        <translation>k. A.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
+        <source>Classification added (validation OA {0}, {1:.0f} s).</source>
+        <translation>Klassifikation hinzugefügt (Validierungs-OA {0}, {1:.0f} s).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="625"/>
+        <source>&lt;b&gt;Validation OA {0}&lt;/b&gt;, {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
+        <translation>&lt;b&gt;Validierungs-OA {0}&lt;/b&gt;, {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="632"/>
+        <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
+        <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
+        <source> (run {0})</source>
+        <translation> (Lauf {0})</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="653"/>
+        <source>Where to draw next</source>
+        <translation>Wo als Nächstes zeichnen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
+        <source>RSSGL confidence</source>
+        <translation>RSSGL-Konfidenz</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
+        <source>Training report</source>
+        <translation>Trainingsbericht</translation>
+    </message>
+</context>
+<context>
+    <name>RssglHelp</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="55"/>
+        <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
+        <translation>Das hyperspektrale Raster, aus dem gelernt wird (jedes GDAL-Raster; NoData- und NaN-Pixel werden ignoriert).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="57"/>
+        <source>Training samples as polygons or points. Polygons are burnt into the raster grid with the pixel-centre rule; samples in another CRS are reprojected; samples outside the raster are dropped with a warning. Use either this or the label raster. Only selected features are used when &apos;Selected features only&apos; is ticked.</source>
+        <translation>Trainingsstichproben als Polygone oder Punkte. Polygone werden nach der Pixelmittelpunkt-Regel in das Rasterraster gebrannt; Stichproben in einem anderen KBS werden umprojiziert; Stichproben außerhalb des Rasters werden mit einer Warnung verworfen. Verwenden Sie entweder dies oder das Label-Raster. Ist 'Nur gewählte Objekte' angehakt, werden nur die gewählten Objekte verwendet.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="62"/>
+        <source>Field of the training samples that holds the class: whole numbers (class values, 0 is ignored) or text (each distinct text becomes a class, numbered 1..N in alphabetical order; the text becomes the class name).</source>
+        <translation>Feld der Trainingsstichproben, das die Klasse enthält: ganze Zahlen (Klassenwerte, 0 wird ignoriert) oder Text (jeder unterschiedliche Text wird eine Klasse, alphabetisch mit 1..N nummeriert; der Text wird zum Klassennamen).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="66"/>
+        <source>Training samples as a label raster on the same grid as the input raster: 0 or nodata = unlabelled, other values = classes. Use either this or the vector samples.</source>
+        <translation>Trainingsstichproben als Label-Raster auf demselben Gitter wie das Eingaberaster: 0 oder NoData = unbeschriftet, andere Werte = Klassen. Verwenden Sie entweder dies oder die Vektorstichproben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
+        <source>Share of each class&apos;s training pixels held out for choosing the best epoch (0 to 0.5). With 0, or too few pixels, the epoch with the lowest training loss is kept.</source>
+        <translation>Anteil der Trainingspixel jeder Klasse, der zur Wahl der besten Epoche zurückgehalten wird (0 bis 0,5). Bei 0 oder zu wenigen Pixeln wird die Epoche mit dem niedrigsten Trainingsverlust behalten.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="72"/>
+        <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
+        <translation>Anzahl der Trainingsiterationen (eine Iteration = ein Durchlauf der ganzen Szene mit bis zu 10 Pixeln pro Klasse). Der Artikel verwendet 600-1000.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
+        <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
+        <translation>Anfängliche Lernrate des SGD-Optimierers; sie nimmt nach einem polynomiellen Plan ab. 0,005 ist der Wert aus dem Artikel.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
+        <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
+        <translation>Größe des 3D-Kernels der ConvLSTM (spektrale Tiefe x Zeilen x Spalten). Automatisch wählt 3x3x3 für kleine Szenen und sonst 3x5x5, wie im Artikel.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="79"/>
+        <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
+        <translation>Gewicht des statistischen Verlusts, der Pixel einer Klasse zusammenzieht und Klassen auseinanderschiebt (0,001 im Artikel; 0 schaltet ihn ab).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="82"/>
+        <source>Random seed: the same seed, data and device give the same model.</source>
+        <translation>Zufallsstartwert: Gleicher Startwert, gleiche Daten und gleiches Gerät ergeben dasselbe Modell.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="83"/>
+        <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
+        <translation>Wo trainiert wird: Automatisch nutzt eine NVIDIA-GPU, wenn torch eine findet, sonst die CPU; CUDA bricht mit einer klaren Meldung ab, wenn keine GPU vorhanden ist.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
+        <source>Early stopping: stop after this many epochs (of 10 iterations) without improvement; the best epoch&apos;s weights are kept.</source>
+        <translation>Frühes Beenden: Nach so vielen Epochen (zu je 10 Iterationen) ohne Verbesserung anhalten; die Gewichte der besten Epoche werden behalten.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
+        <translation>Die trainierte Modelldatei (.rssgl: safetensors-Gewichte und JSON-Metadaten, niemals gepickelter Code).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="89"/>
+        <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
+        <translation>Optional: Das Trainingsraster sofort klassifizieren und die Klassenkarte hierhin schreiben (GeoTIFF, mit Stil).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
+        <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
+        <translation>Optional: die Konfidenz des Modells pro Pixel (höchste Klassenwahrscheinlichkeit, 0-1, float32).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
+        <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
+        <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="97"/>
+        <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
+        <translation>Das zu klassifizierende hyperspektrale Raster. Es muss die Kanäle haben, mit denen das Modell trainiert wurde.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="99"/>
+        <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
+        <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
+        <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
+        <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
+        <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
+        <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
+        <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
+        <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
+        <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
+        <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
+        <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="117"/>
+        <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
+        <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
+        <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
+        <source>The HTML report (tables of all measures and the confusion matrix).</source>
+        <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
+        <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <source>Output number: the overall accuracy (0-1).</source>
+        <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
+        <source>Output number: Cohen&apos;s kappa.</source>
+        <translation>Ausgabezahl: Cohens Kappa.</translation>
+    </message>
+</context>
+<context>
+    <name>RssglProvider</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/provider.py" line="31"/>
+        <source>RSSGL</source>
+        <translation>RSSGL</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/provider.py" line="35"/>
+        <source>RSSGL hyperspectral deep classification</source>
+        <translation>RSSGL – tiefe hyperspektrale Klassifikation</translation>
+    </message>
+</context>
+<context>
+    <name>RssglResults</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/results.py" line="37"/>
+        <source>QGIS could not open the classification {0}.</source>
+        <translation>QGIS konnte die Klassifikation {0} nicht öffnen.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/results.py" line="52"/>
+        <source>QGIS could not open the confidence raster {0}.</source>
+        <translation>QGIS konnte das Konfidenzraster {0} nicht öffnen.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/results.py" line="80"/>
+        <source>QGIS could not open the guidance layer {0}.</source>
+        <translation>QGIS konnte den Hinweislayer {0} nicht öffnen.</translation>
+    </message>
+</context>
+<context>
+    <name>TorchInstaller</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="118"/>
+        <source>NVIDIA driver with CUDA {0}.{1} found: installing the CUDA build.</source>
+        <translation>NVIDIA-Treiber mit CUDA {0}.{1} gefunden: Die CUDA-Version wird installiert.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="125"/>
+        <source>No NVIDIA GPU found: installing the CPU build.</source>
+        <translation>Keine NVIDIA-GPU gefunden: Die CPU-Version wird installiert.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="123"/>
+        <source>NVIDIA driver found, but its CUDA {0}.{1} is older than the CUDA builds of PyTorch need (12.6); installing the CPU build. Update the NVIDIA driver to train on the GPU.</source>
+        <translation>NVIDIA-Treiber gefunden, aber seine CUDA-Version {0}.{1} ist älter, als die CUDA-Versionen von PyTorch benötigen (12.6); die CPU-Version wird installiert. Aktualisieren Sie den NVIDIA-Treiber, um auf der GPU zu trainieren.</translation>
+    </message>
+</context>
+<context>
+    <name>TorchInstallerDialog</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="139"/>
+        <source>Install PyTorch for RSSGL</source>
+        <translation>PyTorch für RSSGL installieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="143"/>
+        <source>{0}
+
+RSSGL trains a deep network with PyTorch. It can be installed into a folder that belongs to this plugin ({1}); your system Python and other plugins are not changed. {2}
+The download is large (about 200 MB for the CPU build, several GB for the CUDA build). Restart QGIS afterwards if PyTorch was already loaded.</source>
+        <translation>{0}
+
+RSSGL trainiert ein tiefes Netz mit PyTorch. Es kann in einen Ordner installiert werden, der zu diesem Plugin gehört ({1}); Ihr System-Python und andere Plugins bleiben unverändert. {2}
+Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CUDA-Version). Starten Sie QGIS danach neu, falls PyTorch bereits geladen war.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="156"/>
+        <source>Copy</source>
+        <translation>Kopieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="168"/>
+        <source>Install</source>
+        <translation>Installieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="175"/>
+        <source>Manual installation (run in a terminal):</source>
+        <translation>Manuelle Installation (in einem Terminal ausführen):</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="211"/>
+        <source>Could not start {0}. Run the manual command above in a terminal instead.</source>
+        <translation>{0} konnte nicht gestartet werden. Führen Sie stattdessen den obigen Befehl in einem Terminal aus.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="223"/>
+        <source>PyTorch was installed into {0}.</source>
+        <translation>PyTorch wurde in {0} installiert.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="225"/>
+        <source>pip failed (exit code {0}). Read the log above, or run the manual command.</source>
+        <translation>pip ist fehlgeschlagen (Exit-Code {0}). Lesen Sie das Protokoll oben oder führen Sie den manuellen Befehl aus.</translation>
+    </message>
+</context>
+<context>
+    <name>TorchStatus</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="41"/>
+        <source>PyTorch is not installed: training is not possible yet.</source>
+        <translation>PyTorch ist nicht installiert: Training ist noch nicht möglich.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="46"/>
+        <source>PyTorch {0} is too old (RSSGL needs {1} or newer).</source>
+        <translation>PyTorch {0} ist zu alt (RSSGL benötigt {1} oder neuer).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="50"/>
+        <source>PyTorch is installed but fails to load: {0}</source>
+        <translation>PyTorch ist installiert, lässt sich aber nicht laden: {0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="53"/>
+        <source>PyTorch {0} | {1}</source>
+        <translation>PyTorch {0} | {1}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="72"/>
+        <source>CUDA: {0}, {1:.0f} GiB</source>
+        <translation>CUDA: {0}, {1:.0f} GiB</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="78"/>
+        <source>CPU only: training will be slow (CUDA failed: {0})</source>
+        <translation>Nur CPU: Das Training wird langsam sein (CUDA fehlgeschlagen: {0})</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="82"/>
+        <source>CPU only: training will be slow</source>
+        <translation>Nur CPU: Das Training wird langsam sein</translation>
+    </message>
+</context>
+<context>
+    <name>TrainRssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="52"/>
+        <source>Train RSSGL</source>
+        <translation>RSSGL trainieren</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
+        <source>Hyperspectral raster</source>
+        <translation>Hyperspektrales Raster</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="57"/>
+        <source>Training samples (polygons or points)</source>
+        <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
+        <source>Class field</source>
+        <translation>Klassenfeld</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <source>Training samples as a label raster</source>
+        <translation>Trainingsstichproben als Label-Raster</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
+        <source>Validation share</source>
+        <translation>Validierungsanteil</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
+        <source>Iterations</source>
+        <translation>Iterationen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="71"/>
+        <source>Learning rate</source>
+        <translation>Lernrate</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <source>ConvLSTM kernel</source>
+        <translation>ConvLSTM-Kernel</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <source>Auto (from the raster size)</source>
+        <translation>Automatisch (aus der Rastergröße)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
+        <source>Statistical-loss weight</source>
+        <translation>Gewicht des statistischen Verlusts</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="80"/>
+        <source>Random seed</source>
+        <translation>Zufallsstartwert</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <source>Device</source>
+        <translation>Gerät</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <source>Auto (GPU when available)</source>
+        <translation>Automatisch (GPU, falls vorhanden)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <source>Early-stopping patience (epochs)</source>
+        <translation>Geduld für frühes Beenden (Epochen)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <source>Model file</source>
+        <translation>Modelldatei</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <source>RSSGL model (*.rssgl)</source>
+        <translation>RSSGL-Modell (*.rssgl)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <source>Classification of the training raster</source>
+        <translation>Klassifikation des Trainingsrasters</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
+        <source>Confidence</source>
+        <translation>Konfidenz</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <source>Training report</source>
+        <translation>Trainingsbericht</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <source>HTML files (*.html)</source>
+        <translation>HTML-Dateien (*.html)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
+        <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
+        <translation>Geben Sie die Trainingsstichproben entweder als Vektorlayer ('Trainingsstichproben') oder als Label-Raster ('Trainingsstichproben als Label-Raster') an, nicht beides und nicht keines von beiden.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="108"/>
+        <source>Choose the &apos;Class field&apos; of the training samples.</source>
+        <translation>Wählen Sie das 'Klassenfeld' der Trainingsstichproben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
+        <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
+        <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="154"/>
+        <source>Validation overall accuracy of the kept model: {:.2f} %</source>
+        <translation>Validierungs-Gesamtgenauigkeit des behaltenen Modells: {:.2f} %</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="156"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL-Klassifikation</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
+        <source>RSSGL confidence</source>
+        <translation>RSSGL-Konfidenz</translation>
+    </message>
+</context>
+<context>
+    <name>TrainingLayer</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="77"/>
+        <source>The file {0} exists already; choose another name so it is not overwritten.</source>
+        <translation>Die Datei {0} existiert bereits; wählen Sie einen anderen Namen, damit sie nicht überschrieben wird.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="94"/>
+        <source>Could not create {0}: {1}</source>
+        <translation>{0} konnte nicht erstellt werden: {1}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="100"/>
+        <source>The new training layer {0} could not be opened.</source>
+        <translation>Der neue Trainingslayer {0} konnte nicht geöffnet werden.</translation>
+    </message>
+</context>
+</TS>

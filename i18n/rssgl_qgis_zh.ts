@@ -1,0 +1,994 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>AssessAccuracyAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="38"/>
+        <source>Assess accuracy</source>
+        <translation>评估精度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="75"/>
+        <source>Classification</source>
+        <translation>分类结果</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="43"/>
+        <source>Reference samples (polygons or points)</source>
+        <translation>参考样本（多边形或点）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="46"/>
+        <source>Reference class field</source>
+        <translation>参考类别字段</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="77"/>
+        <source>Reference as a label raster</source>
+        <translation>以标签栅格作为参考</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="51"/>
+        <source>Accuracy report (HTML)</source>
+        <translation>精度报告（HTML）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="51"/>
+        <source>HTML files (*.html)</source>
+        <translation>HTML 文件 (*.html)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="53"/>
+        <source>Accuracy table (CSV)</source>
+        <translation>精度表（CSV）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="53"/>
+        <source>CSV files (*.csv)</source>
+        <translation>CSV 文件 (*.csv)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="56"/>
+        <source>Overall accuracy</source>
+        <translation>总体精度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="57"/>
+        <source>Kappa</source>
+        <translation>Kappa 系数</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="64"/>
+        <source>Give the reference either as a vector layer (&apos;Reference samples&apos;) or as a label raster (&apos;Reference as a label raster&apos;), not both or neither.</source>
+        <translation>请以矢量图层（“参考样本”）或标签栅格（“以标签栅格作为参考”）二者之一提供参考数据，不能两者都给或都不给。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="67"/>
+        <source>Choose the &apos;Reference class field&apos; of the reference samples.</source>
+        <translation>请为参考样本选择“参考类别字段”。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="85"/>
+        <source>The reference layer has no field &apos;{}&apos;.</source>
+        <translation>参考图层中没有字段“{}”。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/accuracy.py" line="88"/>
+        <source>&apos;{}&apos; is a text field: reference classes are matched to the classification&apos;s class names.</source>
+        <translation>“{}”是文本字段：参考类别将按分类结果的类别名称进行匹配。</translation>
+    </message>
+</context>
+<context>
+    <name>ClassifyRssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="38"/>
+        <source>Classify with RSSGL</source>
+        <translation>使用 RSSGL 分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="77"/>
+        <source>Hyperspectral raster</source>
+        <translation>高光谱栅格</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="43"/>
+        <source>RSSGL model file</source>
+        <translation>RSSGL 模型文件</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="45"/>
+        <source>Mask (polygons or raster)</source>
+        <translation>掩膜（多边形或栅格）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="47"/>
+        <source>Classification</source>
+        <translation>分类结果</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="48"/>
+        <source>Confidence</source>
+        <translation>置信度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="50"/>
+        <source>Class probabilities</source>
+        <translation>类别概率</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="60"/>
+        <source>The model file &apos;{}&apos; does not exist; choose a .rssgl file written by &apos;Train RSSGL&apos;.</source>
+        <translation>模型文件“{}”不存在；请选择由“训练 RSSGL”生成的 .rssgl 文件。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="73"/>
+        <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
+        <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="93"/>
+        <source>The mask &apos;{}&apos; is neither a raster nor a vector layer.</source>
+        <translation>掩膜“{}”既不是栅格图层也不是矢量图层。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="97"/>
+        <source>Mask: pixels whose centre lies inside &apos;{}&apos;.</source>
+        <translation>掩膜：像元中心位于“{}”内的像元。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
+        <source>Loading the model</source>
+        <translation>正在加载模型</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="104"/>
+        <source>Model: {} bands, classes {}; running on {}.</source>
+        <translation>模型：{} 个波段，类别 {}；运行于 {}。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="115"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL 分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="116"/>
+        <source>RSSGL confidence</source>
+        <translation>RSSGL 置信度</translation>
+    </message>
+</context>
+<context>
+    <name>RssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="96"/>
+        <source>Hyperspectral classification</source>
+        <translation>高光谱分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="148"/>
+        <source>The parameter &apos;{}&apos; needs a raster layer.</source>
+        <translation>参数“{}”需要一个栅格图层。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="155"/>
+        <source>&apos;{}&apos; is a &apos;{}&apos; layer; RSSGL reads rasters through GDAL files. Save the layer as a GeoTIFF (Export &gt; Save As) and use that file.</source>
+        <translation>“{}”是“{}”类型的图层；RSSGL 通过 GDAL 文件读取栅格。请将该图层另存为 GeoTIFF（导出 &gt; 另存为）并使用该文件。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="176"/>
+        <source>Could not read the vector layer given for &apos;{}&apos;.</source>
+        <translation>无法读取为“{}”指定的矢量图层。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="194"/>
+        <source>Canceled: no output was written.</source>
+        <translation>已取消：未写入任何输出。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="198"/>
+        <source>Not enough memory: {}. Close other programs, or use a smaller raster or fewer optional outputs.</source>
+        <translation>内存不足：{}。请关闭其他程序，或使用更小的栅格或更少的可选输出。</translation>
+    </message>
+</context>
+<context>
+    <name>RssglDesktop</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/desktop.py" line="40"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL 分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/desktop.py" line="43"/>
+        <source>Train a deep hyperspectral classifier on polygons you draw</source>
+        <translation>用您绘制的多边形训练深度高光谱分类器</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/desktop.py" line="65"/>
+        <source>&amp;RSSGL</source>
+        <translation>&amp;RSSGL</translation>
+    </message>
+</context>
+<context>
+    <name>RssglDockWidget</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL 分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="91"/>
+        <source>Checking PyTorch...</source>
+        <translation>正在检查 PyTorch……</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
+        <source>Install PyTorch...</source>
+        <translation>安装 PyTorch……</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="100"/>
+        <source>Image</source>
+        <translation>影像</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="104"/>
+        <source>Raster</source>
+        <translation>栅格</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="107"/>
+        <source>Training polygons</source>
+        <translation>训练多边形</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="117"/>
+        <source>Layer</source>
+        <translation>图层</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="118"/>
+        <source>Class field</source>
+        <translation>类别字段</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <source>New training layer...</source>
+        <translation>新建训练图层……</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="121"/>
+        <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
+        <translation>在栅格的坐标参考系中创建带有 class_id 和 class_name 字段的 GeoPackage 多边形图层。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="383"/>
+        <source>Add class</source>
+        <translation>添加类别</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
+        <source>Rename</source>
+        <translation>重命名</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <source>Colour of the active class</source>
+        <translation>当前类别的颜色</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
+        <source>Toggle editing</source>
+        <translation>切换编辑</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
+        <source>Draw polygon</source>
+        <translation>绘制多边形</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="157"/>
+        <source>Training</source>
+        <translation>训练</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
+        <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
+        <translation>论文训练 600 次迭代；次数越少越快，但精度越低。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <source>Automatic (GPU if available)</source>
+        <translation>自动（如有 GPU 则使用）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <source>CUDA GPU</source>
+        <translation>CUDA GPU</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <source>CPU</source>
+        <translation>CPU</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="170"/>
+        <source>Each run writes its model, maps and report into a new sub-folder here.</source>
+        <translation>每次运行都会将模型、地图和报告写入此处的一个新子文件夹。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <source>Continue from previous model (fine-tune)</source>
+        <translation>从上一个模型继续训练（微调）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <source>Keep previous results</source>
+        <translation>保留之前的结果</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="173"/>
+        <source>Iterations</source>
+        <translation>迭代次数</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="175"/>
+        <source>Output folder</source>
+        <translation>输出文件夹</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <source>Train and classify</source>
+        <translation>训练并分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <source>Results</source>
+        <translation>结果</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <source>No run yet.</source>
+        <translation>尚未运行。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="252"/>
+        <source>PyTorch is not available.</source>
+        <translation>PyTorch 不可用。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="330"/>
+        <source>Add a class, then draw polygons: they get the active class.</source>
+        <translation>先添加一个类别，然后绘制多边形：它们会自动获得当前类别。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="332"/>
+        <source>New polygons get class: {0}</source>
+        <translation>新多边形的类别：{0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="351"/>
+        <source>Choose or create a training layer first.</source>
+        <translation>请先选择或创建训练图层。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
+        <source>The class &apos;{0}&apos; exists already.</source>
+        <translation>类别“{0}”已存在。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <source>Class name:</source>
+        <translation>类别名称：</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="395"/>
+        <source>Classes of a text field are named by their value; edit the polygons instead.</source>
+        <translation>文本字段的类别以其取值命名；请改为编辑多边形。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <source>Rename class</source>
+        <translation>重命名类别</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="440"/>
+        <source>Open or choose the raster first: the training layer uses its CRS.</source>
+        <translation>请先打开或选择栅格：训练图层将使用其坐标参考系。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <source>New training layer</source>
+        <translation>新建训练图层</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <source>GeoPackage (*.gpkg)</source>
+        <translation>GeoPackage (*.gpkg)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="443"/>
+        <source>Save the project first, or choose where to write the training layer.</source>
+        <translation>请先保存项目，或选择训练图层的保存位置。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="444"/>
+        <source>{0} training polygons</source>
+        <translation>{0} 训练多边形</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <source>Stop editing</source>
+        <translation>停止编辑</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <source>Start editing</source>
+        <translation>开始编辑</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="506"/>
+        <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
+        <translation>请在“栅格”中选择一个文件形式的栅格图层（GeoTIFF、ENVI 等）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="509"/>
+        <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
+        <translation>请选择训练图层，或通过“新建训练图层……”创建一个。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
+        <translation>请在“类别字段”中选择存放类别的字段。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="514"/>
+        <source>The training layer has no polygons yet: draw a few per class.</source>
+        <translation>训练图层中还没有多边形：请为每个类别绘制几个。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <source>No previous model found: training from scratch.</source>
+        <translation>未找到之前的模型：从头开始训练。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="567"/>
+        <source>RSSGL: train and classify</source>
+        <translation>RSSGL：训练并分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="573"/>
+        <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
+        <translation>第 {0} 次运行：在 {1} 上训练（{2} 次迭代，设备 {3}）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="581"/>
+        <source>Canceling...</source>
+        <translation>正在取消……</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="587"/>
+        <source>warning: </source>
+        <translation>警告：</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="595"/>
+        <source>Training was canceled; nothing was added.</source>
+        <translation>训练已取消；未添加任何内容。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="596"/>
+        <source>Training was canceled.</source>
+        <translation>训练已取消。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="600"/>
+        <source>The last run failed: {0}</source>
+        <translation>上一次运行失败：{0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="601"/>
+        <source>Training failed: {0}</source>
+        <translation>训练失败：{0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <source>Fine-tuned; no full training in this session to compare the time with.</source>
+        <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
+        <source>n/a</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
+        <source>Classification added (validation OA {0}, {1:.0f} s).</source>
+        <translation>已添加分类结果（验证总体精度 {0}，{1:.0f} 秒）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="625"/>
+        <source>&lt;b&gt;Validation OA {0}&lt;/b&gt;, {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
+        <translation>&lt;b&gt;验证总体精度 {0}&lt;/b&gt;，{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上耗时 {4:.1f} 秒。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="632"/>
+        <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
+        <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
+        <source> (run {0})</source>
+        <translation>（第 {0} 次运行）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="653"/>
+        <source>Where to draw next</source>
+        <translation>下一步绘制位置</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
+        <source>RSSGL confidence</source>
+        <translation>RSSGL 置信度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
+        <source>Training report</source>
+        <translation>训练报告</translation>
+    </message>
+</context>
+<context>
+    <name>RssglHelp</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="55"/>
+        <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
+        <translation>用于学习的高光谱栅格（任意 GDAL 栅格；忽略无数据和 NaN 像元）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="57"/>
+        <source>Training samples as polygons or points. Polygons are burnt into the raster grid with the pixel-centre rule; samples in another CRS are reprojected; samples outside the raster are dropped with a warning. Use either this or the label raster. Only selected features are used when &apos;Selected features only&apos; is ticked.</source>
+        <translation>以多边形或点表示的训练样本。多边形按像元中心规则栅格化到栅格网格；其他坐标参考系的样本会被重投影；栅格范围外的样本会被丢弃并给出警告。此项与标签栅格二选一。勾选“仅选中要素”时只使用选中的要素。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="62"/>
+        <source>Field of the training samples that holds the class: whole numbers (class values, 0 is ignored) or text (each distinct text becomes a class, numbered 1..N in alphabetical order; the text becomes the class name).</source>
+        <translation>训练样本中存放类别的字段：整数（类别值，忽略 0）或文本（每个不同的文本成为一个类别，按字母顺序编号为 1..N，文本即类别名称）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="66"/>
+        <source>Training samples as a label raster on the same grid as the input raster: 0 or nodata = unlabelled, other values = classes. Use either this or the vector samples.</source>
+        <translation>与输入栅格同网格的标签栅格形式的训练样本：0 或无数据表示未标注，其他值表示类别。此项与矢量样本二选一。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
+        <source>Share of each class&apos;s training pixels held out for choosing the best epoch (0 to 0.5). With 0, or too few pixels, the epoch with the lowest training loss is kept.</source>
+        <translation>每个类别留出用于选择最佳轮次的训练像元比例（0 到 0.5）。为 0 或像元过少时，保留训练损失最低的轮次。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="72"/>
+        <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
+        <translation>训练迭代次数（一次迭代 = 对整景进行一次前向，每类最多 10 个像元）。论文使用 600-1000 次。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
+        <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
+        <translation>SGD 优化器的初始学习率，按多项式策略衰减。论文取值为 0.005。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
+        <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
+        <translation>ConvLSTM 三维卷积核的大小（光谱深度 x 行 x 列）。自动模式与论文一致：小场景取 3x3x3，否则取 3x5x5。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="79"/>
+        <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
+        <translation>统计损失的权重，它使同类像元聚拢、不同类别分离（论文为 0.001；0 表示关闭）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="82"/>
+        <source>Random seed: the same seed, data and device give the same model.</source>
+        <translation>随机种子：相同的种子、数据和设备会得到相同的模型。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="83"/>
+        <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
+        <translation>训练位置：自动模式在 torch 检测到 NVIDIA GPU 时使用 GPU，否则使用 CPU；选择 CUDA 而没有 GPU 时会给出明确的错误。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
+        <source>Early stopping: stop after this many epochs (of 10 iterations) without improvement; the best epoch&apos;s weights are kept.</source>
+        <translation>提前停止：连续这么多轮（每轮 10 次迭代）没有改进即停止；保留最佳轮次的权重。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
+        <translation>训练得到的模型文件（.rssgl：safetensors 权重和 JSON 元数据，绝不包含 pickle 代码）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="89"/>
+        <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
+        <translation>可选：立即对训练栅格进行分类，并将分类图写到此处（带样式的 GeoTIFF）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
+        <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
+        <translation>可选：模型在每个像元上的置信度（最高类别概率，0-1，float32）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
+        <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
+        <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="97"/>
+        <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
+        <translation>待分类的高光谱栅格，其波段必须与模型训练时的波段一致。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="99"/>
+        <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
+        <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
+        <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
+        <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
+        <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
+        <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
+        <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
+        <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
+        <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
+        <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
+        <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="117"/>
+        <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
+        <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
+        <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
+        <source>The HTML report (tables of all measures and the confusion matrix).</source>
+        <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
+        <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <source>Output number: the overall accuracy (0-1).</source>
+        <translation>输出数值：总体精度（0-1）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
+        <source>Output number: Cohen&apos;s kappa.</source>
+        <translation>输出数值：Cohen's Kappa 系数。</translation>
+    </message>
+</context>
+<context>
+    <name>RssglProvider</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/provider.py" line="31"/>
+        <source>RSSGL</source>
+        <translation>RSSGL</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/provider.py" line="35"/>
+        <source>RSSGL hyperspectral deep classification</source>
+        <translation>RSSGL 高光谱深度学习分类</translation>
+    </message>
+</context>
+<context>
+    <name>RssglResults</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/results.py" line="37"/>
+        <source>QGIS could not open the classification {0}.</source>
+        <translation>QGIS 无法打开分类结果 {0}。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/results.py" line="52"/>
+        <source>QGIS could not open the confidence raster {0}.</source>
+        <translation>QGIS 无法打开置信度栅格 {0}。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/results.py" line="80"/>
+        <source>QGIS could not open the guidance layer {0}.</source>
+        <translation>QGIS 无法打开引导图层 {0}。</translation>
+    </message>
+</context>
+<context>
+    <name>TorchInstaller</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="118"/>
+        <source>NVIDIA driver with CUDA {0}.{1} found: installing the CUDA build.</source>
+        <translation>检测到支持 CUDA {0}.{1} 的 NVIDIA 驱动：将安装 CUDA 版本。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="125"/>
+        <source>No NVIDIA GPU found: installing the CPU build.</source>
+        <translation>未检测到 NVIDIA GPU：将安装 CPU 版本。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="123"/>
+        <source>NVIDIA driver found, but its CUDA {0}.{1} is older than the CUDA builds of PyTorch need (12.6); installing the CPU build. Update the NVIDIA driver to train on the GPU.</source>
+        <translation>检测到 NVIDIA 驱动，但其 CUDA {0}.{1} 低于 PyTorch CUDA 版本的要求（12.6）；将安装 CPU 版本。如需在 GPU 上训练，请更新 NVIDIA 驱动。</translation>
+    </message>
+</context>
+<context>
+    <name>TorchInstallerDialog</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="139"/>
+        <source>Install PyTorch for RSSGL</source>
+        <translation>为 RSSGL 安装 PyTorch</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="143"/>
+        <source>{0}
+
+RSSGL trains a deep network with PyTorch. It can be installed into a folder that belongs to this plugin ({1}); your system Python and other plugins are not changed. {2}
+The download is large (about 200 MB for the CPU build, several GB for the CUDA build). Restart QGIS afterwards if PyTorch was already loaded.</source>
+        <translation>{0}
+
+RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用的文件夹（{1}）中，不会改动系统 Python 和其他插件。{2}
+下载量较大（CPU 版本约 200 MB，CUDA 版本数 GB）。如果 PyTorch 之前已被加载，安装后请重启 QGIS。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="156"/>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="168"/>
+        <source>Install</source>
+        <translation>安装</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="175"/>
+        <source>Manual installation (run in a terminal):</source>
+        <translation>手动安装（在终端中运行）：</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="211"/>
+        <source>Could not start {0}. Run the manual command above in a terminal instead.</source>
+        <translation>无法启动 {0}。请改为在终端中运行上面的手动命令。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="223"/>
+        <source>PyTorch was installed into {0}.</source>
+        <translation>PyTorch 已安装到 {0}。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/installer.py" line="225"/>
+        <source>pip failed (exit code {0}). Read the log above, or run the manual command.</source>
+        <translation>pip 执行失败（退出码 {0}）。请查看上方日志，或运行手动命令。</translation>
+    </message>
+</context>
+<context>
+    <name>TorchStatus</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="41"/>
+        <source>PyTorch is not installed: training is not possible yet.</source>
+        <translation>未安装 PyTorch：暂时无法训练。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="46"/>
+        <source>PyTorch {0} is too old (RSSGL needs {1} or newer).</source>
+        <translation>PyTorch {0} 版本过旧（RSSGL 需要 {1} 或更新版本）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="50"/>
+        <source>PyTorch is installed but fails to load: {0}</source>
+        <translation>PyTorch 已安装但无法加载：{0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="53"/>
+        <source>PyTorch {0} | {1}</source>
+        <translation>PyTorch {0} | {1}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="72"/>
+        <source>CUDA: {0}, {1:.0f} GiB</source>
+        <translation>CUDA：{0}，{1:.0f} GiB</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="78"/>
+        <source>CPU only: training will be slow (CUDA failed: {0})</source>
+        <translation>仅 CPU：训练会很慢（CUDA 失败：{0}）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/status.py" line="82"/>
+        <source>CPU only: training will be slow</source>
+        <translation>仅 CPU：训练会很慢</translation>
+    </message>
+</context>
+<context>
+    <name>TrainRssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="52"/>
+        <source>Train RSSGL</source>
+        <translation>训练 RSSGL</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
+        <source>Hyperspectral raster</source>
+        <translation>高光谱栅格</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="57"/>
+        <source>Training samples (polygons or points)</source>
+        <translation>训练样本（多边形或点）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
+        <source>Class field</source>
+        <translation>类别字段</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <source>Training samples as a label raster</source>
+        <translation>以标签栅格作为训练样本</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
+        <source>Validation share</source>
+        <translation>验证比例</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
+        <source>Iterations</source>
+        <translation>迭代次数</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="71"/>
+        <source>Learning rate</source>
+        <translation>学习率</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <source>ConvLSTM kernel</source>
+        <translation>ConvLSTM 卷积核</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <source>Auto (from the raster size)</source>
+        <translation>自动（根据栅格大小）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
+        <source>Statistical-loss weight</source>
+        <translation>统计损失权重</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="80"/>
+        <source>Random seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <source>Auto (GPU when available)</source>
+        <translation>自动（如有 GPU 则使用）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <source>Early-stopping patience (epochs)</source>
+        <translation>提前停止耐心值（轮）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <source>Model file</source>
+        <translation>模型文件</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <source>RSSGL model (*.rssgl)</source>
+        <translation>RSSGL 模型 (*.rssgl)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <source>Classification of the training raster</source>
+        <translation>训练栅格的分类结果</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
+        <source>Confidence</source>
+        <translation>置信度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <source>Training report</source>
+        <translation>训练报告</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <source>HTML files (*.html)</source>
+        <translation>HTML 文件 (*.html)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
+        <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
+        <translation>请以矢量图层（“训练样本”）或标签栅格（“以标签栅格作为训练样本”）二者之一提供训练样本，不能两者都给或都不给。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="108"/>
+        <source>Choose the &apos;Class field&apos; of the training samples.</source>
+        <translation>请为训练样本选择“类别字段”。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
+        <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
+        <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="154"/>
+        <source>Validation overall accuracy of the kept model: {:.2f} %</source>
+        <translation>所保留模型的验证总体精度：{:.2f} %</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="156"/>
+        <source>RSSGL classification</source>
+        <translation>RSSGL 分类</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
+        <source>RSSGL confidence</source>
+        <translation>RSSGL 置信度</translation>
+    </message>
+</context>
+<context>
+    <name>TrainingLayer</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="77"/>
+        <source>The file {0} exists already; choose another name so it is not overwritten.</source>
+        <translation>文件 {0} 已存在；请换一个名称，以免将其覆盖。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="94"/>
+        <source>Could not create {0}: {1}</source>
+        <translation>无法创建 {0}：{1}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="100"/>
+        <source>The new training layer {0} could not be opened.</source>
+        <translation>无法打开新的训练图层 {0}。</translation>
+    </message>
+</context>
+</TS>
