@@ -305,12 +305,6 @@ def test_samples_on_nodata_pixels_are_ignored_with_a_count(tmp_path, kind, raste
     assert f"{lost} training pixel(s) lie on nodata/NaN pixels of the raster and were ignored." in run.warnings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/workflow.py _check_class_sizes: only classes that still have valid pixels are counted, so a "
-    "class whose samples all lie on nodata/NaN silently disappears and training goes on without it; count every "
-    "value of class_values (0 pixels for the lost ones) so it is named in the 'too few' error",
-)
 @pytest.mark.parametrize("kind", ["nan", "nodata"])
 def test_a_class_entirely_on_nodata_is_named(tmp_path, kind):
     cube = scene_cube()

@@ -92,12 +92,6 @@ def test_cancel_during_training_leaves_no_output(inputs, tmp_path):
     _inputs_unchanged(inputs, before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/workflow.py train_from_files: the 'except BaseException: _remove(outputs)' deletes whatever "
-    "is at the output paths, including the previous run's model/report that this run never touched; outputs are "
-    "atomic already, so remove only the paths this run committed (record them as they are written)",
-)
 def test_cancelling_a_rerun_keeps_the_previous_model_and_report(inputs, tmp_path, old_model):
     shutil.copy(old_model, tmp_path / "model.rssgl")
     (tmp_path / "report.html").write_text("<html>yesterday's report</html>")
@@ -115,18 +109,13 @@ def test_unwritable_output_folder_is_a_clear_error_and_writes_nothing(inputs, tm
         _train(inputs, out, report=False)
     message = str(info.value)
     if running_as_root():  # the "folder" is a path below a regular file
-        assert message == f"Cannot save the model: the folder '{out}' does not exist; choose an existing folder."
+        assert message == (f"Cannot write '{out / 'model.rssgl'}': the folder '{out}' does not exist. Create it or "
+                           "choose another output path.")
     else:
         assert str(out) in message and "writ" in message
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/workflow.py train_from_files: output paths are only checked when the model is saved, after "
-    "the whole training; check every output folder first (io.atomic.temporary_path_for raises the clear "
-    "'Cannot write ...: the folder ... does not exist/is not writable' ValueError) before reading the raster",
-)
 def test_unwritable_output_is_reported_before_training_starts(inputs, tmp_path):
     stop = Stopper(after=0)
     with pytest.raises(ValueError, match="Cannot write"):
@@ -190,12 +179,6 @@ def _oom(*args, **kwargs):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/workflow.py train_from_files (or core/training.py fit): torch.cuda.OutOfMemoryError escapes "
-    "with torch's text; catch it around clf.fit, free the cache, and raise RssglError('The GPU ran out of memory "
-    "training on this <H> x <W> x <B> raster ... Train on the CPU (device cpu), or on a smaller raster / subset.')",
-)
 def test_gpu_out_of_memory_in_training_suggests_the_cpu_or_a_smaller_raster(inputs, tmp_path, monkeypatch):
     monkeypatch.setattr(RSSGL, "forward", _oom)
     with pytest.raises((ValueError, RuntimeError)) as info:
