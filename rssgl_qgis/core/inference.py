@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 #: The network downsamples 4 times (stride 2): windows are multiples of this.
 PAD_MULTIPLE = 16
 #: Default core tile and halo in pixels (chosen from benchmarks/bench_seams.py; docs/PERFORMANCE.md).
-DEFAULT_TILE = 448
+DEFAULT_TILE = 512
 DEFAULT_HALO = 32
 #: Smallest core tile the OOM fallback shrinks to before giving up.
 MIN_TILE = 32
@@ -480,6 +480,24 @@ class _Prefetcher:
         self._thread.join(timeout=30)
 
 
+class _SyncReader:
+    """Reads each batch in the calling thread (``prefetch=0``): the naive baseline of the benchmarks."""
+
+    def __init__(self, batches: list[list[Tile]], read: Callable[[list[Tile]], Any]):
+        self._batches, self._read = batches, read
+        self.read_seconds = 0.0
+
+    def __iter__(self) -> Iterator[tuple[list[Tile], Any]]:
+        for batch in self._batches:
+            t0 = time.perf_counter()
+            item = self._read(batch)
+            self.read_seconds += time.perf_counter() - t0
+            yield batch, item
+
+    def close(self) -> None:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------- engine
 class _TiledRun:
     """State of one ``predict_tiled`` call (current tile/batch after OOM fallbacks, counters)."""
@@ -677,7 +695,8 @@ def predict_tiled(
     (B, h, w) block (any numeric dtype; called from a background thread, so it must be thread-safe).
     ``valid_fn(window, raw)`` may add a boolean (h, w) mask (e.g. a mask raster); NaN/inf and
     ``nodata`` (per band) are always masked. ``itemsize`` is the raster's bytes per value, used for
-    the memory plan. Results arrive in row-major order of cores; every pixel is written exactly once.
+    the memory plan. ``prefetch`` batches are read ahead by a background thread (0 = read in the
+    calling thread, no overlap: only for baselines). Results arrive in row-major order of cores; every pixel is written exactly once.
     Raises ``Cancelled`` when ``should_stop()`` turns True (checked before every batch).
     """
     p = TilePredictor.from_classifier(classifier)
@@ -709,7 +728,10 @@ def predict_tiled(
     write_seconds = 0.0
     if should_stop is not None and should_stop():
         raise Cancelled("Classification cancelled before the first tile.")
-    reader = _Prefetcher(batches, run.read, prefetch)
+    reader = _Prefetcher(batches, run.read, prefetch) if prefetch > 0 else _SyncReader(batches, run.read)
+    # Every batch has the same shape: let cuDNN pick its fastest kernels once (restored afterwards).
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = cudnn_benchmark or p.device.type == "cuda"
     try:
         for k, (group, (raw, mask)) in enumerate(reader, start=1):
             if should_stop is not None and should_stop():
@@ -725,6 +747,7 @@ def predict_tiled(
                 progress(100.0 * done / total, f"Tile batch {k} of {len(batches)}")
     finally:
         reader.close()
+        torch.backends.cudnn.benchmark = cudnn_benchmark
     if done != height * width:  # every pixel exactly once: a planning bug must never go unnoticed
         raise RuntimeError(f"Tiled prediction wrote {done} pixels of {height * width}; please report this bug.")
     return TiledReport(
