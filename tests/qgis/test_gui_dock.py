@@ -319,6 +319,8 @@ def test_training_layer_classes_and_active_class(desktop, raster_path, tmp_path)
     # The class list survives re-reading the layer (e.g. after the user edits the style elsewhere).
     dock.refresh_classes()
     assert [(e.value, e.name) for e in dock._classes] == [(1, "Water"), (2, "Maize")]
+    iface.window.show()
+    assert wait_for(lambda: dock.torch_status is not None, 120)  # the picture shows the real status line
     screenshot(dock.widget().widget(), "dock_classes.png")
 
 
@@ -439,6 +441,7 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert any("Classification added" in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
+    iface.tree_view.expandAll()
     iface.canvas.setRenderFlag(True)
     iface.canvas.setDestinationCrs(raster.crs())
     iface.canvas.setExtent(raster.extent())
