@@ -141,7 +141,9 @@ def read_classes(layer: QgsVectorLayer, field: str) -> list[ClassEntry]:
                 key = int(value) if numeric else str(value)
             except (TypeError, ValueError):
                 continue
-            entries[key] = ClassEntry(key, category.label() or str(key), category.symbol().color())
+            color = QColor(category.symbol().color())
+            color.setAlpha(255)  # the polygons are drawn see-through; the class colour itself is opaque
+            entries[key] = ClassEntry(key, category.label() or str(key), color)
     index = layer.fields().indexFromName(field)
     if index < 0:
         return list(entries.values())

@@ -319,8 +319,10 @@ def test_training_layer_classes_and_active_class(desktop, raster_path, tmp_path)
     # The class list survives re-reading the layer (e.g. after the user edits the style elsewhere).
     dock.refresh_classes()
     assert [(e.value, e.name) for e in dock._classes] == [(1, "Water"), (2, "Maize")]
+    assert dock._classes[0].color == QColor(0, 0, 200)  # opaque, although the polygons are see-through
     iface.window.show()
     assert wait_for(lambda: dock.torch_status is not None, 120)  # the picture shows the real status line
+    wait_for(lambda: False, 0.3)  # let the layout re-wrap the status text before the grab
     screenshot(dock.widget().widget(), "dock_classes.png")
 
 
