@@ -16,7 +16,9 @@ borders are expected (mixed pixels) and not worth a polygon, so the selection ke
 5. polygonised with GDAL (same 4-connectivity, so one component gives one polygon) into a
    GeoPackage in the raster's CRS.
 
-No qgis import: the dock calls this from its background task, and tests run it on arrays.
+No qgis import: the dock calls this from its background task, and tests run it on arrays. GDAL/OGR
+are imported only by the functions that read or write files, so the ranking itself runs wherever
+numpy and scipy do (benchmarks on GPU machines without GDAL).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from osgeo import gdal, ogr, osr
 from scipy import ndimage
 
 __all__ = [
@@ -169,6 +170,8 @@ def write_regions_gpkg(
     reads "Corn vs. Soybean" in the attribute table). Written to a temporary name and renamed, so a
     reader never sees half a file. Returns ``path``.
     """
+    from osgeo import gdal, ogr, osr
+
     height, width = search.components.shape
     mem = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Int32)
     mem.SetGeoTransform(tuple(geotransform))
@@ -233,7 +236,10 @@ def write_regions_gpkg(
     return path
 
 
-def _read_float(path: str) -> tuple[np.ndarray, gdal.Dataset]:
+def _read_float(path: str):
+    """(array float32, dataset) of a raster file."""
+    from osgeo import gdal
+
     ds = gdal.Open(path)
     if ds is None:
         raise ValueError(f"Cannot open the raster '{path}': check that the file exists and is a GeoTIFF.")
