@@ -25,6 +25,22 @@ The sensor blurs the scene with a Gaussian point-spread function (which linearly
 neighbouring parcels at their boundaries) and adds signal-dependent noise. The water-vapour
 absorption bands around 1400 and 1900 nm are removed (as the usual "corrected" scenes do) or kept with
 almost no signal and strong noise (``water_bands="noisy"``).
+
+Measured (default 160 x 160 x 120 scene, 8 classes; overall accuracy on all labelled pixels not used
+for training, split by ``core.sampling.percent_split`` seed 2333), with
+``python -m rssgl_qgis.core.synthetic --seeds 0,2 --percent 1,5 --rssgl 600 --device cuda`` on one H100:
+
+====  ======  ===================  =====================  =============  ==============
+seed  train   nearest class mean   Gaussian naive Bayes   RSSGL (600 it)  parcel oracle
+====  ======  ===================  =====================  =============  ==============
+0     1 %     0.824                0.873                  0.943          1.000
+0     5 %     0.820                0.877                  0.978          1.000
+2     1 %     0.720                0.852                  0.955          1.000
+2     5 %     0.739                0.860                  0.979          1.000
+====  ======  ===================  =====================  =============  ==============
+
+("parcel oracle" = Gaussian naive Bayes on each pixel's parcel-mean spectrum: the information is there,
+but only spatially.) Without ``--rssgl`` the CLI prints the baselines alone, CPU only, in seconds.
 """
 
 from __future__ import annotations
