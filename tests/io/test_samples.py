@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from osgeo import ogr, osr
 
 from rssgl_qgis.core.synthetic import make_synthetic_scene
@@ -209,3 +211,39 @@ def test_pixel_to_map_helper_is_consistent_with_the_raster(info):
     ref = osr.SpatialReference()
     ref.ImportFromWkt(info.crs_wkt)
     assert ref.GetAuthorityCode(None) == "32610"
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 18), st.floats(0, 14), st.floats(0.3, 6), st.floats(0.3, 6),
+                          st.integers(1, 3)), min_size=1, max_size=4),
+       st.lists(st.tuples(st.floats(-2, 22), st.floats(-2, 18), st.integers(1, 3)), max_size=4))
+def test_rasterisation_matches_the_pixel_centre_rule(tmp_path_factory, rects, points):
+    """Random rectangles and points: GDAL's burn equals a direct pixel-centre computation."""
+    folder = tmp_path_factory.mktemp("prop")
+    info = raster_info(make_raster(folder / "img.tif", np.ones((1, H, W), np.uint8)))
+    features = [(rect_wkt(c, r, c + w, r + h), v) for c, r, w, h, v in rects]
+    features += [(point_wkt(c, r), v) for c, r, v in points]
+    cy, cx = np.mgrid[0:H, 0:W] + 0.5
+    count = np.zeros((H, W), int)
+    total = np.zeros((H, W), int)
+    last = np.zeros((H, W), int)
+    for c, r, w, h, v in rects:
+        inside = (cx > c) & (cx < c + w) & (cy > r) & (cy < r + h)
+        count += inside
+        total += inside * v
+        last[inside] = v
+    for c, r, v in points:
+        if 0 <= c < W and 0 <= r < H:
+            row, col = int(np.floor(r)), int(np.floor(c))
+            count[row, col] += 1
+            total[row, col] += v
+            last[row, col] = v
+    # Skip draws on a convention boundary: a polygon edge through a pixel centre, a point on a pixel edge.
+    edges = [e for c, r, w, h, _ in rects for e in (c, c + w, r, r + h)]
+    assume(all(abs(e - np.floor(e) - 0.5) > 1e-6 for e in edges))
+    assume(all(min(abs(e - round(e)) for e in (c, r)) > 1e-6 for c, r, _ in points))
+    expected = np.where((count > 0) & (total == count * last), last, 0)
+    if not (expected > 0).any():
+        return  # covered by the "no pixel centre" error test
+    path = make_vector(folder / "s.gpkg", features)
+    assert np.array_equal(labels_from_vector(path, None, "cls", info).labels, expected)
