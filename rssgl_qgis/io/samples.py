@@ -145,6 +145,9 @@ def _class_values(raw: list, field_type: int, field_name: str, layer_label: str,
             f"Field '{field_name}' of layer {layer_label} has class value {values[bad]} (feature {fids[bad]}); "
             "class values must be positive integers because 0 means 'unlabelled'. Renumber the classes from 1."
         )
+    if (values > np.iinfo(np.int32).max).any():
+        raise ValueError(f"Field '{field_name}' of layer {layer_label} has class value {int(values.max())}, larger "
+                         "than the plugin supports (2147483647); renumber the classes.")
     classes = np.unique(values)
     return values, classes, [f"Class {v}" for v in classes]
 

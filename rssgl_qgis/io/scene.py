@@ -160,9 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--float32", action="store_true", help="float32 reflectance instead of int16 x 10000")
     parser.add_argument("--wgs84", action="store_true", help="write the training polygons in EPSG:4326")
     args = parser.parse_args(argv)
-    paths = write_synthetic_scene(args.outdir, args.seed, height=args.size, width=args.size, bands=args.bands,
-                                  n_classes=args.classes, dtype="float32" if args.float32 else "int16",
-                                  polygons_crs="EPSG:4326" if args.wgs84 else None)
+    try:
+        paths = write_synthetic_scene(args.outdir, args.seed, height=args.size, width=args.size, bands=args.bands,
+                                      n_classes=args.classes, dtype="float32" if args.float32 else "int16",
+                                      polygons_crs="EPSG:4326" if args.wgs84 else None)
+    except ValueError as exc:
+        parser.error(str(exc))
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0

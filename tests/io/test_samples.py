@@ -247,3 +247,9 @@ def test_rasterisation_matches_the_pixel_centre_rule(tmp_path_factory, rects, po
         return  # covered by the "no pixel centre" error test
     path = make_vector(folder / "s.gpkg", features)
     assert np.array_equal(labels_from_vector(path, None, "cls", info).labels, expected)
+
+
+def test_class_values_beyond_int32_are_rejected(tmp_path, info):
+    path = make_vector(tmp_path / "big.gpkg", [(rect_wkt(0, 0, 2, 2), 2**33)], field_type=ogr.OFTInteger64)
+    with pytest.raises(ValueError, match="larger than the plugin supports"):
+        labels_from_vector(path, None, "cls", info)

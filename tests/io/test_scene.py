@@ -77,3 +77,11 @@ def test_cli_writes_the_scene(tmp_path):
     assert raster_info(tmp_path / "demo" / "synthetic_cube.tif").bands == 20
     source = ogr.Open(str(tmp_path / "demo" / "synthetic_training.gpkg"))  # keep the source alive (GDAL)
     assert source.GetLayer(0).GetSpatialRef().GetAuthorityCode(None) == "4326"
+
+
+def test_cli_reports_bad_arguments_without_a_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO}
+    done = subprocess.run([sys.executable, "-m", "rssgl_qgis.io.scene", str(tmp_path / "x"), "--bands", "5"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert "needs 10..400 bands, got 5" in done.stderr and "Traceback" not in done.stderr
