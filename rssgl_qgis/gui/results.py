@@ -121,6 +121,9 @@ def add_to_results_group(project: QgsProject, layers: list, above_layer_id: str 
     for position, layer in enumerate(layers):
         project.addMapLayer(layer, False)
         group.insertLayer(position, layer)
+    # A view does not expand a group that was empty when inserted; toggling re-emits expandedChanged
+    # now that it has children, so the new legend is visible at once.
+    group.setExpanded(False)
     group.setExpanded(True)
 
 

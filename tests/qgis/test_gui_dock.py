@@ -169,14 +169,29 @@ def small_network(monkeypatch):
     return SmallClassifier
 
 
+@pytest.fixture(scope="module")
+def main_window(qgis_app):
+    """One QGIS-like main window for the module, as QGIS has one for its lifetime.
+
+    (Layer tree views created and destroyed per test leave QGIS 3.22 signal connections to the
+    project's layer tree behind, which crash later tests; real QGIS never destroys its view.)
+    """
+    iface = DesktopIface()
+    yield iface
+    QgsProject.instance().clear()
+    iface.window.close()
+
+
 @pytest.fixture
-def desktop(qgis_app, tmp_path):
-    """Fresh project, settings and a QGIS-like window; yields (iface, dock)."""
+def desktop(main_window, tmp_path):
+    """Fresh project, settings, message bar log and dock in the shared window; yields (iface, dock)."""
     from rssgl_qgis.gui.dock import RssglDockWidget
 
+    iface = main_window
     QgsProject.instance().clear()
     QgsSettings().remove("rssgl")
-    iface = DesktopIface()
+    iface.bar.messages.clear()
+    iface.canvas.setRenderFlag(False)
     dock = RssglDockWidget(iface, iface.window)
     iface.addDockWidget(Qt.RightDockWidgetArea, dock)
     dock.output_widget.setFilePath(str(tmp_path / "runs"))
@@ -185,10 +200,9 @@ def desktop(qgis_app, tmp_path):
     yield iface, dock
     dock.shutdown()
     wait_for(lambda: QgsApplication.taskManager().countActiveTasks() == 0, 60)
-    QgsProject.instance().clear()
-    iface.window.close()
+    iface.removeDockWidget(dock)
     dock.deleteLater()
-    iface.window.deleteLater()
+    QgsProject.instance().clear()
     QgsApplication.processEvents()
 
 
@@ -240,11 +254,11 @@ def screenshot(widget, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- tests
-def test_desktop_entry_points_open_and_remove_the_dock(qgis_app):
+def test_desktop_entry_points_open_and_remove_the_dock(main_window):
     from rssgl_qgis.gui.desktop import RssglDesktop
     from rssgl_qgis.gui.dock import RssglDockWidget
 
-    iface = DesktopIface()
+    iface = main_window
     desktop = RssglDesktop(iface)
     desktop.install()
     assert desktop.action in iface.toolbar.actions()
@@ -258,7 +272,6 @@ def test_desktop_entry_points_open_and_remove_the_dock(qgis_app):
     assert desktop.action is None and desktop.dock is None
     assert not iface.toolbar.actions()
     assert not menu.actions()
-    iface.window.deleteLater()
 
 
 def test_status_line_reports_torch_and_device_without_blocking(desktop):
@@ -443,7 +456,6 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert any("Classification added" in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
-    iface.tree_view.expandAll()
     iface.canvas.setRenderFlag(True)
     iface.canvas.setDestinationCrs(raster.crs())
     iface.canvas.setExtent(raster.extent())
