@@ -1,0 +1,95 @@
+"""Bad inputs to "Assess accuracy" (workflow.assess_accuracy): wrong raster, reference elsewhere, full disk.
+
+The classification used here is written with io.raster.write_classification on the 24 x 24 test
+grid, so no network is involved.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rssgl_qgis.io.raster import raster_info, write_classification
+from rssgl_qgis.workflow import assess_accuracy
+
+from .helpers import (
+    BLOCKS,
+    WAVELENGTHS,
+    block_labels,
+    class_features,
+    disk_full,
+    scene_cube,
+    snapshot,
+    write_raster,
+    write_samples,
+)
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:
+    raster = write_raster(tmp_path / "scene.tif", scene_cube(), wavelengths=WAVELENGTHS)
+    classes = tmp_path / "classes.tif"
+    write_classification(classes, block_labels(), raster_info(raster), [1, 2, 3, 4],
+                         ["water", "forest", "soil", "urban"], [(0, 0, 255), (0, 128, 0), (150, 100, 50), (90, 90, 90)])
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"raster": raster, "classes": classes, "samples": write_samples(tmp_path / "ref.gpkg", class_features()),
+            "out": out}
+
+
+def _assess(files, classification=None, samples=None):
+    return assess_accuracy(str(classification or files["classes"]), reference_vector=str(samples or files["samples"]),
+                           reference_field="class_id", html_out=str(files["out"] / "accuracy.html"),
+                           csv_out=str(files["out"] / "accuracy.csv"))
+
+
+def test_a_perfect_map_scores_one(files):
+    result = _assess(files)
+    assert result.summary["oa"] == pytest.approx(1.0) and result.summary["kappa"] == pytest.approx(1.0)
+    assert set(snapshot(files["out"])) == {"accuracy.html", "accuracy.csv"}
+
+
+def test_the_hyperspectral_raster_instead_of_the_classification(files):
+    with pytest.raises(ValueError) as info:
+        _assess(files, classification=files["raster"])
+    assert str(info.value) == (
+        f"A classification raster has one band of class values; '{files['raster']}' has 4. Choose the classification "
+        "output, not the hyperspectral raster."
+    )
+    assert snapshot(files["out"]) == {}
+
+
+def test_reference_samples_outside_the_classification(files, tmp_path):
+    far = {v: (c0 + 500, r0, c1 + 500, r1) for v, (c0, r0, c1, r1) in BLOCKS.items()}
+    samples = write_samples(tmp_path / "far.gpkg", class_features(far))
+    with pytest.raises(ValueError) as info:
+        _assess(files, samples=samples)
+    assert str(info.value).startswith("None of the 4 feature(s) of layer 'samples' overlap the raster")
+    assert snapshot(files["out"]) == {}
+
+
+def test_disk_full_while_writing_the_csv_leaves_no_report(files, monkeypatch):
+    real = os.replace
+
+    def replace(src, dst):
+        if os.fspath(dst).endswith(".csv"):
+            disk_full()
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(ValueError) as info:
+        _assess(files)
+    assert str(info.value) == (
+        f"Cannot write '{files['out'] / 'accuracy.csv'}': No space left on device. Check that the file is not open in "
+        "another program and that the disk has free space."
+    )
+    assert snapshot(files["out"]) == {}, "the HTML report of a failed assessment was left behind"
+
+
+def test_classification_inputs_are_not_modified(files):
+    before = {k: snapshot(Path(v).parent)[Path(v).name] for k, v in files.items() if k != "out"}
+    _assess(files)
+    after = {k: snapshot(Path(v).parent)[Path(v).name] for k, v in files.items() if k != "out"}
+    assert after == before
