@@ -290,9 +290,11 @@ def _names_from_field(per_feature, class_values, raw_names, default_names, name_
 def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np.ndarray, int]:
     """Class indices (H, W) burnt with the pixel-centre rule, and the number of conflicting pixels.
 
-    Three passes on a window around the samples: the last index burnt (REPLACE), the number of
-    features covering each pixel and the sum of their indices (ADD). A pixel is consistent when
-    sum == count * last, i.e. all features covering it share one class.
+    Four passes on a window around the samples: the last index burnt (REPLACE), and with ADD the
+    number of features covering each pixel, the sum of their indices and the sum of their squares.
+    A pixel is consistent when sum == count * last and sumsq == count * last**2: the indices then have
+    mean ``last`` and variance 0, i.e. all features covering it share one class (the sum alone is
+    fooled by 1 + 3 == 2 * 2). Float64 bands keep every sum exact (integers below 2**53).
     """
     height, width = info.shape
     x0, dx, rx, y0, ry, dy = info.geotransform
@@ -305,7 +307,7 @@ def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np
     else:  # rotated grid: burn on the whole raster
         c0, c1, r0, r1 = 0, width, 0, height
     w, h = c1 - c0, r1 - r0
-    target = gdal.GetDriverByName("MEM").Create("", w, h, 3, gdal.GDT_UInt32)
+    target = gdal.GetDriverByName("MEM").Create("", w, h, 4, gdal.GDT_Float64)
     target.SetGeoTransform((x0 + c0 * dx + r0 * rx, dx, rx, y0 + c0 * ry + r0 * dy, ry, dy))
     if info.crs_wkt:
         target.SetProjection(info.crs_wkt)
@@ -316,18 +318,21 @@ def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np
         srs.ImportFromWkt(info.crs_wkt)
     layer = memory.CreateLayer("samples", srs if info.crs_wkt else None, ogr.wkbUnknown)
     layer.CreateField(ogr.FieldDefn(_BURN_FIELD, ogr.OFTInteger))
+    layer.CreateField(ogr.FieldDefn(_BURN_FIELD + "_sq", ogr.OFTReal))
     definition = layer.GetLayerDefn()
     for geometry, index in zip(geometries, burn, strict=True):
         feature = ogr.Feature(definition)
         feature.SetGeometry(geometry)
         feature.SetField(_BURN_FIELD, int(index))
+        feature.SetField(_BURN_FIELD + "_sq", float(index) ** 2)
         layer.CreateFeature(feature)
     gdal.RasterizeLayer(target, [1], layer, options=[f"ATTRIBUTE={_BURN_FIELD}"])
     gdal.RasterizeLayer(target, [2], layer, burn_values=[1], options=["MERGE_ALG=ADD"])
     gdal.RasterizeLayer(target, [3], layer, options=[f"ATTRIBUTE={_BURN_FIELD}", "MERGE_ALG=ADD"])
-    last, count, total = (target.GetRasterBand(i).ReadAsArray().astype(np.int64) for i in (1, 2, 3))
-    consistent = total == count * last
-    window = np.where((count > 0) & consistent, last, 0)
+    gdal.RasterizeLayer(target, [4], layer, options=[f"ATTRIBUTE={_BURN_FIELD}_sq", "MERGE_ALG=ADD"])
+    last, count, total, squares = (target.GetRasterBand(i).ReadAsArray() for i in (1, 2, 3, 4))
+    consistent = (total == count * last) & (squares == count * last * last)
+    window = np.where((count > 0) & consistent, last, 0).astype(np.int64)
     conflicts = int(((count > 0) & ~consistent).sum())
     out = np.zeros((height, width), dtype=np.int64)
     out[r0:r1, c0:c1] = window

@@ -253,3 +253,12 @@ def test_class_values_beyond_int32_are_rejected(tmp_path, info):
     path = make_vector(tmp_path / "big.gpkg", [(rect_wkt(0, 0, 2, 2), 2**33)], field_type=ogr.OFTInteger64)
     with pytest.raises(ValueError, match="larger than the plugin supports"):
         labels_from_vector(path, None, "cls", info)
+
+
+def test_three_classes_whose_indices_average_out_still_conflict(tmp_path, info):
+    # Classes 1, 3 and 2 (2 burnt last) on one pixel: 1 + 3 + 2 == 3 * 2, only the squares tell.
+    path = make_vector(tmp_path / "three.gpkg", [(rect_wkt(0, 0, 3, 3), 1), (rect_wkt(1, 1, 4, 4), 3),
+                                                 (rect_wkt(2, 2, 5, 5), 2)])
+    s = labels_from_vector(path, None, "cls", info)
+    assert s.labels[2, 2] == 0 and s.conflict_pixels == 7  # (1,2) and (2,3) overlaps, 2 x 2 each, share (2, 2)
+    assert s.labels[0, 0] == 1 and s.labels[4, 4] == 2
