@@ -517,7 +517,8 @@ class _TiledRun:
             if not all(math.isnan(v) for v in values):
                 self.nodata_t = torch.tensor(values, dtype=torch.float32, device=predictor.device)
         self.max_batch = 1
-        self.tile_limit = 0  # 0 = no limit; set after an OOM on a single tile
+        self.tile = 0  # current core tile size (the plan's, halved by each OOM on a single tile)
+        self.tile_reduced = False
         self.oom_retries = 0
         self.valid_pixels = 0
         self.compute_seconds = 0.0
@@ -578,9 +579,18 @@ class _TiledRun:
         m = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)).to(dev)
         return t, m
 
+    def _needs_replan(self, tile: Tile) -> bool:
+        """After an OOM shrank the tile size, windows of the old plan (edge tiles too) are re-planned."""
+        if not self.tile_reduced:
+            return False
+        span = _round_up(self.tile + 2 * self.halo, PAD_MULTIPLE)
+        return tile.read.height > min(span, _round_up(self.height, PAD_MULTIPLE)) or tile.read.width > min(
+            span, _round_up(self.width, PAD_MULTIPLE)
+        )
+
     def compute(self, tiles: list[Tile], raw: np.ndarray, mask: np.ndarray | None) -> list[TileResult]:
         """Predict one batch; on out-of-memory retry with half the batch, then with half-size tiles."""
-        if self.tile_limit and max(tiles[0].core.height, tiles[0].core.width) > self.tile_limit:
+        if self._needs_replan(tiles[0]):
             return self._split_tiles(tiles)
         if len(tiles) > self.max_batch:
             out = []
@@ -602,23 +612,23 @@ class _TiledRun:
             self.max_batch = max(1, len(tiles) // 2)
             log.warning("Out of memory with %d tiles per batch; retrying with %d.", len(tiles), self.max_batch)
             return self.compute(tiles, raw, mask)
-        core = tiles[0].core
-        new_limit = max(core.height, core.width) // 2
-        if new_limit < MIN_TILE:
+        current = self.tile
+        if current // 2 < MIN_TILE:
             raise RuntimeError(
-                f"The {self.p.device.type.upper()} ran out of memory even with {max(core.height, core.width)}-pixel "
+                f"The {self.p.device.type.upper()} ran out of memory even with {self.tile}-pixel "
                 "tiles. Close other programs using the GPU, lower the tile size, or classify on the CPU "
                 "(device 'cpu')."
             )
-        self.tile_limit = new_limit
-        log.warning("Out of memory on one tile; retrying with %d-pixel tiles.", new_limit)
+        self.tile = current // 2
+        self.tile_reduced = True
+        log.warning("Out of memory on one tile; retrying with %d-pixel tiles.", self.tile)
         return self._split_tiles(tiles)
 
     def _split_tiles(self, tiles: list[Tile]) -> list[TileResult]:
-        """Re-plan each tile's core with the reduced tile size; sub-windows are read again."""
+        """Re-plan each tile's core with the current (reduced) tile size; sub-windows are read again."""
         out = []
         for t in tiles:
-            subs = plan_tiles(self.height, self.width, self.tile_limit, self.halo, region=t.core)
+            subs = plan_tiles(self.height, self.width, self.tile, self.halo, region=t.core)
             for i in range(0, len(subs), self.max_batch):
                 group = subs[i : i + self.max_batch]
                 raw, mask = self.read(group)
@@ -718,6 +728,7 @@ def predict_tiled(
     tiles = plan_tiles(height, width, plan.tile, plan.halo)
     run = _TiledRun(p, read_window, valid_fn, nodata, height, width, plan.halo, with_probabilities)
     run.max_batch = plan.batch
+    run.tile = plan.tile
     batches = _batches(tiles, plan.batch)
     log.info(
         "Tiled prediction: %dx%d pixels, %d tiles of %d (+%d halo, read %dx%d), batch %d on %s.",
@@ -762,7 +773,7 @@ def predict_tiled(
         seconds=time.perf_counter() - t_start,
         valid_pixels=run.valid_pixels,
         oom_retries=run.oom_retries,
-        final_tile=run.tile_limit or plan.tile,
+        final_tile=run.tile,
         final_batch=run.max_batch,
         read_seconds=reader.read_seconds,
         compute_seconds=run.compute_seconds,

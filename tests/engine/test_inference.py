@@ -256,6 +256,17 @@ def test_oom_retries_with_smaller_batch_then_smaller_tiles():
     assert (labels == ref_labels).mean() > 0.999
 
 
+def test_after_oom_edge_tiles_are_replanned_too():
+    """Edge tiles with a small core but the old plan's large read window must shrink as well."""
+    ref = local_predictor()
+    data = cube(96, 96)
+    expected, _, _, _ = predict_array_tiled(ref, data, tile=32, halo=8)
+    flaky = FlakyNetwork(ref.network, max_side=48)
+    labels, _, _, report = predict_array_tiled(local_predictor(network=flaky), data, tile=64, halo=8, batch=1)
+    assert report.final_tile == 32 and report.oom_retries == 1
+    np.testing.assert_array_equal(labels, expected)  # exactly the 32-pixel plan
+
+
 def test_oom_message_says_what_to_do_when_even_small_tiles_fail():
     pred = local_predictor(network=FlakyNetwork(local_predictor().network, max_side=1))
     with pytest.raises(RuntimeError, match="ran out of memory even with .*classify on the CPU"):
