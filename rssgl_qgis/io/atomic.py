@@ -15,6 +15,7 @@ they are deleted.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,10 +24,13 @@ __all__ = [
     "GDAL_SIDECARS",
     "atomic_output",
     "atomic_write_text",
+    "commit_temporaries",
     "commit_temporary",
     "discard_temporary",
     "temporary_path_for",
 ]
+
+log = logging.getLogger(__name__)
 
 GDAL_SIDECARS: tuple[str, ...] = (".aux.xml", ".ovr", ".msk", "-wal", "-shm", "-journal")
 
@@ -71,29 +75,84 @@ def discard_temporary(tmp_path: str, sidecars: tuple[str, ...] = GDAL_SIDECARS) 
         _remove_quietly(tmp_path + suffix)
 
 
-def commit_temporary(tmp_path: str, path: str | os.PathLike, sidecars: tuple[str, ...] = GDAL_SIDECARS) -> None:
-    """Move a finished temporary output (and its sidecars) onto ``path`` atomically.
+def _backup_link(path: str) -> str | None:
+    """A second name (hard link) for an existing output, so it can be put back if a later step fails.
 
-    Sidecars of an older file at ``path`` that the new output does not have are removed, so GDAL
-    never pairs a new raster with old category names or overviews. On failure the temporary files
-    are deleted and the error re-raised with the paths in the message.
+    Hard links copy nothing; on file systems without them (FAT, some shares) there is no backup and
+    that one file's replacement is not undone.
     """
-    path = os.fspath(path)
-    if not os.path.exists(tmp_path):
-        raise RuntimeError(f"Cannot finish '{path}': its temporary file '{tmp_path}' was not written.")
+    if not os.path.exists(path):
+        return None
+    folder, name = os.path.split(path)
+    backup = os.path.join(folder, f".{name}.bak-{uuid.uuid4().hex[:12]}")
     try:
+        os.link(path, backup)
+    except OSError:
+        return None
+    return backup
+
+
+def commit_temporaries(pairs: list[tuple[str, str | os.PathLike]], sidecars: tuple[str, ...] = GDAL_SIDECARS) -> None:
+    """Move several finished temporary outputs onto their targets as one transaction.
+
+    ``pairs`` are (temporary path, target path); each target's GDAL sidecars follow it (stale ones of an
+    older output are removed). Targets are replaced in order, main files before their sidecars. If any
+    step fails, the targets already replaced get their previous content back (kept as hard links
+    until the end), new files are removed, all temporary files are deleted, and a ValueError names the
+    file that could not be written. So a raster, its .aux.xml and its .qml change together or not at all.
+    """
+    steps: list[tuple[str | None, str]] = []  # (source or None = delete the target, target)
+    for tmp, path in pairs:
+        path = os.fspath(path)
+        if not os.path.exists(tmp):
+            discard_all = [t for t, _ in pairs]
+            for other in discard_all:
+                discard_temporary(other, sidecars)
+            raise RuntimeError(f"Cannot finish '{path}': its temporary file '{tmp}' was not written.")
+        steps.append((tmp, path))
         for suffix in sidecars:
-            if os.path.exists(tmp_path + suffix):
-                os.replace(tmp_path + suffix, path + suffix)
+            if os.path.exists(tmp + suffix):
+                steps.append((tmp + suffix, path + suffix))
+            elif os.path.exists(path + suffix):
+                steps.append((None, path + suffix))
+    undo: list[tuple[str, str | None]] = []  # (target, backup or None = target did not exist)
+    try:
+        for source, target in steps:
+            backup = _backup_link(target)
+            existed = os.path.exists(target)
+            if source is None:
+                os.remove(target)
             else:
-                _remove_quietly(path + suffix)
-        os.replace(tmp_path, path)
+                os.replace(source, target)
+            undo.append((target, backup if existed else None))
+            if existed and backup is None:
+                log.warning("No backup of '%s' could be kept; it cannot be restored if a later step fails.", target)
     except OSError as exc:
-        discard_temporary(tmp_path, sidecars)
+        failed = target
+        if backup is not None:
+            _remove_quietly(backup)
+        for done_target, done_backup in reversed(undo):
+            try:
+                if done_backup is not None:
+                    os.replace(done_backup, done_target)
+                else:
+                    _remove_quietly(done_target)
+            except OSError:
+                log.error("Could not restore '%s' (its previous content is in '%s').", done_target, done_backup)
+        for tmp, _ in pairs:
+            discard_temporary(tmp, sidecars)
         raise ValueError(
-            f"Cannot write '{path}': {exc.strerror or exc}. Check that the file is not open in another "
+            f"Cannot write '{failed}': {exc.strerror or exc}. Check that the file is not open in another "
             "program and that the disk has free space."
         ) from exc
+    for _, backup in undo:
+        if backup is not None:
+            _remove_quietly(backup)
+
+
+def commit_temporary(tmp_path: str, path: str | os.PathLike, sidecars: tuple[str, ...] = GDAL_SIDECARS) -> None:
+    """Move a finished temporary output (and its sidecars) onto ``path``; see :func:`commit_temporaries`."""
+    commit_temporaries([(tmp_path, path)], sidecars)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 from osgeo import gdal
 
-from .atomic import atomic_write_text, commit_temporary, discard_temporary, temporary_path_for
+from .atomic import commit_temporaries, discard_temporary, temporary_path_for
 
 __all__ = [
     "BlockWriter",
@@ -37,6 +37,7 @@ __all__ = [
     "RasterReader",
     "classification_dtype",
     "classification_writer",
+    "commit_writers",
     "paletted_qml",
     "qml_path_for",
     "raster_info",
@@ -381,6 +382,8 @@ class BlockWriter:
             raise ValueError(f"Cannot create '{self.path}': {str(exc).strip()}. Check free disk space and "
                              "permissions.") from exc
         self._done = False
+        self._pairs: list[tuple[str, str]] | None = None
+        self._qml_tmp: str | None = None
 
     @property
     def dataset(self) -> gdal.Dataset:
@@ -407,30 +410,49 @@ class BlockWriter:
             self.abort()
             raise ValueError(f"Cannot write '{self.path}': {str(exc).strip()}. Check free disk space.") from exc
 
-    def commit(self) -> str:
-        """Close the file, rename it (and its sidecars) onto ``path``, write the .qml; return ``path``."""
-        if self._done:
-            return self.path
+    def prepare(self) -> list[tuple[str, str]]:
+        """Close the temporary raster and write the temporary .qml; return the (temporary, final) pairs.
+
+        Nothing is renamed yet: :func:`commit_writers` renames the pairs of several writers together.
+        On failure everything temporary is deleted and a ValueError says what happened.
+        """
+        if self._pairs is not None:
+            return self._pairs
         dataset, self._dataset = self.dataset, None
         try:
             dataset.FlushCache()
             del dataset  # closing is what writes the last tiles and the .aux.xml
         except RuntimeError as exc:
-            discard_temporary(self._tmp)
-            self._done = True
+            self.abort()
             raise ValueError(f"Cannot finish '{self.path}': {str(exc).strip()}. Check free disk space.") from exc
-        try:
-            commit_temporary(self._tmp, self.path)
-            if self.qml is not None:
-                atomic_write_text(qml_path_for(self.path), self.qml)
-        finally:
-            self._done = True
+        pairs = [(self._tmp, self.path)]
+        if self.qml is not None:
+            qml_path = qml_path_for(self.path)
+            self._qml_tmp = temporary_path_for(qml_path)
+            try:
+                with open(self._qml_tmp, "w", encoding="utf-8") as handle:
+                    handle.write(self.qml)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                self.abort()
+                raise ValueError(f"Cannot write '{qml_path}': {exc.strerror or exc}. Check free disk space.") from exc
+            pairs.append((self._qml_tmp, qml_path))
+        self._pairs = pairs
+        return pairs
+
+    def commit(self) -> str:
+        """Close the file and rename it, its sidecars and its .qml onto the final names together."""
+        if not self._done:
+            commit_writers(self)
         return self.path
 
     def abort(self) -> None:
         """Close and delete the temporary output; nothing is left at ``path`` or next to it."""
         self._dataset = None
         discard_temporary(self._tmp)
+        if self._qml_tmp is not None:
+            discard_temporary(self._qml_tmp, ())
         self._done = True
 
     def __enter__(self) -> BlockWriter:
@@ -445,6 +467,26 @@ class BlockWriter:
     def __del__(self) -> None:  # a writer dropped without commit must not leave its temporary file
         if not getattr(self, "_done", True):
             self.abort()
+
+
+def commit_writers(*writers: BlockWriter) -> None:
+    """Finish several writers and rename all their files as one transaction.
+
+    Use it when one run produces several outputs (classification, confidence, probabilities): either
+    all of them replace the previous run's files or none does. Any failure aborts every writer.
+    """
+    pending = [w for w in writers if not w._done]
+    try:
+        pairs = [pair for w in pending for pair in w.prepare()]
+    except BaseException:
+        for w in pending:
+            w.abort()
+        raise
+    try:
+        commit_temporaries(pairs)
+    finally:
+        for w in pending:
+            w._done = True
 
 
 def classification_writer(path: str | os.PathLike, info: RasterInfo, class_values: Sequence[int],

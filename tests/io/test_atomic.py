@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from rssgl_qgis.io.atomic import atomic_output, atomic_write_text, temporary_path_for
+from rssgl_qgis.io.atomic import atomic_output, atomic_write_text, commit_temporaries, temporary_path_for
 
 
 def _listing(folder) -> list[str]:
@@ -89,3 +89,41 @@ def test_atomic_write_text_round_trip_and_overwrite(tmp_path):
     atomic_write_text(path, "<p>second</p>")
     assert path.read_text(encoding="utf-8") == "<p>second</p>"
     assert _listing(tmp_path) == ["report.html"]
+
+
+def _failing_replace(monkeypatch, name):
+    real = os.replace
+
+    def replace(src, dst):
+        if os.path.basename(os.fspath(dst)) == name:
+            raise OSError(28, "No space left on device", os.fspath(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("failing", ["a.tif", "a.tif.aux.xml", "b.qml"])
+def test_group_commit_is_all_or_nothing(tmp_path, monkeypatch, failing):
+    for name, text in (("a.tif", "old a"), ("a.tif.aux.xml", "old aux"), ("b.qml", "old b")):
+        (tmp_path / name).write_text(text)
+    tmp_a, tmp_b = temporary_path_for(tmp_path / "a.tif"), temporary_path_for(tmp_path / "b.qml")
+    for path, text in ((tmp_a, "new a"), (tmp_a + ".aux.xml", "new aux"), (tmp_b, "new b")):
+        with open(path, "w") as f:
+            f.write(text)
+    _failing_replace(monkeypatch, failing)
+    with pytest.raises(ValueError, match=rf"Cannot write '.*{failing}': No space left on device. Check that the file"):
+        commit_temporaries([(tmp_a, tmp_path / "a.tif"), (tmp_b, tmp_path / "b.qml")])
+    assert _listing(tmp_path) == ["a.tif", "a.tif.aux.xml", "b.qml"], "no temporary or backup file is left"
+    assert [(tmp_path / n).read_text() for n in _listing(tmp_path)] == ["old a", "old aux", "old b"]
+
+
+def test_group_commit_success_replaces_everything_and_removes_stale_sidecars(tmp_path):
+    (tmp_path / "a.tif").write_text("old a")
+    (tmp_path / "a.tif.aux.xml").write_text("old aux")
+    tmp_a, tmp_b = temporary_path_for(tmp_path / "a.tif"), temporary_path_for(tmp_path / "b.qml")
+    for path, text in ((tmp_a, "new a"), (tmp_b, "new b")):
+        with open(path, "w") as f:
+            f.write(text)
+    commit_temporaries([(tmp_a, tmp_path / "a.tif"), (tmp_b, tmp_path / "b.qml")])
+    assert _listing(tmp_path) == ["a.tif", "b.qml"]
+    assert (tmp_path / "a.tif").read_text() == "new a" and (tmp_path / "b.qml").read_text() == "new b"

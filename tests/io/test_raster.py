@@ -14,6 +14,7 @@ from rssgl_qgis.io.raster import (
     BlockWriter,
     classification_dtype,
     classification_writer,
+    commit_writers,
     paletted_qml,
     qml_path_for,
     raster_info,
@@ -220,3 +221,26 @@ def test_block_writer_cancel_leaves_nothing_and_keeps_old_output(tmp_path, cube_
     writer = BlockWriter(tmp_path / "dropped.tif", info)
     writer.abort()
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize("failing", ["classes.tif", "classes.tif.aux.xml", "classes.qml", "conf.tif"])
+def test_outputs_of_one_run_are_replaced_together_or_not_at_all(tmp_path, cube_path, monkeypatch, failing):
+    info = raster_info(cube_path[0])
+    write_classification(tmp_path / "classes.tif", np.ones(info.shape, np.uint8), info, [1, 2, 3], NAMES, COLORS)
+    write_float(tmp_path / "conf.tif", np.full(info.shape, 0.5, np.float32), info)
+    before = {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))}
+    real = os.replace
+
+    def replace(src, dst):
+        if os.path.basename(os.fspath(dst)) == failing:
+            raise OSError(28, "No space left on device", os.fspath(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    classes = classification_writer(tmp_path / "classes.tif", info, [1, 2, 3], ["x", "y", "z"], COLORS)
+    confidence = BlockWriter(tmp_path / "conf.tif", info, nodata=-1)
+    classes.write(np.full(info.shape, 2, np.uint8))
+    confidence.write(np.zeros(info.shape, np.float32))
+    with pytest.raises(ValueError, match=f"Cannot write '.*{failing}': No space left on device"):
+        commit_writers(classes, confidence)
+    assert {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))} == before
