@@ -62,15 +62,19 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             type=QgsProcessingParameterField.Any, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.SAMPLES_RASTER, self.tr("Training samples as a label raster"), optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+        share = QgsProcessingParameterNumber(
             self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Double,
-            defaultValue=0.2, minValue=0.0, maxValue=0.5))
+            defaultValue=0.2, minValue=0.0, maxValue=0.5)
+        share.setMetadata({"widget_wrapper": {"decimals": 2}})
+        self.addParameter(share)
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.ITERATIONS, self.tr("Iterations"), QgsProcessingParameterNumber.Integer,
             defaultValue=600, minValue=1, maxValue=100000)))
-        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+        rate = QgsProcessingParameterNumber(
             self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double,
-            defaultValue=0.005, minValue=1e-6, maxValue=1.0)))
+            defaultValue=0.005, minValue=1e-6, maxValue=1.0)
+        rate.setMetadata({"widget_wrapper": {"decimals": 6}})
+        self.addParameter(self.advanced(rate))
         self.addParameter(self.advanced(QgsProcessingParameterEnum(
             self.KERNEL, self.tr("ConvLSTM kernel"),
             options=[self.tr("Auto (from the raster size)"), "3x3x3", "3x5x5"], defaultValue=0)))
