@@ -139,10 +139,13 @@ def load_ground_truth(scene: str, data_dir) -> np.ndarray:
             f"No ground truth for '{scene}' in '{data_dir}': expected {spec.gt_files[0]} there or in "
             f"'{Path(data_dir) / scene}'."
         )
-    gt = load_mat_array(path, 2).astype(np.int64)
-    if gt.shape != (spec.height, spec.width):
-        raise ValueError(f"'{path}' holds a {gt.shape} ground truth; {scene} is {spec.height}x{spec.width}.")
-    return gt
+    try:
+        gt = load_mat_array(path, 2, (spec.height, spec.width))
+    except ValueError as exc:
+        raise ValueError(
+            f"'{path}' holds no {spec.height}x{spec.width} ground truth, the size of {scene} ({exc})"
+        ) from exc
+    return gt.astype(np.int64)
 
 
 def _spec(scene: str) -> SceneSpec:

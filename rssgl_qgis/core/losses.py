@@ -56,7 +56,8 @@ def statistical_loss(features: Tensor, target: Tensor, mask: Tensor, num_classes
     1e-3 * sum_{k<t} ||mu_k - mu_t||_2 over pairs of classes present in the minibatch.
     """
     d = features.shape[1]
-    z = features.float().permute(0, 2, 3, 1).reshape(-1, d)  # (P, D)
+    # at least float32 (bf16 features under autocast are upcast), float64 stays float64
+    z = features.to(torch.promote_types(features.dtype, torch.float32)).permute(0, 2, 3, 1).reshape(-1, d)
     inside = mask.reshape(-1) > 0
     # Pixels outside the minibatch go to a dump row K, so every shape is fixed.
     idx = torch.where(inside, target.reshape(-1).clamp(0, num_classes - 1), torch.full_like(target.reshape(-1), num_classes))

@@ -1,0 +1,167 @@
+"""Trainer: estimator contract, selection modes, cancellation, persistence, and that it learns.
+
+Tiny networks (16-32 channels) and scenes keep every test to seconds on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rssgl_qgis.core.errors import Cancelled, RssglError
+from rssgl_qgis.core.sampling import percent_split
+from rssgl_qgis.core.training import PAPER_LABEL, RssglClassifier, TrainingParams
+
+TINY = {"block_channels": (16, 16, 16, 16), "inner_dim": 16, "kernel": (3, 3, 3)}
+
+
+def _scene(h=20, w=21, bands=8, seed=0):
+    """Three blocky classes with sparse values 1, 10, 14 and class-dependent spectra plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.full((h, w), 14, dtype=np.int64)
+    labels[: h // 2, : w // 2] = 1
+    labels[h // 2 :, : w // 2] = 10
+    base = {1: rng.normal(0, 1, bands), 10: rng.normal(0, 1, bands), 14: rng.normal(0, 1, bands)}
+    cube = np.stack([base[v] for v in labels.ravel()], axis=1).reshape(bands, h, w)
+    cube = (cube + rng.normal(0, 0.8, cube.shape)).astype(np.float32) * 100 + 500
+    return cube, labels
+
+
+def _params(**kw):
+    base = {"iterations": 10, "epoch_iterations": 5, "patience_epochs": 5, "seed": 0, "device": "cpu"}
+    return TrainingParams(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    cube, labels = _scene()
+    train, test = percent_split(labels, 5, seed=0)
+    clf = RssglClassifier(TINY, _params(selection="paper", iterations=10))
+    return clf, clf.fit(cube, train, eval_labels=test, class_names=["a", "b", "c"]), cube, labels, test
+
+
+def test_fit_returns_self_and_sets_learned_attributes(fitted):
+    clf, returned, cube, _, _ = fitted
+    assert returned is clf
+    np.testing.assert_array_equal(clf.classes_, [1, 10, 14])
+    assert clf.band_mean_.shape == (8,) and clf.band_std_.shape == (8,)
+    assert clf.band_mean_ == pytest.approx(cube.reshape(8, -1).mean(1), rel=1e-5)
+    assert len(clf.history_) == 2 and {"iteration", "loss", "lr", "seconds", "test_oa"} <= set(clf.history_[0])
+    assert clf.selection_note_ == PAPER_LABEL and clf.metadata()["selection_note"] == PAPER_LABEL
+    assert clf.device_ == "cpu" and clf.device_description_.startswith("CPU only (")
+    assert 1 <= clf.best_epoch_ <= 2 and clf.train_seconds_ > 0
+
+
+def test_predict_uses_original_class_values_and_zero_for_invalid(fitted):
+    clf, _, cube, labels, _ = fitted
+    valid = np.ones(labels.shape, bool)
+    valid[0, 0] = False
+    cube = cube.copy()
+    cube[3, 5, 5] = np.nan  # NaN in one band makes the pixel invalid too
+    pred = clf.predict(cube, valid)
+    assert pred.shape == labels.shape
+    assert set(np.unique(pred)) <= {0, 1, 10, 14}
+    assert pred[0, 0] == 0 and pred[5, 5] == 0
+    proba = clf.predict_proba(cube, valid)
+    assert proba.shape == (3, *labels.shape) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba[:, 1, 1].sum(), 1.0, rtol=1e-5)
+    assert (proba[:, 0, 0] == 0).all()
+
+
+def test_predict_on_odd_sizes_and_wrong_band_count(fitted):
+    clf, _, cube, _, _ = fitted
+    assert clf.predict(cube[:, :13, :7]).shape == (13, 7)
+    with pytest.raises(RssglError, match="expects 8 bands but the raster has 5"):
+        clf.predict(cube[:5])
+
+
+def test_predict_before_fit_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="not trained yet"):
+        RssglClassifier().predict(np.zeros((3, 8, 8), np.float32))
+
+
+def test_save_and_load_round_trip(fitted, tmp_path):
+    clf, _, cube, _, _ = fitted
+    path = tmp_path / "model.rssgl"
+    clf.save(path)
+    again = RssglClassifier.load(path, device="cpu")
+    np.testing.assert_array_equal(again.classes_, clf.classes_)
+    assert again.class_names_ == ["a", "b", "c"] and again.config_ == clf.config_
+    np.testing.assert_allclose(again.predict_proba(cube), clf.predict_proba(cube), atol=1e-6)
+    meta = again.metadata()
+    assert meta["training_params"]["selection"] == "paper" and meta["band_count"] == 8
+    assert meta["versions"]["torch"] and meta["history"] == clf.history_
+
+
+def test_same_seed_gives_the_same_model():
+    cube, labels = _scene(16, 16, 6)
+    train, _ = percent_split(labels, 10, seed=1)
+    a = RssglClassifier(TINY, _params(selection="loss", iterations=4)).fit(cube, train)
+    b = RssglClassifier(TINY, _params(selection="loss", iterations=4)).fit(cube, train)
+    np.testing.assert_array_equal(a.predict_proba(cube), b.predict_proba(cube))
+    assert [h["loss"] for h in a.history_] == [h["loss"] for h in b.history_]
+
+
+def test_validation_mode_uses_only_training_pixels_or_falls_back_to_loss():
+    cube, labels = _scene(16, 16, 6)
+    train, test = percent_split(labels, 20, seed=0)
+    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train, eval_labels=test)
+    assert clf.selection_ == "validation" and "val_oa" in clf.history_[0]
+    assert "test_oa" in clf.history_[0]  # logged, never used for selection in this mode
+    assert int(clf.train_counts_.sum()) < int((train > 0).sum())  # validation pixels came out of training
+    few = np.zeros_like(labels)
+    few[0, :2], few[15, :2] = 1, 14
+    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, few)
+    assert clf.selection_ == "loss" and "training loss" in clf.selection_note_
+    assert int(clf.train_counts_.sum()) == 4  # the would-be validation pixels went back to training
+
+
+def test_bad_inputs_are_clear_errors():
+    cube, labels = _scene(16, 16, 6)
+    one = np.where(labels == 1, 1, 0)
+    with pytest.raises(RssglError, match="at least 2 classes"):
+        RssglClassifier(TINY, _params()).fit(cube, one)
+    with pytest.raises(RssglError, match="rasterise the samples"):
+        RssglClassifier(TINY, _params()).fit(cube, labels[:8])
+    with pytest.raises(RssglError, match="eval_labels"):
+        RssglClassifier(TINY, _params(selection="paper")).fit(cube, labels)
+    with pytest.raises(ValueError, match="Unknown model selection"):
+        RssglClassifier(TINY, _params(selection="test")).fit(cube, labels)
+
+
+def test_progress_and_cancellation():
+    cube, labels = _scene(16, 16, 6)
+    train, _ = percent_split(labels, 10, seed=0)
+    calls = []
+    with pytest.raises(Cancelled):
+        RssglClassifier(TINY, _params(selection="loss")).fit(
+            cube, train, progress=lambda p, m: calls.append(p), should_stop=lambda: len(calls) >= 3
+        )
+    assert calls == pytest.approx([10.0, 20.0, 30.0])
+
+
+def test_fine_tuning_starts_from_the_given_model(fitted):
+    clf, _, cube, labels, _ = fitted
+    train, _ = percent_split(labels, 5, seed=3)
+    tuned = RssglClassifier(params=_params(selection="loss", iterations=5)).fit(cube, train, init_from=clf)
+    assert tuned.config_ == clf.config_
+    np.testing.assert_array_equal(tuned.band_mean_, clf.band_mean_)
+    assert tuned.fine_tuned_from_ == clf.metadata()["created"]
+    with pytest.raises(RssglError, match="expects 8 bands"):
+        RssglClassifier(params=_params()).fit(cube[:4], train, init_from=clf)
+
+
+def test_short_training_beats_nearest_class_mean_on_the_synthetic_scene():
+    synthetic = pytest.importorskip("rssgl_qgis.core.synthetic")
+    scene = synthetic.make_synthetic_scene(seed=0, height=48, width=48, bands=24, n_classes=4, noise=3.0)
+    train, test = percent_split(scene.labels, 3, seed=0)
+    x = scene.cube.reshape(scene.cube.shape[0], -1)
+    classes = np.unique(train[train > 0])
+    means = np.stack([x[:, train.ravel() == c].mean(axis=1) for c in classes])
+    dist = ((x.T[:, None, :] - means[None]) ** 2).sum(-1)
+    ncm = classes[dist.argmin(axis=1)].reshape(train.shape)
+    on = test > 0
+    ncm_oa = (ncm[on] == test[on]).mean()
+    clf = RssglClassifier(TINY, _params(selection="loss", iterations=40, epoch_iterations=10)).fit(scene.cube, train)
+    oa = (clf.predict(scene.cube)[on] == test[on]).mean()
+    assert oa >= ncm_oa + 0.05, f"RSSGL OA {oa:.3f} vs nearest class mean {ncm_oa:.3f}"
