@@ -22,6 +22,7 @@ from qgis.core import (
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
 )
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
 
@@ -98,7 +99,9 @@ class ClassificationPostProcessor(QgsProcessingLayerPostProcessorInterface):
     def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> None:
         if isinstance(layer, QgsRasterLayer) and not apply_classification_style(layer):
-            feedback.pushWarning(f"No class names were found in {layer.source()}; the layer keeps its default style.")
+            feedback.pushWarning(QCoreApplication.translate(
+                "ClassificationPostProcessor", "No class names were found in {}; the layer keeps its default style."
+            ).format(layer.source()))
 
 
 class ConfidencePostProcessor(QgsProcessingLayerPostProcessorInterface):
