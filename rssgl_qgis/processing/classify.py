@@ -59,6 +59,15 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
         if path and not os.path.isfile(path):
             return False, self.tr("The model file '{}' does not exist; choose a .rssgl file written by "
                                   "'Train RSSGL'.").format(path)
+        if path:
+            try:
+                from ..core.modelfile import read_metadata
+            except ImportError:  # no torch: processAlgorithm explains how to install it
+                return True, ""
+            try:
+                read_metadata(path)  # header only: cheap, and never unpickles anything
+            except (ValueError, OSError) as error:
+                return False, str(error)
         return True, ""
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
