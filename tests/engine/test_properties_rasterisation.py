@@ -166,9 +166,6 @@ def test_labels_follow_the_pixel_centre_rule_on_random_grids(scene):
     info, features, classes = scene
     assume(all(s[0] != "tri" or _inside(info, s)[2] > 0 for s in features))
     covers, kept, count, dropped = _expected(info, features, classes)
-    # Until test_three_overlapping_classes_are_a_conflict passes, skip pixels claimed by 3+ classes (the
-    # only case where the implementation's sum == count * last check can be fooled); remove with that xfail.
-    assume(count.max(initial=0) <= 2)
     text = isinstance(classes[0], str)
     path = f"/vsimem/samples_{uuid.uuid4().hex}.geojson"
     collection = {"type": "FeatureCollection",
@@ -201,14 +198,8 @@ def test_labels_follow_the_pixel_centre_rule_on_random_grids(scene):
     assert set(np.unique(result.labels[result.labels > 0]).tolist()) <= set(value_of.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/io/samples.py _rasterise: a pixel counts as consistent when sum == count * last, which "
-    "also holds for different classes whose indices average to the last one (1 + 3 == 2 * 2), so a pixel claimed by "
-    "classes 1, 3 and 2 is labelled 2 instead of being left unlabelled; also burn the sum of squared indices "
-    "(MERGE_ALG=ADD) and require sumsq == count * last**2 (equality only when all indices are equal)",
-)
 def test_three_overlapping_classes_are_a_conflict():
+    """Indices 1 and 3 average to 2: a sum-only consistency check would label this pixel 2."""
     info = RasterInfo(path="grid", width=2, height=2, bands=1, dtype="Float32",
                       geotransform=(500000.0, 1.0, 0.0, 4000000.0, 0.0, -1.0), crs_wkt=UTM_WKT, nodata=[None],
                       band_names=["b1"])

@@ -260,13 +260,6 @@ def _fake_oom_above(monkeypatch, limit: int) -> list[int]:
     return widths
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/core/inference.py _TiledRun.compute: after an OOM lowers tile_limit, tiles whose CORE already "
-    "fits (edge tiles, e.g. a 32x32 core) are still run with the old plan's large READ window (80x80 here), run out "
-    "of memory again and end in 'ran out of memory even with 32-pixel tiles'; decide the split on the read window "
-    "(tiles[0].read vs the new limit + 2*halo), i.e. re-plan every tile read with the old size",
-)
 def test_gpu_out_of_memory_retries_with_smaller_tiles(model, tmp_path, out, monkeypatch):
     raster = write_raster(tmp_path / "big.tif", scene_cube(size=96), wavelengths=WAVELENGTHS)
     reference, _ = _run(model, raster, out, outputs=ClassifyOutputs(str(out / "reference.tif")), tile=32, halo=8)
