@@ -262,3 +262,10 @@ def test_three_classes_whose_indices_average_out_still_conflict(tmp_path, info):
     s = labels_from_vector(path, None, "cls", info)
     assert s.labels[2, 2] == 0 and s.conflict_pixels == 7  # (1,2) and (2,3) overlaps, 2 x 2 each, share (2, 2)
     assert s.labels[0, 0] == 1 and s.labels[4, 4] == 2
+
+
+def test_layer_without_crs_is_taken_in_raster_coordinates_with_a_warning(tmp_path, info):
+    path = make_vector(tmp_path / "nocrs.shp", [(point_wkt(3.5, 2.5), 4)], epsg=None, driver="ESRI Shapefile")
+    s = labels_from_vector(path, None, "cls", info)
+    assert s.labels[2, 3] == 4 and (s.labels > 0).sum() == 1
+    assert any("has no CRS; the samples are assumed to be in the raster's coordinates" in w for w in s.warnings)
