@@ -266,3 +266,31 @@ def test_refusing_a_file_leaves_the_folder_untouched(tmp_path, no_payload_ran):
     for _ in _both_loaders(path):
         pass
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rssgl_qgis/core/training.py RssglClassifier.load: RSSGL(config) is built from the file's architecture "
+    "before any check that the weights fit it, so a damaged or hostile file declaring a huge network (e.g. 10^6 "
+    "bands, consistent metadata, tiny weights) allocates gigabytes before failing; build on torch.device('meta') "
+    "(or compute the expected parameter shapes) and compare with the stored tensors' shapes first",
+)
+def test_an_architecture_larger_than_its_weights_is_refused_before_building_it(model_parts, tmp_path, monkeypatch):
+    from rssgl_qgis.core import model as model_module
+
+    state, meta = model_parts
+    meta = json.loads(json.dumps(meta))
+    bands = 50_000  # harmless here (~30 MB); the same file with 10^7 bands would take gigabytes
+    meta["architecture"]["in_bands"] = meta["band_count"] = bands
+    meta["band_mean"], meta["band_std"] = [0.0] * bands, [1.0] * bands
+    path = _rewrite(tmp_path / "huge.rssgl", state, json.dumps(meta))
+    real_init = model_module.RSSGL.__init__
+
+    def guarded_init(self, config):
+        assert config.in_bands < 1000, "the network of the file's architecture was allocated before any check"
+        real_init(self, config)
+
+    monkeypatch.setattr(model_module.RSSGL, "__init__", guarded_init)
+    with pytest.raises(ValueError) as info:
+        RssglClassifier.load(path, device="cpu")
+    assert f"The model file '{path}' is damaged or inconsistent" in str(info.value)
