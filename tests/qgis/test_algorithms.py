@@ -345,3 +345,35 @@ def test_accuracy_with_text_reference_field_matches_class_names(trained, work):
     assert any("matched to the classification's class names" in line for line in feedback.infos)
     assert by_name["OVERALL_ACCURACY"] == pytest.approx(by_value["OVERALL_ACCURACY"])
     assert by_name["OVERALL_ACCURACY"] > 0.5  # training polygons: the model has seen them
+
+
+def test_memory_layer_selection_becomes_a_file_with_only_the_selected_features(rssgl_provider, work):
+    """io.samples reads files: a memory layer's selection is exported to a temporary GeoPackage first."""
+    from qgis.core import (
+        QgsApplication,
+        QgsFeatureRequest,
+        QgsProcessingContext,
+        QgsProcessingFeatureSourceDefinition,
+        QgsProject,
+        QgsVectorLayer,
+    )
+
+    scene = synthetic_scene(os.path.join(work, "scene"))
+    on_disk = QgsVectorLayer(scene.polygons, "polygons", "ogr")
+    memory = on_disk.materialize(QgsFeatureRequest())  # a memory-provider copy, as a digitised scratch layer
+    assert memory.providerType() == "memory"
+    QgsProject.instance().addMapLayer(memory)
+    try:
+        ids = [f.id() for f in memory.getFeatures()][:3]
+        memory.selectByIds(ids)
+        algorithm = QgsApplication.processingRegistry().createAlgorithmById("rssgl:train")
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        parameters = {"SAMPLES": QgsProcessingFeatureSourceDefinition(memory.id(), True)}
+        path, layer_name = algorithm.vector_file(parameters, "SAMPLES", context, RecordingFeedback.create())
+        exported = gdal.OpenEx(path, gdal.OF_VECTOR)
+        layer = exported.GetLayerByName(layer_name) if layer_name else exported.GetLayer(0)
+        assert layer.GetFeatureCount() == 3
+        assert layer.GetLayerDefn().GetFieldIndex("class_id") >= 0
+    finally:
+        QgsProject.instance().removeMapLayer(memory.id())
