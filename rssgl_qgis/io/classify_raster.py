@@ -4,7 +4,8 @@ Shared by the Processing algorithm "Classify with RSSGL", the dock and the train
 import). The raster is read window by window with GDAL (io.blocks), classified tile by tile
 (core.inference: halo, batching, reader thread, OOM fallback, bounded memory) and written block by
 block to temporary GeoTIFFs that are renamed onto the requested paths only when everything
-succeeded: a cancelled or failed run leaves no output file (and an older output is kept intact).
+succeeded: a cancelled or failed run leaves no output file, and older outputs at the same paths are
+kept intact, all of them or none replaced (``_commit_all``).
 
 Outputs (all on the input raster's grid):
 * classification: the model's original class values, 0 = nodata, smallest unsigned type, colour
@@ -18,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +30,9 @@ import numpy as np
 
 from ..core.errors import RssglError
 from ..core.inference import TileResult, predict_tiled
+from .atomic import GDAL_SIDECARS
 from .blocks import GdalWindowReader, mask_valid_fn
-from .raster import BlockWriter, RasterInfo, classification_writer, raster_info
+from .raster import BlockWriter, RasterInfo, classification_writer, qml_path_for, raster_info
 
 __all__ = ["ClassifyOutputs", "ClassifyReport", "check_model_bands", "classify_raster", "WAVELENGTH_TOLERANCE_NM"]
 
@@ -135,6 +139,83 @@ def _check_outputs(outputs: ClassifyOutputs, raster_path: str) -> dict[str, str]
     return paths
 
 
+def _related_files(path: str) -> list[str]:
+    """An output and the files GDAL/QGIS keep beside it (sidecars, .qml style)."""
+    return [path, *(path + suffix for suffix in GDAL_SIDECARS), qml_path_for(path)]
+
+
+def _backup_name(path: str) -> str:
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.bak-{uuid.uuid4().hex[:12]}")
+
+
+def _commit_all(writers: list[BlockWriter]) -> None:
+    """Rename every finished output onto its path, all or nothing.
+
+    Each BlockWriter commits atomically on its own, but a run writes up to three rasters plus
+    sidecars: if the second rename fails (disk full, file locked in QGIS), the first output must
+    not stay new while the second stays old. Existing files at the targets are hard-linked to
+    backup names first (copied where the file system has no hard links), so a failure restores
+    exactly what was there; backups are removed afterwards.
+    """
+    backups: dict[str, str] = {}
+    existed: set[str] = set()
+    try:
+        for w in writers:
+            for f in _related_files(w.path):
+                if os.path.lexists(f):
+                    existed.add(f)
+                    backup = _backup_name(f)
+                    try:
+                        os.link(f, backup)
+                    except OSError:
+                        shutil.copy2(f, backup)
+                    backups[f] = backup
+    except OSError as exc:
+        for backup in backups.values():
+            _remove(backup)
+        for w in writers:
+            w.abort()
+        raise RssglError(
+            f"Cannot replace the existing outputs next to '{writers[0].path}': {exc.strerror or exc}. Check free disk "
+            "space and that the folder is writable."
+        ) from exc
+    done: list[BlockWriter] = []
+    try:
+        for w in writers:
+            done.append(w)
+            w.commit()
+    except BaseException:
+        for w in writers[len(done):]:
+            w.abort()
+        for w in writers:
+            for f in _related_files(w.path):
+                backup = backups.get(f)
+                if backup is None:
+                    if w in done and f not in existed:
+                        _remove(f)  # a file this run added
+                elif os.path.lexists(f) and os.path.samefile(f, backup):
+                    _remove(backup)  # never replaced (hard link to the same file)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.replace(backup, f)
+                        continue
+                    _log_restore_failure(f, backup)
+        raise
+    for backup in backups.values():
+        _remove(backup)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def _log_restore_failure(path: str, backup: str) -> None:
+    """A failed restore leaves the old file under its backup name: say where, never delete it."""
+    _log.error("Could not restore '%s'; the previous version is kept as '%s'.", path, backup)
+
+
 def classify_raster(
     classifier: Any,
     raster_path: str | os.PathLike,
@@ -177,22 +258,17 @@ def classify_raster(
     )
     counts = np.zeros(int(classes.max()) + 1, dtype=np.int64)
     t0 = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        writers: dict[str, BlockWriter] = {}
+    writers: dict[str, BlockWriter] = {}
+    try:
         if "classification" in paths:
-            writers["classification"] = stack.enter_context(
-                classification_writer(paths["classification"], info, classes.tolist(), names, colors)
-            )
+            writers["classification"] = classification_writer(paths["classification"], info, classes.tolist(),
+                                                              names, colors)
         if "confidence" in paths:
-            writers["confidence"] = stack.enter_context(
-                BlockWriter(paths["confidence"], info, bands=1, dtype="Float32", nodata=FLOAT_NODATA,
-                            band_names=["Confidence (max probability)"])
-            )
+            writers["confidence"] = BlockWriter(paths["confidence"], info, bands=1, dtype="Float32",
+                                                nodata=FLOAT_NODATA, band_names=["Confidence (max probability)"])
         if "probabilities" in paths:
-            writers["probabilities"] = stack.enter_context(
-                BlockWriter(paths["probabilities"], info, bands=len(classes), dtype="Float32", nodata=FLOAT_NODATA,
-                            band_names=[f"P({n})" for n in names])
-            )
+            writers["probabilities"] = BlockWriter(paths["probabilities"], info, bands=len(classes), dtype="Float32",
+                                                   nodata=FLOAT_NODATA, band_names=[f"P({n})" for n in names])
 
         def write(result: TileResult) -> None:
             x, y = result.window.col, result.window.row
@@ -224,7 +300,11 @@ def classify_raster(
             )
         finally:
             reader.close()
-        # Leaving the ExitStack commits every writer (renames the temporary files); an exception aborts all.
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    _commit_all(list(writers.values()))
     seconds = time.perf_counter() - t0
     if report.oom_retries:
         msg = (f"The device ran out of memory {report.oom_retries} time(s); continued with {report.final_tile}-pixel "
