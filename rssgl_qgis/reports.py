@@ -153,14 +153,15 @@ def line_plot_svg(
     x_label: str,
     width: int = 720,
     height: int = 300,
+    percent_axes: tuple[str, ...] = ("right",),
 ) -> str:
     """A two-axis line plot as inline SVG.
 
     ``series`` holds (label, values, colour, axis) with axis "left" or "right", so loss (left) and
     accuracy in percent (right) share one plot without one flattening the other. NaN values
-    (e.g. epochs without validation) are skipped.
+    (e.g. epochs without validation) are skipped. Axes in ``percent_axes`` stay within 0-100.
     """
-    left, right, top, bottom = 62, 62, 16, 44
+    left, right, top, bottom = 62, 62, 30, 44
     pw, ph = width - left - right, height - top - bottom
     xs = [float(v) for v in x]
     if not xs:
@@ -176,10 +177,14 @@ def line_plot_svg(
         if not values:
             return 0.0, 1.0
         lo, hi = min(values), max(values)
+        if axis in percent_axes and 0.0 <= lo and hi <= 100.0:
+            # percentages: stay inside 0-100 and show at least a 10-point window
+            lo, hi = max(0.0, lo - 5.0), min(100.0, hi + 5.0)
+            return (max(0.0, hi - 10.0), hi) if hi - lo < 10.0 else (lo, hi)
         if hi == lo:
             lo, hi = lo - 0.5 * (abs(lo) or 1), hi + 0.5 * (abs(hi) or 1)
         pad = 0.05 * (hi - lo)
-        return lo - pad, hi + pad
+        return (max(0.0, lo - pad) if min(values) >= 0 else lo - pad), hi + pad
 
     ranges = {"left": axis_range("left"), "right": axis_range("right")}
 
@@ -238,8 +243,8 @@ def line_plot_svg(
     # legend
     lx = left + 10
     for label, _, colour, axis in series:
-        parts.append(f'<line x1="{lx}" y1="{top + 12}" x2="{lx + 18}" y2="{top + 12}" stroke="{colour}" stroke-width="3"/>')
-        parts.append(f'<text x="{lx + 22}" y="{top + 16}">{_esc(label)} ({axis} axis)</text>')
+        parts.append(f'<line x1="{lx}" y1="12" x2="{lx + 18}" y2="12" stroke="{colour}" stroke-width="3"/>')
+        parts.append(f'<text x="{lx + 22}" y="16">{_esc(label)} ({axis} axis)</text>')
         lx += 40 + 7 * len(label) + 70
     parts.append("</svg>")
     return "".join(parts)
