@@ -334,7 +334,9 @@ def _free_device_bytes(device: torch.device) -> int | None:
     if device.type != "cuda" or not torch.cuda.is_available():
         return None
     free, _total = torch.cuda.mem_get_info(device)
-    return int(free)
+    # memory torch's caching allocator holds but does not use is free for us too
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return int(free + max(0, cached))
 
 
 def plan_memory(
