@@ -56,28 +56,107 @@ from rssgl_qgis.core.losses import RssglLoss  # noqa: E402
 from rssgl_qgis.core.model import RSSGL, RssglConfig  # noqa: E402
 from rssgl_qgis.core.sampling import HBMinibatchSampler  # noqa: E402
 
-ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours")
+ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours", "ours_fl", "ours_fl_fold")
 
 
 def _ours_flags(variant: str, device: torch.device) -> tuple[bool, bool]:
     """(amp, graph) for one of our variants."""
     cuda = device.type == "cuda"
-    return {"fused_fp32": (False, False), "graph_fp32": (False, cuda), "ours": (cuda, cuda)}[variant]
+    return {"fused_fp32": (False, False), "graph_fp32": (False, cuda)}.get(variant, (cuda, cuda))
 
 
-def build_ours(shape: Shape, problem, device: torch.device, amp: bool, graph: bool, iters: int, seed: int = 0):
+# -- experimental variants (measured here before they move into the engine) ------------------------
+def _fast_statistical_loss(features, target, mask, num_classes: int):
+    """Statistical loss with one-hot matmuls instead of a gather over all pixels (same value)."""
+    import torch.nn.functional as F
+
+    d = features.shape[1]
+    z = features.float().transpose(0, 1).reshape(d, -1)
+    w = mask.reshape(-1).to(z.dtype)
+    member = F.one_hot(target.reshape(-1).clamp(0, num_classes - 1), num_classes).to(z.dtype) * w[:, None]
+    counts = member.sum(0)
+    sums = (z @ member).t()
+    sq_norms = (z * z).sum(0) @ member
+    means = sums / counts.clamp_min(1.0)[:, None]
+    scatter = sq_norms - counts * (means * means).sum(1)
+    has_var = (counts >= 2).to(z.dtype)
+    within = (scatter / (counts - 1.0).clamp_min(1.0) * has_var).sum() / has_var.sum().clamp_min(1.0)
+    present = (counts >= 1).to(z.dtype)
+    iu = torch.triu_indices(num_classes, num_classes, offset=1, device=z.device)
+    return within - 1e-3 * (torch.pdist(means) * present[iu[0]] * present[iu[1]]).sum()
+
+
+class _FastLoss(RssglLoss):
+    def forward(self, logits, features, target, mask):
+        from rssgl_qgis.core.losses import masked_cross_entropy
+
+        loss = masked_cross_entropy(logits, target, mask, self.class_weight)
+        return loss + self.stat_weight * _fast_statistical_loss(features, target, mask, self.num_classes)
+
+
+def _folded_lstm_forward(self, x):
+    import torch.nn.functional as F
+
+    n, t, d, hgt, wid = x.shape
+    seq = x.reshape(n * t, d, hgt, wid).contiguous(memory_format=torch.channels_last)
+    h = None
+    for layer, (x_conv, h_conv) in enumerate(zip(self.x_convs, self.h_convs, strict=True)):
+        pad = (x_conv.padding[1], x_conv.padding[2])
+        wx = accel.fold_depth_weight(x_conv.weight, d)
+        wh = accel.fold_depth_weight(h_conv.weight, d)
+        xg = F.conv2d(seq, wx, x_conv.bias.repeat_interleave(d), padding=pad).unflatten(0, (n, t))
+        h = c = None
+        outs = []
+        for step in range(t):
+            gates = xg[:, step] if h is None else xg[:, step] + F.conv2d(h, wh, padding=pad)
+            i, f, o, g = gates.chunk(4, dim=1)
+            i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+            c = i * g if c is None else f * c + i * g
+            h = o * torch.tanh(c)
+            outs.append(h)
+        if layer + 1 < len(self.x_convs):
+            seq = torch.stack(outs, dim=1).flatten(0, 1).contiguous(memory_format=torch.channels_last)
+    return h.reshape(n, self.hidden[-1], d, hgt, wid)
+
+
+def _fast_channel_attention(self, x):
+    import torch.nn.functional as F
+
+    avg = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True))))
+    mx = self.fc2(F.relu(self.fc1(x.amax(dim=(2, 3), keepdim=True))))
+    return x * torch.sigmoid(avg + mx) + x
+
+
+def _apply_fold(model) -> None:
+    import types
+
+    from rssgl_qgis.core.model import ChannelAttention, ConvLSTM3d
+
+    for mod in model.modules():
+        if isinstance(mod, ConvLSTM3d):
+            mod.forward = types.MethodType(_folded_lstm_forward, mod)
+        elif isinstance(mod, ChannelAttention):
+            mod.forward = types.MethodType(_fast_channel_attention, mod)
+
+
+def build_ours(shape: Shape, problem, device: torch.device, amp: bool, graph: bool, iters: int, seed: int = 0,
+               variant: str = "ours"):
     """Our engine's training step for ``shape`` (model, loss, device sampler, accel.TrainStep)."""
     torch.manual_seed(seed)
     model = RSSGL(RssglConfig(shape.bands, shape.classes, shape.kernel)).to(device)
-    loss = RssglLoss(np.asarray(shape.train_counts), shape.stat_weight).to(device)
+    loss_cls = _FastLoss if variant in ("ours_fl", "ours_fl_fold") else RssglLoss
+    if variant == "ours_fl_fold":
+        _apply_fold(model)
+    loss = loss_cls(np.asarray(shape.train_counts), shape.stat_weight).to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
     sampler = HBMinibatchSampler(problem.train_index_labels, 10, gen)
-    lr = accel.poly_lr_table(0.005, 1000, 0.8, max(iters, 1000) + 1, device)
+    lr = accel.poly_lr_table(0.005, 1000, 0.8, iters + 1, device)
     target = torch.from_numpy(np.clip(problem.labels - 1, 0, None)).to(device)[None]
     flat = torch.from_numpy(problem.labels.reshape(-1))
     pix = torch.nonzero(flat > 0).squeeze(1)[::7]  # a validation-sized set of scored pixels
     ev = accel.EvalPixels(pix.to(device), (flat[pix] - 1).to(device))
-    step = accel.TrainStep(model, loss, problem.cube, target, sampler.draw, lr, amp=amp, eval_pixels=ev)
+    step = accel.TrainStep(model, loss, problem.cube, target, sampler.draw, lr, iterations=iters, amp=amp,
+                           selection="validation", val_pixels=ev)
     captured = step.enable_graph(generator=gen) if graph else False
     return model, step, captured
 
@@ -101,40 +180,91 @@ def inference_ms(model: torch.nn.Module, cube: torch.Tensor, amp: bool, device: 
     return median(time_iterations(run, max(1, iters), 1, device))
 
 
-def bench_shape(shape: Shape, device: torch.device, variants: list[str], iters: int, warmup: int) -> list[dict]:
-    rows = []
+def _build(variant: str, shape: Shape, problem, device: torch.device, steps: int):
+    """(model, step callable, amp, captured) of one variant."""
+    if variant == "baseline":
+        model, trainer = build_baseline(shape, problem, device)
+        return model, trainer.step, False, False
+    amp, graph = _ours_flags(variant, device)
+    model, step, captured = build_ours(shape, problem, device, amp, graph, steps, variant=variant)
+    return model, step.run, amp, captured
+
+
+def _row(shape: Shape, variant: str, times: list[float], peak: float, inf: float, amp: bool, captured: bool,
+         build_s: float, cpu_ms: list[float] | None = None) -> dict:
+    row = {
+        "shape": shape.key, "variant": variant, "ms_per_iter": median(times), "ms_all": times,
+        "peak_gib": peak, "infer_ms": inf, "amp_bf16": amp, "cuda_graph": bool(captured), "build_s": build_s,
+    }
+    if cpu_ms is not None:
+        row["cpu_ms_per_iter"] = median(cpu_ms)
+    extra = f"  cpu-time {row['cpu_ms_per_iter']:9.1f} ms" if cpu_ms is not None else ""
+    print(f"  {shape.key:10s} {variant:11s} {row['ms_per_iter']:9.1f} ms/iter{extra}  peak {peak:.2f} GiB"
+          f"  infer {inf:8.1f} ms  (graph={captured}, bf16={amp}, build {build_s:.1f} s)", flush=True)
+    return row
+
+
+def bench_shape(shape: Shape, device: torch.device, variants: list[str], iters: int, warmup: int,
+                profile: bool = False) -> list[dict]:
+    """Time every variant at one shape: one after the other on CUDA (each with its own peak memory),
+    interleaved iteration by iteration on the CPU (so load from other processes hits all alike)."""
     problem = make_problem(shape, device)
+    variants = [v for v in variants if not (v == "graph_fp32" and device.type != "cuda")]
+    if device.type == "cpu":
+        return _bench_shape_interleaved(shape, problem, device, variants, iters, warmup)
+    rows = []
     for variant in variants:
-        if variant == "graph_fp32" and device.type != "cuda":
-            continue
         reset_peak(device)
         t0 = time.perf_counter()
-        if variant == "baseline":
-            model, trainer = build_baseline(shape, problem, device)
-            fn, amp, captured = trainer.step, False, False
-        else:
-            amp, graph = _ours_flags(variant, device)
-            model, step, captured = build_ours(shape, problem, device, amp, graph, iters + warmup)
-            fn = step.run
+        model, fn, amp, captured = _build(variant, shape, problem, device, iters + warmup + 3)
         build_s = time.perf_counter() - t0
         times = time_iterations(fn, iters, warmup, device)
         train_peak = peak_gib(device)
         inf = inference_ms(model, problem.cube, amp, device, max(1, iters // 2))
-        row = {
-            "shape": shape.key, "variant": variant, "ms_per_iter": median(times), "ms_all": times,
-            "peak_gib": max(train_peak, peak_gib(device)), "train_peak_gib": train_peak, "infer_ms": inf,
-            "amp_bf16": amp, "cuda_graph": bool(captured), "build_s": build_s,
-        }
-        print(f"  {shape.key:10s} {variant:11s} {row['ms_per_iter']:9.1f} ms/iter  peak {row['peak_gib']:.2f} GiB"
-              f"  infer {inf:8.1f} ms  (graph={captured}, bf16={amp}, build {build_s:.1f} s)", flush=True)
-        rows.append(row)
+        rows.append(_row(shape, variant, times, train_peak, inf, amp, captured, build_s))
+        if profile and variant == variants[-1]:
+            _profile(fn, device, f"{shape.key}/{variant}")
         del model, fn
-        if variant == "baseline":
-            del trainer
-        else:
-            del step
         gc.collect()
     return rows
+
+
+def _bench_shape_interleaved(shape, problem, device, variants, iters, warmup) -> list[dict]:
+    built = {}
+    for variant in variants:
+        t0 = time.perf_counter()
+        built[variant] = (*_build(variant, shape, problem, device, iters + warmup + 3), time.perf_counter() - t0)
+    for _ in range(warmup):
+        for _model, fn, *_ in built.values():
+            fn()
+    wall = {v: [] for v in variants}
+    cpu = {v: [] for v in variants}
+    for _ in range(iters):
+        for v, (_model, fn, *_rest) in built.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[v].append((time.perf_counter() - t0) * 1e3)
+            cpu[v].append((time.process_time() - c0) * 1e3)
+    rows = []
+    for v, (model, _fn, amp, captured, build_s) in built.items():
+        inf = inference_ms(model, problem.cube, amp, device, 1)
+        rows.append(_row(shape, v, wall[v], math.nan, inf, amp, captured, build_s, cpu[v]))
+    return rows
+
+
+def _profile(fn, device: torch.device, label: str) -> None:
+    """Print the 12 most expensive device kernels of 3 iterations (where the time goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(3):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"### profile {label} (3 iterations)")
+    print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60))
 
 
 def check_equivalence(device: torch.device) -> float:
@@ -228,8 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     ap.add_argument("--full-salinas-a", type=Path, default=None, metavar="DIR")
     ap.add_argument("--full-baseline", action="store_true", help="also run the baseline's full training")
+    ap.add_argument("--profile", action="store_true", help="print the top kernels of our variants (CUDA)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     device = torch.device(args.device)
     cpu = device.type == "cpu"
@@ -259,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             shape = SHAPES[key]
             print(f"## {shape.name} 1x{shape.bands}x{shape.height}x{shape.width}, K={shape.classes}, "
                   f"kernel {shape.kernel}, {count_flops(shape)['train_iter'] / 1e12:.2f} TFLOP/iteration", flush=True)
-            rows.extend(bench_shape(shape, device, variants, iters, warmup))
+            rows.extend(bench_shape(shape, device, variants, iters, warmup, args.profile))
     _print_table(rows)
     full = []
     if args.full_salinas_a:
@@ -278,6 +412,9 @@ def _print_table(rows: list[dict]) -> None:
         b = base.get(r["shape"])
         ratio = b["ms_per_iter"] / r["ms_per_iter"] if b else math.nan
         peak = "n/a" if math.isnan(r["peak_gib"]) else f"{r['peak_gib']:.2f}"
+        if "cpu_ms_per_iter" in r:
+            cb = base["cpu_ms_per_iter"] / r["cpu_ms_per_iter"] if b else math.nan
+            peak = f"n/a (CPU-time {r['cpu_ms_per_iter']:.0f} ms, {cb:.2f}x)"
         print(f"| {r['shape']} | {r['variant']} | {r['ms_per_iter']:.1f} | {ratio:.2f}x | {peak} | {r['infer_ms']:.1f} |")
 
 

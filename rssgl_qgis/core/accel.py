@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
@@ -45,9 +47,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``TrainStep.history`` (one row per epoch).
-HISTORY_COLUMNS = ("loss", "score", "lr", "improved")
-
+#: Columns of ``TrainStep.history`` (one row per evaluation).
+HISTORY_COLUMNS = ("loss", "val_oa", "val_loss", "test_oa", "lr", "selected", "since_best")
 
 def use_cuda_graph(setting: str, device: torch.device) -> bool:
     """Whether ``accelerate`` = ``setting`` ("auto" | "off" | "graph") asks for CUDA-graph capture here."""
@@ -120,25 +121,37 @@ class DeviceSGD:
 
 @dataclass
 class EvalPixels:
-    """Pixels used to score the model each epoch: flat indices into the padded H*W grid and class indices."""
+    """Pixels scored at each evaluation: flat indices into the padded H*W grid and their class indices."""
 
     pixels: Tensor  # (M,) long
     classes: Tensor  # (M,) long
+
+    @classmethod
+    def from_index_map(cls, index_map: Tensor | None) -> EvalPixels | None:
+        """From an (H, W) class-index map with -1 = not scored (one host sync, at set-up only)."""
+        if index_map is None:
+            return None
+        flat = index_map.reshape(-1)
+        pix = torch.nonzero(flat >= 0).squeeze(1)
+        return cls(pix, flat[pix]) if pix.numel() else None
 
 
 class TrainStep:
     """One whole-scene training iteration with its evaluation bookkeeping, all on the device.
 
-    ``run()`` performs, in this order: (1) forward on the whole scene; (2) if the iteration counter
-    is a positive multiple of ``epoch_iterations``, score the CURRENT weights (those after the
-    previous epoch's last update) from this forward's logits, and if the score beats the best so
-    far, copy the weights into ``best_params`` (an arithmetic select, no host ``if``); (3) loss on a
-    fresh H-B minibatch, backward and SGD with ``lr_table[it]``; (4) ``it += 1``.
+    ``run()`` does, in this order: (1) forward on the whole scene; (2) when the iteration counter
+    ``it`` is an evaluation point (a positive multiple of ``epoch_iterations``, or ``iterations``),
+    score the CURRENT weights, i.e. those after ``it`` updates, from this forward's logits (the
+    network has no batch norm or dropout, so its training and evaluation forwards are the same
+    function), and when the score beats the best so far copy the weights into ``best_params`` by
+    arithmetic selection (no host ``if``); (3) loss on a fresh H-B minibatch, backward, SGD with
+    ``lr_table[it]``; (4) ``it += 1``. Run it ``iterations + 1`` times: the last run only scores
+    the final weights (its learning rate is 0, so the weights do not change).
 
-    Scores: with ``eval_pixels`` the overall accuracy there; without, minus the mean training loss
-    of the epoch (selection on training loss). Per epoch a row of ``history`` is written (see
-    ``HISTORY_COLUMNS``). Run one extra iteration with learning rate 0 after the last one to score
-    the final weights (``lr_table`` has ``iterations + 1`` entries, the last 0).
+    Selection (as the eager trainer): "validation" = validation OA, ties broken by the lower
+    validation cross-entropy; "paper" = OA on the evaluation (test) pixels; "loss" = the lower
+    mean training loss of the epoch. Each evaluation writes one ``history`` row
+    (``HISTORY_COLUMNS``); the caller reads it once per epoch, the only host synchronisation.
     """
 
     def __init__(
@@ -150,76 +163,115 @@ class TrainStep:
         draw_mask: Callable[[], Tensor],
         lr_table: Tensor,
         *,
+        iterations: int,
         epoch_iterations: int = 10,
         momentum: float = 0.9,
         weight_decay: float = 1e-3,
         amp: bool = False,
+        selection: str = "loss",
+        val_pixels: EvalPixels | None = None,
         eval_pixels: EvalPixels | None = None,
     ) -> None:
+        if selection not in ("validation", "paper", "loss"):
+            raise ValueError(f"Unknown selection '{selection}'.")
+        if selection == "validation" and val_pixels is None:
+            raise ValueError("Selection 'validation' needs validation pixels.")
+        if selection == "paper" and eval_pixels is None:
+            raise ValueError("Selection 'paper' needs evaluation (test) pixels.")
+        if lr_table.numel() < iterations + 1:
+            raise ValueError(f"lr_table needs iterations + 1 = {iterations + 1} entries, got {lr_table.numel()}.")
         self.model = model
         self.loss_fn = loss_fn
         self.x = x
         self.target = target
         self.draw_mask = draw_mask
-        self.lr_table = lr_table
+        self.lr_table = lr_table.clone()
+        self.lr_table[iterations:] = 0.0  # the scoring-only run after the last iteration
+        self.iterations = int(iterations)
         self.epoch_iterations = int(epoch_iterations)
         self.amp = bool(amp)
+        self.selection = selection
+        self.val_pixels = val_pixels
         self.eval_pixels = eval_pixels
         self.device = x.device
         self.optimizer = DeviceSGD(list(model.parameters()), momentum, weight_decay)
         self.best_params = [p.detach().clone() for p in self.optimizer.params]
-        n_epochs = (lr_table.numel() - 1) // self.epoch_iterations + 1
         dev = self.device
+        n_evals = math.ceil(self.iterations / self.epoch_iterations)
         self.it = torch.zeros((), dtype=torch.long, device=dev)
-        self.best_score = torch.full((), -float("inf"), device=dev)
-        self.best_epoch = torch.zeros((), dtype=torch.long, device=dev)
+        self.best_score = torch.full((2,), -float("inf"), device=dev)  # (primary, tie-break)
+        self.since_best = torch.zeros((), device=dev)
         self.epoch_loss = torch.zeros((), device=dev)
-        self.history = torch.zeros(n_epochs + 1, len(HISTORY_COLUMNS), device=dev)  # last row: scratch
-        self.last_loss = torch.zeros((), device=dev)
+        self.epoch_count = torch.zeros((), device=dev)
+        self.history = torch.zeros(n_evals + 1, len(HISTORY_COLUMNS), device=dev)  # last row: scratch
         self._graph: torch.cuda.CUDAGraph | None = None
 
-    # -- the step -------------------------------------------------------------------------------
-    def _score(self, logits: Tensor) -> Tensor:
-        if self.eval_pixels is None:
-            return -self.epoch_loss / self.epoch_iterations
-        flat = logits[0].reshape(logits.shape[1], -1)
-        pred = flat.index_select(1, self.eval_pixels.pixels).argmax(dim=0)
-        return (pred == self.eval_pixels.classes).float().mean()
+    @property
+    def evaluations(self) -> int:
+        return self.history.shape[0] - 1
 
+    def is_evaluation(self, it: int) -> bool:
+        """Whether the run at counter value ``it`` (0-based) scores the weights (host-side mirror)."""
+        return it > 0 and (it % self.epoch_iterations == 0 or it == self.iterations)
+
+    # -- the step -------------------------------------------------------------------------------
     def _lr_at(self, it: Tensor) -> Tensor:
         # index_select, not table[it]: indexing with a 0-d tensor may turn it into a host int (a sync)
         return self.lr_table.index_select(0, it.view(1)).view(())
 
-    def _body(self) -> Tensor:
+    @staticmethod
+    def _accuracy(flat_logits: Tensor, pixels: EvalPixels) -> tuple[Tensor, Tensor]:
+        """(OA, mean unweighted cross-entropy) of the logits at ``pixels``."""
+        lg = flat_logits.index_select(1, pixels.pixels).t().float()  # (M, K)
+        oa = (lg.argmax(dim=1) == pixels.classes).float().mean()
+        return oa, F.cross_entropy(lg, pixels.classes)
+
+    @torch.no_grad()
+    def _bookkeeping(self, logits: Tensor) -> None:
         it = self.it
         e = self.epoch_iterations
+        is_eval = (it > 0) & ((it % e == 0) | (it == self.iterations))
+        flat = logits[0].reshape(logits.shape[1], -1)
+        nan = torch.full((), float("nan"), device=self.device)
+        val_oa, val_ce = self._accuracy(flat, self.val_pixels) if self.val_pixels is not None else (nan, nan)
+        test_oa, _ = self._accuracy(flat, self.eval_pixels) if self.eval_pixels is not None else (nan, nan)
+        mean_loss = self.epoch_loss / self.epoch_count.clamp_min(1.0)
+        if self.selection == "validation":
+            score = torch.stack([val_oa, -val_ce])
+        elif self.selection == "paper":
+            score = torch.stack([test_oa, torch.zeros_like(test_oa)])
+        else:
+            score = torch.stack([-mean_loss, torch.zeros_like(mean_loss)])
+        best = self.best_score
+        better = (score[0] > best[0]) | ((score[0] == best[0]) & (score[1] > best[1]))
+        improved = is_eval & better
+        imp = improved.float()
+        # best = best * (1 - imp) + p * imp: an exact select for finite weights, without a host branch
+        torch._foreach_mul_(self.best_params, 1.0 - imp)
+        torch._foreach_addcmul_(self.best_params, self.optimizer.params, [imp] * len(self.best_params))
+        self.best_score.copy_(torch.where(improved, score, best))
+        self.since_best.copy_(torch.where(is_eval, (self.since_best + 1.0) * (1.0 - imp), self.since_best))
+        row = torch.where(is_eval, torch.div(it - 1, e, rounding_mode="floor"), self.evaluations)
+        lr_prev = self._lr_at((it - 1).clamp_min(0))
+        values = torch.stack([mean_loss, val_oa, val_ce, test_oa, lr_prev, imp, self.since_best])
+        self.history.index_copy_(0, row.view(1), values.view(1, -1))
+        keep = 1.0 - is_eval.float()
+        self.epoch_loss.mul_(keep)
+        self.epoch_count.mul_(keep)
+
+    def _body(self) -> Tensor:
         self.model.train()
         with autocast(self.device, self.amp):
             logits, z = self.model(self.x)
-        with torch.no_grad():
-            is_eval = (it > 0) & (it % e == 0)
-            score = self._score(logits.detach())
-            improved = is_eval & (score > self.best_score)
-            imp = improved.float()
-            # best = best * (1 - imp) + p * imp: an exact select for finite weights, no host branch
-            torch._foreach_mul_(self.best_params, 1.0 - imp)
-            torch._foreach_addcmul_(self.best_params, self.optimizer.params, [imp] * len(self.best_params))
-            self.best_score.copy_(torch.where(improved, score, self.best_score))
-            epoch = torch.div(it, e, rounding_mode="floor")
-            self.best_epoch.copy_(torch.where(improved, epoch, self.best_epoch))
-            row = torch.where(is_eval, epoch - 1, torch.full_like(epoch, self.history.shape[0] - 1))
-            lr_prev = self._lr_at((it - 1).clamp_min(0))
-            values = torch.stack([self.epoch_loss / e, score, lr_prev, imp])
-            self.history.index_copy_(0, row.view(1), values.view(1, -1))
-            self.epoch_loss.mul_(1.0 - is_eval.float())
+        self._bookkeeping(logits.detach())
         mask = self.draw_mask()
-        loss = self.loss_fn(logits, z, self.target, mask)
+        loss = self.loss_fn(logits.float(), z.float(), self.target, mask)
         self.optimizer.zero_grad()
         loss.backward()
-        self.optimizer.step(self._lr_at(it))
+        self.optimizer.step(self._lr_at(self.it))
         with torch.no_grad():
             self.epoch_loss.add_(loss.detach())
-            self.last_loss.copy_(loss.detach())
+            self.epoch_count.add_(1.0)
             self.it.add_(1)
         return loss
 
@@ -232,17 +284,17 @@ class TrainStep:
 
     # -- state ----------------------------------------------------------------------------------
     def state_tensors(self) -> list[Tensor]:
-        """Every tensor a step mutates (restored after graph warm-up)."""
+        """Every tensor a step mutates (restored after the graph warm-up)."""
         return [
             *self.optimizer.params,
             *self.optimizer.buffers,
             *self.best_params,
             self.it,
             self.best_score,
-            self.best_epoch,
+            self.since_best,
             self.epoch_loss,
+            self.epoch_count,
             self.history,
-            self.last_loss,
         ]
 
     @torch.no_grad()
@@ -251,7 +303,7 @@ class TrainStep:
         torch._foreach_copy_(self.optimizer.params, self.best_params)
 
     def enable_graph(self, warmup: int = 2, generator: torch.Generator | None = None) -> bool:
-        """Capture the step in a CUDA graph; returns False (and stays eager) when that is not possible."""
+        """Capture the step in a CUDA graph; returns False (and stays eager) where that is not possible."""
         graph = capture_graph(self._body, self.state_tensors(), self.optimizer.zero_grad, warmup, generator)
         self._graph = graph
         return graph is not None
@@ -296,3 +348,32 @@ def capture_graph(
         for t, v in zip(state, snapshot, strict=True):
             t.copy_(v)
     return graph
+
+
+# -- spectral depth folded into channels ----------------------------------------------------------
+def depth_band(depth: int, kernel_depth: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """(depth_out, depth_in, kernel_depth) 0/1 tensor: 1 where input depth ``i`` feeds output ``o`` via tap ``k``.
+
+    A 3-D convolution with kernel depth kd and zero "same" padding along depth maps input depth
+    i to output depth o through tap k = i - o + kd // 2 when 0 <= k < kd; taps falling outside
+    the volume read zeros, so they are simply absent here.
+    """
+    o = torch.arange(depth, device=device)[:, None, None]
+    i = torch.arange(depth, device=device)[None, :, None]
+    k = torch.arange(kernel_depth, device=device)[None, None, :]
+    return (i - o + kernel_depth // 2 == k).to(dtype)
+
+
+def fold_depth_weight(weight: Tensor, depth: int) -> Tensor:
+    """3-D conv weight (Co, Ci, kd, kh, kw) -> banded 2-D weight (Co*depth, Ci*depth, kh, kw).
+
+    With activations (N, C, D, H, W) viewed as (N, C*D, H, W) (channel c*D + d, a free reshape),
+    ``conv2d(x2d, fold_depth_weight(w, D))`` equals ``conv3d(x, w)`` with "same" depth padding.
+    Why: the 3-D convolutions of the ConvLSTM have 1-4 input and 16 output channels, shapes on
+    which GPU tensor cores (and CPU vector units) idle; the folded 2-D convolution has D times more
+    channels (48-512) at the price of kd/D useful multiply-adds, which still runs several times
+    faster. The fold is differentiable, so the 3-D weights stay the trained parameters.
+    """
+    co, ci, kd, kh, kw = weight.shape
+    band = depth_band(depth, kd, weight.device, weight.dtype)
+    return torch.einsum("cikhw,dek->cdiehw", weight, band).reshape(co * depth, ci * depth, kh, kw)
