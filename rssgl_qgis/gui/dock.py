@@ -77,9 +77,7 @@ class RssglDockWidget(QgsDockWidget):
         self._build_ui()
         self._load_settings()
         self._on_samples_layer_changed(self.samples_combo.currentLayer())
-        # No Qt parent on purpose: the probe thread keeps the Python object (and so its QObject)
-        # alive until it has emitted, even if the dock is deleted meanwhile (plugin unload).
-        self.status_probe = TorchStatusProbe()
+        self.status_probe = TorchStatusProbe(self)
         self.status_probe.ready.connect(self._show_torch_status)
         self.status_probe.start()
 

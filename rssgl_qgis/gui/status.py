@@ -7,6 +7,7 @@ and hands its result to the GUI thread through a Qt signal (queued across thread
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from dataclasses import dataclass
@@ -84,24 +85,49 @@ def probe_torch() -> TorchStatus:
     )
 
 
+class _Relay(QObject):
+    """Carries results from probe threads to the GUI thread; one instance that is never deleted.
+
+    The worker thread must not hold the probe itself: if the dock (the probe's parent) is deleted
+    meanwhile, the last reference would drop in the worker and destroy a QObject off the GUI thread.
+    """
+
+    delivered = pyqtSignal(int, object)
+
+
+_RELAY: _Relay | None = None
+_NEXT_ID = itertools.count(1)
+
+
+def _relay() -> _Relay:
+    global _RELAY
+    if _RELAY is None:  # first created from the GUI thread (by a probe's constructor)
+        _RELAY = _Relay()
+    return _RELAY
+
+
 class TorchStatusProbe(QObject):
     """Runs probe_torch() in a background thread and emits ``ready(TorchStatus)`` in the GUI thread.
 
-    The signal is emitted from the worker thread; because this QObject lives in the GUI thread, Qt
-    queues the delivery, so connected slots may touch widgets.
+    The thread emits through a GUI-thread relay object, so Qt queues the delivery and connected
+    slots may touch widgets.
     """
 
     ready = pyqtSignal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._id = next(_NEXT_ID)
         self._thread: threading.Thread | None = None
+        _relay().delivered.connect(self._deliver)
 
     def start(self) -> None:
         """Start a probe unless one is already running."""
         if self._thread is not None and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self._run, name="rssgl-torch-probe", daemon=True)
+        self._thread = threading.Thread(
+            target=_probe_and_relay, args=(_relay(), self._id), daemon=True, name="rssgl-torch-probe"
+        )
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> None:
@@ -109,9 +135,15 @@ class TorchStatusProbe(QObject):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self) -> None:
-        try:
-            status = probe_torch()
-        except Exception as exc:  # report, never kill the thread silently
-            status = TorchStatus(None, "", False, "broken", f"{type(exc).__name__}: {exc}")
-        self.ready.emit(status)
+    def _deliver(self, ident: int, status: TorchStatus) -> None:
+        if ident == self._id:
+            self.ready.emit(status)
+
+
+def _probe_and_relay(relay: _Relay, ident: int) -> None:
+    """Thread body: holds only the immortal relay and an id, never a probe or a widget."""
+    try:
+        status = probe_torch()
+    except Exception as exc:  # report, never kill the thread silently
+        status = TorchStatus(None, "", False, "broken", f"{type(exc).__name__}: {exc}")
+    relay.delivered.emit(ident, status)

@@ -180,6 +180,8 @@ def main_window(qgis_app):
     yield iface
     QgsProject.instance().clear()
     iface.window.close()
+    iface.window.deleteLater()  # while the application still runs, not at interpreter exit
+    QgsApplication.processEvents()
 
 
 @pytest.fixture
