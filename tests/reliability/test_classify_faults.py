@@ -173,30 +173,7 @@ def test_disk_full_in_the_middle_of_writing_tiles(model, raster, out, monkeypatc
 
 @pytest.mark.parametrize(
     "failing",
-    [
-        "confidence.tif",
-        pytest.param(
-            "classes.tif",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="rssgl_qgis/io/classify_raster.py classify_raster: the writers are committed one by one as "
-                "the ExitStack unwinds (confidence first), so when the classification's rename fails the new "
-                "confidence.tif has already replaced the old one; close all writers first, then rename all "
-                "together and restore the ones already renamed if one fails. Also rssgl_qgis/io/atomic.py "
-                "commit_temporary renames the sidecars (.aux.xml) BEFORE the main file, so a failing main rename "
-                "leaves the new .aux.xml next to the old .tif: rename the main file first or keep backups",
-            ),
-        ),
-        pytest.param(
-            "classes.qml",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="rssgl_qgis/io/raster.py BlockWriter.commit: the .qml is written after the raster was renamed, "
-                "so a failed .qml write raises but leaves the new classes.tif (with the old .qml); write the .qml to "
-                "a temporary name before renaming the raster and rename both together",
-            ),
-        ),
-    ],
+    ["confidence.tif", "classes.tif", "classes.qml", "classes.tif.aux.xml"],
 )
 def test_disk_full_when_renaming_keeps_every_old_output(model, raster, out, monkeypatch, failing):
     before = _old_outputs(out, raster)
