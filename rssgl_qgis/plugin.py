@@ -15,6 +15,9 @@ class RssglPlugin:
     """
 
     def __init__(self, iface) -> None:
+        from .torch_loader import activate
+
+        activate()  # plugin-managed PyTorch (gui/installer.py) importable before anything imports torch
         self.iface = iface
         self.provider: RssglProvider | None = None
         self.desktop = None  # gui.desktop.RssglDesktop when a GUI is running

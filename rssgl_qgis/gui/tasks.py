@@ -101,7 +101,7 @@ class RssglTrainTask(QgsTask):
         self.outcome = TrainOutcome("failed", request, message="The task did not run.")
 
     # ---------------------------------------------------------------- worker thread
-    def run(self) -> bool:  # noqa: D401 - QgsTask API
+    def run(self) -> bool:
         """Compute everything on files; store the outcome; True only on success."""
         started = time.perf_counter()
         try:
@@ -139,7 +139,10 @@ class RssglTrainTask(QgsTask):
 
         req = self.request
         os.makedirs(req.run_folder, exist_ok=True)
-        path = lambda name: os.path.join(req.run_folder, name)  # noqa: E731 - local shorthand
+
+        def path(name: str) -> str:
+            return os.path.join(req.run_folder, name)
+
         params = TrainingParams(iterations=int(req.iterations), device=req.device, **req.params_overrides)
         init = None
         if req.init_from:
@@ -221,7 +224,7 @@ class RssglTrainTask(QgsTask):
         )
 
     # ---------------------------------------------------------------- GUI thread
-    def finished(self, result: bool) -> None:  # noqa: D401 - QgsTask API
+    def finished(self, result: bool) -> None:
         """Called by the task manager in the GUI thread: hand the outcome to the dock."""
         if not result and self.outcome.status == "success":  # defensive: keep the bool authoritative
             self.outcome.status = "failed"

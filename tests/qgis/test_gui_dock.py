@@ -74,6 +74,7 @@ class DesktopIface:
         self.bridge = QgsLayerTreeMapCanvasBridge(root, self.canvas)
         self.tree_view = QgsLayerTreeView()
         self.tree_model = QgsLayerTreeModel(root)  # referenced: the view does not own its model
+        self.tree_model.setFlag(QgsLayerTreeModel.AllowNodeChangeVisibility)  # check boxes, as in QGIS
         self.tree_view.setModel(self.tree_model)
         layers_dock = QDockWidget("Layers")
         layers_dock.setObjectName("Layers")

@@ -55,6 +55,16 @@ def test_activate_puts_a_torch_folder_first_and_others_last(tmp_path, clean_sys_
     assert sys.path[0] == str(with_torch) and sys.path.count(str(with_torch)) == 1
 
 
+def test_class_factory_activates_the_plugin_managed_folder(tmp_path, monkeypatch, clean_sys_path, qgis_app):
+    import rssgl_qgis
+
+    deps = tmp_path / "rssgl_deps"
+    (deps / "torch").mkdir(parents=True)
+    monkeypatch.setenv("RSSGL_DEPS_DIR", str(deps))
+    rssgl_qgis.classFactory(None)
+    assert sys.path[0] == str(deps)
+
+
 def test_deps_folder_is_inside_the_qgis_profile(monkeypatch, qgis_app):
     from rssgl_qgis import torch_loader
 
