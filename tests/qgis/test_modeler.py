@@ -41,7 +41,7 @@ def test_model_runs_headless(rssgl_provider, tmp_path, tmp_path_factory):
     feedback = RecordingFeedback.create()
     parameters = {
         "raster": scene.cube, "samples": scene.polygons, "class_field": "class_id",
-        "reference": scene.polygons, "reference_field": "class_name", "iterations": 10,
+        "reference": scene.polygons, "reference_field": "class_name", "iterations": 2,
         "train:model": str(tmp_path / "model.rssgl"), "train:training_report": str(tmp_path / "training.html"),
         "classify:classification": str(tmp_path / "classes.tif"),
         "assess:accuracy_report": str(tmp_path / "accuracy.html"),

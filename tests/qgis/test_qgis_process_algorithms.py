@@ -23,7 +23,7 @@ def test_qgis_process_train_classify_assess(tmp_path, tmp_path_factory):
     out = tmp_path / "out"
     out.mkdir()
     trained = qgis_process_run(env, "rssgl:train", {
-        "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 10,
+        "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 2,
         "DEVICE": 2, "OUTPUT_MODEL": out / "model.rssgl", "OUTPUT_CLASSIFICATION": out / "train.tif",
         "OUTPUT_REPORT": out / "training.html"})
     assert trained["algorithm_details"]["id"] == "rssgl:train"
