@@ -13,6 +13,9 @@ Scenes:
   prediction of a large scene needs ~27 KB per pixel (2048^2 = 113 GB), so on a 2-core CPU use
   e.g. 320 and on one H100 1024-1536.
 
+* optionally (``--mosaic N``) an N x N mirrored mosaic of Salinas-A: real spectra in a scene larger
+  than the tiles (the test pixels are mirrored too, so its OA is not an independent accuracy).
+
 Examples:
     python benchmarks/bench_seams.py --data ../shared/data --iterations 300 --synthetic-size 320 --device cpu
     python benchmarks/bench_seams.py --model salinas_a.rssgl --synthetic-size 1024 --device cuda --json out.json
@@ -93,6 +96,9 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=600, help="training iterations (600 = paper)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--salinas-pairs", default="32:8,32:16,32:32,48:8,48:16,48:32,64:8,64:16,64:32")
+    ap.add_argument("--mosaic", type=int, default=0,
+                    help="also a N x N mirrored mosaic of Salinas-A (real spectra, a scene larger than the tiles)")
+    ap.add_argument("--mosaic-pairs", default="32:32,64:32,96:48,128:32")
     ap.add_argument("--synthetic-size", type=int, default=320, help="0 skips the synthetic scene")
     ap.add_argument("--synthetic-train-size", type=int, default=128)
     ap.add_argument("--synthetic-bands", type=int, default=100)
@@ -118,6 +124,12 @@ def main(argv=None) -> int:
             if args.save_model:
                 clf.save(args.save_model)
         rows += compare("salinas_a", clf, scene.cube, test, _pairs(args.salinas_pairs), batch=args.batch)
+        if args.mosaic > 1:
+            _, h, w = scene.cube.shape
+            pad = ((0, (args.mosaic - 1) * h), (0, (args.mosaic - 1) * w))
+            cube = np.pad(scene.cube, ((0, 0), *pad), mode="symmetric")
+            mtest = np.pad(test, pad, mode="symmetric")
+            rows += compare(f"salinas_a_x{args.mosaic}", clf, cube, mtest, _pairs(args.mosaic_pairs), batch=args.batch)
     else:
         print(f"# Salinas-A not found under {args.data}: skipped")
     if args.synthetic_size:

@@ -76,12 +76,13 @@ MIN_TILE = 32
 #: term covers the input copy, the B-channel feature map z and the first conv.
 FORWARD_BYTES_PER_PIXEL = 27_000
 FORWARD_BYTES_PER_PIXEL_BAND = 24
-#: Peak memory of one training iteration (forward + backward + SGD) per padded pixel (and per band).
-#: CPU measurement (RSS, torch 2.13, 64^2 and 128^2 pixels, 50 and 204 bands): 62-78 KB/pixel,
-#: nearly independent of the band count; the GPU figure (bf16 autocast, CUDA caching allocator) is
-#: recorded in docs/PERFORMANCE.md by benchmarks/bench_infer.py --training-memory.
-TRAIN_BYTES_PER_PIXEL = 64_000
-TRAIN_BYTES_PER_PIXEL_BAND = 60
+#: Peak memory of one training iteration (forward + backward + SGD) per padded pixel, per device type:
+#: (bytes per pixel, bytes per pixel and band). CUDA: measured on one H100 (torch 2.11, bf16 autocast,
+#: RssglClassifier.fit, 200 bands): 1.59 GiB at 256^2 and 6.29 GiB at 512^2, i.e. 25.7 KB/pixel
+#: (benchmarks/bench_infer.py --training-memory-only). CPU: RSS growth of a float32 training step
+#: (torch 2.13): 61.7 KB/pixel at 128^2 with 204 bands and 61.7 KB/pixel with 50 bands, so the band
+#: term is small; 10 bytes/pixel/band is kept as a margin for wide sensors.
+TRAIN_BYTES = {"cuda": (24_000, 9), "cpu": (62_000, 10)}
 #: Fixed overhead of a training run (weights, optimizer state, CUDA context / allocator slack).
 TRAIN_OVERHEAD_BYTES = 512 << 20
 
@@ -853,15 +854,20 @@ class TrainingMemoryEstimate:
         return self.available_bytes is None or self.estimated_bytes <= self.available_bytes
 
 
-def estimate_training_bytes(bands: int, height: int, width: int) -> int:
-    """Peak memory (bytes) of one RSSGL training iteration on the whole padded scene.
+def _train_per_pixel(bands: int, device_type: str) -> int:
+    per_px, per_band = TRAIN_BYTES["cuda" if device_type == "cuda" else "cpu"]
+    return per_px + per_band * bands
+
+
+def estimate_training_bytes(bands: int, height: int, width: int, device: torch.device | str = "cuda") -> int:
+    """Peak memory (bytes) of RSSGL training on the whole padded scene on ``device``.
 
     A linear model in the padded pixel count with a small per-band term, fitted to measurements
-    (module constants; docs/PERFORMANCE.md). RSSGL trains on the whole scene at once, so memory
+    (``TRAIN_BYTES``; docs/PERFORMANCE.md). RSSGL trains on the whole scene at once, so memory
     grows with the scene, not with the number of samples.
     """
     px = _round_up(height, PAD_MULTIPLE) * _round_up(width, PAD_MULTIPLE)
-    return TRAIN_OVERHEAD_BYTES + px * (TRAIN_BYTES_PER_PIXEL + TRAIN_BYTES_PER_PIXEL_BAND * bands)
+    return TRAIN_OVERHEAD_BYTES + px * _train_per_pixel(bands, torch.device(device).type)
 
 
 def _available_bytes(device: torch.device) -> int | None:
@@ -892,9 +898,9 @@ def check_training_fits(
     the full raster tile by tile. Returns the estimate when it fits.
     """
     device = torch.device(device)
-    need = estimate_training_bytes(bands, height, width)
+    need = estimate_training_bytes(bands, height, width, device)
     avail = _available_bytes(device) if available_bytes is None else int(available_bytes)
-    per_px = TRAIN_BYTES_PER_PIXEL + TRAIN_BYTES_PER_PIXEL_BAND * bands
+    per_px = _train_per_pixel(bands, device.type)
     max_px = None if avail is None else max(0, (avail - TRAIN_OVERHEAD_BYTES) // per_px)
     est = TrainingMemoryEstimate(bands, height, width, str(device), need, avail, max_px)
     if not est.fits:
