@@ -294,3 +294,21 @@ def test_an_architecture_larger_than_its_weights_is_refused_before_building_it(m
     with pytest.raises(ValueError) as info:
         RssglClassifier.load(path, device="cpu")
     assert f"The model file '{path}' is damaged or inconsistent" in str(info.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rssgl_qgis/core/training.py RssglClassifier.load: weights are not checked for NaN/inf, so a damaged "
+    "file loads and classifies every pixel as the first class (argmax of NaN) without a word; check "
+    "torch.isfinite on every tensor and raise RssglError('... is damaged or inconsistent (non-finite weights in "
+    "<name>); retrain or use another file.')",
+)
+def test_non_finite_weights_are_refused_at_load_time(model_parts, tmp_path):
+    state, meta = model_parts
+    state = {k: v.clone() for k, v in state.items()}
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[name].view(-1)[0] = float("nan")
+    path = _rewrite(tmp_path / "nan.rssgl", state, json.dumps(meta))
+    with pytest.raises(ValueError) as info:
+        RssglClassifier.load(path, device="cpu")
+    assert f"The model file '{path}' is damaged or inconsistent" in str(info.value)
