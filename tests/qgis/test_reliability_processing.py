@@ -229,6 +229,21 @@ def test_gpu_out_of_memory_in_training_is_a_processing_error_in_user_terms(scene
     assert snapshot(out) == {}
 
 
+def test_host_out_of_memory_in_training_is_a_processing_error(scene, out, monkeypatch):
+    from qgis.core import QgsProcessingException
+
+    from rssgl_qgis.core.model import RSSGL
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(RSSGL, "forward", no_memory)
+    with pytest.raises(QgsProcessingException) as info:
+        run_algorithm("rssgl:train", _train_parameters(scene, out))
+    assert "memory" in str(info.value) and "smaller raster" in str(info.value)
+    assert snapshot(out) == {}
+
+
 def test_an_unwritable_model_path_is_a_processing_error(scene, tmp_path):
     from qgis.core import QgsProcessingException
 
