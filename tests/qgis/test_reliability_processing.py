@@ -210,6 +210,16 @@ def test_a_cancelled_classify_rerun_keeps_the_previous_classification(scene, out
     assert snapshot(out) == before
 
 
+def test_cancelling_classify_leaves_no_output(scene, out, tiny_model):
+    feedback = RecordingFeedback.create()
+    feedback.cancel()
+    results, _ = run_algorithm("rssgl:classify", {
+        "INPUT": str(scene["raster"]), "MODEL": str(tiny_model), "OUTPUT": str(out / "classes.tif"),
+        "OUTPUT_CONFIDENCE": str(out / "confidence.tif")}, feedback=feedback)
+    assert results == {} and "Canceled: no output was written." in feedback.infos
+    assert snapshot(out) == {}
+
+
 # ------------------------------------------------------------------------------------- faults
 def test_gpu_out_of_memory_in_training_is_a_processing_error_in_user_terms(scene, out, monkeypatch):
     import torch
