@@ -175,6 +175,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
     oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
     if oom_type is not None and isinstance(exc, oom_type):
         return True
+    if isinstance(exc, MemoryError):  # host allocation of a too large tile (CPU device)
+        return True
     if isinstance(exc, RuntimeError):
         text = str(exc).lower()
         return "out of memory" in text or "can't allocate memory" in text

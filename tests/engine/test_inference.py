@@ -291,6 +291,25 @@ def test_plain_runtime_error_out_of_memory_is_retried_once():
     assert report.oom_retries == 1 and labels.min() > 0
 
 
+def test_host_memory_error_is_retried_with_smaller_tiles():
+    class HostOom(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            if max(x.shape[-2:]) > 48:
+                raise MemoryError("Unable to allocate 12.0 GiB for an array")
+            return self.inner(x)
+
+    ref = local_predictor()
+    data = cube(64, 64)
+    expected, _, _, _ = predict_array_tiled(ref, data, tile=32, halo=8)
+    labels, _, _, report = predict_array_tiled(local_predictor(network=HostOom(ref.network)), data, tile=64, halo=8)
+    assert report.oom_retries == 1 and report.final_tile == 32
+    np.testing.assert_array_equal(labels, expected)
+
+
 def test_other_errors_are_not_swallowed():
     class Broken(nn.Module):
         def forward(self, x):
