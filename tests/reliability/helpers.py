@@ -170,7 +170,10 @@ def write_samples(path, features: list[tuple[str | None, dict]], *, fields: dict
         src.ImportFromEPSG(source_epsg)
         src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         transform = osr.CoordinateTransformation(src, srs)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    if Path(path).exists():  # add a layer to an existing GeoPackage
+        source = ogr.Open(str(path), 1)
+    else:
+        source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     out = source.CreateLayer(layer, srs, ogr.wkbPolygon)
     types = {"Integer": ogr.OFTInteger, "Real": ogr.OFTReal, "String": ogr.OFTString}
     for name, kind in fields.items():

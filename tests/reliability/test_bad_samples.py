@@ -361,3 +361,18 @@ def test_training_errors_are_rssgl_errors(tmp_path, raster):
     features = [f for f in class_features() if f[1]["class_id"] == 2]
     with pytest.raises(RssglError):
         Run(tmp_path, raster, samples_vector=_vector(tmp_path, features), class_field="class_id")()
+
+
+def test_a_geopackage_with_several_layers_asks_which(tmp_path, raster):
+    path = tmp_path / "project.gpkg"
+    write_samples(path, class_features(), layer="fields_2023")
+    write_samples(path, class_features(), layer="fields_2024")
+    run = Run(tmp_path, raster, samples_vector=path, class_field="class_id")
+    assert run.error() == (f"'{path}' holds 2 layers (fields_2023, fields_2024); choose the layer with the "
+                           "samples.")
+
+
+def test_a_layer_name_that_does_not_exist(tmp_path, raster):
+    path = write_samples(tmp_path / "project.gpkg", class_features(), layer="fields_2023")
+    run = Run(tmp_path, raster, samples_vector=path, samples_layer="fields_2022", class_field="class_id")
+    assert run.error() == f"'{path}' has no layer 'fields_2022'; its layers are: fields_2023."
