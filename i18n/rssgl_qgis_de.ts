@@ -80,6 +80,14 @@
     </message>
 </context>
 <context>
+    <name>ClassificationPostProcessor</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/style.py" line="102"/>
+        <source>No class names were found in {}; the layer keeps its default style.</source>
+        <translation>In {} wurden keine Klassennamen gefunden; der Layer behält seinen Standardstil.</translation>
+    </message>
+</context>
+<context>
     <name>ClassifyRssglAlgorithm</name>
     <message>
         <location filename="../rssgl_qgis/processing/classify.py" line="38"/>
@@ -87,7 +95,7 @@
         <translation>Mit RSSGL klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="77"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="86"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
@@ -122,37 +130,37 @@
         <translation>Die Modelldatei '{}' existiert nicht; wählen Sie eine von 'RSSGL trainieren' geschriebene .rssgl-Datei.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="82"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
         <source>The mask &apos;{}&apos; is neither a raster nor a vector layer.</source>
         <translation>Die Maske '{}' ist weder ein Raster- noch ein Vektorlayer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="97"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="106"/>
         <source>Mask: pixels whose centre lies inside &apos;{}&apos;.</source>
         <translation>Maske: Pixel, deren Mittelpunkt innerhalb von '{}' liegt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="111"/>
         <source>Loading the model</source>
         <translation>Modell wird geladen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="104"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="113"/>
         <source>Model: {} bands, classes {}; running on {}.</source>
         <translation>Modell: {} Kanäle, Klassen {}; läuft auf {}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="115"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="124"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="116"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="125"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
@@ -800,37 +808,37 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 <context>
     <name>TorchStatus</name>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="41"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="42"/>
         <source>PyTorch is not installed: training is not possible yet.</source>
         <translation>PyTorch ist nicht installiert: Training ist noch nicht möglich.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="46"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="47"/>
         <source>PyTorch {0} is too old (RSSGL needs {1} or newer).</source>
         <translation>PyTorch {0} ist zu alt (RSSGL benötigt {1} oder neuer).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="50"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="51"/>
         <source>PyTorch is installed but fails to load: {0}</source>
         <translation>PyTorch ist installiert, lässt sich aber nicht laden: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="53"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="54"/>
         <source>PyTorch {0} | {1}</source>
         <translation>PyTorch {0} | {1}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="72"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="73"/>
         <source>CUDA: {0}, {1:.0f} GiB</source>
         <translation>CUDA: {0}, {1:.0f} GiB</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="78"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="79"/>
         <source>CPU only: training will be slow (CUDA failed: {0})</source>
         <translation>Nur CPU: Das Training wird langsam sein (CUDA fehlgeschlagen: {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="82"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="83"/>
         <source>CPU only: training will be slow</source>
         <translation>Nur CPU: Das Training wird langsam sein</translation>
     </message>
@@ -843,7 +851,7 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>RSSGL trainieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
@@ -858,7 +866,7 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
         <source>Training samples as a label raster</source>
         <translation>Trainingsstichproben als Label-Raster</translation>
     </message>
@@ -868,107 +876,107 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Validierungsanteil</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="70"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="71"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
         <source>Learning rate</source>
         <translation>Lernrate</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM-Kernel</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
         <source>Auto (from the raster size)</source>
         <translation>Automatisch (aus der Rastergröße)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
         <source>Statistical-loss weight</source>
         <translation>Gewicht des statistischen Verlusts</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="80"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="84"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
         <source>Auto (GPU when available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="90"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>Geduld für frühes Beenden (Epochen)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
         <source>Model file</source>
         <translation>Modelldatei</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL-Modell (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Classification of the training raster</source>
         <translation>Klassifikation des Trainingsrasters</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Confidence</source>
         <translation>Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>HTML files (*.html)</source>
         <translation>HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="109"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>Geben Sie die Trainingsstichproben entweder als Vektorlayer ('Trainingsstichproben') oder als Label-Raster ('Trainingsstichproben als Label-Raster') an, nicht beides und nicht keines von beiden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="108"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>Wählen Sie das 'Klassenfeld' der Trainingsstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="154"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>Validierungs-Gesamtgenauigkeit des behaltenen Modells: {:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="156"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="160"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="162"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>

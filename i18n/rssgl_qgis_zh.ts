@@ -80,6 +80,14 @@
     </message>
 </context>
 <context>
+    <name>ClassificationPostProcessor</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/style.py" line="102"/>
+        <source>No class names were found in {}; the layer keeps its default style.</source>
+        <translation>在 {} 中未找到类别名称；该图层保留默认样式。</translation>
+    </message>
+</context>
+<context>
     <name>ClassifyRssglAlgorithm</name>
     <message>
         <location filename="../rssgl_qgis/processing/classify.py" line="38"/>
@@ -87,7 +95,7 @@
         <translation>使用 RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="77"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="86"/>
         <source>Hyperspectral raster</source>
         <translation>高光谱栅格</translation>
     </message>
@@ -122,37 +130,37 @@
         <translation>模型文件“{}”不存在；请选择由“训练 RSSGL”生成的 .rssgl 文件。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="82"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
         <source>The mask &apos;{}&apos; is neither a raster nor a vector layer.</source>
         <translation>掩膜“{}”既不是栅格图层也不是矢量图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="97"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="106"/>
         <source>Mask: pixels whose centre lies inside &apos;{}&apos;.</source>
         <translation>掩膜：像元中心位于“{}”内的像元。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="111"/>
         <source>Loading the model</source>
         <translation>正在加载模型</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="104"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="113"/>
         <source>Model: {} bands, classes {}; running on {}.</source>
         <translation>模型：{} 个波段，类别 {}；运行于 {}。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="115"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="124"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="116"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="125"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
@@ -800,37 +808,37 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
 <context>
     <name>TorchStatus</name>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="41"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="42"/>
         <source>PyTorch is not installed: training is not possible yet.</source>
         <translation>未安装 PyTorch：暂时无法训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="46"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="47"/>
         <source>PyTorch {0} is too old (RSSGL needs {1} or newer).</source>
         <translation>PyTorch {0} 版本过旧（RSSGL 需要 {1} 或更新版本）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="50"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="51"/>
         <source>PyTorch is installed but fails to load: {0}</source>
         <translation>PyTorch 已安装但无法加载：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="53"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="54"/>
         <source>PyTorch {0} | {1}</source>
         <translation>PyTorch {0} | {1}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="72"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="73"/>
         <source>CUDA: {0}, {1:.0f} GiB</source>
         <translation>CUDA：{0}，{1:.0f} GiB</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="78"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="79"/>
         <source>CPU only: training will be slow (CUDA failed: {0})</source>
         <translation>仅 CPU：训练会很慢（CUDA 失败：{0}）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/status.py" line="82"/>
+        <location filename="../rssgl_qgis/gui/status.py" line="83"/>
         <source>CPU only: training will be slow</source>
         <translation>仅 CPU：训练会很慢</translation>
     </message>
@@ -843,7 +851,7 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>训练 RSSGL</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
         <source>Hyperspectral raster</source>
         <translation>高光谱栅格</translation>
     </message>
@@ -858,7 +866,7 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
         <source>Training samples as a label raster</source>
         <translation>以标签栅格作为训练样本</translation>
     </message>
@@ -868,107 +876,107 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>验证比例</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="70"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="71"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
         <source>Learning rate</source>
         <translation>学习率</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM 卷积核</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
         <source>Auto (from the raster size)</source>
         <translation>自动（根据栅格大小）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
         <source>Statistical-loss weight</source>
         <translation>统计损失权重</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="80"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="84"/>
         <source>Random seed</source>
         <translation>随机种子</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="83"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
         <source>Auto (GPU when available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="90"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>提前停止耐心值（轮）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
         <source>Model file</source>
         <translation>模型文件</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL 模型 (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Classification of the training raster</source>
         <translation>训练栅格的分类结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Confidence</source>
         <translation>置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>HTML files (*.html)</source>
         <translation>HTML 文件 (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="109"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>请以矢量图层（“训练样本”）或标签栅格（“以标签栅格作为训练样本”）二者之一提供训练样本，不能两者都给或都不给。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="108"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>请为训练样本选择“类别字段”。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="154"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>所保留模型的验证总体精度：{:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="156"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="160"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="162"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
