@@ -17,7 +17,8 @@ Sources:
   (for machines without GDAL, e.g. the GPU machine): excludes GDAL I/O, measured separately with
   ``--gdal-io`` (read and write throughput of the GeoTIFF path, no network).
 
-``--training-memory`` additionally measures peak GPU memory of whole-scene training at a few sizes
+``--cpu-memory`` measures the CPU memory per pixel of a forward pass and of a training step (the
+constants of core/inference.py's memory plan). ``--training-memory`` additionally measures peak GPU memory of whole-scene training at a few sizes
 (engine fit, one epoch) for core.inference.check_training_fits.
 
 Examples:
@@ -278,6 +279,38 @@ def training_memory(device: torch.device, shapes) -> list[dict]:
     return rows
 
 
+def _memory_child(bands: int, side: int, train: bool) -> None:
+    """In a fresh process: RSS growth of one forward (or forward + backward) of RSSGL at side x side."""
+    torch.manual_seed(0)
+    net = RSSGL(RssglConfig(in_bands=bands, num_classes=16))
+    x = torch.randn(1, bands, side, side)
+    with torch.no_grad():
+        net(torch.randn(1, bands, 16, 16))  # load kernels, allocate the weights' pages
+    base = _status_kib("VmRSS")
+    if train:
+        logits, z = net(x)
+        (logits.sum() + z.sum()).backward()
+    else:
+        with torch.no_grad():
+            net(x)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(dict(bands=bands, side=side, train=train, delta_mib=round((peak - base) / 1024, 1),
+                          bytes_per_px=round((peak - base) * 1024 / side**2))))
+
+
+def cpu_memory(shapes) -> list[dict]:
+    """CPU forward / training-step memory per pixel, each shape in its own process (RSS high-water mark)."""
+    import subprocess
+
+    rows = []
+    for bands, side, train in shapes:
+        out = subprocess.run([sys.executable, __file__, "--memory-child", f"{bands},{side},{int(train)}"],
+                             capture_output=True, text=True, check=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print("cpu memory", rows[-1], flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=["gdal", "memmap"], default="gdal")
@@ -297,9 +330,21 @@ def main(argv=None) -> int:
     ap.add_argument("--training-memory", action="store_true", help="CUDA only: peak memory of fit at 3 sizes")
     ap.add_argument("--training-memory-only", action="store_true", help="skip the raster benchmark")
     ap.add_argument("--io-only", action="store_true", help="with --source gdal: only the GDAL I/O measurement")
+    ap.add_argument("--cpu-memory", action="store_true",
+                    help="only: CPU memory per pixel of a forward pass (64/128/256 px) and a training step")
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help="where the synthetic raster goes (default: a temp folder)")
     ap.add_argument("--json", help="write all results here")
     args = ap.parse_args(argv)
+    if args.memory_child:
+        bands, side, train = (int(v) for v in args.memory_child.split(","))
+        _memory_child(bands, side, bool(train))
+        return 0
+    if args.cpu_memory:
+        rows = cpu_memory([(204, 64, False), (204, 128, False), (204, 256, False), (204, 128, True), (50, 128, True)])
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return 0
     device = choose_device(args.device)
     if device.type == "cpu":
         set_cpu_threads()
