@@ -13,10 +13,13 @@ each variant over the baseline measured in this same process.
 Variants:
 - ``baseline``: benchmarks/authors_baseline.py (eight gate convs per cell, per-step loop, looped
   statistical loss, host-side masks, ``.item()`` every iteration, fp32, eager);
-- ``fused_fp32``: our engine's model + loss + device sampler + device SGD, eager, fp32;
+- ``fused_fp32``: our engine's model (fused gate convs, batched input convs, 3-D convs) + loss +
+  device sampler + device SGD, eager, fp32;
 - ``graph_fp32``: the same captured in one CUDA graph (CUDA only);
-- ``ours``: what training uses with ``accelerate="auto"``, ``amp="auto"``: bf16 autocast + CUDA
-  graph on CUDA, fp32 eager on the CPU.
+- ``ours_nofold``: bf16 autocast + CUDA graph, 3-D convs;
+- ``ours``: what training uses with ``accelerate="auto"``, ``amp="auto"``: spectral depth folded
+  into channels (banded 2-D convs, channels-last), bf16 autocast + CUDA graph on CUDA, fp32 eager
+  on the CPU.
 
 ``--full-salinas-a DIR`` (DIR holding SalinasA_corrected.mat and SalinasA_gt.mat) also trains on
 the real Salinas-A scene through ``RssglClassifier`` (600 iterations, evaluation each epoch, seed
@@ -53,10 +56,10 @@ from benchmarks.common import (  # noqa: E402
 )
 from rssgl_qgis.core import accel  # noqa: E402
 from rssgl_qgis.core.losses import RssglLoss  # noqa: E402
-from rssgl_qgis.core.model import RSSGL, RssglConfig  # noqa: E402
+from rssgl_qgis.core.model import RSSGL, ConvLSTM3d, RssglConfig  # noqa: E402
 from rssgl_qgis.core.sampling import HBMinibatchSampler  # noqa: E402
 
-ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours", "ours_fl", "ours_fl_fold")
+ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours_nofold", "ours")
 
 
 def _ours_flags(variant: str, device: torch.device) -> tuple[bool, bool]:
@@ -65,89 +68,17 @@ def _ours_flags(variant: str, device: torch.device) -> tuple[bool, bool]:
     return {"fused_fp32": (False, False), "graph_fp32": (False, cuda)}.get(variant, (cuda, cuda))
 
 
-# -- experimental variants (measured here before they move into the engine) ------------------------
-def _fast_statistical_loss(features, target, mask, num_classes: int):
-    """Statistical loss with one-hot matmuls instead of a gather over all pixels (same value)."""
-    import torch.nn.functional as F
-
-    d = features.shape[1]
-    z = features.float().transpose(0, 1).reshape(d, -1)
-    w = mask.reshape(-1).to(z.dtype)
-    member = F.one_hot(target.reshape(-1).clamp(0, num_classes - 1), num_classes).to(z.dtype) * w[:, None]
-    counts = member.sum(0)
-    sums = (z @ member).t()
-    sq_norms = (z * z).sum(0) @ member
-    means = sums / counts.clamp_min(1.0)[:, None]
-    scatter = sq_norms - counts * (means * means).sum(1)
-    has_var = (counts >= 2).to(z.dtype)
-    within = (scatter / (counts - 1.0).clamp_min(1.0) * has_var).sum() / has_var.sum().clamp_min(1.0)
-    present = (counts >= 1).to(z.dtype)
-    iu = torch.triu_indices(num_classes, num_classes, offset=1, device=z.device)
-    return within - 1e-3 * (torch.pdist(means) * present[iu[0]] * present[iu[1]]).sum()
-
-
-class _FastLoss(RssglLoss):
-    def forward(self, logits, features, target, mask):
-        from rssgl_qgis.core.losses import masked_cross_entropy
-
-        loss = masked_cross_entropy(logits, target, mask, self.class_weight)
-        return loss + self.stat_weight * _fast_statistical_loss(features, target, mask, self.num_classes)
-
-
-def _folded_lstm_forward(self, x):
-    import torch.nn.functional as F
-
-    n, t, d, hgt, wid = x.shape
-    seq = x.reshape(n * t, d, hgt, wid).contiguous(memory_format=torch.channels_last)
-    h = None
-    for layer, (x_conv, h_conv) in enumerate(zip(self.x_convs, self.h_convs, strict=True)):
-        pad = (x_conv.padding[1], x_conv.padding[2])
-        wx = accel.fold_depth_weight(x_conv.weight, d)
-        wh = accel.fold_depth_weight(h_conv.weight, d)
-        xg = F.conv2d(seq, wx, x_conv.bias.repeat_interleave(d), padding=pad).unflatten(0, (n, t))
-        h = c = None
-        outs = []
-        for step in range(t):
-            gates = xg[:, step] if h is None else xg[:, step] + F.conv2d(h, wh, padding=pad)
-            i, f, o, g = gates.chunk(4, dim=1)
-            i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
-            c = i * g if c is None else f * c + i * g
-            h = o * torch.tanh(c)
-            outs.append(h)
-        if layer + 1 < len(self.x_convs):
-            seq = torch.stack(outs, dim=1).flatten(0, 1).contiguous(memory_format=torch.channels_last)
-    return h.reshape(n, self.hidden[-1], d, hgt, wid)
-
-
-def _fast_channel_attention(self, x):
-    import torch.nn.functional as F
-
-    avg = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True))))
-    mx = self.fc2(F.relu(self.fc1(x.amax(dim=(2, 3), keepdim=True))))
-    return x * torch.sigmoid(avg + mx) + x
-
-
-def _apply_fold(model) -> None:
-    import types
-
-    from rssgl_qgis.core.model import ChannelAttention, ConvLSTM3d
-
-    for mod in model.modules():
-        if isinstance(mod, ConvLSTM3d):
-            mod.forward = types.MethodType(_folded_lstm_forward, mod)
-        elif isinstance(mod, ChannelAttention):
-            mod.forward = types.MethodType(_fast_channel_attention, mod)
-
 
 def build_ours(shape: Shape, problem, device: torch.device, amp: bool, graph: bool, iters: int, seed: int = 0,
                variant: str = "ours"):
     """Our engine's training step for ``shape`` (model, loss, device sampler, accel.TrainStep)."""
     torch.manual_seed(seed)
     model = RSSGL(RssglConfig(shape.bands, shape.classes, shape.kernel)).to(device)
-    loss_cls = _FastLoss if variant in ("ours_fl", "ours_fl_fold") else RssglLoss
-    if variant == "ours_fl_fold":
-        _apply_fold(model)
-    loss = loss_cls(np.asarray(shape.train_counts), shape.stat_weight).to(device)
+    fold = variant == "ours"  # the others show the engine before the depth fold (3-D convs)
+    for mod in model.modules():
+        if isinstance(mod, ConvLSTM3d):
+            mod.fold_depth = fold
+    loss = RssglLoss(np.asarray(shape.train_counts), shape.stat_weight).to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
     sampler = HBMinibatchSampler(problem.train_index_labels, 10, gen)
     lr = accel.poly_lr_table(0.005, 1000, 0.8, iters + 1, device)

@@ -1,8 +1,8 @@
 """RSSGL loss: class-balanced cross-entropy + lambda * statistical loss on the final features z.
 
 Everything here has data-independent shapes: the minibatch is a per-pixel mask over the whole
-(padded) scene, per-class sums are one ``index_add`` into a fixed (K+1)-row table (row K collects
-pixels outside the minibatch), and classes with fewer than two minibatch pixels are switched off by
+(padded) scene, per-class sums are matrix products with a fixed (pixels x K) membership matrix
+(zero outside the minibatch), and classes with fewer than two minibatch pixels are switched off by
 arithmetic masks instead of host-side ``if``s. That keeps the training step free of host syncs and
 capturable in a CUDA graph.
 """
@@ -57,20 +57,19 @@ def statistical_loss(features: Tensor, target: Tensor, mask: Tensor, num_classes
     """
     d = features.shape[1]
     # at least float32 (bf16 features under autocast are upcast), float64 stays float64
-    z = features.to(torch.promote_types(features.dtype, torch.float32)).permute(0, 2, 3, 1).reshape(-1, d)
-    inside = mask.reshape(-1) > 0
-    # Pixels outside the minibatch go to a dump row K, so every shape is fixed.
-    idx = torch.where(inside, target.reshape(-1).clamp(0, num_classes - 1), torch.full_like(target.reshape(-1), num_classes))
-    w = inside.to(z.dtype)
-    counts = torch.zeros(num_classes + 1, dtype=z.dtype, device=z.device).index_add_(0, idx, w)[:num_classes]
-    sums = torch.zeros(num_classes + 1, d, dtype=z.dtype, device=z.device).index_add_(0, idx, z * w[:, None])
-    means = sums[:num_classes] / counts.clamp_min(1.0)[:, None]  # (K, D); absent classes -> 0
-    means_ext = torch.cat([means, torch.zeros_like(means[:1])], dim=0)
-    dev = (z - means_ext[idx]) * w[:, None]
-    sq = torch.zeros(num_classes + 1, dtype=z.dtype, device=z.device).index_add_(0, idx, dev.pow(2).sum(dim=1))
-    sq = sq[:num_classes]
+    z = features.to(torch.promote_types(features.dtype, torch.float32)).transpose(0, 1).reshape(d, -1)  # (D, P)
+    w = mask.reshape(-1).to(z.dtype)
+    # (P, K) minibatch membership; per-class sums are then matrix products, whose backward is a
+    # matrix product too (a gather of the class means at every pixel had a slow scatter backward)
+    member = F.one_hot(target.reshape(-1).clamp(0, num_classes - 1), num_classes).to(z.dtype) * w[:, None]
+    counts = member.sum(0)
+    sums = (z @ member).t()  # (K, D)
+    sq_norms = (z * z).sum(0) @ member  # (K,) sum of ||z_i||^2 over each class's minibatch pixels
+    means = sums / counts.clamp_min(1.0)[:, None]  # absent classes -> 0
+    # sum_i ||z_i - mu_k||^2 = sum_i ||z_i||^2 - n_k ||mu_k||^2
+    scatter = sq_norms - counts * (means * means).sum(1)
     has_var = (counts >= 2).to(z.dtype)
-    variance = sq / (counts - 1.0).clamp_min(1.0) * has_var
+    variance = scatter / (counts - 1.0).clamp_min(1.0) * has_var
     within = variance.sum() / has_var.sum().clamp_min(1.0)
     present = (counts >= 1).to(z.dtype)
     iu = torch.triu_indices(num_classes, num_classes, offset=1, device=z.device)

@@ -15,12 +15,15 @@ Parameters keep PyTorch's default initialisation (as the authors' code does).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .accel import fold_depth_weight
 
 __all__ = [
     "RssglConfig",
@@ -121,12 +124,21 @@ class ConvLSTM3d(nn.Module):
     Input (N, T, D, H, W): T steps, each a 1-channel volume of spectral depth D. Output: the last
     layer's hidden state at the last step, (N, hidden_last, D, H, W). Gate order along the fused
     channel axis is (i, f, o, g), each ``hidden`` channels wide.
+
+    ``fold_depth`` (default True) selects how the 3-D convolutions are computed, not what they
+    compute: the spectral depth is folded into the channels and each 3-D conv runs as a 2-D conv
+    with a banded weight (``accel.fold_depth_weight``) on channels-last tensors. The 3-D convs
+    here have 1-4 input and 16 output channels, which leaves GPU tensor cores and CPU vector units
+    idle; the folded 2-D convs have 12-512 channels and run several times faster although they
+    multiply D/kd times more zeros (docs/PERFORMANCE.md has the measurements). The weights stay
+    the 3-D ``Conv3d`` parameters either way, so model files do not depend on this switch.
     """
 
     def __init__(self, kernel: tuple[int, int, int], hidden: tuple[int, ...] = (4, 4), in_channels: int = 1):
         super().__init__()
         padding = tuple(k // 2 for k in kernel)
         self.hidden = tuple(hidden)
+        self.fold_depth = True
         self.x_convs = nn.ModuleList()
         self.h_convs = nn.ModuleList()
         cin = in_channels
@@ -135,24 +147,48 @@ class ConvLSTM3d(nn.Module):
             self.h_convs.append(nn.Conv3d(h, 4 * h, kernel, padding=padding, bias=False))
             cin = h
 
+    @staticmethod
+    def _cell_steps(xg: Tensor, h_conv: Callable[[Tensor], Tensor]) -> list[Tensor]:
+        """Run one cell over the T steps given its precomputed input-gate maps xg (N, T, 4*hid, ...)."""
+        h = c = None
+        outs = []
+        for step in range(xg.shape[1]):
+            gates = xg[:, step] if h is None else xg[:, step] + h_conv(h)  # zero initial state
+            i, f, o, g = gates.chunk(4, dim=1)
+            i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+            c = i * g if c is None else f * c + i * g
+            h = o * torch.tanh(c)
+            outs.append(h)
+        return outs
+
     def forward(self, x: Tensor) -> Tensor:
+        return self._forward_folded(x) if self.fold_depth else self._forward_3d(x)
+
+    def _forward_3d(self, x: Tensor) -> Tensor:
         n, t, d, hgt, wid = x.shape
         seq = x.reshape(n * t, 1, d, hgt, wid)  # steps folded into the batch: one conv for all steps
+        outs: list[Tensor] = []
         for layer, (x_conv, h_conv) in enumerate(zip(self.x_convs, self.h_convs, strict=True)):
             hid = self.hidden[layer]
-            xg = x_conv(seq).view(n, t, 4 * hid, d, hgt, wid)
-            h = c = None
-            outs = []
-            for step in range(t):
-                gates = xg[:, step] if h is None else xg[:, step] + h_conv(h)  # zero initial state
-                i, f, o, g = gates.chunk(4, dim=1)
-                i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
-                c = i * g if c is None else f * c + i * g
-                h = o * torch.tanh(c)
-                outs.append(h)
+            outs = self._cell_steps(x_conv(seq).view(n, t, 4 * hid, d, hgt, wid), h_conv)
             if layer + 1 < len(self.x_convs):
                 seq = torch.stack(outs, dim=1).reshape(n * t, hid, d, hgt, wid)
-        return h
+        return outs[-1]
+
+    def _forward_folded(self, x: Tensor) -> Tensor:
+        n, t, d, hgt, wid = x.shape
+        # (N*T, Cin*D, H, W) with channel c*D + d: a free reshape of the 3-D layout
+        seq = x.reshape(n * t, d, hgt, wid).contiguous(memory_format=torch.channels_last)
+        outs: list[Tensor] = []
+        for layer, (x_conv, h_conv) in enumerate(zip(self.x_convs, self.h_convs, strict=True)):
+            pad = (x_conv.padding[1], x_conv.padding[2])
+            wx = fold_depth_weight(x_conv.weight, d)
+            wh = fold_depth_weight(h_conv.weight, d)
+            xg = F.conv2d(seq, wx, x_conv.bias.repeat_interleave(d), padding=pad).unflatten(0, (n, t))
+            outs = self._cell_steps(xg, lambda h, wh=wh, pad=pad: F.conv2d(h, wh, padding=pad))
+            if layer + 1 < len(self.x_convs):
+                seq = torch.stack(outs, dim=1).flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        return outs[-1].reshape(n, self.hidden[-1], d, hgt, wid)
 
 
 class ChannelAttention(nn.Module):
@@ -165,8 +201,9 @@ class ChannelAttention(nn.Module):
         self.fc2 = nn.Conv2d(mid, channels, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        avg = self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1))))
-        mx = self.fc2(F.relu(self.fc1(F.adaptive_max_pool2d(x, 1))))
+        # mean/amax over (H, W) = adaptive avg/max pooling to 1x1, as one fast reduction each
+        avg = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True))))
+        mx = self.fc2(F.relu(self.fc1(x.amax(dim=(2, 3), keepdim=True))))
         return x * torch.sigmoid(avg + mx) + x
 
 
@@ -207,7 +244,7 @@ class EncoderStage(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        y = self.lstm(x.view(n, TIME_STEPS, c // TIME_STEPS, h, w))  # (N, hidden, C/8, H, W)
+        y = self.lstm(x.reshape(n, TIME_STEPS, c // TIME_STEPS, h, w))  # (N, hidden, C/8, H, W)
         y = y.reshape(n, -1, h, w)  # hidden-channel major: channel k*C/8 + d = hidden k, depth d
         return F.relu(self.norm(self.block(y)))
 

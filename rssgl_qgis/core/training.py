@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from .accel import HISTORY_COLUMNS, EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from .device import choose_device, describe_device, set_cpu_threads
 from .errors import Cancelled, RssglError
 from .losses import RssglLoss
@@ -280,95 +280,21 @@ class RssglClassifier:
         generator.manual_seed(p.seed)
         sampler = HBMinibatchSampler(train_idx, p.per_class_batch, generator)
         criterion = RssglLoss(counts, p.stat_loss_weight, p.cb_beta).to(device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
         use_amp = device.type == "cuda" and p.amp == "auto"
         horizon = max(p.poly_max_iterations, p.iterations)
-
-        history: list[dict[str, Any]] = []
-        best_score: tuple | None = None
-        best_state: dict[str, Tensor] | None = None
-        best_epoch = 0
-        since_best = 0
-        epoch_loss = torch.zeros((), device=device)
-        epoch_count = 0
+        lr_table = poly_lr_table(p.lr, horizon, p.poly_power, p.iterations + 1, device)
+        step = TrainStep(
+            model, criterion, x, target, sampler.draw, lr_table,
+            iterations=p.iterations, epoch_iterations=p.epoch_iterations, momentum=p.momentum,
+            weight_decay=p.weight_decay, amp=use_amp, selection=selection,
+            val_pixels=EvalPixels.from_index_map(val_idx), eval_pixels=EvalPixels.from_index_map(eval_idx),
+        )
         t0 = time.perf_counter()
-        t_epoch = t0
-        stopped_early = False
-
-        for it in range(p.iterations):
-            if should_stop is not None and should_stop():
-                raise Cancelled("Training was cancelled.")
-            lr = p.lr * (1.0 - it / horizon) ** p.poly_power
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            model.train()
-            mask = sampler.draw()[None]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits, z = model(x)
-            loss = criterion(logits.float(), z.float(), target, mask)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            epoch_loss += loss.detach()
-            epoch_count += 1
-            if progress is not None:
-                progress(100.0 * (it + 1) / p.iterations, f"iteration {it + 1}/{p.iterations}")
-
-            if (it + 1) % p.epoch_iterations and it + 1 < p.iterations:
-                continue
-            # ---- one evaluation per epoch, one host sync ----
-            stats = self._evaluate(model, x, use_amp, device, val_idx, eval_idx)
-            values = torch.stack([epoch_loss / epoch_count, *stats]).tolist()
-            mean_loss, val_correct, val_n, val_ce, test_correct, test_n = values
-            now = time.perf_counter()
-            entry: dict[str, Any] = {
-                "epoch": len(history) + 1,
-                "iteration": it + 1,
-                "loss": mean_loss,
-                "lr": lr,
-                "seconds": now - t_epoch,
-            }
-            if val_n:
-                entry["val_oa"] = val_correct / val_n
-                entry["val_loss"] = val_ce
-            if test_n:
-                entry["test_oa"] = test_correct / test_n
-            t_epoch = now
-            epoch_loss = torch.zeros((), device=device)
-            epoch_count = 0
-            if not math.isfinite(mean_loss):
-                raise RuntimeError(
-                    f"Training diverged at iteration {it + 1} (loss {mean_loss}); lower the learning rate or "
-                    "the statistical-loss weight, or check the raster for extreme values."
-                )
-            if selection == "validation":
-                score: tuple = (entry["val_oa"], -entry["val_loss"])
-            elif selection == "paper":
-                score = (entry["test_oa"],)
-            else:
-                score = (-mean_loss,)
-            improved = best_score is None or score > best_score
-            entry["selected"] = improved
-            history.append(entry)
-            if improved:
-                best_score, best_epoch, since_best = score, entry["epoch"], 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                since_best += 1
-            msg = f"epoch {entry['epoch']}: loss {mean_loss:.4f}"
-            if "val_oa" in entry:
-                msg += f", validation OA {100 * entry['val_oa']:.2f}%"
-            if "test_oa" in entry:
-                msg += f", test OA {100 * entry['test_oa']:.2f}%"
-            log.info(msg)
-            if progress is not None:
-                progress(100.0 * (it + 1) / p.iterations, msg)
-            if since_best >= p.patience_epochs:
-                stopped_early = True
-                break
-
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        with cudnn_autotune(device.type == "cuda"):
+            graphed = use_cuda_graph(p.accelerate, device) and step.enable_graph(generator=generator)
+            self.accelerated_ = bool(graphed)
+            history, best_epoch, stopped_early = self._train_loop(step, p, progress, should_stop, t0)
+        step.restore_best()
         model.eval()
         self.model_ = model
         self.config_ = config
@@ -400,6 +326,61 @@ class RssglClassifier:
         return self
 
     @staticmethod
+    def _train_loop(step: TrainStep, p: TrainingParams, progress: ProgressFn | None, should_stop: StopFn | None,
+                    t0: float) -> tuple[list[dict[str, Any]], int, bool]:
+        """Run ``step`` for all iterations; read its history once per epoch (the only host sync).
+
+        Returns (history, best epoch, stopped early). Each evaluation scores the weights after
+        the epoch's last update, from the next iteration's forward pass (see accel.TrainStep).
+        """
+        history: list[dict[str, Any]] = []
+        best_epoch = 0
+        t_epoch = t0
+        for it in range(p.iterations + 1):  # the extra run only scores the final weights
+            if should_stop is not None and should_stop():
+                raise Cancelled("Training was cancelled.")
+            step.run()
+            if progress is not None and it < p.iterations:
+                progress(100.0 * (it + 1) / p.iterations, f"iteration {it + 1}/{p.iterations}")
+            if not step.is_evaluation(it):
+                continue
+            row = dict(zip(HISTORY_COLUMNS, step.history[len(history)].tolist(), strict=True))
+            now = time.perf_counter()
+            entry: dict[str, Any] = {
+                "epoch": len(history) + 1,
+                "iteration": it,
+                "loss": row["loss"],
+                "lr": row["lr"],
+                "seconds": now - t_epoch,
+            }
+            t_epoch = now
+            if step.val_pixels is not None:
+                entry["val_oa"] = row["val_oa"]
+                entry["val_loss"] = row["val_loss"]
+            if step.eval_pixels is not None:
+                entry["test_oa"] = row["test_oa"]
+            if not math.isfinite(row["loss"]):
+                raise RuntimeError(
+                    f"Training diverged by iteration {it} (loss {row['loss']}); lower the learning rate or "
+                    "the statistical-loss weight, or check the raster for extreme values."
+                )
+            entry["selected"] = bool(row["selected"])
+            history.append(entry)
+            if entry["selected"]:
+                best_epoch = entry["epoch"]
+            msg = f"epoch {entry['epoch']}: loss {entry['loss']:.4f}"
+            if "val_oa" in entry:
+                msg += f", validation OA {100 * entry['val_oa']:.2f}%"
+            if "test_oa" in entry:
+                msg += f", test OA {100 * entry['test_oa']:.2f}%"
+            log.info(msg)
+            if progress is not None:
+                progress(100.0 * min(it, p.iterations) / p.iterations, msg)
+            if row["since_best"] >= p.patience_epochs:
+                return history, best_epoch, True
+        return history, best_epoch, False
+
+    @staticmethod
     def _load_init(model: RSSGL, init_from: RssglClassifier, classes: np.ndarray) -> None:
         """Copy the weights of ``init_from``; the classifier layer only when the classes are identical."""
         state = {k: v.detach().cpu() for k, v in init_from.model_.state_dict().items()}
@@ -407,31 +388,6 @@ class RssglClassifier:
             state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
             log.info("Fine-tuning with a different class set: the classifier layer starts fresh.")
         model.load_state_dict(state, strict=False)
-
-    @staticmethod
-    @torch.no_grad()
-    def _evaluate(model, x, use_amp, device, val_idx, eval_idx) -> list[Tensor]:
-        """[val correct, val count, val mean CE, test correct, test count] as 0-d device tensors."""
-        model.eval()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits, _ = model(x)
-        logits = logits.float()[0]
-        pred = logits.argmax(0)
-        zero = torch.zeros((), device=device)
-        out = []
-        if val_idx is not None:
-            on = val_idx >= 0
-            ce = F.cross_entropy(logits[None], val_idx.clamp_min(0)[None], reduction="none")[0]
-            n = on.sum().float()
-            out += [((pred == val_idx) & on).sum().float(), n, (ce * on).sum() / n.clamp_min(1.0)]
-        else:
-            out += [zero, zero, zero]
-        if eval_idx is not None:
-            on = eval_idx >= 0
-            out += [((pred == eval_idx) & on).sum().float(), on.sum().float()]
-        else:
-            out += [zero, zero]
-        return out
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, cube: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
