@@ -491,14 +491,21 @@ def test_cancel_stops_the_task_and_adds_nothing(desktop, small_network, scene, r
     open_raster(raster_path)
     draw_training_polygons(dock, scene, tmp_path)
     dock.iterations_spin.setValue(1000)
+    outcomes = []
     task = dock.start_training()
     assert task is not None
+    task.completed.connect(outcomes.append)
+    # Cancel while the worker is inside the training loop (progress moves once it reads the raster).
+    assert wait_for(lambda: dock.progress_bar.value() > 0, 120)
     dock.cancel_training()
     assert wait_for(lambda: dock.task is None, 120)
+    assert [o.status for o in outcomes] == ["canceled"]
     assert dock.last_outcome is None
     assert "canceled" in dock.log_view.toPlainText()
     assert not any(lyr.name().startswith("RSSGL") for lyr in QgsProject.instance().mapLayers().values())
     assert dock.train_button.isEnabled()
+    run_folder = outcomes[0].request.run_folder
+    assert not [name for name in os.listdir(run_folder) if name.endswith((".tif", ".safetensors"))]
 
 
 def test_missing_inputs_are_explained(desktop):
