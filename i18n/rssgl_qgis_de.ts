@@ -739,6 +739,29 @@
     </message>
 </context>
 <context>
+    <name>RssglTrainTask</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="86"/>
+        <source>Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).</source>
+        <translation>Die Feinabstimmung erreichte ihr bestes Modell nach {0} Epoche(n) / {1:.1f} s; das letzte vollständige Training brauchte {2} Epoche(n) / {3:.1f} s: {4:.1f}-mal schneller (ganze Läufe {5:.1f} s gegenüber {6:.1f} s).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="153"/>
+        <source>Fine-tuning from {0}.</source>
+        <translation>Feinabstimmung ausgehend von {0}.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="182"/>
+        <source>Classifying the whole raster.</source>
+        <translation>Das gesamte Raster wird klassifiziert.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="200"/>
+        <source>Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).</source>
+        <translation>Als Nächstes zeichnen Nr. {0}: {1} gegen {2} (mittlere Konfidenz {3:.2f}, {4} Px).</translation>
+    </message>
+</context>
+<context>
     <name>TorchInstaller</name>
     <message>
         <location filename="../rssgl_qgis/gui/installer.py" line="118"/>

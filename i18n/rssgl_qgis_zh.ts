@@ -739,6 +739,29 @@
     </message>
 </context>
 <context>
+    <name>RssglTrainTask</name>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="86"/>
+        <source>Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).</source>
+        <translation>微调在 {0} 轮 / {1:.1f} 秒后达到最佳模型；上一次完整训练需要 {2} 轮 / {3:.1f} 秒：快 {4:.1f} 倍（完整运行 {5:.1f} 秒对比 {6:.1f} 秒）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="153"/>
+        <source>Fine-tuning from {0}.</source>
+        <translation>从 {0} 开始微调。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="182"/>
+        <source>Classifying the whole raster.</source>
+        <translation>正在对整个栅格进行分类。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="200"/>
+        <source>Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).</source>
+        <translation>下一步绘制 #{0}：{1} 与 {2}（平均置信度 {3:.2f}，{4} 像元）。</translation>
+    </message>
+</context>
+<context>
     <name>TorchInstaller</name>
     <message>
         <location filename="../rssgl_qgis/gui/installer.py" line="118"/>

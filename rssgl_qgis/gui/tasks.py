@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
-from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 
 __all__ = ["TrainOutcome", "TrainRequest", "RssglTrainTask", "fine_tune_comparison"]
 
@@ -75,14 +75,18 @@ class TrainOutcome:
 
 
 def fine_tune_comparison(fine: TrainOutcome, full: TrainOutcome | None) -> str | None:
-    """English sentence comparing a fine-tuning run to the last full training (None without both)."""
+    """Translated sentence comparing a fine-tuning run to the last full training (None without both).
+
+    "Time to best" (the sum of the epochs' seconds up to the kept epoch) is the fair measure: both
+    runs stop only after the early-stopping patience, which costs the same number of epochs.
+    """
     if not fine.fine_tuned or full is None or full.fine_tuned or fine.seconds_to_best <= 0:
         return None
-    speedup = full.seconds_to_best / fine.seconds_to_best if fine.seconds_to_best else float("inf")
-    return (
-        f"Fine-tuning reached its best model after {fine.best_epoch} epoch(s) / {fine.seconds_to_best:.1f} s; "
-        f"the last full training needed {full.best_epoch} epoch(s) / {full.seconds_to_best:.1f} s "
-        f"({speedup:.1f}x the time; whole runs {fine.train_seconds:.1f} s vs {full.train_seconds:.1f} s)."
+    speedup = full.seconds_to_best / fine.seconds_to_best
+    text = QCoreApplication.translate("RssglTrainTask", "Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).")  # fmt: skip
+    return text.format(
+        fine.best_epoch, fine.seconds_to_best, full.best_epoch, full.seconds_to_best, speedup,
+        fine.train_seconds, full.train_seconds,
     )
 
 
@@ -146,7 +150,7 @@ class RssglTrainTask(QgsTask):
         params = TrainingParams(iterations=int(req.iterations), device=req.device, **req.params_overrides)
         init = None
         if req.init_from:
-            self._log("info", f"Fine-tuning from {req.init_from}.")
+            self._log("info", QCoreApplication.translate("RssglTrainTask", "Fine-tuning from {0}.").format(req.init_from))
             init = RssglClassifier.load(req.init_from, device=req.device)
 
         result = train_from_files(
@@ -175,7 +179,7 @@ class RssglTrainTask(QgsTask):
             raise Cancelled("Training was canceled.")
 
         outputs = ClassifyOutputs(path("classification.tif"), path("confidence.tif"), path("probabilities.tif"))
-        self._log("info", "Classifying the whole raster.")
+        self._log("info", QCoreApplication.translate("RssglTrainTask", "Classifying the whole raster."))
         classify_raster(
             clf,
             req.raster_path,
@@ -193,11 +197,9 @@ class RssglTrainTask(QgsTask):
             max_regions=req.max_regions,
         )
         for region in search.regions[:3]:
-            self._log(
-                "info",
-                f"Draw next #{region.rank}: {names[region.first_class]} vs {names[region.second_class]} "
-                f"(mean confidence {region.mean_confidence:.2f}, {region.pixels} px).",
-            )
+            line = QCoreApplication.translate("RssglTrainTask", "Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).")  # fmt: skip
+            self._log("info", line.format(region.rank, names[region.first_class], names[region.second_class],
+                                          region.mean_confidence, region.pixels))
         self.setProgress(100.0)
         history = list(result.history)
         best = max(1, int(result.best_epoch))

@@ -18,7 +18,7 @@ LANGUAGES = ("de", "zh")
 # Contexts whose every string must be translated: the desktop GUI and the algorithms' names/labels.
 REQUIRED_CONTEXTS = {
     "RssglDockWidget", "RssglDesktop", "TorchInstallerDialog", "TorchInstaller", "TorchStatus",
-    "TrainingLayer", "RssglResults", "RssglProvider", "TrainRssglAlgorithm", "ClassifyRssglAlgorithm",
+    "TrainingLayer", "RssglResults", "RssglTrainTask", "RssglProvider", "TrainRssglAlgorithm", "ClassifyRssglAlgorithm",
     "AssessAccuracyAlgorithm",
 }
 LRELEASE = shutil.which("lrelease")
