@@ -512,3 +512,23 @@ def test_missing_inputs_are_explained(desktop):
     iface, dock = desktop
     assert dock.start_training() is None
     assert iface.bar.messages and "raster" in iface.bar.messages[-1][0].lower()
+
+
+def test_editing_shortcuts_use_qgis_actions_when_present(desktop, raster_path, tmp_path):
+    from qgis.PyQt.QtWidgets import QAction
+
+    iface, dock = desktop
+    open_raster(raster_path)
+    layer = dock.create_training_layer(str(tmp_path / "shortcuts.gpkg"))
+    triggered = []
+    add_feature = QAction("Add Polygon Feature", iface.window)
+    add_feature.triggered.connect(lambda: triggered.append("add"))
+    iface.actionAddFeature = lambda: add_feature
+    try:
+        dock.start_drawing()
+        assert layer.isEditable() and triggered == ["add"] and iface.activeLayer() is layer
+        assert dock.edit_button.text() == "Stop editing"
+        dock.toggle_editing()  # the stand-in has no actionToggleEditing: the dock commits itself
+        assert not layer.isEditable() and dock.edit_button.text() == "Start editing"
+    finally:
+        del iface.actionAddFeature
