@@ -338,6 +338,7 @@ def _classification_categories(path: str) -> tuple[dict[int, str], dict[int, tup
     if dataset is None:
         raise RssglError(f"Cannot open the classification raster '{path}'.")
     band = dataset.GetRasterBand(1)
+    band.GetMetadata()  # GDAL 3.6 GTiff loads the .aux.xml lazily; GetCategoryNames alone does not trigger it
     names = {i: n for i, n in enumerate(band.GetCategoryNames() or []) if n and i > 0}
     table = band.GetColorTable()
     colors = {}

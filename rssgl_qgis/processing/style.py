@@ -45,6 +45,7 @@ def categories_from_raster(path: str) -> list[Category]:
     if dataset is None:
         return []
     band = dataset.GetRasterBand(1)
+    band.GetMetadata()  # GDAL 3.6 GTiff loads the .aux.xml lazily; GetCategoryNames alone does not trigger it
     names = band.GetCategoryNames() or []
     table = band.GetColorTable()
     categories = []
