@@ -54,7 +54,17 @@ class DesktopStandIn:
         return lambda *args, **kwargs: None
 
 
-def test_train_dialog_screenshot(rssgl_provider, tmp_path, tmp_path_factory, monkeypatch):
+DIALOGS = {
+    # algorithm id: (file name, parameters filled in from the scene layers)
+    "rssgl:train": ("train_dialog.png", {"INPUT": "raster", "SAMPLES": "samples", "CLASS_FIELD": "class_id"}),
+    "rssgl:classify": ("processing_classify_dialog.png", {"INPUT": "raster"}),
+    "rssgl:accuracy": ("processing_accuracy_dialog.png",
+                       {"INPUT": "labels", "REFERENCE": "samples", "REFERENCE_FIELD": "class_name"}),
+}
+
+
+@pytest.mark.parametrize("algorithm_id", list(DIALOGS))
+def test_algorithm_dialog_screenshot(rssgl_provider, tmp_path, tmp_path_factory, monkeypatch, algorithm_id):
     import processing
     import processing.gui.AlgorithmDialog
     import processing.gui.ParametersPanel
@@ -73,21 +83,24 @@ def test_train_dialog_screenshot(rssgl_provider, tmp_path, tmp_path_factory, mon
     scene = synthetic_scene(str(tmp_path_factory.getbasetemp() / "rssgl_processing" / "scene"))
     raster = QgsRasterLayer(scene.cube, "synthetic_cube")
     samples = QgsVectorLayer(scene.polygons, "training_polygons", "ogr")
-    QgsProject.instance().addMapLayers([raster, samples])
+    labels = QgsRasterLayer(scene.labels, "synthetic_labels")
+    QgsProject.instance().addMapLayers([raster, samples, labels])
+    file_name, filled = DIALOGS[algorithm_id]
+    layer_ids = {"raster": raster.id(), "samples": samples.id(), "labels": labels.id()}
     try:
         dialog = processing.createAlgorithmDialog(
-            "rssgl:train", {"INPUT": raster.id(), "SAMPLES": samples.id(), "CLASS_FIELD": "class_id"})
+            algorithm_id, {key: layer_ids.get(value, value) for key, value in filled.items()})
     except Exception as error:  # noqa: BLE001 - report why no dialog could be made
         pytest.skip(f"the Processing dialog cannot be created headless here: {error}")
     dialog.resize(1000, 860)
     dialog.show()
     for _ in range(10):
         QApplication.processEvents()
-    path = str(tmp_path / "train_dialog.png")
+    path = str(tmp_path / file_name)
     image = dialog.grab().toImage()
     assert image.save(path)
     dialog.close()
-    QgsProject.instance().removeMapLayers([raster.id(), samples.id()])
+    QgsProject.instance().removeMapLayers([raster.id(), samples.id(), labels.id()])
     assert image.width() >= 900 and non_background_share(image) > 0.05
     publish(path)
 
