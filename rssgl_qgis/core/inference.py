@@ -72,17 +72,18 @@ DEFAULT_HALO = 32
 MIN_TILE = 32
 #: Peak memory of one RSSGL forward pass (no autograd) per pixel of the padded window, in bytes, with
 #: the default architecture (block channels 96..256). Measured on CPU with torch 2.13 (RSS growth of a
-#: forward at 64^2..256^2 pixels, 204 bands: 26.1-27.4 KB/pixel, see docs/PERFORMANCE.md); the band
-#: term covers the input copy, the B-channel feature map z and the first conv.
-FORWARD_BYTES_PER_PIXEL = 27_000
-FORWARD_BYTES_PER_PIXEL_BAND = 24
+#: forward in a fresh process, 204 bands: 16.9 KB/pixel at 64^2 and 128^2, 18.5 KB/pixel at 256^2;
+#: ``benchmarks/bench_infer.py --cpu-memory``, docs/PERFORMANCE.md); the band term covers the input
+#: copy, the B-channel feature map z and the first conv.
+FORWARD_BYTES_PER_PIXEL = 16_500
+FORWARD_BYTES_PER_PIXEL_BAND = 10
 #: Peak memory of one training iteration (forward + backward + SGD) per padded pixel, per device type:
 #: (bytes per pixel, bytes per pixel and band). CUDA: measured on one H100 (torch 2.11, bf16 autocast,
 #: RssglClassifier.fit, 200 bands): 1.59 GiB at 256^2 and 6.29 GiB at 512^2, i.e. 25.7 KB/pixel
-#: (benchmarks/bench_infer.py --training-memory-only). CPU: RSS growth of a float32 training step
-#: (torch 2.13): 61.7 KB/pixel at 128^2 with 204 bands and 61.7 KB/pixel with 50 bands, so the band
-#: term is small; 10 bytes/pixel/band is kept as a margin for wide sensors.
-TRAIN_BYTES = {"cuda": (24_000, 9), "cpu": (62_000, 10)}
+#: (``benchmarks/bench_infer.py --training-memory-only``). CPU: RSS growth of a float32 forward +
+#: backward (torch 2.13, ``--cpu-memory``): 60.8 KB/pixel at 128^2 with 204 bands, 58.0 KB/pixel with
+#: 50 bands, i.e. 57 KB + 19 B per band. The CUDA band term (not measured there) reuses the CPU's ratio.
+TRAIN_BYTES = {"cuda": (24_000, 9), "cpu": (57_000, 19)}
 #: Fixed overhead of a training run (weights, optimizer state, CUDA context / allocator slack).
 TRAIN_OVERHEAD_BYTES = 512 << 20
 
