@@ -211,7 +211,8 @@ def check_equivalence(device: torch.device) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def full_salinas_a(data_dir: Path, device: str, with_baseline: bool) -> list[dict]:
+def full_salinas_a(data_dir: Path, device: str, with_baseline: bool, seeds: list[int] | None = None,
+                   amps: list[str] | None = None) -> list[dict]:
     """Train on the real Salinas-A scene through RssglClassifier, paper and validation mode, seed 2333."""
     import scipy.io
 
@@ -222,11 +223,12 @@ def full_salinas_a(data_dir: Path, device: str, with_baseline: bool) -> list[dic
     cube = scipy.io.loadmat(data_dir / "SalinasA_corrected.mat")["salinasA_corrected"]
     gt = scipy.io.loadmat(data_dir / "SalinasA_gt.mat")["salinasA_gt"].astype(np.int64)
     cube = np.ascontiguousarray(cube.transpose(2, 0, 1).astype(np.float32))
-    train, test = percent_split(gt, 1.0, 5, 2333)
     values = np.unique(gt[gt > 0])
     out = []
-    for selection in ("paper", "validation"):
-        params = TrainingParams(iterations=600, selection=selection, seed=2333, device=device)
+    for seed, amp, selection in [(s, a, m) for s in (seeds or [2333]) for a in (amps or ["auto"])
+                                 for m in ("paper", "validation")]:
+        train, test = percent_split(gt, 1.0, 5, seed)
+        params = TrainingParams(iterations=600, selection=selection, seed=seed, device=device, amp=amp)
         clf = RssglClassifier({"kernel": (3, 5, 5)}, params)
         t0 = time.perf_counter()
         clf.fit(cube, train, eval_labels=test)
@@ -237,13 +239,16 @@ def full_salinas_a(data_dir: Path, device: str, with_baseline: bool) -> list[dic
         m = test > 0
         cm = confusion_matrix(test[m], pred[m], values)
         summary = accuracy_summary(cm)
-        row = {"selection": selection, "fit_s": fit_s, "predict_s": pred_s, "oa": summary["oa"],
+        row = {"selection": selection, "seed": seed, "amp": amp, "cuda_graph": getattr(clf, "accelerated_", None),
+               "epochs": len(clf.history_), "fit_s": fit_s, "predict_s": pred_s, "oa": summary["oa"],
                "aa": summary["aa"], "kappa": summary["kappa"], "best_epoch": clf.best_epoch_,
                "train_seconds": clf.train_seconds_, "device": clf.device_description_}
-        print(f"  Salinas-A full training ({selection}): fit {fit_s:.1f} s wall, predict {pred_s:.2f} s, "
+        print(f"  Salinas-A full training ({selection}, seed {seed}, amp {amp}, graph {row['cuda_graph']}): "
+              f"fit {fit_s:.1f} s wall, {row['epochs']} epochs, predict {pred_s:.2f} s, "
               f"OA {100 * row['oa']:.2f} %, best epoch {row['best_epoch']}", flush=True)
         out.append(row)
     if with_baseline:
+        train, test = percent_split(gt, 1.0, 5, 2333)
         out.append(_baseline_full_salinas_a(cube, gt, train, test, values, device))
     return out
 
@@ -289,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     ap.add_argument("--full-salinas-a", type=Path, default=None, metavar="DIR")
     ap.add_argument("--full-baseline", action="store_true", help="also run the baseline's full training")
+    ap.add_argument("--full-seeds", default="2333", help="split/training seeds of the full runs")
+    ap.add_argument("--full-amp", default="auto", help="amp settings of the full runs, e.g. auto,off")
     ap.add_argument("--profile", action="store_true", help="print the top kernels of our variants (CUDA)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -328,11 +335,26 @@ def main(argv: list[str] | None = None) -> int:
     _print_table(rows)
     full = []
     if args.full_salinas_a:
-        full = full_salinas_a(args.full_salinas_a, args.device, args.full_baseline)
+        seeds = [int(v) for v in args.full_seeds.split(",") if v]
+        full = full_salinas_a(args.full_salinas_a, args.device, args.full_baseline, seeds, args.full_amp.split(","))
+        _print_full(full)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"env": env, "equivalence_rel_diff": eq, "rows": rows, "full": full}, indent=1))
     return 0
+
+
+def _print_full(full: list[dict]) -> None:
+    """Mean OA and wall time per (selection, amp) over the seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in full:
+        groups.setdefault((r["selection"], r.get("amp", "")), []).append(r)
+    print("\n| Salinas-A full training | amp | runs | OA mean +- std (%) | fit wall s (mean, max) |")
+    print("|---|---|---|---|---|")
+    for (sel, amp), rs in groups.items():
+        oa = np.array([100 * r["oa"] for r in rs])
+        fit = np.array([r["fit_s"] for r in rs])
+        print(f"| {sel} | {amp} | {len(rs)} | {oa.mean():.2f} +- {oa.std():.2f} | {fit.mean():.1f}, {fit.max():.1f} |")
 
 
 def _print_table(rows: list[dict]) -> None:
