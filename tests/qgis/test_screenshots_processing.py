@@ -151,12 +151,10 @@ def test_classification_screenshot(rssgl_provider, tmp_path, tmp_path_factory):
     from qgis.PyQt.QtGui import QImage
 
     source = os.environ.get("RSSGL_SCREENSHOT_CLASSIFICATION")
-    if source:
-        title = "RSSGL classification (make demo): class names and colours from the model"
-    else:
+    if not source:
         results, _, _ = trained_model(str(tmp_path_factory.getbasetemp() / "rssgl_processing"))
         source = results["OUTPUT_CLASSIFICATION"]
-        title = "RSSGL classification (test scene, 20 iterations)"
+    title = "RSSGL classification: class names and colours from the model file"
     path = str(tmp_path / "classified_result.png")
     render_classification(source, path, title)
     image = QImage(path)
