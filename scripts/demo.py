@@ -5,7 +5,7 @@ output. The plugin is served from this working tree through a throw-away QGIS pr
 output folder (the user's own QGIS profile is not touched). The training is deliberately short so
 the demo finishes in a few minutes on a 2-core CPU; the paper trains 600-1000 iterations.
 
-Usage: python scripts/demo.py --out out/demo [--iterations 50] [--size 64] [--bands 60]
+Usage: python scripts/demo.py --out out/demo [--iterations 40] [--size 48] [--bands 60]
 (`make demo` sets PYTHONPATH so Debian's qgis_process sees the venv's torch.)
 """
 
@@ -95,8 +95,8 @@ def independent_reference(labels_path: str, polygons_path: str, cube_path: str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/demo", help="output folder (created)")
-    parser.add_argument("--iterations", type=int, default=50, help="training iterations (short demo: 50)")
-    parser.add_argument("--size", type=int, default=64, help="scene height and width in pixels")
+    parser.add_argument("--iterations", type=int, default=40, help="training iterations (short demo: 40)")
+    parser.add_argument("--size", type=int, default=48, help="scene height and width in pixels")
     parser.add_argument("--bands", type=int, default=60, help="spectral bands")
     parser.add_argument("--classes", type=int, default=6, help="land-cover classes")
     parser.add_argument("--seed", type=int, default=0, help="scene seed")
