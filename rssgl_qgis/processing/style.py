@@ -3,7 +3,8 @@
 The classification GeoTIFF carries its colour table and category names (written by io.raster), and
 a .qml sidecar; QGIS's default renderer for a colour table has no class names, so when Processing
 loads an output we set a QgsPalettedRasterRenderer built from the file's own categories. The
-post-processor objects must be kept referenced by the algorithm (see RssglAlgorithm.post_processors).
+post-processor objects must stay referenced after the algorithm copy that created them is gone
+(see attach_post_processor).
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ class ConfidencePostProcessor(QgsProcessingLayerPostProcessorInterface):
             apply_confidence_style(layer)
 
 
+#: Post-processors of recent outputs, kept referenced until replaced (see attach_post_processor).
+_KEEP_ALIVE: dict[str, QgsProcessingLayerPostProcessorInterface] = {}
+_KEEP_ALIVE_MAX = 64
+
+
 def attach_post_processor(algorithm, context: QgsProcessingContext, path: str | None,
                           processor: QgsProcessingLayerPostProcessorInterface, layer_name: str) -> None:
     """Set ``processor`` on the output ``path`` when QGIS will load it, and keep it referenced.
@@ -123,6 +129,14 @@ def attach_post_processor(algorithm, context: QgsProcessingContext, path: str | 
     if not path or not context.willLoadLayerOnCompletion(path):
         return
     algorithm.post_processors.append(processor)
+    # QGIS runs the algorithm on a copy (createInstance) that may be deleted before the layers are
+    # loaded (QgsProcessingAlgorithm.run, the dialog's execute path); the context holds only a C++
+    # pointer, so without a reference outside the copy the Python object is collected and the layer
+    # loads grey. Keep the latest processor per output path (bounded).
+    _KEEP_ALIVE.pop(path, None)
+    _KEEP_ALIVE[path] = processor
+    while len(_KEEP_ALIVE) > _KEEP_ALIVE_MAX:
+        _KEEP_ALIVE.pop(next(iter(_KEEP_ALIVE)))
     details = context.layerToLoadOnCompletionDetails(path)
     details.setPostProcessor(processor)
     if layer_name:

@@ -291,7 +291,10 @@ def test_post_processor_styles_the_loaded_layer(trained, work):
     assert ok, feedback.errors
     assert context.willLoadLayerOnCompletion(target)
     processor = context.layerToLoadOnCompletionDetails(target).postProcessor()
-    assert processor is not None
+    # run() executed a copy of the algorithm that is gone now: the processor must still be ours
+    from rssgl_qgis.processing.style import ClassificationPostProcessor
+
+    assert isinstance(processor, ClassificationPostProcessor)
     layer = QgsRasterLayer(target, "loaded", "gdal", QgsRasterLayer.LayerOptions(loadDefaultStyle=False))
     layer.setRenderer(QgsSingleBandGrayRenderer(layer.dataProvider(), 1))  # what a lost post-processor gives
     processor.postProcessLayer(layer, context, feedback)
