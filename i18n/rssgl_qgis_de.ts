@@ -82,7 +82,7 @@
 <context>
     <name>ClassificationPostProcessor</name>
     <message>
-        <location filename="../rssgl_qgis/processing/style.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/style.py" line="104"/>
         <source>No class names were found in {}; the layer keeps its default style.</source>
         <translation>In {} wurden keine Klassennamen gefunden; der Layer behält seinen Standardstil.</translation>
     </message>
