@@ -458,43 +458,185 @@ class RssglClassifier:
 
     @classmethod
     def load(cls, path, device: str = "auto") -> RssglClassifier:
-        """Rebuild a trained classifier from a ``.rssgl`` file (no unpickling)."""
+        """Rebuild a trained classifier from a ``.rssgl`` file (no unpickling).
+
+        Everything is checked before the network is allocated: the metadata's types and lengths
+        agree with each other (class values, names, colours; band count, statistics, band info),
+        the declared architecture's parameter shapes (computed on the ``meta`` device, after the
+        declared class and band counts were compared with the stored classifier layer) equal the
+        stored tensors' shapes, and every weight is finite. Any contradiction is an RssglError
+        "The model file '<path>' is damaged or inconsistent (...); retrain or use another file."
+        """
         from .modelfile import load_model
 
         state, meta = load_model(path)
         try:
-            config = RssglConfig.from_dict(meta["architecture"])
-            params = TrainingParams.from_dict(meta.get("training_params", {}))
-            obj = cls(params=params)
-            model = RSSGL(config)
+            config, fields_ = _checked_model_contents(meta, state)
+        except _Damaged as exc:
+            raise RssglError(
+                f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
+            ) from None
+        model = RSSGL(config)
+        try:
             model.load_state_dict(state)
-        except (KeyError, TypeError, RuntimeError) as exc:
+        except RuntimeError as exc:  # shapes were compared above; kept as a last line of defence
             raise RssglError(
                 f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
             ) from exc
         dev = choose_device(device)
         if dev.type == "cpu":
             set_cpu_threads()
+        obj = cls(params=fields_["params"])
         obj.model_ = model.to(dev).eval()
         obj.config_ = config
-        obj.params_ = params
+        obj.params_ = fields_["params"]
         obj.classes_ = np.asarray(meta["class_values"], dtype=np.int64)
         obj.n_bands_ = int(meta["band_count"])
         obj.class_names_ = list(meta["class_names"])
-        obj.class_colors_ = [tuple(c) for c in meta["class_colors"]]
+        obj.class_colors_ = [tuple(int(v) for v in c) for c in meta["class_colors"]]
         obj.band_info_ = {"names": meta.get("band_names"), "wavelengths": meta.get("band_wavelengths")}
         obj.band_mean_ = np.asarray(meta["band_mean"], dtype=np.float64)
         obj.band_std_ = np.asarray(meta["band_std"], dtype=np.float64)
-        obj.train_counts_ = np.asarray(meta.get("train_counts", []), dtype=np.int64)
-        obj.history_ = list(meta.get("history", []))
-        obj.best_epoch_ = int(meta.get("best_epoch", 0))
-        obj.selection_ = meta.get("selection", "")
-        obj.selection_note_ = meta.get("selection_note", "")
-        obj.validation_metrics_ = dict(meta.get("validation_metrics", {}))
+        obj.train_counts_ = np.asarray(meta.get("train_counts") or [], dtype=np.int64)
+        obj.history_ = list(fields_["history"])
+        obj.best_epoch_ = fields_["best_epoch"]
+        obj.selection_ = fields_["selection"]
+        obj.selection_note_ = fields_["selection_note"]
+        obj.validation_metrics_ = dict(fields_["validation_metrics"])
         obj.stopped_early_ = None
-        obj.train_seconds_ = float(meta.get("train_seconds", 0.0))
+        obj.train_seconds_ = fields_["train_seconds"]
         obj.fine_tuned_from_ = meta.get("fine_tuned_from")
         obj.device_ = str(dev)
         obj.device_description_ = describe_device(dev)
         obj.created_ = meta.get("created")
         return obj
+
+
+class _Damaged(Exception):
+    """A model file's contents contradict themselves; the message names what (for the user's sentence)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_list(meta: dict[str, Any], key: str, length: int, *, finite: bool = True, positive: bool = False) -> None:
+    values = meta.get(key)
+    if not isinstance(values, list) or len(values) != length:
+        found = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
+        raise _Damaged(f"'{key}' should list {length} numbers, one per band, but holds {found}")
+    for v in values:
+        if not _is_number(v) or (finite and not math.isfinite(v)) or (positive and not v > 0):
+            raise _Damaged(f"'{key}' holds {v!r}, not a{' finite' if finite else ''}{' positive' if positive else ''} "
+                           "number")
+
+
+def _checked_model_contents(meta: dict[str, Any], state: dict[str, Tensor]) -> tuple[RssglConfig, dict[str, Any]]:
+    """Validate a model file's metadata against itself and its weights WITHOUT allocating the network.
+
+    Returns (architecture, the optional fields in usable types); raises _Damaged naming the problem.
+    """
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict):
+        raise _Damaged(f"'architecture' is {type(arch).__name__}, not an object")
+    for key in ("in_bands", "num_classes", "inner_dim", "gn_groups"):
+        if key in arch and not _is_int(arch[key]):
+            raise _Damaged(f"architecture '{key}' is {arch[key]!r}, not an integer")
+    try:
+        config = RssglConfig.from_dict(arch)
+    except (TypeError, ValueError) as exc:
+        raise _Damaged(f"architecture: {exc}") from None
+    n_bands, n_classes = config.in_bands, config.num_classes
+
+    # classes: values, names and colours, one per network output
+    values = meta.get("class_values")
+    if not isinstance(values, list) or not all(_is_int(v) and v > 0 for v in values):
+        raise _Damaged("'class_values' is missing or not a list of positive integers")
+    if len(values) != n_classes:
+        raise _Damaged(f"{len(values)} class values for a network with {n_classes} outputs")
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise _Damaged("'class_values' are not in strictly ascending order")
+    names = meta.get("class_names")
+    if not isinstance(names, list) or len(names) != n_classes or not all(isinstance(n, str) for n in names):
+        raise _Damaged(f"'class_names' should list {n_classes} names")
+    colors = meta.get("class_colors")
+    if not isinstance(colors, list) or len(colors) != n_classes or not all(
+        isinstance(c, list) and len(c) in (3, 4) and all(_is_int(v) and 0 <= v <= 255 for v in c) for c in colors
+    ):
+        raise _Damaged(f"'class_colors' should list {n_classes} RGB colours")
+
+    # bands: count, normalisation statistics and band information
+    band_count = meta.get("band_count")
+    if not _is_int(band_count) or band_count != n_bands:
+        raise _Damaged(f"band count {band_count!r} but the network takes {n_bands} bands")
+    _number_list(meta, "band_mean", n_bands)
+    _number_list(meta, "band_std", n_bands, positive=True)
+    band_names = meta.get("band_names")
+    if band_names is not None and (not isinstance(band_names, list) or len(band_names) != n_bands):
+        raise _Damaged(f"'band_names' should list {n_bands} names")
+    if meta.get("band_wavelengths") is not None:
+        _number_list(meta, "band_wavelengths", n_bands, finite=False)  # as read from the raster's metadata
+    counts = meta.get("train_counts")
+    if counts not in (None, []) and (
+        not isinstance(counts, list) or len(counts) != n_classes or not all(_is_int(c) and c >= 0 for c in counts)
+    ):
+        raise _Damaged(f"'train_counts' should list {n_classes} pixel counts")
+
+    # the remaining fields, in the types the classifier keeps
+    params = meta.get("training_params", {})
+    if not isinstance(params, dict):
+        raise _Damaged(f"'training_params' is {type(params).__name__}, not an object")
+    try:
+        fields_: dict[str, Any] = {"params": TrainingParams.from_dict(params)}
+    except TypeError as exc:
+        raise _Damaged(f"training_params: {exc}") from None
+    expected_types = {
+        "history": (list, []), "validation_metrics": (dict, {}), "selection": (str, ""), "selection_note": (str, ""),
+    }
+    for key, (kind, default) in expected_types.items():
+        value = meta.get(key)
+        if value is None:
+            value = default
+        if not isinstance(value, kind):
+            raise _Damaged(f"'{key}' is {type(value).__name__}, not {kind.__name__}")
+        fields_[key] = value
+    best_epoch, seconds = meta.get("best_epoch", 0), meta.get("train_seconds", 0.0)
+    if not _is_int(best_epoch) or best_epoch < 0:
+        raise _Damaged(f"'best_epoch' is {best_epoch!r}, not a count")
+    if not _is_number(seconds):
+        raise _Damaged(f"'train_seconds' is {seconds!r}, not a number")
+    fields_["best_epoch"], fields_["train_seconds"] = best_epoch, float(seconds)
+
+    # weights: the declared class and band counts first (cheap; they size the network), then every
+    # parameter's shape from the architecture built on the meta device (no memory), then finiteness.
+    head = state.get("classifier.weight")
+    if head is None or head.ndim != 4 or tuple(head.shape[:2]) != (n_classes, n_bands):
+        found = "missing" if head is None else f"shaped {tuple(head.shape)}"
+        raise _Damaged(
+            f"the architecture declares {n_bands} bands and {n_classes} classes but the stored classifier layer "
+            f"is {found}"
+        )
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in RSSGL(config).state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} weight(s) missing, e.g. {missing[0]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected weight(s), e.g. {unexpected[0]}")
+        raise _Damaged("the weights do not belong to the declared architecture: " + ", ".join(parts))
+    for key, shape in expected.items():
+        tensor = state[key]
+        if tuple(tensor.shape) != shape:
+            raise _Damaged(f"weight {key} is shaped {tuple(tensor.shape)} but the architecture needs {shape}")
+        if not tensor.is_floating_point():
+            raise _Damaged(f"weight {key} has type {tensor.dtype}, not floating point")
+        if not bool(torch.isfinite(tensor).all()):
+            raise _Damaged(f"non-finite weights in {key}")
+    return config, fields_
