@@ -6,7 +6,9 @@ dtypes/shapes/offsets plus ``__metadata__``), then raw tensor bytes. Our metadat
 file (zip or raw pickle) is rejected by its magic bytes before any library reads it, so a crafted
 pickle cannot run code.
 
-Writes are atomic: a temporary file in the destination folder, fsync, then ``os.replace``.
+Writes are atomic: a temporary file in the destination folder, fsync, then ``os.replace``. A
+failed write (disk full, permission denied) removes the temporary file, keeps any previous model at
+the path and raises ValueError "Cannot save the model to '<path>': <reason>. Check free disk space ...".
 """
 
 from __future__ import annotations
@@ -42,19 +44,31 @@ def save_model(path, state_dict: dict[str, torch.Tensor], metadata: dict[str, An
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"Cannot save the model: the folder '{folder}' does not exist; choose an existing folder.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _cannot_save(path, exc) from exc
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={MAGIC_KEY: text})
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        if isinstance(exc, OSError):  # disk full, permission denied, file locked by another program
+            raise _cannot_save(path, exc) from exc
         raise
+
+
+def _cannot_save(path, exc: OSError) -> ValueError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return ValueError(
+        f"Cannot save the model to '{path}': {reason}. Check free disk space and that you can write to the folder."
+    )
 
 
 def _not_a_model(path, what: str) -> ValueError:
