@@ -177,6 +177,7 @@ def train_from_files(
     import torch
 
     from .core.device import choose_device, cpu_count
+    from .core.inference import estimate_training_bytes
     from .core.palette import default_colors
     from .core.sampling import validation_split
     from .core.training import RssglClassifier
@@ -251,6 +252,14 @@ def train_from_files(
                 f"The GPU ran out of memory training on this {info.height} x {info.width} x {info.bands} raster "
                 "(RSSGL sees the whole scene at once). Train on the CPU (device 'CPU'), or on a smaller raster "
                 "or a spatial subset around the samples."
+            ) from error
+        except MemoryError as error:  # the host's memory (CPU training, or the data around a GPU run)
+            need = estimate_training_bytes(info.bands, info.height, info.width, "cpu")
+            raise RuntimeError(
+                f"There is not enough memory to train on this {info.height} x {info.width} x {info.bands} raster"
+                f"{' on the CPU' if device.type == 'cpu' else ''} (RSSGL sees the whole scene at once; about "
+                f"{need / 2**30:.1f} GiB needed). Close other programs, or train on a smaller raster or a spatial "
+                "subset around the samples."
             ) from error
         del cube
         log("info", f"Trained on {clf.device_description_} in {clf.train_seconds_:.1f} s "

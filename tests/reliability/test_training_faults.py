@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from rssgl_qgis.core.errors import Cancelled
+from rssgl_qgis.core.inference import estimate_training_bytes
 from rssgl_qgis.core.model import RSSGL
 from rssgl_qgis.core.modelfile import load_model, save_model
 from rssgl_qgis.core.training import TrainingParams
@@ -192,14 +193,6 @@ def test_gpu_out_of_memory_in_training_leaves_no_output(inputs, tmp_path, monkey
     assert snapshot(tmp_path) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rssgl_qgis/workflow.py train_from_files: host MemoryError during CPU training escapes bare (str() is "
-    "empty, so the dock's one-line summary says nothing); catch MemoryError around clf.fit like the CUDA OOM and "
-    "raise RuntimeError('There is not enough memory to train on this <H> x <W> x <B> raster on the CPU (RSSGL sees "
-    "the whole scene at once; about <core.inference.estimate_training_bytes> needed). Close other programs, or "
-    "train on a smaller raster or a spatial subset around the samples.')",
-)
 def test_host_out_of_memory_in_training_says_what_to_do(inputs, tmp_path, monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError()
@@ -207,6 +200,11 @@ def test_host_out_of_memory_in_training_says_what_to_do(inputs, tmp_path, monkey
     monkeypatch.setattr(RSSGL, "forward", no_memory)
     with pytest.raises((ValueError, RuntimeError)) as info:
         _train(inputs, tmp_path)
-    message = str(info.value)
-    assert "memory" in message and "24 x 24 x 4" in message and "smaller raster" in message
+    need = estimate_training_bytes(4, 24, 24, "cpu") / 2**30
+    assert str(info.value) == (
+        "There is not enough memory to train on this 24 x 24 x 4 raster on the CPU (RSSGL sees the whole scene at "
+        f"once; about {need:.1f} GiB needed). Close other programs, or train on a smaller raster or a spatial "
+        "subset around the samples."
+    )
     assert snapshot(tmp_path) == {}
+
