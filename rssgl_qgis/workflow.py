@@ -177,7 +177,7 @@ def train_from_files(
     import torch
 
     from .core.device import choose_device, cpu_count
-    from .core.inference import estimate_training_bytes
+    from .core.inference import check_training_fits, estimate_training_bytes
     from .core.palette import default_colors
     from .core.sampling import validation_split
     from .core.training import RssglClassifier
@@ -195,6 +195,10 @@ def train_from_files(
         progress(0.0, "reading the raster")
         info = raster_info(raster_path)
         log("info", f"Raster: {info.bands} bands, {info.height} rows x {info.width} columns ({raster_path}).")
+        # RSSGL trains on the whole scene at once: a raster too large for the device is refused now,
+        # with the size to clip it to, not after reading it and failing deep inside training.
+        device = choose_device(params.device)
+        check_training_fits(info.bands, info.height, info.width, device)
         samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
         for warning in samples.warnings:
             log("warning", warning)
@@ -225,7 +229,6 @@ def train_from_files(
         engine_kernel = parse_kernel(kernel, info.height, info.width)
         if init_from is None:
             log("info", f"ConvLSTM kernel: {'x'.join(map(str, engine_kernel))}.")
-        device = choose_device(params.device)
         if device.type == "cpu":
             log("warning", f"No CUDA GPU found: training on the CPU ({cpu_count()} threads) will be slow."
                 if params.device == "auto" else f"Training on the CPU ({cpu_count()} threads) as asked; it is slow.")
