@@ -183,31 +183,40 @@ class RssglAlgorithm(QgsProcessingAlgorithm):
 
         Engine ValueError/RuntimeError become QgsProcessingException with the engine's sentence
         (it already says what was expected, found and what to do). Cancelling is not an error:
-        the partial outputs are removed and (False, None) is returned.
+        (False, None) is returned. Either way only files that appeared at the output paths during
+        this run are removed (the workflows already clean up after themselves; this is a safety
+        net): a previous result at the same path survives a failed or cancelled re-run.
         """
         from ..core.errors import Cancelled
 
+        outputs = [path for path in outputs if path]
+        existing = {candidate for candidate in self._output_files(outputs) if os.path.lexists(candidate)}
         try:
             return True, call()
         except Cancelled:
-            self.remove_outputs(outputs)
+            self.remove_outputs(outputs, keep=existing)
             feedback.pushInfo(self.tr("Canceled: no output was written."))
             return False, None
         except MemoryError as error:
-            self.remove_outputs(outputs)
+            self.remove_outputs(outputs, keep=existing)
             raise QgsProcessingException(
                 self.tr("Not enough memory: {}. Close other programs, or use a smaller raster or fewer "
                         "optional outputs.").format(error)) from error
         except (ValueError, RuntimeError, OSError) as error:
-            self.remove_outputs(outputs)
+            self.remove_outputs(outputs, keep=existing)
             raise QgsProcessingException(str(error)) from error
 
     @staticmethod
-    def remove_outputs(paths: Iterable[str | None]) -> None:
-        """Delete output files (and their .qml/.aux.xml sidecars) left by an interrupted run."""
-        for path in paths:
-            if not path:
-                continue
-            for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml"):
-                if os.path.isfile(candidate):
-                    os.remove(candidate)
+    def _output_files(paths: Iterable[str | None]) -> list[str]:
+        """Each output path with its .qml and .aux.xml sidecars."""
+        return [candidate for path in paths if path
+                for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml")]
+
+    @classmethod
+    def remove_outputs(cls, paths: Iterable[str | None], keep: Iterable[str] = ()) -> None:
+        """Delete output files (and their .qml/.aux.xml sidecars) left by an interrupted run,
+        except those in ``keep`` (the files that were there before the run)."""
+        keep = set(keep)
+        for candidate in cls._output_files(paths):
+            if candidate not in keep and os.path.isfile(candidate):
+                os.remove(candidate)

@@ -176,15 +176,6 @@ def test_samples_outside_the_raster_are_a_processing_error(scene, out, tmp_path)
 
 
 # ------------------------------------------------------------------------------------- previous results
-_KEEP_OLD = (
-    "rssgl_qgis/processing/base.py run_engine: on Cancelled/errors remove_outputs(outputs) deletes every file at "
-    "the output paths, including the previous run's result that this run never replaced (the workflow and "
-    "classify_raster already leave nothing of their own behind); drop the remove_outputs calls, or remove only "
-    "paths that did not exist before the run"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_KEEP_OLD)
 def test_a_failed_training_rerun_keeps_the_previous_model(scene, out, tmp_path, tiny_model):
     from qgis.core import QgsProcessingException
 
@@ -198,7 +189,6 @@ def test_a_failed_training_rerun_keeps_the_previous_model(scene, out, tmp_path, 
     assert snapshot(out) == before
 
 
-@pytest.mark.xfail(strict=True, reason=_KEEP_OLD)
 def test_a_cancelled_classify_rerun_keeps_the_previous_classification(scene, out, tiny_model):
     parameters = {"INPUT": str(scene["raster"]), "MODEL": str(tiny_model), "OUTPUT": str(out / "classes.tif")}
     run_algorithm("rssgl:classify", parameters)
