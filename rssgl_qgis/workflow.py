@@ -171,15 +171,15 @@ def train_from_files(
     """Train RSSGL on a raster file and its samples; write the model and the optional outputs.
 
     Progress: reading 0-3 %, training 3-90 % (or 3-100 % without a classification), classifying
-    the rest. The validation split is made here (the engine would make the same one) so the
-    report can count each class's training and validation pixels.
+    the rest. The engine carves the validation split from the labels (and gives it back to
+    training when too few pixels remain for validation); the report counts each class's training
+    pixels from ``train_counts_`` and the rest of its pixels as validation pixels.
     """
     import torch
 
     from .core.device import choose_device, cpu_count
     from .core.inference import check_training_fits, estimate_training_bytes
     from .core.palette import default_colors
-    from .core.sampling import validation_split
     from .core.training import RssglClassifier
     from .io.raster import raster_info, read_cube
 
@@ -221,10 +221,9 @@ def train_from_files(
                                             for v, n in zip(present, names, strict=True)))
 
         params = dataclasses.replace(params)  # never change the caller's object
-        train_labels, val_labels = labels, None
-        if params.selection == "validation" and params.validation_share > 0:
-            train_labels, val_labels = validation_split(labels, params.validation_share, seed=params.seed)
-        elif params.selection == "validation":
+        # The engine carves the validation pixels from the labels itself, so that when too few remain for
+        # validation it can give them back to training (it never trains on validation pixels handed to it).
+        if params.selection == "validation" and params.validation_share <= 0:
             params.selection = "loss"
         engine_kernel = parse_kernel(kernel, info.height, info.width)
         if init_from is None:
@@ -245,7 +244,7 @@ def train_from_files(
         wavelengths = info.wavelengths if info.wavelengths else None
         try:
             clf.fit(
-                cube, train_labels, valid=valid, val_labels=val_labels, class_names=names, class_colors=colors,
+                cube, labels, valid=valid, class_names=names, class_colors=colors,
                 band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
                 init_from=init_from, progress=train_progress, should_stop=should_stop,
             )
@@ -290,12 +289,13 @@ def train_from_files(
             written.extend(p for p in (classification_out, confidence_out) if p)
             result.classification_path, result.confidence_path = classification_out, confidence_out
 
-        val_used = val_labels if clf.selection_ == "validation" and val_labels is not None else None
+        # Pixels per class the engine trained on; in validation mode the rest of each class validated.
+        trained = [int(n) for n in clf.train_counts_]
+        validating = clf.selection_ == "validation"
         result.classes = [
-            ClassRow(value=v, name=n, color=tuple(c[:3]),
-                     training_pixels=int(((train_labels if val_used is not None else labels) == v).sum()),
-                     validation_pixels=int((val_used == v).sum()) if val_used is not None else 0)
-            for v, n, c in zip(present, clf.class_names_, clf.class_colors_, strict=True)
+            ClassRow(value=v, name=n, color=tuple(c[:3]), training_pixels=t,
+                     validation_pixels=int((labels == v).sum()) - t if validating else 0)
+            for v, n, c, t in zip(present, clf.class_names_, clf.class_colors_, trained, strict=True)
         ]
         if report_out:
             parameters = {

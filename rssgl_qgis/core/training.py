@@ -221,8 +221,10 @@ class RssglClassifier:
         # Validation pixels come out of the training pixels only.
         selection_note = ""
         selection = p.selection
+        carved = False  # validation pixels taken from train_labels here (not the caller's)
         if selection == "validation" and val_labels is None:
             train_labels, val_labels = validation_split(train_labels, p.validation_share, seed=p.seed)
+            carved = True
         if selection == "validation":
             val_labels = np.where(np.isin(val_labels, classes) & valid, val_labels, 0)
             n_val = int((val_labels > 0).sum())
@@ -233,8 +235,8 @@ class RssglClassifier:
                 )
                 log.warning("Validation selection falls back to training loss: %s.", selection_note)
                 selection = "loss"
-                if p.validation_share > 0:
-                    train_labels = np.where(val_labels > 0, val_labels, train_labels)  # give them back
+                if carved:  # give back what was carved; the caller's validation pixels are never trained on
+                    train_labels = np.where(val_labels > 0, val_labels, train_labels)
                 val_labels = None
         elif selection == "paper":
             selection_note = PAPER_LABEL

@@ -116,6 +116,19 @@ def test_validation_mode_uses_only_training_pixels_or_falls_back_to_loss():
     assert int(clf.train_counts_.sum()) == 4  # the would-be validation pixels went back to training
 
 
+def test_caller_validation_pixels_are_never_trained_on_even_when_selection_falls_back_to_loss():
+    """Too few validation pixels -> selection on the training loss; pixels the engine carved from the
+    training labels go back to training, but validation pixels the CALLER supplied must not."""
+    cube, labels = _scene(16, 16, 6)
+    train = np.zeros_like(labels)
+    train[0, :3], train[15, :3] = 1, 14
+    val = np.zeros_like(labels)
+    val[2, 0], val[13, 0] = 1, 14  # 2 validation pixels: below MIN_VALIDATION_PIXELS
+    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train, val_labels=val)
+    assert clf.selection_ == "loss" and "only 2 validation pixel(s)" in clf.selection_note_
+    assert clf.train_counts_.tolist() == [3, 3], "the caller's validation pixels were moved into training"
+
+
 def test_bad_inputs_are_clear_errors():
     cube, labels = _scene(16, 16, 6)
     one = np.where(labels == 1, 1, 0)
