@@ -183,7 +183,14 @@ def train_from_files(
     from .core.training import RssglClassifier
     from .io.raster import raster_info, read_cube
 
-    log = log or _no_log
+    user_log = log or _no_log
+    warnings: list[str] = []  # every warning about the inputs or the result, for TrainResult and the report
+
+    def log(level: str, message: str) -> None:
+        if level == "warning" and message not in warnings:
+            warnings.append(message)
+        user_log(level, message)
+
     progress = progress or (lambda percent, message: None)
     started = time.perf_counter()
     written: list[str] = []  # outputs this run committed: the only files removed on failure
@@ -229,7 +236,7 @@ def train_from_files(
         if init_from is None:
             log("info", f"ConvLSTM kernel: {'x'.join(map(str, engine_kernel))}.")
         if device.type == "cpu":
-            log("warning", f"No CUDA GPU found: training on the CPU ({cpu_count()} threads) will be slow."
+            user_log("warning", f"No CUDA GPU found: training on the CPU ({cpu_count()} threads) will be slow."
                 if params.device == "auto" else f"Training on the CPU ({cpu_count()} threads) as asked; it is slow.")
         progress(3.0, "training")
 
@@ -276,7 +283,7 @@ def train_from_files(
             model_path=model_out, classifier=clf, classes=[], history=list(clf.history_),
             device=clf.device_description_, train_seconds=float(clf.train_seconds_), selection=clf.selection_,
             best_epoch=int(clf.best_epoch_), validation_oa=clf.validation_metrics_.get("val_oa"),
-            dropped_outside=int(samples.dropped_outside),
+            dropped_outside=int(samples.dropped_outside), warnings=warnings,
         )
         if classification_out or confidence_out:
             from .io.classify_raster import ClassifyOutputs, classify_raster
@@ -306,11 +313,7 @@ def train_from_files(
                 "iterations per epoch": params.epoch_iterations, "pixels per class per iteration":
                 params.per_class_batch, "fine-tuned from": getattr(clf, "fine_tuned_from_", None) or "no",
             }
-            notes = []
-            if samples.dropped_outside:
-                notes.append(f"{samples.dropped_outside} sample(s) outside the raster were dropped.")
-            if clf.selection_note_:
-                notes.append(f"Model selection: {clf.selection_note_}.")
+            notes = list(warnings)  # samples (NULLs, outside, conflicts, empty classes), nodata, selection
             report = TrainingReport(
                 raster=raster_path, samples=samples_vector or samples_raster or "", model_path=model_out,
                 classes=result.classes, history=result.history, parameters=parameters, device=result.device,

@@ -163,6 +163,24 @@ def test_samples_in_another_crs_as_a_memory_layer(scene, out):
     assert snapshot(out) == {}
 
 
+def test_sample_warnings_reach_the_processing_log(scene, out, tmp_path):
+    from tests.reliability.helpers import block_polygon_wkt
+
+    c0, r0, _, _ = BLOCKS[1]
+    features = class_features() + [
+        (block_polygon_wkt((10, 10, 13, 13)), {"class_id": None}),  # NULL class
+        (block_polygon_wkt((c0, r0, c0 + 2, r0 + 2)), {"class_id": 2}),  # overlaps class 1
+    ]
+    samples = write_samples(tmp_path / "overlapping.gpkg", features)
+    feedback = _cancel_when_training_starts()
+    results, _ = run_algorithm("rssgl:train", _train_parameters(scene, out, SAMPLES=str(samples)), feedback=feedback)
+    assert results == {}
+    assert "1 feature(s) of layer 'samples' have no value in field 'class_id' and were skipped." in feedback.warnings
+    assert ("4 pixel(s) are covered by samples of different classes in layer 'samples' and were left unlabelled; "
+            "fix the overlapping polygons to use them.") in feedback.warnings
+    assert snapshot(out) == {}
+
+
 def test_samples_outside_the_raster_are_a_processing_error(scene, out, tmp_path):
     from qgis.core import QgsProcessingException
 

@@ -376,3 +376,53 @@ def test_a_layer_name_that_does_not_exist(tmp_path, raster):
     path = write_samples(tmp_path / "project.gpkg", class_features(), layer="fields_2023")
     run = Run(tmp_path, raster, samples_vector=path, samples_layer="fields_2022", class_field="class_id")
     assert run.error() == f"'{path}' has no layer 'fields_2022'; its layers are: fields_2023."
+
+
+# ------------------------------------------------------------------------------------- warnings reach the user
+def test_every_sample_warning_reaches_the_log_the_result_and_the_report(tmp_path, raster):
+    """NULL classes, features without geometry, features outside the raster, overlapping classes and
+    pixels on nodata are each reported: in the log (Processing feedback / the dock), in
+    TrainResult.warnings and as a note in the training report."""
+    import html
+
+    c0, r0, _, _ = BLOCKS[1]
+    features = class_features() + [
+        (block_polygon_wkt((10, 10, 13, 13)), {"class_id": None}),  # NULL class
+        (None, {"class_id": 4}),  # no geometry
+        (block_polygon_wkt((500, 0, 506, 6)), {"class_id": 3}),  # outside the raster
+        (block_polygon_wkt((c0, r0, c0 + 2, r0 + 2)), {"class_id": 2}),  # 4 pixels of class 1 claimed by class 2
+    ]
+    cube = scene_cube()
+    cube[1, 15, 15:21] = np.nan  # one row of class 4 (urban) invalid in one band
+    nan_raster = write_raster(tmp_path / "nan.tif", cube, wavelengths=WAVELENGTHS)
+    out = tmp_path / "out"
+    out.mkdir()
+    logs: list[tuple[str, str]] = []
+    result = train_from_files(
+        str(nan_raster), samples_vector=str(_vector(tmp_path, features)), class_field="class_id",
+        params=TrainingParams(iterations=1, device="cpu"), model_out=str(out / "model.rssgl"),
+        report_out=str(out / "report.html"), log=lambda level, message: logs.append((level, message)),
+    )
+    expected = [
+        "1 feature(s) of layer 'samples' have no value in field 'class_id' and were skipped.",
+        "1 feature(s) of layer 'samples' have no geometry and were skipped.",
+        "1 of 8 feature(s) of layer 'samples' lie outside the raster and were dropped.",
+        "4 pixel(s) are covered by samples of different classes in layer 'samples' and were left unlabelled; fix "
+        "the overlapping polygons to use them.",
+        "6 training pixel(s) lie on nodata/NaN pixels of the raster and were ignored.",
+    ]
+    logged = [message for level, message in logs if level == "warning"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    for message in expected:
+        assert message in logged
+        assert message in result.warnings
+        assert html.escape(message, quote=True) in report, f"not in the training report: {message}"
+
+
+def test_a_class_without_pixels_is_warned_about_before_the_error_names_it(tmp_path, raster):
+    tiny = block_polygon_wkt((0, 0, 1, 1)).replace("600010.0", "600004.0")  # 0.4 px wide: covers no pixel centre
+    features = class_features() + [(tiny, {"class_id": 5, "class_name": "reed"})]
+    run = Run(tmp_path, raster, samples_vector=_vector(tmp_path, features), class_field="class_id")
+    message = run.error()
+    assert "Class(es) 'reed' cover no pixel centre of the raster." in run.warnings()
+    assert message.startswith("Each class needs at least 5 training pixels; too few for 'reed' (value 5: 0 pixels)")
