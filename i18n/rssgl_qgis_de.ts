@@ -188,14 +188,19 @@
         <translation>Der für '{}' angegebene Vektorlayer konnte nicht gelesen werden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/base.py" line="194"/>
+        <location filename="../rssgl_qgis/processing/base.py" line="198"/>
         <source>Canceled: no output was written.</source>
         <translation>Abgebrochen: Es wurde keine Ausgabe geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/base.py" line="198"/>
+        <location filename="../rssgl_qgis/processing/base.py" line="203"/>
         <source>Not enough memory: {}. Close other programs, or use a smaller raster or fewer optional outputs.</source>
         <translation>Nicht genug Speicher: {}. Schließen Sie andere Programme oder verwenden Sie ein kleineres Raster bzw. weniger optionale Ausgaben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="206"/>
+        <source>Not enough memory to finish. Close other programs, or use a smaller raster or fewer optional outputs.</source>
+        <translation>Nicht genug Arbeitsspeicher, um fertig zu werden. Schließen Sie andere Programme oder verwenden Sie ein kleineres Raster oder weniger optionale Ausgaben.</translation>
     </message>
 </context>
 <context>

@@ -188,14 +188,19 @@
         <translation>无法读取为“{}”指定的矢量图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/base.py" line="194"/>
+        <location filename="../rssgl_qgis/processing/base.py" line="198"/>
         <source>Canceled: no output was written.</source>
         <translation>已取消：未写入任何输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/base.py" line="198"/>
+        <location filename="../rssgl_qgis/processing/base.py" line="203"/>
         <source>Not enough memory: {}. Close other programs, or use a smaller raster or fewer optional outputs.</source>
         <translation>内存不足：{}。请关闭其他程序，或使用更小的栅格或更少的可选输出。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/base.py" line="206"/>
+        <source>Not enough memory to finish. Close other programs, or use a smaller raster or fewer optional outputs.</source>
+        <translation>内存不足，无法完成。请关闭其他程序，或使用较小的栅格或较少的可选输出。</translation>
     </message>
 </context>
 <context>

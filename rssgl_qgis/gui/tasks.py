@@ -159,7 +159,7 @@ class RssglTrainTask(QgsTask):
             samples_layer=req.samples_layer,
             class_field=req.class_field,
             params=params,
-            model_out=path("model.safetensors"),
+            model_out=path("model.rssgl"),
             report_out=path("training_report.html"),
             init_from=init,
             progress=self._stage_progress(0.0, self.TRAIN_SHARE),

@@ -199,9 +199,13 @@ class RssglAlgorithm(QgsProcessingAlgorithm):
             return False, None
         except MemoryError as error:
             self.remove_outputs(outputs, keep=existing)
-            raise QgsProcessingException(
-                self.tr("Not enough memory: {}. Close other programs, or use a smaller raster or fewer "
-                        "optional outputs.").format(error)) from error
+            if str(error):
+                message = self.tr("Not enough memory: {}. Close other programs, or use a smaller raster or fewer "
+                                  "optional outputs.").format(error)
+            else:  # a bare MemoryError() from numpy/torch has no text of its own
+                message = self.tr("Not enough memory to finish. Close other programs, or use a smaller raster or "
+                                  "fewer optional outputs.")
+            raise QgsProcessingException(message) from error
         except (ValueError, RuntimeError, OSError) as error:
             self.remove_outputs(outputs, keep=existing)
             raise QgsProcessingException(str(error)) from error

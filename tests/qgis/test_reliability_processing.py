@@ -293,3 +293,39 @@ def test_train_classify_assess_never_modify_the_inputs(scene, out):
     assert leftovers == []
     assert {"model.rssgl", "classes.tif", "classified.tif", "confidence.tif", "training.html"} <= set(snapshot(out))
     shutil.rmtree(out)
+
+
+def test_a_memory_error_in_every_tile_size_names_the_cpu_and_what_to_do(scene, out, tiny_model, monkeypatch):
+    from qgis.core import QgsProcessingException
+
+    from rssgl_qgis.core.inference import TilePredictor
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(TilePredictor, "probabilities", no_memory)
+    with pytest.raises(QgsProcessingException) as info:
+        run_algorithm("rssgl:classify", {"INPUT": str(scene["raster"]), "MODEL": str(tiny_model),
+                                         "OUTPUT": str(out / "classes.tif")})
+    # tiled classification retries with smaller tiles first, then says so in the CPU's terms
+    assert str(info.value) == ("The CPU ran out of memory even with 32-pixel tiles. Close other programs, or lower "
+                               "the memory limit or the tile size.")
+    assert snapshot(out) == {}
+
+
+def test_a_bare_memory_error_outside_tiling_still_says_what_to_do(scene, out, tiny_model, monkeypatch):
+    """numpy/torch raise MemoryError() without text: the message must not read 'Not enough memory: .'."""
+    from qgis.core import QgsProcessingException
+
+    from rssgl_qgis.io import classify_raster
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(classify_raster, "predict_tiled", no_memory)
+    with pytest.raises(QgsProcessingException) as info:
+        run_algorithm("rssgl:classify", {"INPUT": str(scene["raster"]), "MODEL": str(tiny_model),
+                                         "OUTPUT": str(out / "classes.tif")})
+    assert str(info.value) == ("Not enough memory to finish. Close other programs, or use a smaller raster or "
+                               "fewer optional outputs.")
+    assert snapshot(out) == {}
