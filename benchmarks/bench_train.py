@@ -366,7 +366,7 @@ def _print_table(rows: list[dict]) -> None:
         ratio = b["ms_per_iter"] / r["ms_per_iter"] if b else math.nan
         peak = "n/a" if math.isnan(r["peak_gib"]) else f"{r['peak_gib']:.2f}"
         if "cpu_ms_per_iter" in r:
-            cb = base["cpu_ms_per_iter"] / r["cpu_ms_per_iter"] if b else math.nan
+            cb = b["cpu_ms_per_iter"] / r["cpu_ms_per_iter"] if b else math.nan
             peak = f"n/a (CPU-time {r['cpu_ms_per_iter']:.0f} ms, {cb:.2f}x)"
         print(f"| {r['shape']} | {r['variant']} | {r['ms_per_iter']:.1f} | {ratio:.2f}x | {peak} | {r['infer_ms']:.1f} |")
 
