@@ -334,6 +334,8 @@ def main(argv=None) -> int:
                     help="only: CPU memory per pixel of a forward pass (64/128/256 px) and a training step")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help="where the synthetic raster goes (default: a temp folder)")
+    ap.add_argument("--raw", default=None,
+                    help="--source memmap: raw int16 raster to reuse (same as write_raw; written when missing)")
     ap.add_argument("--json", help="write all results here")
     args = ap.parse_args(argv)
     if args.memory_child:
@@ -366,8 +368,11 @@ def main(argv=None) -> int:
             write_geotiff(path, args.size, args.bands)
         else:
             t0 = time.perf_counter()
-            path = os.path.join(tmp, "scene.raw")
-            mm = write_raw(path, args.size, args.bands)
+            path = args.raw or os.path.join(tmp, "scene.raw")
+            if args.raw and os.path.exists(path) and os.path.getsize(path) == 2 * args.bands * args.size**2:
+                mm = np.memmap(path, dtype=np.int16, mode="r", shape=(args.bands, args.size, args.size))
+            else:
+                mm = write_raw(path, args.size, args.bands)
         if tiles:
             gib = args.size**2 * args.bands * 2 / 2**30
             print(f"# wrote {args.size}x{args.size}x{args.bands} int16 ({gib:.2f} GiB) in "

@@ -31,6 +31,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -68,6 +69,8 @@ PAD_MULTIPLE = 16
 #: Default core tile and halo in pixels (chosen from benchmarks/bench_seams.py; docs/PERFORMANCE.md).
 DEFAULT_TILE = 512
 DEFAULT_HALO = 32
+#: Threads reading the strips of a batch's windows at once on CUDA (``read_window`` must be thread-safe).
+READ_THREADS = 4
 #: Smallest core tile the OOM fallback shrinks to before giving up.
 MIN_TILE = 32
 #: Peak memory of one RSSGL forward pass (no autograd) per pixel of the padded window, in bytes, with
@@ -362,9 +365,10 @@ def plan_memory(
     """Choose tile size and batch so the run stays within ``memory_limit_bytes`` of host memory.
 
     Host memory of a run = raw windows in flight ((prefetch + 2) batches: queued, being read, being
-    computed) + their float32 copy + (on the CPU) the network's activations + results of one batch.
-    On CUDA the activations live on the GPU: the batch is chosen from the free GPU memory instead
-    (at most 16 tiles); the OOM fallback in ``predict_tiled`` catches a wrong guess.
+    computed; on CUDA one more, the batch whose results are still being copied back) + (on the CPU)
+    their float32 copy and the network's activations + results of one batch. On CUDA the float copy
+    and the activations live on the GPU: the batch is chosen from the free GPU memory instead (at most
+    16 tiles); the OOM fallback in ``predict_tiled`` catches a wrong guess.
     ``tile``/``batch`` given by the caller are kept when they fit and reduced otherwise (logged).
     """
     device = torch.device(device)
@@ -384,9 +388,10 @@ def plan_memory(
         rw = min(_round_up(t + 2 * halo, PAD_MULTIPLE), _round_up(width, PAD_MULTIPLE))
         px = rh * rw
         raw = bands * rh * rw * itemsize
-        per_tile = raw * (prefetch + 2) + bands * px * 4
         if on_cpu:
-            per_tile += _forward_bytes(px, bands) + classes * px * 4
+            per_tile = raw * (prefetch + 2) + bands * px * 4 + _forward_bytes(px, bands) + classes * px * 4
+        else:  # raw batches only (pinned); normalisation and the network run on the device
+            per_tile = raw * (prefetch + 3)
         core = min(t, height) * min(t, width)
         per_tile += core * (5 + (classes * 4 if with_probabilities else 0))
         return per_tile * n, (rh, rw)
@@ -505,6 +510,103 @@ class _SyncReader:
 
 
 # ---------------------------------------------------------------------------------------------- engine
+class _PinnedBatch:
+    """A raw batch or mask (N, ...) in page-locked host memory from a ``_PinnedPool``.
+
+    ``recycle``: this is the whole pool buffer (a slice is never handed back on its own).
+    """
+
+    __slots__ = ("array", "recycle")
+
+    def __init__(self, array: np.ndarray, recycle: bool = True):
+        self.array = array
+        self.recycle = recycle
+
+    def __getitem__(self, index: Any) -> _PinnedBatch:
+        return _PinnedBatch(self.array[index], False)
+
+
+class _PinnedPool:
+    """Page-locked host buffers (numpy arrays registered with CUDA), reused batch after batch.
+
+    Copies from page-locked memory to the GPU run asynchronously; pageable memory would be staged
+    by the main thread. torch's own page-locked allocator rounds blocks up to a power of two (up to
+    twice a batch's host memory); these buffers have the exact size. Thread-safe: the reader thread
+    takes, the main thread gives back once the batch's copy to the GPU has certainly run.
+    """
+
+    #: dtypes the device copy handles from a buffer (uint16 travels as int16 bits, see _to_device)
+    DTYPES = frozenset(np.dtype(t) for t in (np.bool_, np.uint8, np.int8, np.int16, np.uint16, np.int32,
+                                             np.int64, np.float16, np.float32, np.float64))
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.enabled = True
+        self._lock = threading.Lock()
+        self._free: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
+        self._registered: list[np.ndarray] = []
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+        """A page-locked (shape, dtype) array (contents undefined), or None: use pageable memory."""
+        dtype = np.dtype(dtype)
+        if dtype not in self.DTYPES:
+            return None
+        with self._lock:
+            free = self._free.get((tuple(shape), dtype.str))
+            if free:
+                return free.pop()
+            if not self.enabled:
+                return None
+        array = np.empty(shape, dtype=dtype)
+        try:
+            with torch.cuda.device(self.device):
+                # flag 1 = cudaHostRegisterPortable: page-locked for every CUDA context
+                err = int(torch.cuda.cudart().cudaHostRegister(array.ctypes.data, max(1, array.nbytes), 1))
+        except Exception as exc:  # noqa: BLE001 - an optimisation: fall back to pageable memory
+            err, why = -1, str(exc)
+        else:
+            why = f"cudaError {err}"
+        if err != 0:
+            log.info("Page-locked host memory unavailable (%s); copying through pageable memory.", why)
+            self.enabled = False
+            return None
+        with self._lock:
+            self._registered.append(array)
+        return array
+
+    def give(self, array: np.ndarray) -> None:
+        with self._lock:
+            free = self._free.setdefault((array.shape, array.dtype.str), [])
+            if not any(a is array for a in free):
+                free.append(array)
+
+    def close(self) -> None:
+        """Unregister every buffer (after the device has finished any copy that reads one)."""
+        with self._lock:
+            arrays, self._registered, self._free = self._registered, [], {}
+        if not arrays:
+            return
+        torch.cuda.synchronize(self.device)
+        for array in arrays:
+            try:
+                torch.cuda.cudart().cudaHostUnregister(array.ctypes.data)
+            except Exception:  # noqa: BLE001 - the memory is freed with the array anyway
+                pass
+
+
+@dataclass
+class _Pending:
+    """One forward pass whose results may still be on their way to the host (CUDA: until ``event``)."""
+
+    tiles: list[Tile]
+    labels: Tensor
+    confidence: Tensor
+    valid: Tensor
+    probabilities: Tensor | None
+    event: Any = None  # torch.cuda.Event recorded after the device-to-host copies
+    release: list[Any] = field(default_factory=list)  # page-locked input buffers to recycle once done
+
+
 class _TiledRun:
     """State of one ``predict_tiled`` call (current tile/batch after OOM fallbacks, counters)."""
 
@@ -528,62 +630,124 @@ class _TiledRun:
         self.oom_retries = 0
         self.valid_pixels = 0
         self.compute_seconds = 0.0
+        # CUDA: page-locked batch buffers and asynchronous copies both ways (see predict_tiled)
+        self.pin = predictor.device.type == "cuda" and torch.cuda.is_available()
+        self.pool = _PinnedPool(predictor.device) if self.pin else None
+        self.raw_dtype: np.dtype | None = None
+        self.read_threads = READ_THREADS
+        self.read_pool: ThreadPoolExecutor | None = None  # set by predict_tiled on CUDA
 
-    def read(self, tiles: list[Tile]) -> tuple[np.ndarray, np.ndarray | None]:
+    def read(self, tiles: list[Tile]) -> tuple[np.ndarray | _PinnedBatch, np.ndarray | _PinnedBatch | None]:
         """Raw data (N, B, h, w) in the raster's dtype and a valid mask (N, h, w) or None.
 
         Only the part of a read window inside the raster is read; the rest (the bottom/right zero
         padding) is filled with zeros and marked invalid, so it becomes 0 after normalisation.
+        The windows are copied straight into one batch buffer; on CUDA that buffer is page-locked
+        (a ``_PinnedBatch`` from the run's pool), so the transfer to the GPU is asynchronous, and
+        the windows are read as horizontal strips by ``read_threads`` threads at once (one thread
+        reading 200-band windows is slower than the GPU classifies them).
         """
-        raws, masks = [], []
+        n = len(tiles)
+        rh, rw = tiles[0].read.height, tiles[0].read.width
         need_mask = self.valid_fn is not None or any(
             t.read.row + t.read.height > self.height or t.read.col + t.read.width > self.width for t in tiles
         )
-        for t in tiles:
+        jobs: list[tuple[int, Window]] = []
+        insides = []
+        for i, t in enumerate(tiles):
+            if (t.read.height, t.read.width) != (rh, rw):
+                raise RuntimeError("Tiles of one batch must share the read shape; please report this bug.")
             inside = Window(
                 t.read.row,
                 t.read.col,
                 min(t.read.height, self.height - t.read.row),
                 min(t.read.width, self.width - t.read.col),
             )
-            raw = np.asarray(self.read_window(inside))
+            insides.append(inside)
+            strips = 1
+            if self.read_pool is not None:
+                strips = max(1, min(-(-self.read_threads // n), inside.height // 64))
+            bounds = np.linspace(0, inside.height, strips + 1).round().astype(int)
+            for r0, r1 in zip(bounds[:-1], bounds[1:], strict=True):
+                jobs.append((i, Window(inside.row + int(r0), inside.col, int(r1 - r0), inside.width)))
+
+        def fetch(window: Window) -> np.ndarray:
+            raw = np.asarray(self.read_window(window))
             if raw.ndim == 2:
                 raw = raw[None]
-            if raw.shape != (self.p.bands, inside.height, inside.width):
+            if raw.shape != (self.p.bands, window.height, window.width):
                 raise ValueError(
-                    f"read_window returned shape {raw.shape} for window {tuple(inside)}; expected "
-                    f"({self.p.bands}, {inside.height}, {inside.width})."
+                    f"read_window returned shape {raw.shape} for window {tuple(window)}; expected "
+                    f"({self.p.bands}, {window.height}, {window.width})."
                 )
-            mask = None
-            if self.valid_fn is not None:
-                mask = np.asarray(self.valid_fn(inside, raw), dtype=bool)
-            if inside != t.read:
-                full = np.zeros((raw.shape[0], t.read.height, t.read.width), dtype=raw.dtype)
-                full[:, : inside.height, : inside.width] = raw
-                raw = full
-                full_mask = np.zeros((t.read.height, t.read.width), dtype=bool)
-                full_mask[: inside.height, : inside.width] = True if mask is None else mask
-                mask = full_mask
-            elif mask is None and need_mask:
-                mask = np.ones((t.read.height, t.read.width), dtype=bool)
-            raws.append(raw)
-            masks.append(mask)
-        raw = np.stack(raws) if len(raws) > 1 else raws[0][None]
-        mask = (np.stack(masks) if len(masks) > 1 else masks[0][None]) if need_mask else None
-        return raw, mask
+            return raw
 
-    def _to_device(self, raw: np.ndarray, mask: np.ndarray | None) -> tuple[Tensor, Tensor | None]:
-        """Move the raw batch to the device in its own dtype (half the bytes of float32 for int16)."""
-        dev = self.p.device
-        raw = np.ascontiguousarray(raw)
-        if raw.dtype == np.uint16:  # torch lacks uint16 arithmetic on older versions: reinterpret, widen there
-            t = torch.from_numpy(raw.view(np.int16)).to(dev).to(torch.int32) & 0xFFFF
-        elif raw.dtype == np.uint32:
-            t = torch.from_numpy(raw.astype(np.int64)).to(dev)
+        first = None
+        if self.raw_dtype is None:  # the first block tells the raster's dtype
+            first = fetch(jobs[0][1])
+            self.raw_dtype = first.dtype
+        batch, out = self._buffer((n, self.p.bands, rh, rw), self.raw_dtype)
+        mask_batch, masks = self._buffer((n, rh, rw), np.dtype(bool)) if need_mask else (None, None)
+        if masks is not None:
+            masks[...] = True
+        for i, (t, inside) in enumerate(zip(tiles, insides, strict=True)):
+            if inside != t.read:
+                out[i] = 0
+                masks[i, inside.height :, :] = False
+                masks[i, :, inside.width :] = False
+
+        def place(i: int, window: Window, raw: np.ndarray) -> None:
+            if raw.dtype != out.dtype and not np.can_cast(raw.dtype, out.dtype, "safe"):
+                raise ValueError(
+                    f"read_window returned {raw.dtype} data after {out.dtype} blocks; a raster has one data type."
+                )
+            r0, c0 = window.row - tiles[i].read.row, window.col - tiles[i].read.col
+            out[i, :, r0 : r0 + window.height, c0 : c0 + window.width] = raw
+            if self.valid_fn is not None:
+                masks[i, r0 : r0 + window.height, c0 : c0 + window.width] = np.asarray(
+                    self.valid_fn(window, raw), dtype=bool
+                )
+
+        rest = jobs
+        if first is not None:
+            place(*jobs[0], first)
+            rest = jobs[1:]
+        if self.read_pool is not None and len(rest) > 1:
+            futures = [self.read_pool.submit(lambda j: place(j[0], j[1], fetch(j[1])), job) for job in rest]
+            for future in futures:
+                future.result()  # re-raises a reader's error here
         else:
-            t = torch.from_numpy(raw).to(dev)
-        m = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)).to(dev)
-        return t, m
+            for i, window in rest:
+                place(i, window, fetch(window))
+        return batch, mask_batch
+
+    def _buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray | _PinnedBatch, np.ndarray]:
+        """(batch, writable array): page-locked from the pool on CUDA when possible, else plain numpy."""
+        array = self.pool.take(shape, dtype) if self.pool is not None else None
+        if array is not None:
+            return _PinnedBatch(array), array
+        array = np.empty(shape, dtype=dtype)
+        return array, array
+
+    def _to_device(
+        self, raw: np.ndarray | _PinnedBatch, mask: np.ndarray | _PinnedBatch | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Move the raw batch to the device in its own dtype (half the bytes of float32 for int16).
+
+        Page-locked batches are copied asynchronously: the caller keeps them (``_Pending.release``)
+        until an event recorded later on the stream has completed.
+        """
+        return self._tensor(raw), None if mask is None else self._tensor(mask)
+
+    def _tensor(self, a: np.ndarray | _PinnedBatch) -> Tensor:
+        dev = self.p.device
+        non_blocking = isinstance(a, _PinnedBatch)
+        arr = a.array if non_blocking else np.ascontiguousarray(a)
+        if arr.dtype == np.uint16:  # torch lacks uint16 arithmetic on older versions: reinterpret, widen there
+            return torch.from_numpy(arr.view(np.int16)).to(dev, non_blocking=non_blocking).to(torch.int32) & 0xFFFF
+        if arr.dtype == np.uint32:
+            return torch.from_numpy(arr.astype(np.int64)).to(dev)
+        return torch.from_numpy(arr).to(dev, non_blocking=non_blocking)
 
     def _needs_replan(self, tile: Tile) -> bool:
         """After an OOM shrank the tile size, windows of the old plan (edge tiles too) are re-planned."""
@@ -594,8 +758,16 @@ class _TiledRun:
             span, _round_up(self.width, PAD_MULTIPLE)
         )
 
-    def compute(self, tiles: list[Tile], raw: np.ndarray, mask: np.ndarray | None) -> list[TileResult]:
-        """Predict one batch; on out-of-memory retry with half the batch, then with half-size tiles."""
+    def compute(self, tiles: list[Tile], raw: Any, mask: Any) -> list[_Pending]:
+        """Launch one batch (``finish`` gives the results); on out-of-memory retry with half the batch,
+        then with half-size tiles. The batch's page-locked buffers return to the pool once the last
+        forward launched here is finished (every earlier one ran before it on the same stream)."""
+        out = self._compute(tiles, raw, mask)
+        if out:
+            out[-1].release += [b for b in (raw, mask) if isinstance(b, _PinnedBatch) and b.recycle]
+        return out
+
+    def _compute(self, tiles: list[Tile], raw: Any, mask: Any) -> list[_Pending]:
         if self._needs_replan(tiles[0]):
             return self._split_tiles(tiles)
         if len(tiles) > self.max_batch:
@@ -603,7 +775,7 @@ class _TiledRun:
             step = self.max_batch  # fixed for this loop: a nested OOM may lower self.max_batch
             for i in range(0, len(tiles), step):
                 sl = slice(i, i + step)
-                out += self.compute(tiles[sl], raw[sl], None if mask is None else mask[sl])
+                out += self._compute(tiles[sl], raw[sl], None if mask is None else mask[sl])
             return out
         try:
             return self._forward(tiles, raw, mask)
@@ -617,20 +789,22 @@ class _TiledRun:
         if len(tiles) > 1:
             self.max_batch = max(1, len(tiles) // 2)
             log.warning("Out of memory with %d tiles per batch; retrying with %d.", len(tiles), self.max_batch)
-            return self.compute(tiles, raw, mask)
+            return self._compute(tiles, raw, mask)
         current = self.tile
         if current // 2 < MIN_TILE:
-            raise RuntimeError(
-                f"The {self.p.device.type.upper()} ran out of memory even with {self.tile}-pixel "
-                "tiles. Close other programs using the GPU, lower the tile size, or classify on the CPU "
-                "(device 'cpu')."
-            )
+            if self.p.device.type == "cuda":
+                advice = "Close other programs using the GPU, lower the tile size, or classify on the CPU (device 'cpu')."
+            else:
+                advice = "Close other programs, or lower the memory limit or the tile size."
+            where = "GPU" if self.p.device.type == "cuda" else self.p.device.type.upper()
+            raise RuntimeError(f"The {where} ran out of memory even with {self.tile}-pixel "
+                               f"tiles. {advice}")
         self.tile = current // 2
         self.tile_reduced = True
         log.warning("Out of memory on one tile; retrying with %d-pixel tiles.", self.tile)
         return self._split_tiles(tiles)
 
-    def _split_tiles(self, tiles: list[Tile]) -> list[TileResult]:
+    def _split_tiles(self, tiles: list[Tile]) -> list[_Pending]:
         """Re-plan each tile's core with the current (reduced) tile size; sub-windows are read again."""
         out = []
         for t in tiles:
@@ -641,7 +815,7 @@ class _TiledRun:
                 out += self.compute(group, raw, mask)
         return out
 
-    def _forward(self, tiles: list[Tile], raw: np.ndarray, mask: np.ndarray | None) -> list[TileResult]:
+    def _forward(self, tiles: list[Tile], raw: Any, mask: Any) -> list[_Pending]:
         t0 = time.perf_counter()
         x_raw, m = self._to_device(raw, mask)
         x, valid = self.p.normalise(x_raw, self.nodata_t, m)
@@ -652,15 +826,35 @@ class _TiledRun:
         labels = self.p._classes_t[idx]
         labels = torch.where(valid, labels, torch.zeros((), dtype=labels.dtype, device=labels.device))
         conf = torch.where(valid, conf, torch.full((), -1.0, device=conf.device))
-        want_p = self.with_probabilities
-        if want_p:
+        if self.with_probabilities:
             proba = torch.where(valid[:, None], proba, torch.full((), -1.0, device=proba.device))
+        else:
+            proba = None
+        outs = [labels, conf, valid, proba]
+        event = None
+        if self.pin:
+            # copy into page-locked host buffers without waiting: the host reads them in finish(),
+            # after the next batch is queued, so the GPU never idles while the host writes results
+            outs = [None if t is None else _to_host_async(t) for t in outs]
+            event = torch.cuda.Event()
+            event.record()
+        self.compute_seconds += time.perf_counter() - t0
+        return [_Pending(tiles, *outs, event=event)]
+
+    def finish(self, pending: _Pending) -> list[TileResult]:
+        """Wait for a launched batch and cut its cores out (host numpy arrays)."""
+        t0 = time.perf_counter()
+        if pending.event is not None:
+            pending.event.synchronize()
+        for buffer in pending.release:
+            self.pool.give(buffer.array)
+        pending.release = []
+        labels_np = pending.labels.cpu().numpy()
+        conf_np = pending.confidence.cpu().numpy()
+        valid_np = pending.valid.cpu().numpy()
+        proba_np = None if pending.probabilities is None else pending.probabilities.cpu().numpy()
         results = []
-        labels_np = labels.cpu().numpy()
-        conf_np = conf.cpu().numpy()
-        valid_np = valid.cpu().numpy()
-        proba_np = proba.cpu().numpy() if want_p else None
-        for i, t in enumerate(tiles):
+        for i, t in enumerate(pending.tiles):
             rs, cs = t.core_in_read
             self.valid_pixels += int(valid_np[i, rs, cs].sum())
             results.append(
@@ -673,6 +867,13 @@ class _TiledRun:
             )
         self.compute_seconds += time.perf_counter() - t0
         return results
+
+
+def _to_host_async(t: Tensor) -> Tensor:
+    """Start copying a CUDA tensor into a new page-locked host tensor; valid once the stream gets there."""
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    return host
 
 
 def _batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
@@ -708,11 +909,14 @@ def predict_tiled(
     """Classify a ``height`` x ``width`` raster tile by tile and hand each core's result to ``write_window``.
 
     ``classifier``: a fitted RssglClassifier or a TilePredictor. ``read_window(window)`` returns the raw
-    (B, h, w) block (any numeric dtype; called from a background thread, so it must be thread-safe).
+    (B, h, w) block (any numeric dtype; called from background threads, on CUDA several at once for
+    horizontal strips of a window, so it must be thread-safe).
     ``valid_fn(window, raw)`` may add a boolean (h, w) mask (e.g. a mask raster); NaN/inf and
     ``nodata`` (per band) are always masked. ``itemsize`` is the raster's bytes per value, used for
     the memory plan. ``prefetch`` batches are read ahead by a background thread (0 = read in the
-    calling thread, no overlap: only for baselines). Results arrive in row-major order of cores; every pixel is written exactly once.
+    calling thread, no overlap: only for baselines). On CUDA, batches go through page-locked buffers
+    and the loop runs one batch ahead (batch k is queued on the GPU before batch k-1 is written).
+    Results arrive in row-major order of cores; every pixel is written exactly once.
     Raises ``Cancelled`` when ``should_stop()`` turns True (checked before every batch).
     """
     p = TilePredictor.from_classifier(classifier)
@@ -733,6 +937,10 @@ def predict_tiled(
     )
     tiles = plan_tiles(height, width, plan.tile, plan.halo)
     run = _TiledRun(p, read_window, valid_fn, nodata, height, width, plan.halo, with_probabilities)
+    if prefetch <= 0:  # the naive baseline: no overlap at all (no reader thread, synchronous copies)
+        run.pin, run.pool = False, None
+    elif run.pin:
+        run.read_pool = ThreadPoolExecutor(max_workers=run.read_threads, thread_name_prefix="rssgl-tile-read")
     run.max_batch = plan.batch
     run.tile = plan.tile
     batches = _batches(tiles, plan.batch)
@@ -749,21 +957,45 @@ def predict_tiled(
     # Every batch has the same shape: let cuDNN pick its fastest kernels once (restored afterwards).
     cudnn_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = cudnn_benchmark or p.device.type == "cuda"
-    try:
-        for k, (group, (raw, mask)) in enumerate(reader, start=1):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"Classification cancelled after {k - 1} of {len(batches)} tile batches.")
-            results = run.compute(group, raw, mask)
-            del raw, mask
+    # On CUDA the loop runs one batch ahead: batch k is queued on the GPU before the results of batch
+    # k-1 are waited for and written, so the host's work (copy-out, cropping, writing, the next
+    # batch's transfer) overlaps the network instead of leaving the GPU idle between batches.
+    ahead = run.pin
+    pending: tuple[int, list[_Pending]] | None = None
+
+    def finish(k: int, items: list[_Pending]) -> None:
+        nonlocal done, write_seconds
+        for item in items:
+            results = run.finish(item)
             t0 = time.perf_counter()
             for r in results:
                 write_window(r)
                 done += r.window.pixels
             write_seconds += time.perf_counter() - t0
-            if progress is not None:
-                progress(100.0 * done / total, f"Tile batch {k} of {len(batches)}")
+        if progress is not None:
+            progress(100.0 * done / total, f"Tile batch {k} of {len(batches)}")
+
+    try:
+        for k, (group, (raw, mask)) in enumerate(reader, start=1):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"Classification cancelled after {k - 1} of {len(batches)} tile batches.")
+            launched = run.compute(group, raw, mask)
+            del raw, mask
+            if pending is not None:
+                finish(*pending)
+            pending = (k, launched)
+            if not ahead:
+                finish(*pending)
+                pending = None
+        if pending is not None:
+            finish(*pending)
+            pending = None
     finally:
         reader.close()
+        if run.read_pool is not None:
+            run.read_pool.shutdown(wait=True, cancel_futures=True)
+        if run.pool is not None:
+            run.pool.close()
         torch.backends.cudnn.benchmark = cudnn_benchmark
     if done != height * width:  # every pixel exactly once: a planning bug must never go unnoticed
         raise RuntimeError(f"Tiled prediction wrote {done} pixels of {height * width}; please report this bug.")
