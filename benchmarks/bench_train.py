@@ -17,9 +17,11 @@ Variants:
   device sampler + device SGD, eager, fp32;
 - ``graph_fp32``: the same captured in one CUDA graph (CUDA only);
 - ``ours_nofold``: bf16 autocast + CUDA graph, 3-D convs;
-- ``ours``: what training uses with ``accelerate="auto"``, ``amp="auto"``: spectral depth folded
-  into channels (banded 2-D convs, channels-last), bf16 autocast + CUDA graph on CUDA, fp32 eager
-  on the CPU.
+- ``ours_fold``: bf16 autocast + CUDA graph + spectral depth folded into channels (banded 2-D
+  convs, channels-last) on CUDA; fp32 eager, folded, on the CPU;
+- ``ours``: what training uses with ``accelerate="auto"``, ``amp="auto"``: on CUDA the same as
+  ``ours_fold``; on the CPU (fp32, eager) 3-D convs whose weight gradient is computed in the
+  folded form (``accel.conv3d_folded_weight_grad``), the fastest combination measured there.
 
 ``--full-salinas-a DIR`` (DIR holding SalinasA_corrected.mat and SalinasA_gt.mat) also trains on
 the real Salinas-A scene through ``RssglClassifier`` (600 iterations, evaluation each epoch, seed
@@ -59,7 +61,7 @@ from rssgl_qgis.core.losses import RssglLoss  # noqa: E402
 from rssgl_qgis.core.model import RSSGL, ConvLSTM3d, RssglConfig  # noqa: E402
 from rssgl_qgis.core.sampling import HBMinibatchSampler  # noqa: E402
 
-ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours_nofold", "ours")
+ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours_nofold", "ours_fold", "ours")
 
 
 def _ours_flags(variant: str, device: torch.device) -> tuple[bool, bool]:
@@ -74,7 +76,9 @@ def build_ours(shape: Shape, problem, device: torch.device, amp: bool, graph: bo
     """Our engine's training step for ``shape`` (model, loss, device sampler, accel.TrainStep)."""
     torch.manual_seed(seed)
     model = RSSGL(RssglConfig(shape.bands, shape.classes, shape.kernel)).to(device)
-    fold = variant == "ours"  # the others show the engine before the depth fold (3-D convs)
+    # "ours" = what training runs (by device: folded on CUDA, 3-D + folded weight gradient on the CPU);
+    # "ours_fold" forces the fold (the CUDA formulation, to time it on the CPU); the others use 3-D convs
+    fold = {"ours": None, "ours_fold": True}.get(variant, False)
     for mod in model.modules():
         if isinstance(mod, ConvLSTM3d):
             mod.fold_depth = fold
@@ -142,7 +146,7 @@ def bench_shape(shape: Shape, device: torch.device, variants: list[str], iters: 
     problem = make_problem(shape, device)
     variants = [v for v in variants if not (v == "graph_fp32" and device.type != "cuda")]
     if device.type == "cpu":
-        return _bench_shape_interleaved(shape, problem, device, variants, iters, warmup)
+        return _bench_shape_interleaved(shape, problem, device, variants, iters, warmup, profile)
     rows = []
     for variant in variants:
         reset_peak(device)
@@ -160,7 +164,7 @@ def bench_shape(shape: Shape, device: torch.device, variants: list[str], iters: 
     return rows
 
 
-def _bench_shape_interleaved(shape, problem, device, variants, iters, warmup) -> list[dict]:
+def _bench_shape_interleaved(shape, problem, device, variants, iters, warmup, profile=False) -> list[dict]:
     built = {}
     for variant in variants:
         t0 = time.perf_counter()
@@ -180,6 +184,8 @@ def _bench_shape_interleaved(shape, problem, device, variants, iters, warmup) ->
     for v, (model, _fn, amp, captured, build_s) in built.items():
         inf = inference_ms(model, problem.cube, amp, device, 1)
         rows.append(_row(shape, v, wall[v], math.nan, inf, amp, captured, build_s, cpu[v]))
+    if profile:
+        _profile(built[variants[-1]][1], device, f"{shape.key}/{variants[-1]}")
     return rows
 
 
@@ -188,7 +194,7 @@ def _profile(fn, device: torch.device, label: str) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=acts) as prof:
+    with profile(activities=acts, record_shapes=device.type == "cpu") as prof:
         for _ in range(3):
             fn()
         if device.type == "cuda":
@@ -196,6 +202,9 @@ def _profile(fn, device: torch.device, label: str) -> None:
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(f"### profile {label} (3 iterations)")
     print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60))
+    if device.type == "cpu":  # which convolutions: the shapes tell the stage and the fold
+        print(prof.key_averages(group_by_input_shape=True).table(
+            sort_by=key, row_limit=12, max_name_column_width=30, max_shapes_column_width=80))
 
 
 def check_equivalence(device: torch.device) -> float:

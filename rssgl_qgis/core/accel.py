@@ -377,3 +377,49 @@ def fold_depth_weight(weight: Tensor, depth: int) -> Tensor:
     co, ci, kd, kh, kw = weight.shape
     band = depth_band(depth, kd, weight.device, weight.dtype)
     return torch.einsum("cikhw,dek->cdiehw", weight, band).reshape(co * depth, ci * depth, kh, kw)
+
+
+class _Conv3dFoldedWeightGrad(torch.autograd.Function):
+    """``conv3d`` with "same" depth padding whose weight gradient is computed in the folded 2-D form.
+
+    Why (CPU, oneDNN, 2 cores, measured by ``benchmarks/bench_train.py --device cpu``): the ConvLSTM's
+    3-D convolutions (1-4 input channels) run forward and input-gradient fast as 3-D convolutions
+    (the whole-scene forward takes 0.42 s unfolded vs 1.1 s folded at Salinas-A), but their 3-D
+    weight gradient is 5-12x slower than the weight gradient of the folded 2-D convolution, which
+    wastes D/kd of its multiply-adds on zeros and still wins. So the forward and the input gradient
+    stay 3-D and only the weight gradient takes the folded path, projected back onto the 3-D
+    weight through the band (the adjoint of ``fold_depth_weight``). The result equals conv3d's
+    autograd to float32 rounding (tests/engine/test_model.py).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int, int]) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.padding = tuple(padding)
+        ctx.has_bias = bias is not None
+        return F.conv3d(x, weight, bias, padding=padding)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.nn.grad.conv3d_input(x.shape, weight, grad_out, padding=ctx.padding)
+        if ctx.needs_input_grad[1]:
+            n, ci, d, h, w = x.shape
+            co, _, kd, kh, kw = weight.shape
+            x2 = x.reshape(n, ci * d, h, w).contiguous(memory_format=torch.channels_last)
+            g2 = grad_out.reshape(n, co * d, h, w).contiguous(memory_format=torch.channels_last)
+            folded = torch.nn.grad.conv2d_weight(x2, (co * d, ci * d, kh, kw), g2, padding=ctx.padding[1:])
+            band = depth_band(d, kd, folded.device, folded.dtype)
+            grad_w = torch.einsum("cdiehw,dek->cikhw", folded.view(co, d, ci, d, kh, kw), band).contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(dim=(0, 2, 3, 4))
+        return grad_x, grad_w, grad_b, None
+
+
+def conv3d_folded_weight_grad(x: Tensor, conv: nn.Conv3d) -> Tensor:
+    """``conv(x)`` for a "same"-padded ``nn.Conv3d``, with the folded weight gradient (see above)."""
+    if conv.padding[0] != conv.kernel_size[0] // 2 or conv.stride != (1, 1, 1) or conv.groups != 1:
+        raise ValueError("conv3d_folded_weight_grad needs a stride-1, 'same'-padded, ungrouped Conv3d.")
+    return _Conv3dFoldedWeightGrad.apply(x, conv.weight, conv.bias, tuple(conv.padding))

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .accel import fold_depth_weight
+from .accel import conv3d_folded_weight_grad, fold_depth_weight
 
 __all__ = [
     "RssglConfig",
@@ -138,7 +139,9 @@ class ConvLSTM3d(nn.Module):
         super().__init__()
         padding = tuple(k // 2 for k in kernel)
         self.hidden = tuple(hidden)
-        self.fold_depth = True
+        #: None = by device: folded on CUDA; on the CPU 3-D convs with the folded weight gradient
+        #: (``accel.conv3d_folded_weight_grad``). True / False force folded / plain 3-D (benchmarks).
+        self.fold_depth: bool | None = None
         self.x_convs = nn.ModuleList()
         self.h_convs = nn.ModuleList()
         cin = in_channels
@@ -164,14 +167,21 @@ class ConvLSTM3d(nn.Module):
         return outs
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.fold_depth is None:  # measured per device: docs/PERFORMANCE.md
+            if x.is_cuda:
+                return self._forward_folded(x)
+            return self._forward_3d(x, folded_weight_grad=torch.is_grad_enabled())
         return self._forward_folded(x) if self.fold_depth else self._forward_3d(x)
 
-    def _forward_3d(self, x: Tensor) -> Tensor:
+    def _forward_3d(self, x: Tensor, folded_weight_grad: bool = False) -> Tensor:
         n, t, d, hgt, wid = x.shape
         seq = x.reshape(n * t, 1, d, hgt, wid)  # steps folded into the batch: one conv for all steps
         outs: list[Tensor] = []
         for layer, (x_conv, h_conv) in enumerate(zip(self.x_convs, self.h_convs, strict=True)):
             hid = self.hidden[layer]
+            if folded_weight_grad:
+                x_conv = partial(conv3d_folded_weight_grad, conv=x_conv)
+                h_conv = partial(conv3d_folded_weight_grad, conv=h_conv)
             outs = self._cell_steps(x_conv(seq).view(n, t, 4 * hid, d, hgt, wid), h_conv)
             if layer + 1 < len(self.x_convs):
                 seq = torch.stack(outs, dim=1).reshape(n * t, hid, d, hgt, wid)

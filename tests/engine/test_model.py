@@ -128,3 +128,29 @@ def test_stage_output_is_hidden_channel_major():
     flat = h.reshape(1, -1, 8, 8)
     assert torch.equal(flat[0, 1 * 2 + 1], h[0, 1, 1])
     assert torch.equal(flat[0, 3 * 2 + 0], h[0, 3, 0])
+
+
+@pytest.mark.parametrize("kernel", [(3, 3, 3), (3, 5, 5)])
+def test_every_convlstm_formulation_has_the_same_outputs_and_gradients(kernel):
+    """Folded (CUDA), plain 3-D, and 3-D with the folded weight gradient (CPU default) are one function."""
+    torch.manual_seed(2)
+    x = torch.randn(2, TIME_STEPS, 6, 9, 7, dtype=torch.float64, requires_grad=True)
+    lstm = ConvLSTM3d(kernel, (4, 4)).double()
+    with torch.no_grad():
+        for conv in lstm.h_convs:
+            conv.weight.mul_(5.0)
+    results = {}
+    for mode in (False, True, None):
+        lstm.fold_depth = mode
+        lstm.zero_grad()
+        x.grad = None
+        out = lstm(x)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        results[mode] = (out.detach(), x.grad.clone(), [p.grad.clone() for p in lstm.parameters()])
+    ref_out, ref_gx, ref_gp = results[False]
+    for mode in (True, None):
+        out, gx, gp = results[mode]
+        torch.testing.assert_close(out, ref_out, atol=1e-10, rtol=0)
+        torch.testing.assert_close(gx, ref_gx, atol=1e-10, rtol=0)
+        for a, b in zip(gp, ref_gp, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
