@@ -20,8 +20,9 @@ Variants:
 - ``ours_fold``: bf16 autocast + CUDA graph + spectral depth folded into channels (banded 2-D
   convs, channels-last) on CUDA; fp32 eager, folded, on the CPU;
 - ``ours``: what training uses with ``accelerate="auto"``, ``amp="auto"``: on CUDA the same as
-  ``ours_fold``; on the CPU (fp32, eager) 3-D convs whose weight gradient is computed in the
-  folded form (``accel.conv3d_folded_weight_grad``), the fastest combination measured there.
+  ``ours_fold``; on the CPU (fp32, eager) the fold for 3x3 spatial kernels and, for 5x5 kernels,
+  3-D convs whose weight gradient is computed in the folded form
+  (``accel.conv3d_folded_weight_grad``): the fastest combinations measured there.
 
 ``--full-salinas-a DIR`` (DIR holding SalinasA_corrected.mat and SalinasA_gt.mat) also trains on
 the real Salinas-A scene through ``RssglClassifier`` (600 iterations, evaluation each epoch, seed

@@ -139,8 +139,9 @@ class ConvLSTM3d(nn.Module):
         super().__init__()
         padding = tuple(k // 2 for k in kernel)
         self.hidden = tuple(hidden)
-        #: None = by device: folded on CUDA; on the CPU 3-D convs with the folded weight gradient
-        #: (``accel.conv3d_folded_weight_grad``). True / False force folded / plain 3-D (benchmarks).
+        #: None = by device and kernel: folded on CUDA and for 3x3 spatial kernels on the CPU; 5x5 on
+        #: the CPU: 3-D convs with the folded weight gradient (``accel.conv3d_folded_weight_grad``).
+        #: True / False force folded / plain 3-D (benchmarks).
         self.fold_depth: bool | None = None
         self.x_convs = nn.ModuleList()
         self.h_convs = nn.ModuleList()
@@ -167,8 +168,9 @@ class ConvLSTM3d(nn.Module):
         return outs
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.fold_depth is None:  # measured per device: docs/PERFORMANCE.md
-            if x.is_cuda:
+        if self.fold_depth is None:  # chosen from measurements (docs/PERFORMANCE.md, CPU section)
+            kh, kw = self.x_convs[0].kernel_size[1:]
+            if x.is_cuda or kh * kw <= 9:  # CPU, 3x3 kernels: oneDNN's 3-D conv is slow, the fold wins
                 return self._forward_folded(x)
             return self._forward_3d(x, folded_weight_grad=torch.is_grad_enabled())
         return self._forward_folded(x) if self.fold_depth else self._forward_3d(x)
