@@ -2,21 +2,19 @@
 
 Main thread only (called from the task's finished() path). The class map gets a
 QgsPalettedRasterRenderer whose labels are the class names the user gave in the dock, so the
-legend reads "Corn", not "3"; confidence gets a red (unsure) to green (sure) ramp; the guidance
+legend reads "Corn", not "3"; confidence gets the red (unsure) to green (sure) ramp of
+processing/style.py; the guidance
 layer is drawn as thick outlines with its rank as a label, so "1" is where to draw first.
 """
 
 from __future__ import annotations
 
 from qgis.core import (
-    QgsColorRampShader,
     QgsFillSymbol,
     QgsPalettedRasterRenderer,
     QgsPalLayerSettings,
     QgsProject,
     QgsRasterLayer,
-    QgsRasterShader,
-    QgsSingleBandPseudoColorRenderer,
     QgsTextBufferSettings,
     QgsTextFormat,
     QgsVectorLayer,
@@ -24,6 +22,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
+
+from ..processing.style import apply_confidence_style
 
 __all__ = ["add_to_results_group", "load_classification", "load_confidence", "load_guidance", "remove_layers"]
 
@@ -54,22 +54,7 @@ def load_confidence(path: str, name: str) -> QgsRasterLayer:
                 "RssglResults", "QGIS could not open the confidence raster {0}."
             ).format(path)
         )
-    ramp = QgsColorRampShader(0.0, 1.0)
-    ramp.setColorRampType(QgsColorRampShader.Interpolated)
-    ramp.setColorRampItemList(
-        [
-            QgsColorRampShader.ColorRampItem(0.0, QColor(215, 25, 28), "0"),
-            QgsColorRampShader.ColorRampItem(0.5, QColor(253, 174, 97), "0.5"),
-            QgsColorRampShader.ColorRampItem(0.8, QColor(255, 255, 191), "0.8"),
-            QgsColorRampShader.ColorRampItem(1.0, QColor(26, 150, 65), "1"),
-        ]
-    )
-    shader = QgsRasterShader()
-    shader.setRasterShaderFunction(ramp)
-    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
-    renderer.setClassificationMin(0.0)
-    renderer.setClassificationMax(1.0)
-    layer.setRenderer(renderer)
+    apply_confidence_style(layer)  # the same ramp as the Processing outputs and their .qml
     return layer
 
 
