@@ -90,79 +90,84 @@
 <context>
     <name>ClassifyRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="38"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="40"/>
         <source>Classify with RSSGL</source>
         <translation>使用 RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="91"/>
         <source>Hyperspectral raster</source>
         <translation>高光谱栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="43"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="45"/>
         <source>RSSGL model file</source>
         <translation>RSSGL 模型文件</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="45"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="47"/>
         <source>Mask (polygons or raster)</source>
         <translation>掩膜（多边形或栅格）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="47"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="52"/>
         <source>Classification</source>
         <translation>分类结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="48"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="53"/>
         <source>Confidence</source>
         <translation>置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="50"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="55"/>
         <source>Class probabilities</source>
         <translation>类别概率</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="60"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="65"/>
         <source>The model file &apos;{}&apos; does not exist; choose a .rssgl file written by &apos;Train RSSGL&apos;.</source>
         <translation>模型文件“{}”不存在；请选择由“训练 RSSGL”生成的 .rssgl 文件。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="87"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="108"/>
         <source>The mask &apos;{}&apos; is neither a raster nor a vector layer.</source>
         <translation>掩膜“{}”既不是栅格图层也不是矢量图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="106"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="112"/>
         <source>Mask: pixels whose centre lies inside &apos;{}&apos;.</source>
         <translation>掩膜：像元中心位于“{}”内的像元。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="111"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="117"/>
         <source>Loading the model</source>
         <translation>正在加载模型</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="113"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="119"/>
         <source>Model: {} bands, classes {}; running on {}.</source>
         <translation>模型：{} 个波段，类别 {}；运行于 {}。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="131"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/classify.py" line="125"/>
+        <location filename="../rssgl_qgis/processing/classify.py" line="132"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/classify.py" line="49"/>
+        <source>Whole-scene statistics across tiles (seamless; slower on large rasters)</source>
+        <translation>跨分块使用整景统计量（无拼接缝；大栅格较慢）</translation>
     </message>
 </context>
 <context>
@@ -657,59 +662,64 @@
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="111"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="117"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="117"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="131"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over all tiles (3 extra passes), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
+        <translation>RSSGL 使用整景的统计量进行归一化。大于一个分块的栅格会逐块分类；启用此选项时，会先在所有分块上收集统计量（额外 3 次遍历），使分类图没有分块接缝。取消勾选可更快地预览（每个分块单独归一化）。</translation>
     </message>
 </context>
 <context>
@@ -738,7 +748,7 @@
         <translation>QGIS 无法打开置信度栅格 {0}。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/results.py" line="80"/>
+        <location filename="../rssgl_qgis/gui/results.py" line="65"/>
         <source>QGIS could not open the guidance layer {0}.</source>
         <translation>QGIS 无法打开引导图层 {0}。</translation>
     </message>

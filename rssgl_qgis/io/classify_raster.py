@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import RssglError
-from ..core.inference import TileResult, predict_tiled
+from ..core.inference import DEFAULT_SCENE_PASSES, TileResult, predict_tiled
 from .atomic import GDAL_SIDECARS
 from .blocks import GdalWindowReader, mask_valid_fn
 from .raster import BlockWriter, RasterInfo, classification_writer, qml_path_for, raster_info
@@ -229,8 +229,12 @@ def classify_raster(
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str, str], None] | None = None,
+    scene_passes: int = DEFAULT_SCENE_PASSES,
 ) -> ClassifyReport:
     """Classify ``raster_path`` with a fitted RssglClassifier and write the requested outputs atomically.
+
+    ``scene_passes``: passes gathering whole-scene statistics when the raster spans several tiles
+    (``core.inference.predict_tiled``; 0 = each tile its own statistics, faster, with tile seams).
 
     Raises RssglError for input problems (band mismatch, bad mask, bad output paths), Cancelled when
     ``should_stop()`` turns True; in every failure case no output file is left behind.
@@ -297,6 +301,7 @@ def classify_raster(
                 with_probabilities="probabilities" in writers,
                 progress=progress,
                 should_stop=should_stop,
+                scene_passes=scene_passes,
             )
         finally:
             reader.close()
@@ -329,4 +334,7 @@ def classify_raster(
     )
     say("info", f"Classified {report.tiles} tiles of {report.tile} px (+{report.halo} halo) in {seconds:.1f} s "
                 f"({result.mpixels_per_minute:.1f} Mpixel/min); {report.valid_pixels} valid pixels.")
+    if report.scene_passes:
+        say("info", f"Whole-scene statistics gathered over the tiles in {report.scene_passes} extra passes, so "
+                    "tiles are normalised like the whole raster (no tile seams).")
     return result

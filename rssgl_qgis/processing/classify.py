@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterDestination,
@@ -29,6 +30,7 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
     INPUT = "INPUT"
     MODEL = "MODEL"
     MASK = "MASK"
+    SCENE_STATISTICS = "SCENE_STATISTICS"
     OUTPUT = "OUTPUT"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
@@ -44,6 +46,9 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
             self.MODEL, self.tr("RSSGL model file"), extension="rssgl"))
         self.addParameter(QgsProcessingParameterMapLayer(
             self.MASK, self.tr("Mask (polygons or raster)"), optional=True))
+        self.addParameter(self.advanced(QgsProcessingParameterBoolean(
+            self.SCENE_STATISTICS, self.tr("Whole-scene statistics across tiles (seamless; slower on large rasters)"),
+            defaultValue=True)))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Classification")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_CONFIDENCE, self.tr("Confidence"), optional=True, createByDefault=False))
@@ -89,6 +94,7 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
         confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
         outputs = (out, confidence, probabilities)
+        scene_statistics = self.parameterAsBoolean(parameters, self.SCENE_STATISTICS, context)
 
         mask_path = None
         mask_layer = self.parameterAsLayer(parameters, self.MASK, context)
@@ -116,7 +122,8 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
                 describe_device(next(classifier.model_.parameters()).device)))
             return classify_raster(
                 classifier, raster, ClassifyOutputs(out, confidence, probabilities), mask_path=mask_path,
-                progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log)
+                progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
+                **({} if scene_statistics else {"scene_passes": 0}))
 
         completed, _ = self.run_engine(run, feedback, outputs)
         if not completed:

@@ -100,6 +100,11 @@ def parameter_help() -> dict[str, dict[str, str]]:
             "MASK": translate("RssglHelp", "Optional: only classify inside this mask. A polygon layer (pixels whose "
                                            "centre is inside a polygon) or a raster on the same grid (non-zero "
                                            "pixels). Pixels outside are written as 0 (no data)."),
+            "SCENE_STATISTICS": translate("RssglHelp", "RSSGL normalises with statistics of the whole scene. A raster "
+                                                       "larger than one tile is classified tile by tile; with this "
+                                                       "option the statistics are first gathered over all tiles (3 "
+                                                       "extra passes), so the map has no tile seams. Untick it for a "
+                                                       "quicker preview (each tile normalised on its own)."),
             "OUTPUT": translate("RssglHelp", "The classification: GeoTIFF of class values (0 = no data), smallest "
                                              "unsigned integer type, with colour table, class names and a .qml "
                                              "style."),

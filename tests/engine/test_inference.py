@@ -335,10 +335,29 @@ def test_progress_per_batch_and_cancel_stops_the_reader():
     with pytest.raises(Cancelled):
         predict_tiled(
             pred, lambda win: data[:, win.slices[0], win.slices[1]], 64, 64, write_window=written.append,
-            tile=16, halo=4, batch=1, progress=progress, should_stop=should_stop,
+            tile=16, halo=4, batch=1, progress=progress, should_stop=should_stop, scene_passes=0,
         )
     assert len(seen) == 2 and 0 < seen[-1] < 100
     assert len(written) == 2
+    assert not any(t.name == "rssgl-tile-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_cancel_during_the_statistics_passes_writes_nothing():
+    pred = local_predictor()
+    data = cube(64, 64)
+    seen, messages, written = [], [], []
+
+    def progress(pct, msg):
+        seen.append(pct)
+        messages.append(msg)
+
+    with pytest.raises(Cancelled):
+        predict_tiled(
+            pred, lambda win: data[:, win.slices[0], win.slices[1]], 64, 64, write_window=written.append,
+            tile=16, halo=4, batch=1, progress=progress, should_stop=lambda: len(seen) >= 20, scene_passes=2,
+        )
+    assert written == [] and messages[0].startswith("Whole-scene statistics, pass 1 of 2")
+    assert seen == sorted(seen) and seen[-1] < 100 / 3 * 2
     assert not any(t.name == "rssgl-tile-reader" and t.is_alive() for t in threading.enumerate())
 
 

@@ -215,3 +215,18 @@ def test_output_path_checks(clf, tmp_path):
     with pytest.raises(RssglError, match="both point to"):
         classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "a.tif"), str(tmp_path / "a.tif")))
     assert gdal.Open(src).ReadAsArray().shape == (B, H, W)  # input untouched
+
+
+def test_whole_scene_statistics_are_gathered_unless_switched_off(clf, tmp_path):
+    cube, _ = make_cube()
+    src = write_raster(tmp_path / "in.tif", cube)
+    logs = []
+    classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "a.tif")), tile=24, halo=8,
+                    log=lambda level, message: logs.append(message))
+    assert any(m.startswith("Whole-scene statistics gathered over the tiles in 3 extra passes") for m in logs)
+    logs.clear()
+    classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "b.tif")), tile=24, halo=8, scene_passes=0,
+                    log=lambda level, message: logs.append(message))
+    assert not any("Whole-scene statistics" in m for m in logs)
+    labels, _, _, _ = predict_array_tiled(clf, cube, tile=24, halo=8, scene_passes=0)
+    np.testing.assert_array_equal(gdal.Open(str(tmp_path / "b.tif")).ReadAsArray(), labels)

@@ -1,0 +1,190 @@
+"""Why tiles disagree with whole-scene RSSGL: window statistics or missing context? (CPU experiment)
+
+    python benchmarks/seams_statistics.py --data ../shared/data [--model sa.rssgl] [--iterations 60]
+        [--mosaic 3] [--pairs 64:32,128:32,192:32] [--json out.json]
+
+RSSGL's GroupNorm layers and channel-attention pooling use statistics of the WHOLE input. Tiled
+inference (core/inference.py) gives each read window its own statistics, and docs/PERFORMANCE.md
+shows that agreement with whole-scene prediction then depends on the window size, not the halo.
+This experiment separates the two causes on a scene larger than the windows (an N x N mirrored
+mosaic of the real Salinas-A cube):
+
+- ``local``: each window with its own statistics (what the plugin does);
+- ``scene``: each window with the statistics of the whole-scene forward injected into every
+  GroupNorm and channel-attention pooling ("oracle" statistics; what a multi-pass tiler that
+  accumulates statistics over all tiles would reach at best).
+
+If ``scene`` agrees with whole-scene prediction to >= 99.5 %, accumulating statistics over tiles
+closes the seams and only the halo's context is left; if not, the receptive field beyond the
+halo matters too. Prints one row per (tile, halo) with both agreements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rssgl_qgis.core.datasets import load_scene  # noqa: E402
+from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
+from rssgl_qgis.core.inference import plan_tiles, stats_region  # noqa: E402
+from rssgl_qgis.core.model import PAD_MULTIPLE, ChannelAttention  # noqa: E402
+from rssgl_qgis.core.sampling import percent_split  # noqa: E402
+from rssgl_qgis.core.scene_stats import SceneStatistics  # noqa: E402
+from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
+
+
+@contextlib.contextmanager
+def statistics(model: torch.nn.Module, mode: str, store: dict):
+    """``mode`` "record": keep each GroupNorm's group mean/var and each channel attention's pooled
+    vectors of the forward passes run inside; "inject": use the recorded ones instead of the input's."""
+    patched = []
+
+    def group_norm(module, key):
+        def forward(x):
+            n, c, h, w = x.shape
+            g = module.num_groups
+            if mode == "record":
+                xs = x.reshape(n, g, -1)
+                store[key] = (xs.mean(-1), xs.var(-1, unbiased=False))
+                return F.group_norm(x, g, module.weight, module.bias, module.eps)
+            mean, var = store[key]
+            xs = (x.reshape(n, g, -1) - mean[..., None]) / torch.sqrt(var[..., None] + module.eps)
+            return xs.reshape(n, c, h, w) * module.weight[None, :, None, None] + module.bias[None, :, None, None]
+        return forward
+
+    def attention(module, key):
+        def forward(x):
+            if mode == "record":
+                store[key] = (x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True))
+            avg_in, max_in = store[key]
+            avg = module.fc2(F.relu(module.fc1(avg_in)))
+            mx = module.fc2(F.relu(module.fc1(max_in)))
+            return x * torch.sigmoid(avg + mx) + x
+        return forward
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.GroupNorm):
+            patched.append(module)
+            module.forward = group_norm(module, name)
+        elif isinstance(module, ChannelAttention):
+            patched.append(module)
+            module.forward = attention(module, name)
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward  # back to the class's forward
+
+
+def _padded(x: np.ndarray) -> torch.Tensor:
+    _, h, w = x.shape
+    ph, pw = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
+    return torch.from_numpy(np.pad(x, ((0, 0), (0, ph), (0, pw))))[None]
+
+
+def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs, passes: int = 2) -> list[dict]:
+    model = clf.model_.eval()
+    mean = np.asarray(clf.band_mean_, np.float32)[:, None, None]
+    std = np.asarray(clf.band_std_, np.float32)[:, None, None]
+    x = ((cube - mean) / std).astype(np.float32)
+    _, height, width = x.shape
+    store: dict = {}
+    with torch.no_grad(), statistics(model, "record", store):
+        whole = model(_padded(x))[0][0, :, :height, :width].argmax(0).numpy()
+    on = test > 0
+    values = np.asarray(clf.classes_)
+    oa_whole = float((values[whole][on] == test[on]).mean() * 100)
+    rows = []
+    hp, wp = height + (-height % PAD_MULTIPLE), width + (-width % PAD_MULTIPLE)
+    xp = _padded(x)
+    for tile, halo in pairs:
+        preds = {k: np.zeros_like(whole) for k in ("local", "scene", *(f"pass{i + 1}" for i in range(passes)))}
+        t0 = time.perf_counter()
+        tiles = plan_tiles(height, width, tile, halo)
+        windows = [xp[:, :, t.read.row:t.read.row + t.read.height, t.read.col:t.read.col + t.read.width]
+                   for t in tiles]
+        gathered = SceneStatistics()
+        with torch.no_grad(), gathered.attached(model):
+            for _ in range(passes):  # record with the window's own statistics, then with the previous pass's
+                gathered.start_pass()
+                for t, window in zip(tiles, windows, strict=True):
+                    gathered.set_regions([stats_region(t, height, width)], window.shape[-2:])
+                    model(window)
+                gathered.end_pass()
+                key = f"pass{gathered.passes}"
+                for t, window in zip(tiles, windows, strict=True):
+                    preds[key][t.core.slices] = model(window)[0][0].argmax(0).numpy()[t.core_in_read]
+        for t, window in zip(tiles, windows, strict=True):
+            core = t.core_in_read
+            with torch.no_grad():
+                local = model(window)[0][0].argmax(0).numpy()
+                with statistics(model, "inject", store):
+                    scene = model(window)[0][0].argmax(0).numpy()
+            preds["local"][t.core.slices] = local[core]
+            preds["scene"][t.core.slices] = scene[core]
+        del hp, wp
+        row = {"tile": tile, "halo": halo, "read": f"{tiles[0].read.height}x{tiles[0].read.width}",
+               "tiles": len(tiles), "oa_whole": round(oa_whole, 3), "seconds": round(time.perf_counter() - t0, 1)}
+        for key, pred in preds.items():
+            row[f"agreement_{key}"] = round(float((pred == whole).mean() * 100), 3)
+            row[f"oa_{key}"] = round(float((values[pred][on] == test[on]).mean() * 100), 3)
+        rows.append(row)
+        print("  agreement after each pass: " + ", ".join(f"{row[f'agreement_pass{i + 1}']:.2f}" for i in range(passes)))
+        print(f"{tile:>5} {halo:>5} {row['read']:>9} {len(tiles):>6} {row['agreement_local']:>8.2f} "
+              f"{row['agreement_pass1']:>8.2f} {row['agreement_pass2']:>8.2f} {row['agreement_scene']:>8.2f} "
+              f"{oa_whole:>9.2f} {row['oa_local']:>9.2f} {row['oa_pass2']:>9.2f} {row['oa_scene']:>9.2f}", flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--model", help="trained Salinas-A model (.rssgl); trained here (CPU) when absent")
+    ap.add_argument("--save-model")
+    ap.add_argument("--iterations", type=int, default=60)
+    ap.add_argument("--mosaic", type=int, default=3)
+    ap.add_argument("--pairs", default="64:32,128:32,192:32")
+    ap.add_argument("--passes", type=int, default=2, help="statistics passes over the tiles")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    set_cpu_threads()
+    scene = load_scene("salinas_a", args.data)
+    train_labels, test = percent_split(scene.labels, 1.0, seed=2333)
+    if args.model:
+        clf = RssglClassifier.load(args.model, device="cpu")
+    else:
+        t0 = time.perf_counter()
+        clf = RssglClassifier(config_overrides={"kernel": (3, 5, 5)},
+                              params=TrainingParams(iterations=args.iterations, device="cpu", seed=2333))
+        clf.fit(scene.cube, train_labels)
+        print(f"# trained a Salinas-A model: {args.iterations} iterations in {time.perf_counter() - t0:.0f} s (CPU)")
+        if args.save_model:
+            clf.save(args.save_model)
+    _, h, w = scene.cube.shape
+    pad = ((0, (args.mosaic - 1) * h), (0, (args.mosaic - 1) * w))
+    cube = np.pad(scene.cube, ((0, 0), *pad), mode="symmetric").astype(np.float32)
+    mtest = np.pad(test, pad, mode="symmetric")
+    print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
+    print("agreement % with whole-scene prediction: local = each window's own statistics (before); pass1/pass2 ="
+          " statistics gathered over the tiles (core.scene_stats); oracle = the whole-scene forward's")
+    print(f"{'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'local':>8} {'pass1':>8} {'pass2':>8} {'oracle':>8} "
+          f"{'OA whole':>9} {'OA local':>9} {'OA pass2':>9} {'OA oracle':>9}")
+    rows = compare(clf, cube, mtest, [tuple(int(v) for v in p.split(":")) for p in args.pairs.split(",") if p],
+                   args.passes)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Whole-scene statistics for tiled inference (core/scene_stats.py, predict_tiled(scene_passes=...))."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rssgl_qgis.core.inference import TilePredictor, plan_tiles, predict_array_tiled, stats_region
+from rssgl_qgis.core.model import RSSGL, RssglConfig
+from rssgl_qgis.core.scene_stats import SceneStatistics
+
+SMALL = dict(block_channels=(16, 16, 16, 16), inner_dim=16, kernel=(3, 3, 3))
+B = 6
+
+
+def _network(seed: int = 0) -> RSSGL:
+    torch.manual_seed(seed)
+    return RSSGL(RssglConfig(B, 3, **SMALL)).eval()
+
+
+def test_one_window_covering_the_scene_reproduces_the_plain_forward():
+    """Statistics gathered over the whole input and injected give the network's own output."""
+    net = _network()
+    x = torch.randn(1, B, 32, 48)
+    with torch.no_grad():
+        plain = net(x)[0]
+        stats = SceneStatistics()
+        with stats.attached(net):
+            stats.start_pass()
+            stats.set_regions([(0, 32, 0, 48)], (32, 48))
+            net(x)
+            stats.end_pass()
+            injected = net(x)[0]
+        again = net(x)[0]  # detached: the class's own forward is back
+    assert len(stats.current) == 4 + 4 + 3 + 1  # stage norms, attentions, FPN norms, stem norm
+    torch.testing.assert_close(injected, plain, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(again, plain, atol=0, rtol=0)
+
+
+def test_regions_cover_the_padded_scene_exactly_once():
+    height, width = 70, 53  # padded to 80 x 64
+    cover = np.zeros((80, 64), int)
+    for t in plan_tiles(height, width, 16, 8):
+        r0, r1, c0, c1 = stats_region(t, height, width)
+        cover[t.read.row + r0:t.read.row + r1, t.read.col + c0:t.read.col + c1] += 1
+    assert (cover == 1).all()
+
+
+def test_scene_statistics_bring_tiles_close_to_whole_scene_prediction():
+    """A scene whose halves differ (bright/dark): each window's own statistics shift its classes; the
+    statistics gathered over the tiles remove most of that difference."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(100, 10, (B, 192, 192)).astype(np.float32)
+    data[:, :, 96:] += 60.0
+    pred = TilePredictor(network=_network(1), band_mean=np.full(B, 130.0), band_std=np.full(B, 35.0),
+                         classes=np.array([1, 2, 3]))
+    x, _ = pred.normalise(torch.from_numpy(data)[None], None, None)
+    whole = pred.probabilities(x)[0].numpy()
+    errors, agreement = {}, {}
+    for passes in (0, 4):
+        _, _, proba, report = predict_array_tiled(pred, data, tile=64, halo=32, with_probabilities=True,
+                                                  scene_passes=passes)
+        assert report.scene_passes == passes and report.tiles == 9
+        errors[passes] = float(np.abs(proba - whole).mean())
+        agreement[passes] = float((proba.argmax(0) == whole.argmax(0)).mean())
+    # measured: mean |p - p_whole| 0.0057 -> 0.0005, agreement 92.6 % -> 99.0 %
+    assert errors[4] < 0.25 * errors[0], errors
+    assert agreement[4] > agreement[0] + 0.03, agreement
