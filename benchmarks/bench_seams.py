@@ -39,6 +39,9 @@ from rssgl_qgis.core.inference import predict_array_tiled  # noqa: E402
 from rssgl_qgis.core.sampling import percent_split  # noqa: E402
 from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
 
+#: --scene-passes: the values of predict_tiled(scene_passes=...) compared for every (tile, halo)
+SCENE_PASSES: list[int] = [0, 3]
+
 
 def _pairs(text: str) -> list[tuple[int, int]]:
     """'32:8,48:16' -> [(32, 8), (48, 16)]."""
@@ -70,20 +73,21 @@ def compare(name: str, clf, cube, test, pairs, valid=None, batch=None) -> list[d
     whole_s = time.perf_counter() - t0
     oa_whole = _oa(whole, test)
     rows = []
-    for tile, halo in pairs:
+    for (tile, halo), passes in [(pair, p) for pair in pairs for p in SCENE_PASSES]:
         t0 = time.perf_counter()
         tiled, _, _, report = predict_array_tiled(clf, cube, valid=valid, tile=tile, halo=halo, batch=batch,
-                                                  memory_limit_bytes=16 << 30)
+                                                  memory_limit_bytes=16 << 30, scene_passes=passes)
         seconds = time.perf_counter() - t0
         ok = whole > 0
         agree = float((tiled[ok] == whole[ok]).mean() * 100.0)
         oa_tiled = _oa(tiled, test)
         row = dict(scene=name, height=cube.shape[1], width=cube.shape[2], tile=tile, halo=halo,
+                   scene_passes=report.scene_passes,
                    read=f"{report.read_shape[0]}x{report.read_shape[1]}", tiles=report.tiles,
                    agreement=round(agree, 3), oa_whole=round(oa_whole, 3), oa_tiled=round(oa_tiled, 3),
                    oa_diff=round(oa_tiled - oa_whole, 3), seconds=round(seconds, 2), whole_seconds=round(whole_s, 2))
         rows.append(row)
-        print(f"{name:>14} {tile:>5} {halo:>5} {row['read']:>9} {report.tiles:>6} {agree:>9.2f} "
+        print(f"{name:>14} {tile:>5} {halo:>5} {row['read']:>9} {report.tiles:>6} {report.scene_passes:>6} {agree:>9.2f} "
               f"{oa_whole:>8.2f} {oa_tiled:>8.2f} {row['oa_diff']:>+7.2f} {seconds:>7.1f}", flush=True)
     return rows
 
@@ -104,10 +108,13 @@ def main(argv=None) -> int:
     ap.add_argument("--synthetic-bands", type=int, default=100)
     ap.add_argument("--synthetic-pairs", default="64:16,128:16,128:32,192:32,256:32")
     ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--scene-passes", default="0,3",
+                    help="whole-scene statistics passes to compare (0 = each window its own statistics)")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
+    SCENE_PASSES[:] = [int(v) for v in args.scene_passes.split(",") if v]
     set_cpu_threads()
-    print(f"{'scene':>14} {'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'agree%':>9} "
+    print(f"{'scene':>14} {'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'passes':>6} {'agree%':>9} "
           f"{'OA whole':>8} {'OA tiled':>8} {'dOA':>7} {'sec':>7}")
     rows = []
     scene = None

@@ -105,7 +105,6 @@ def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs, pas
     values = np.asarray(clf.classes_)
     oa_whole = float((values[whole][on] == test[on]).mean() * 100)
     rows = []
-    hp, wp = height + (-height % PAD_MULTIPLE), width + (-width % PAD_MULTIPLE)
     xp = _padded(x)
     for tile, halo in pairs:
         preds = {k: np.zeros_like(whole) for k in ("local", "scene", *(f"pass{i + 1}" for i in range(passes)))}
@@ -132,7 +131,6 @@ def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs, pas
                     scene = model(window)[0][0].argmax(0).numpy()
             preds["local"][t.core.slices] = local[core]
             preds["scene"][t.core.slices] = scene[core]
-        del hp, wp
         row = {"tile": tile, "halo": halo, "read": f"{tiles[0].read.height}x{tiles[0].read.width}",
                "tiles": len(tiles), "oa_whole": round(oa_whole, 3), "seconds": round(time.perf_counter() - t0, 1)}
         for key, pred in preds.items():
@@ -140,9 +138,10 @@ def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs, pas
             row[f"oa_{key}"] = round(float((values[pred][on] == test[on]).mean() * 100), 3)
         rows.append(row)
         print("  agreement after each pass: " + ", ".join(f"{row[f'agreement_pass{i + 1}']:.2f}" for i in range(passes)))
+        last = f"pass{passes}"  # what the plugin uses with scene_passes = passes
         print(f"{tile:>5} {halo:>5} {row['read']:>9} {len(tiles):>6} {row['agreement_local']:>8.2f} "
-              f"{row['agreement_pass1']:>8.2f} {row['agreement_pass2']:>8.2f} {row['agreement_scene']:>8.2f} "
-              f"{oa_whole:>9.2f} {row['oa_local']:>9.2f} {row['oa_pass2']:>9.2f} {row['oa_scene']:>9.2f}", flush=True)
+              f"{row[f'agreement_{last}']:>8.2f} {row['agreement_scene']:>8.2f} "
+              f"{oa_whole:>9.2f} {row['oa_local']:>9.2f} {row[f'oa_{last}']:>9.2f} {row['oa_scene']:>9.2f}", flush=True)
     return rows
 
 
@@ -175,10 +174,10 @@ def main(argv=None) -> int:
     cube = np.pad(scene.cube, ((0, 0), *pad), mode="symmetric").astype(np.float32)
     mtest = np.pad(test, pad, mode="symmetric")
     print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
-    print("agreement % with whole-scene prediction: local = each window's own statistics (before); pass1/pass2 ="
-          " statistics gathered over the tiles (core.scene_stats); oracle = the whole-scene forward's")
-    print(f"{'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'local':>8} {'pass1':>8} {'pass2':>8} {'oracle':>8} "
-          f"{'OA whole':>9} {'OA local':>9} {'OA pass2':>9} {'OA oracle':>9}")
+    print("agreement % with whole-scene prediction: local = each window's own statistics; gathered = statistics"
+          f" gathered over the tiles in {args.passes} passes (core.scene_stats); oracle = the whole-scene forward's")
+    print(f"{'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'local':>8} {'gathered':>8} {'oracle':>8} "
+          f"{'OA whole':>9} {'OA local':>9} {'OA gath.':>9} {'OA oracle':>9}")
     rows = compare(clf, cube, mtest, [tuple(int(v) for v in p.split(":")) for p in args.pairs.split(",") if p],
                    args.passes)
     if args.json:
