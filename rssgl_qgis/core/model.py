@@ -218,8 +218,13 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # mean/amax over (H, W) = adaptive avg/max pooling to 1x1, as one fast reduction each
-        avg = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True))))
-        mx = self.fc2(F.relu(self.fc1(x.amax(dim=(2, 3), keepdim=True))))
+        return self.gate(x, x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True))
+
+    def gate(self, x: Tensor, avg_pooled: Tensor, max_pooled: Tensor) -> Tensor:
+        """The attention given the pooled (N or 1, C, 1, 1) vectors: tiled inference passes whole-scene
+        ones (core/scene_stats.py)."""
+        avg = self.fc2(F.relu(self.fc1(avg_pooled)))
+        mx = self.fc2(F.relu(self.fc1(max_pooled)))
         return x * torch.sigmoid(avg + mx) + x
 
 

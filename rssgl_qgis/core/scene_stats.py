@@ -12,8 +12,9 @@ network it adds up, for each GroupNorm and channel attention, the sums (and maxi
 tile's own region only (its core, plus the zero padding whole-scene prediction adds at the
 bottom/right edge), so every pixel of the padded scene counts exactly once. The statistics of a
 layer depend on those of the layers before it, so they are refined in passes: pass 1 records with
-each window's own statistics, pass 2 records with pass 1's, and the final pass predicts with pass
-2's. Exact would need one pass per statistic (12); two passes are what the measurement supports.
+each window's own statistics, each later pass with the previous pass's, and the final pass predicts
+with the last ones. Exact would need one pass per statistic (12); the number of passes is
+``core.inference.DEFAULT_SCENE_PASSES`` (3), chosen from the measurement there.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ class SceneStatistics:
     """Accumulates and applies whole-scene GroupNorm / channel-attention statistics of one network.
 
     Use ``with stats.attached(model):`` around all passes; before each forward call
-    ``set_regions(regions, input_hw)``; ``start_pass(record=True)`` / ``end_pass()`` around a
-    statistics pass. Outside a recording pass with finished statistics, every module normalises
+    ``set_regions(regions, input_hw)``; ``start_pass()`` / ``end_pass()`` around a statistics pass. Outside a recording pass with finished statistics, every module normalises
     with the scene's statistics; before the first pass ends, with the window's own (standard).
     """
 
@@ -98,13 +98,14 @@ class SceneStatistics:
             for r0, r1, c0, c1 in self._regions
         ]
 
-    def _add(self, name: str, kind: str, a: Tensor, b: Tensor, count: int, is_max: bool = False) -> None:
+    def _add(self, name: str, kind: str, a: Tensor, b: Tensor, count: int) -> None:
+        """Add one region's sums: "gn" (sum, sum of squares), "ca" (sum, maximum: kept as a maximum)."""
         old = self._accum.get(name)
         if old is None:
             self._accum[name] = [kind, a, b, count]
         else:
             old[1] = old[1] + a
-            old[2] = torch.maximum(old[2], b) if is_max else old[2] + b
+            old[2] = torch.maximum(old[2], b) if kind == "ca" else old[2] + b
             old[3] += count
 
     def _group_norm(self, module: nn.GroupNorm, name: str):
@@ -134,18 +135,10 @@ class SceneStatistics:
             if self._accum is not None:
                 for i, (rs, cs) in enumerate(self._slices(h, w)):
                     part = x[i, :, rs, cs].reshape(c, -1)
-                    total = part.double().sum(1)
-                    self._accum_max(name, total, part.float().amax(1), part.shape[1])
+                    self._add(name, "ca", part.double().sum(1), part.float().amax(1), part.shape[1])
             if name not in self.current:
                 return module.__class__.forward(module, x)
             avg_in, max_in = self.current[name]
-            avg_in = avg_in.to(x.dtype)[None, :, None, None]
-            max_in = max_in.to(x.dtype)[None, :, None, None]
-            avg = module.fc2(F.relu(module.fc1(avg_in)))
-            mx = module.fc2(F.relu(module.fc1(max_in)))
-            return x * torch.sigmoid(avg + mx) + x
+            return module.gate(x, avg_in.to(x.dtype)[None, :, None, None], max_in.to(x.dtype)[None, :, None, None])
 
         return forward
-
-    def _accum_max(self, name: str, total: Tensor, peak: Tensor, count: int) -> None:
-        self._add(name, "ca", total, peak, count, is_max=True)
