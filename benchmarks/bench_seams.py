@@ -57,6 +57,13 @@ def _oa(pred: np.ndarray, test: np.ndarray) -> float:
     return float((pred[on] == test[on]).mean() * 100.0)
 
 
+def mirrored_mosaic(cube: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """An n x n mirrored mosaic of a (B, H, W) cube and its (H, W) labels: real spectra, a larger scene."""
+    _, h, w = cube.shape
+    pad = ((0, (n - 1) * h), (0, (n - 1) * w))
+    return np.pad(cube, ((0, 0), *pad), mode="symmetric"), np.pad(labels, pad, mode="symmetric")
+
+
 def train(cube, labels, *, iterations: int, device: str, kernel, seed: int = 2333, percent: float = 1.0, valid=None):
     """Train RSSGL with the paper's sampling (percent per class) and honest validation selection."""
     train_labels, test = percent_split(labels, percent, seed=seed)
@@ -132,10 +139,7 @@ def main(argv=None) -> int:
                 clf.save(args.save_model)
         rows += compare("salinas_a", clf, scene.cube, test, _pairs(args.salinas_pairs), batch=args.batch)
         if args.mosaic > 1:
-            _, h, w = scene.cube.shape
-            pad = ((0, (args.mosaic - 1) * h), (0, (args.mosaic - 1) * w))
-            cube = np.pad(scene.cube, ((0, 0), *pad), mode="symmetric")
-            mtest = np.pad(test, pad, mode="symmetric")
+            cube, mtest = mirrored_mosaic(scene.cube, test, args.mosaic)
             rows += compare(f"salinas_a_x{args.mosaic}", clf, cube, mtest, _pairs(args.mosaic_pairs), batch=args.batch)
     else:
         print(f"# Salinas-A not found under {args.data}: skipped")

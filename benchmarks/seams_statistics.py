@@ -22,7 +22,6 @@ halo matters too. Prints one row per (tile, halo) with both agreements.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -30,60 +29,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_seams import mirrored_mosaic, train  # noqa: E402
 from rssgl_qgis.core.datasets import load_scene  # noqa: E402
 from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import plan_tiles, stats_region  # noqa: E402
-from rssgl_qgis.core.model import PAD_MULTIPLE, ChannelAttention  # noqa: E402
+from rssgl_qgis.core.inference import DEFAULT_SCENE_PASSES, plan_tiles, stats_region  # noqa: E402
+from rssgl_qgis.core.model import PAD_MULTIPLE  # noqa: E402
 from rssgl_qgis.core.sampling import percent_split  # noqa: E402
 from rssgl_qgis.core.scene_stats import SceneStatistics  # noqa: E402
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
-
-
-@contextlib.contextmanager
-def statistics(model: torch.nn.Module, mode: str, store: dict):
-    """``mode`` "record": keep each GroupNorm's group mean/var and each channel attention's pooled
-    vectors of the forward passes run inside; "inject": use the recorded ones instead of the input's."""
-    patched = []
-
-    def group_norm(module, key):
-        def forward(x):
-            n, c, h, w = x.shape
-            g = module.num_groups
-            if mode == "record":
-                xs = x.reshape(n, g, -1)
-                store[key] = (xs.mean(-1), xs.var(-1, unbiased=False))
-                return F.group_norm(x, g, module.weight, module.bias, module.eps)
-            mean, var = store[key]
-            xs = (x.reshape(n, g, -1) - mean[..., None]) / torch.sqrt(var[..., None] + module.eps)
-            return xs.reshape(n, c, h, w) * module.weight[None, :, None, None] + module.bias[None, :, None, None]
-        return forward
-
-    def attention(module, key):
-        def forward(x):
-            if mode == "record":
-                store[key] = (x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True))
-            avg_in, max_in = store[key]
-            avg = module.fc2(F.relu(module.fc1(avg_in)))
-            mx = module.fc2(F.relu(module.fc1(max_in)))
-            return x * torch.sigmoid(avg + mx) + x
-        return forward
-
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.GroupNorm):
-            patched.append(module)
-            module.forward = group_norm(module, name)
-        elif isinstance(module, ChannelAttention):
-            patched.append(module)
-            module.forward = attention(module, name)
-    try:
-        yield
-    finally:
-        for module in patched:
-            del module.forward  # back to the class's forward
+from rssgl_qgis.core.training import RssglClassifier  # noqa: E402
 
 
 def _padded(x: np.ndarray) -> torch.Tensor:
@@ -92,20 +48,24 @@ def _padded(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.pad(x, ((0, 0), (0, ph), (0, pw))))[None]
 
 
-def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs, passes: int = 2) -> list[dict]:
+def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs,
+            passes: int = DEFAULT_SCENE_PASSES) -> list[dict]:
     model = clf.model_.eval()
     mean = np.asarray(clf.band_mean_, np.float32)[:, None, None]
     std = np.asarray(clf.band_std_, np.float32)[:, None, None]
     x = ((cube - mean) / std).astype(np.float32)
     _, height, width = x.shape
-    store: dict = {}
-    with torch.no_grad(), statistics(model, "record", store):
-        whole = model(_padded(x))[0][0, :, :height, :width].argmax(0).numpy()
+    xp = _padded(x)
+    oracle = SceneStatistics()  # one recording pass over the whole padded scene: its own statistics
+    with torch.no_grad(), oracle.attached(model):
+        oracle.start_pass()
+        oracle.set_regions([(0, xp.shape[-2], 0, xp.shape[-1])], xp.shape[-2:])
+        whole = model(xp)[0][0, :, :height, :width].argmax(0).numpy()
+        oracle.end_pass()
     on = test > 0
     values = np.asarray(clf.classes_)
     oa_whole = float((values[whole][on] == test[on]).mean() * 100)
     rows = []
-    xp = _padded(x)
     for tile, halo in pairs:
         preds = {k: np.zeros_like(whole) for k in ("local", "scene", *(f"pass{i + 1}" for i in range(passes)))}
         t0 = time.perf_counter()
@@ -126,11 +86,9 @@ def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs, pas
         for t, window in zip(tiles, windows, strict=True):
             core = t.core_in_read
             with torch.no_grad():
-                local = model(window)[0][0].argmax(0).numpy()
-                with statistics(model, "inject", store):
-                    scene = model(window)[0][0].argmax(0).numpy()
-            preds["local"][t.core.slices] = local[core]
-            preds["scene"][t.core.slices] = scene[core]
+                preds["local"][t.core.slices] = model(window)[0][0].argmax(0).numpy()[core]
+                with oracle.attached(model):
+                    preds["scene"][t.core.slices] = model(window)[0][0].argmax(0).numpy()[core]
         row = {"tile": tile, "halo": halo, "read": f"{tiles[0].read.height}x{tiles[0].read.width}",
                "tiles": len(tiles), "oa_whole": round(oa_whole, 3), "seconds": round(time.perf_counter() - t0, 1)}
         for key, pred in preds.items():
@@ -153,26 +111,22 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--mosaic", type=int, default=3)
     ap.add_argument("--pairs", default="64:32,128:32,192:32")
-    ap.add_argument("--passes", type=int, default=2, help="statistics passes over the tiles")
+    ap.add_argument("--passes", type=int, default=DEFAULT_SCENE_PASSES, help="statistics passes over the tiles")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     set_cpu_threads()
     scene = load_scene("salinas_a", args.data)
-    train_labels, test = percent_split(scene.labels, 1.0, seed=2333)
     if args.model:
         clf = RssglClassifier.load(args.model, device="cpu")
+        _, test = percent_split(scene.labels, 1.0, seed=2333)
     else:
-        t0 = time.perf_counter()
-        clf = RssglClassifier(config_overrides={"kernel": (3, 5, 5)},
-                              params=TrainingParams(iterations=args.iterations, device="cpu", seed=2333))
-        clf.fit(scene.cube, train_labels)
-        print(f"# trained a Salinas-A model: {args.iterations} iterations in {time.perf_counter() - t0:.0f} s (CPU)")
+        clf, test, seconds = train(scene.cube, scene.labels, iterations=args.iterations, device="cpu",
+                                   kernel=(3, 5, 5))
+        print(f"# trained a Salinas-A model: {args.iterations} iterations in {seconds:.0f} s (CPU)")
         if args.save_model:
             clf.save(args.save_model)
-    _, h, w = scene.cube.shape
-    pad = ((0, (args.mosaic - 1) * h), (0, (args.mosaic - 1) * w))
-    cube = np.pad(scene.cube, ((0, 0), *pad), mode="symmetric").astype(np.float32)
-    mtest = np.pad(test, pad, mode="symmetric")
+    cube, mtest = mirrored_mosaic(scene.cube, test, args.mosaic)
+    cube = cube.astype(np.float32)
     print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
     print("agreement % with whole-scene prediction: local = each window's own statistics; gathered = statistics"
           f" gathered over the tiles in {args.passes} passes (core.scene_stats); oracle = the whole-scene forward's")
