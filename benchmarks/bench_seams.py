@@ -19,6 +19,8 @@ Scenes:
 Examples:
     python benchmarks/bench_seams.py --data ../shared/data --iterations 300 --synthetic-size 320 --device cpu
     python benchmarks/bench_seams.py --model salinas_a.rssgl --synthetic-size 1024 --device cuda --json out.json
+    python benchmarks/bench_seams.py --data .data --device cuda --synthetic-size 2048 \
+        --synthetic-pairs 256:32,512:32,512:64 --scene-passes 0,2,3 --scene-sample 1,4   # one H100/H200
 """
 
 from __future__ import annotations
@@ -35,12 +37,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rssgl_qgis.core.datasets import load_scene  # noqa: E402
 from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import predict_array_tiled  # noqa: E402
+from rssgl_qgis.core.inference import (  # noqa: E402
+    DEFAULT_SCENE_SAMPLE,
+    plan_tiles,
+    predict_array_tiled,
+    statistics_tiles,
+)
 from rssgl_qgis.core.sampling import percent_split  # noqa: E402
 from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
 
-#: --scene-passes: the values of predict_tiled(scene_passes=...) compared for every (tile, halo)
+#: --scene-passes / --scene-sample: the values of predict_tiled(scene_passes=..., scene_sample=...)
+#: compared for every (tile, halo)
 SCENE_PASSES: list[int] = [0, 3]
+SCENE_SAMPLES: list[int] = [DEFAULT_SCENE_SAMPLE]
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:
@@ -80,21 +89,25 @@ def compare(name: str, clf, cube, test, pairs, valid=None, batch=None) -> list[d
     whole_s = time.perf_counter() - t0
     oa_whole = _oa(whole, test)
     rows = []
-    for (tile, halo), passes in [(pair, p) for pair in pairs for p in SCENE_PASSES]:
+    runs = [(pair, p, q) for pair in pairs for p in SCENE_PASSES for q in (SCENE_SAMPLES if p else [1])]
+    for (tile, halo), passes, sample in runs:
         t0 = time.perf_counter()
         tiled, _, _, report = predict_array_tiled(clf, cube, valid=valid, tile=tile, halo=halo, batch=batch,
-                                                  memory_limit_bytes=16 << 30, scene_passes=passes)
+                                                  memory_limit_bytes=16 << 30, scene_passes=passes,
+                                                  scene_sample=sample)
         seconds = time.perf_counter() - t0
+        all_tiles = plan_tiles(cube.shape[1], cube.shape[2], report.tile, report.halo)
+        stats_tiles = len(statistics_tiles(all_tiles, report.tile, 0, sample)) if report.scene_passes else 0
         ok = whole > 0
         agree = float((tiled[ok] == whole[ok]).mean() * 100.0)
         oa_tiled = _oa(tiled, test)
         row = dict(scene=name, height=cube.shape[1], width=cube.shape[2], tile=tile, halo=halo,
-                   scene_passes=report.scene_passes,
+                   scene_passes=report.scene_passes, scene_sample=sample, stats_tiles=stats_tiles,
                    read=f"{report.read_shape[0]}x{report.read_shape[1]}", tiles=report.tiles,
                    agreement=round(agree, 3), oa_whole=round(oa_whole, 3), oa_tiled=round(oa_tiled, 3),
                    oa_diff=round(oa_tiled - oa_whole, 3), seconds=round(seconds, 2), whole_seconds=round(whole_s, 2))
         rows.append(row)
-        print(f"{name:>14} {tile:>5} {halo:>5} {row['read']:>9} {report.tiles:>6} {report.scene_passes:>6} {agree:>9.2f} "
+        print(f"{name:>14} {tile:>5} {halo:>5} {row['read']:>9} {report.tiles:>6} {report.scene_passes:>6} {stats_tiles:>6} {agree:>9.2f} "
               f"{oa_whole:>8.2f} {oa_tiled:>8.2f} {row['oa_diff']:>+7.2f} {seconds:>7.1f}", flush=True)
     return rows
 
@@ -117,11 +130,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--scene-passes", default="0,3",
                     help="whole-scene statistics passes to compare (0 = each window its own statistics)")
+    ap.add_argument("--scene-sample", default=str(DEFAULT_SCENE_SAMPLE),
+                    help="statistics passes look at every N-th tile of large rasters (comma list compares; 1 = all)")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
     SCENE_PASSES[:] = [int(v) for v in args.scene_passes.split(",") if v]
+    SCENE_SAMPLES[:] = [int(v) for v in args.scene_sample.split(",") if v]
     set_cpu_threads()
-    print(f"{'scene':>14} {'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'passes':>6} {'agree%':>9} "
+    print(f"{'scene':>14} {'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'passes':>6} {'seen':>6} {'agree%':>9} "
           f"{'OA whole':>8} {'OA tiled':>8} {'dOA':>7} {'sec':>7}")
     rows = []
     scene = None

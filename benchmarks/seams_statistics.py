@@ -1,13 +1,15 @@
 """Why tiles disagree with whole-scene RSSGL: window statistics or missing context? (CPU experiment)
 
     python benchmarks/seams_statistics.py --data ../shared/data [--model sa.rssgl] [--iterations 60]
-        [--mosaic 3] [--pairs 64:32,128:32,192:32] [--json out.json]
+        [--mosaic 3] [--pairs 64:32,128:32,192:32] [--passes 3] [--device cpu] [--json out.json]
+    python benchmarks/seams_statistics.py --synthetic 512 --iterations 60 --pairs 128:32,256:32 --passes 6
 
 RSSGL's GroupNorm layers and channel-attention pooling use statistics of the WHOLE input. Tiled
 inference (core/inference.py) gives each read window its own statistics, and docs/PERFORMANCE.md
 shows that agreement with whole-scene prediction then depends on the window size, not the halo.
 This experiment separates the two causes on a scene larger than the windows (an N x N mirrored
-mosaic of the real Salinas-A cube):
+mosaic of the real Salinas-A cube, or with ``--synthetic N`` an N x N synthetic parcel scene classified
+by a model trained on a separate 128 x 128 synthetic scene, as in bench_seams.py):
 
 - ``local``: each window with its own statistics (what the plugin does);
 - ``scene``: each window with the statistics of the whole-scene forward injected into every
@@ -37,32 +39,37 @@ from rssgl_qgis.core.datasets import load_scene  # noqa: E402
 from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
 from rssgl_qgis.core.inference import DEFAULT_SCENE_PASSES, plan_tiles, stats_region  # noqa: E402
 from rssgl_qgis.core.model import PAD_MULTIPLE  # noqa: E402
+from rssgl_qgis.core.normalization import normalize_cube  # noqa: E402
 from rssgl_qgis.core.sampling import percent_split  # noqa: E402
 from rssgl_qgis.core.scene_stats import SceneStatistics  # noqa: E402
 from rssgl_qgis.core.training import RssglClassifier  # noqa: E402
 
 
-def _padded(x: np.ndarray) -> torch.Tensor:
+def _padded(x: np.ndarray, device: torch.device) -> torch.Tensor:
     _, h, w = x.shape
     ph, pw = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
-    return torch.from_numpy(np.pad(x, ((0, 0), (0, ph), (0, pw))))[None]
+    return torch.from_numpy(np.pad(x, ((0, 0), (0, ph), (0, pw))))[None].to(device)
+
+
+def _labels(logits: torch.Tensor) -> np.ndarray:
+    return logits[0].argmax(0).cpu().numpy()
 
 
 def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs,
-            passes: int = DEFAULT_SCENE_PASSES) -> list[dict]:
+            passes: int = DEFAULT_SCENE_PASSES, valid: np.ndarray | None = None) -> list[dict]:
     model = clf.model_.eval()
-    mean = np.asarray(clf.band_mean_, np.float32)[:, None, None]
-    std = np.asarray(clf.band_std_, np.float32)[:, None, None]
-    x = ((cube - mean) / std).astype(np.float32)
+    x = normalize_cube(cube, clf.band_mean_, clf.band_std_, valid)  # invalid pixels 0, as in predict
     _, height, width = x.shape
-    xp = _padded(x)
+    xp = _padded(x, next(model.parameters()).device)
     oracle = SceneStatistics()  # one recording pass over the whole padded scene: its own statistics
     with torch.no_grad(), oracle.attached(model):
         oracle.start_pass()
         oracle.set_regions([(0, xp.shape[-2], 0, xp.shape[-1])], xp.shape[-2:])
-        whole = model(xp)[0][0, :, :height, :width].argmax(0).numpy()
+        whole = _labels(model(xp)[0][:, :, :height, :width])
         oracle.end_pass()
     on = test > 0
+    if valid is not None:
+        whole[~valid] = -1  # outside the scene's valid area: not compared
     values = np.asarray(clf.classes_)
     oa_whole = float((values[whole][on] == test[on]).mean() * 100)
     rows = []
@@ -82,17 +89,17 @@ def compare(clf: RssglClassifier, cube: np.ndarray, test: np.ndarray, pairs,
                 gathered.end_pass()
                 key = f"pass{gathered.passes}"
                 for t, window in zip(tiles, windows, strict=True):
-                    preds[key][t.core.slices] = model(window)[0][0].argmax(0).numpy()[t.core_in_read]
+                    preds[key][t.core.slices] = _labels(model(window)[0])[t.core_in_read]
         for t, window in zip(tiles, windows, strict=True):
             core = t.core_in_read
             with torch.no_grad():
-                preds["local"][t.core.slices] = model(window)[0][0].argmax(0).numpy()[core]
+                preds["local"][t.core.slices] = _labels(model(window)[0])[core]
                 with oracle.attached(model):
-                    preds["scene"][t.core.slices] = model(window)[0][0].argmax(0).numpy()[core]
+                    preds["scene"][t.core.slices] = _labels(model(window)[0])[core]
         row = {"tile": tile, "halo": halo, "read": f"{tiles[0].read.height}x{tiles[0].read.width}",
                "tiles": len(tiles), "oa_whole": round(oa_whole, 3), "seconds": round(time.perf_counter() - t0, 1)}
         for key, pred in preds.items():
-            row[f"agreement_{key}"] = round(float((pred == whole).mean() * 100), 3)
+            row[f"agreement_{key}"] = round(float((pred == whole)[whole >= 0].mean() * 100), 3)
             row[f"oa_{key}"] = round(float((values[pred][on] == test[on]).mean() * 100), 3)
         rows.append(row)
         print("  agreement after each pass: " + ", ".join(f"{row[f'agreement_pass{i + 1}']:.2f}" for i in range(passes)))
@@ -110,30 +117,50 @@ def main(argv=None) -> int:
     ap.add_argument("--save-model")
     ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--mosaic", type=int, default=3)
+    ap.add_argument("--synthetic", type=int, default=0, help="N: an N x N synthetic scene instead of the mosaic")
+    ap.add_argument("--synthetic-bands", type=int, default=100)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--pairs", default="64:32,128:32,192:32")
     ap.add_argument("--passes", type=int, default=DEFAULT_SCENE_PASSES, help="statistics passes over the tiles")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     set_cpu_threads()
-    scene = load_scene("salinas_a", args.data)
-    if args.model:
-        clf = RssglClassifier.load(args.model, device="cpu")
-        _, test = percent_split(scene.labels, 1.0, seed=2333)
+    valid = None
+    if args.synthetic:
+        from rssgl_qgis.core.synthetic import make_synthetic_scene
+
+        small = make_synthetic_scene(seed=1, height=128, width=128, bands=args.synthetic_bands)
+        if args.model:
+            clf = RssglClassifier.load(args.model, device=args.device)
+        else:
+            clf, _, seconds = train(small.cube, small.labels, iterations=args.iterations, device=args.device,
+                                    kernel=(3, 5, 5), percent=5.0, valid=small.valid)
+            print(f"# trained a synthetic model on 128^2: {args.iterations} iterations in {seconds:.0f} s")
+            if args.save_model:
+                clf.save(args.save_model)
+        big = make_synthetic_scene(seed=2, height=args.synthetic, width=args.synthetic, bands=args.synthetic_bands)
+        cube, mtest, valid = big.cube.astype(np.float32), big.labels, big.valid
+        print(f"# scene: synthetic {args.synthetic} x {args.synthetic} x {args.synthetic_bands}")
     else:
-        clf, test, seconds = train(scene.cube, scene.labels, iterations=args.iterations, device="cpu",
-                                   kernel=(3, 5, 5))
-        print(f"# trained a Salinas-A model: {args.iterations} iterations in {seconds:.0f} s (CPU)")
-        if args.save_model:
-            clf.save(args.save_model)
-    cube, mtest = mirrored_mosaic(scene.cube, test, args.mosaic)
-    cube = cube.astype(np.float32)
-    print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
+        scene = load_scene("salinas_a", args.data)
+        if args.model:
+            clf = RssglClassifier.load(args.model, device=args.device)
+            _, test = percent_split(scene.labels, 1.0, seed=2333)
+        else:
+            clf, test, seconds = train(scene.cube, scene.labels, iterations=args.iterations, device=args.device,
+                                       kernel=(3, 5, 5))
+            print(f"# trained a Salinas-A model: {args.iterations} iterations in {seconds:.0f} s")
+            if args.save_model:
+                clf.save(args.save_model)
+        cube, mtest = mirrored_mosaic(scene.cube, test, args.mosaic)
+        cube = cube.astype(np.float32)
+        print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
     print("agreement % with whole-scene prediction: local = each window's own statistics; gathered = statistics"
           f" gathered over the tiles in {args.passes} passes (core.scene_stats); oracle = the whole-scene forward's")
     print(f"{'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'local':>8} {'gathered':>8} {'oracle':>8} "
           f"{'OA whole':>9} {'OA local':>9} {'OA gath.':>9} {'OA oracle':>9}")
     rows = compare(clf, cube, mtest, [tuple(int(v) for v in p.split(":")) for p in args.pairs.split(",") if p],
-                   args.passes)
+                   args.passes, valid)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

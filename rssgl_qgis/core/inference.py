@@ -71,6 +71,8 @@ PAD_MULTIPLE = 16
 #: Default core tile and halo in pixels (chosen from benchmarks/bench_seams.py; docs/PERFORMANCE.md).
 DEFAULT_TILE = 512
 DEFAULT_HALO = 32
+#: Let cuDNN time its kernels for the (fixed) batch shape of a tiled run (torch.backends.cudnn.benchmark).
+CUDNN_AUTOTUNE = True
 #: Threads reading the strips of a batch's windows at once on CUDA (``read_window`` must be thread-safe).
 READ_THREADS = 4
 #: Passes over the tiles that gather whole-scene normalisation statistics before the final pass
@@ -78,6 +80,12 @@ READ_THREADS = 4
 #: seams_statistics.py): agreement with whole-scene prediction 96.7 % with each window's own
 #: statistics, then 96.1, 98.0, 99.7 % after 1, 2, 3 passes (99.9 % from 7).
 DEFAULT_SCENE_PASSES = 3
+#: A statistics pass over a raster of many tiles looks at every SCENE_SAMPLE-th tile only (a diagonal
+#: lattice over the tile grid, shifted in each pass, so the passes together see 3/4 of the tiles):
+#: the statistics are scene averages, and a spread sample estimates them; the final pass still
+#: classifies every tile. Applied only when each pass keeps >= MIN_SAMPLED_TILES tiles.
+DEFAULT_SCENE_SAMPLE = 4
+MIN_SAMPLED_TILES = 8
 #: Smallest core tile the OOM fallback shrinks to before giving up.
 MIN_TILE = 32
 #: Peak memory of one RSSGL forward pass (no autograd) per pixel of the padded window, in bytes, with
@@ -903,6 +911,15 @@ def _to_host_async(t: Tensor) -> Tensor:
     return host
 
 
+def statistics_tiles(tiles: list[Tile], tile: int, pass_index: int, sample: int) -> list[Tile]:
+    """The tiles a statistics pass looks at: those on a diagonal lattice of the tile grid, every
+    ``sample``-th tile of each grid row and column, shifted by the pass index; all tiles when that
+    leaves fewer than MIN_SAMPLED_TILES (small rasters) or ``sample`` <= 1."""
+    if sample <= 1 or len(tiles) < sample * MIN_SAMPLED_TILES:
+        return tiles
+    return [t for t in tiles if (t.core.row // tile + t.core.col // tile + pass_index) % sample == 0]
+
+
 def _batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
     """Group tiles into batches of equal read shape (all tiles of one plan share it)."""
     groups: dict[tuple[int, int], list[Tile]] = {}
@@ -933,13 +950,15 @@ def predict_tiled(
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     scene_passes: int = DEFAULT_SCENE_PASSES,
+    scene_sample: int = DEFAULT_SCENE_SAMPLE,
 ) -> TiledReport:
     """Classify a ``height`` x ``width`` raster tile by tile and hand each core's result to ``write_window``.
 
     ``scene_passes``: when the raster needs more than one window, this many extra passes over the
     tiles gather whole-scene GroupNorm/attention statistics (core/scene_stats.py) that the final pass
     uses, so tiles agree with whole-scene prediction instead of each normalising itself (0 = each
-    window its own statistics: fastest, visible tile seams).
+    window its own statistics: fastest, visible tile seams). On rasters of many tiles each
+    statistics pass looks at every ``scene_sample``-th tile only (``statistics_tiles``; 1 = all).
 
     ``classifier``: a fitted RssglClassifier or a TilePredictor. ``read_window(window)`` returns the raw
     (B, h, w) block (any numeric dtype; called from background threads, on CUDA several at once for
@@ -981,7 +1000,6 @@ def predict_tiled(
         "Tiled prediction: %dx%d pixels, %d tiles of %d (+%d halo, read %dx%d), batch %d on %s.",
         height, width, len(tiles), plan.tile, plan.halo, *plan.read_shape, plan.batch, p.device,
     )
-    total = float(height * width)
     done = 0
     write_seconds = 0.0
     if should_stop is not None and should_stop():
@@ -989,10 +1007,14 @@ def predict_tiled(
     passes = scene_passes if len(tiles) > 1 and isinstance(p.network, torch.nn.Module) else 0
     stats = SceneStatistics() if passes > 0 else None
     run.scene_stats = stats
+    # the tile batches of each sweep: a spread sample of the tiles for statistics, all tiles for the last
+    sweep_batches = [_batches(statistics_tiles(tiles, plan.tile, i, scene_sample), plan.batch)
+                     for i in range(passes)] + [batches]
+    sweep_pixels = [float(sum(t.core.pixels for b in bs for t in b)) for bs in sweep_batches]
     sweeps = passes + 1
     # Every batch has the same shape: let cuDNN pick its fastest kernels once (restored afterwards).
     cudnn_benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = cudnn_benchmark or p.device.type == "cuda"
+    torch.backends.cudnn.benchmark = cudnn_benchmark or (p.device.type == "cuda" and CUDNN_AUTOTUNE)
     # On CUDA the loop runs one batch ahead: batch k is queued on the GPU before the results of batch
     # k-1 are waited for and written, so the host's work (copy-out, cropping, writing, the next
     # batch's transfer) overlaps the network instead of leaving the GPU idle between batches.
@@ -1004,9 +1026,11 @@ def predict_tiled(
         nonlocal done, write_seconds, read_seconds
         done = 0
         pending: tuple[int, list[_Pending]] | None = None
-        label = f"Tile batch {{}} of {len(batches)}" if sweeps == 1 else (
-            f"Whole-scene statistics, pass {index + 1} of {passes}: tile batch {{}} of {len(batches)}" if not write
-            else f"Classifying with whole-scene statistics: tile batch {{}} of {len(batches)}")
+        these = sweep_batches[index]
+        before, work = sum(sweep_pixels[:index]), sum(sweep_pixels)  # progress in pixels computed
+        label = f"Tile batch {{}} of {len(these)}" if sweeps == 1 else (
+            f"Whole-scene statistics, pass {index + 1} of {passes}: tile batch {{}} of {len(these)}" if not write
+            else f"Classifying with whole-scene statistics: tile batch {{}} of {len(these)}")
 
         def finish(k: int, items: list[_Pending]) -> None:
             nonlocal done, write_seconds
@@ -1019,13 +1043,13 @@ def predict_tiled(
                     done += r.window.pixels
                 write_seconds += time.perf_counter() - t0
             if progress is not None:
-                progress(100.0 * (index + done / total) / sweeps, label.format(k))
+                progress(100.0 * (before + done) / work, label.format(k))
 
-        reader = _Prefetcher(batches, run.read, prefetch) if prefetch > 0 else _SyncReader(batches, run.read)
+        reader = _Prefetcher(these, run.read, prefetch) if prefetch > 0 else _SyncReader(these, run.read)
         try:
             for k, (group, (raw, mask)) in enumerate(reader, start=1):
                 if should_stop is not None and should_stop():
-                    raise Cancelled(f"Classification cancelled after {k - 1} of {len(batches)} tile batches.")
+                    raise Cancelled(f"Classification cancelled after {k - 1} of {len(these)} tile batches.")
                 launched = run.compute(group, raw, mask)
                 del raw, mask
                 if pending is not None:
@@ -1089,6 +1113,7 @@ def predict_array_tiled(
     memory_limit_bytes: int = 2 << 30,
     with_probabilities: bool = False,
     scene_passes: int = DEFAULT_SCENE_PASSES,
+    scene_sample: int = DEFAULT_SCENE_SAMPLE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, TiledReport]:
     """Tiled prediction of an in-memory (B, H, W) cube (or np.memmap): labels, confidence, probabilities.
 
@@ -1128,6 +1153,7 @@ def predict_array_tiled(
         memory_limit_bytes=memory_limit_bytes,
         with_probabilities=with_probabilities,
         scene_passes=scene_passes,
+        scene_sample=scene_sample,
     )
     return labels, conf, proba, report
 

@@ -45,6 +45,7 @@ class SceneStatistics:
 
     def __init__(self) -> None:
         self.current: dict[str, tuple[Tensor, Tensor]] = {}
+        self._affine: dict[str, tuple[Tensor, Tensor]] = {}  # GroupNorm scale/shift per channel, from current
         self._accum: dict[str, list] | None = None
         self._regions: list[Region] = []
         self._input_hw: tuple[int, int] = (0, 0)
@@ -65,6 +66,7 @@ class SceneStatistics:
             else:
                 finished[name] = ((a / count).float(), b.float())
         self.current = finished
+        self._affine = {}
         self._accum = None
         self.passes += 1
 
@@ -119,15 +121,26 @@ class SceneStatistics:
                     self._add(name, "gn", part.sum(1), (part * part).sum(1), part.shape[1])
             if name not in self.current:
                 return F.group_norm(x, groups, module.weight, module.bias, module.eps)
-            mean, var = self.current[name]
-            xs = x.float().reshape(n, groups, -1)
-            xs = (xs - mean[None, :, None]) * torch.rsqrt(var[None, :, None] + module.eps)
-            out = xs.reshape(n, c, h, w)
-            if module.affine:
-                out = out * module.weight[None, :, None, None] + module.bias[None, :, None, None]
-            return out.to(x.dtype)
+            scale, shift = self._channel_affine(module, name, c)
+            # one fused multiply-add in fp32, like autocast's group_norm (which also returns fp32)
+            out = torch.addcmul(shift[None, :, None, None], x.float(), scale[None, :, None, None])
+            return out if torch.is_autocast_enabled(x.device.type) else out.to(x.dtype)
 
         return forward
+
+    def _channel_affine(self, module: nn.GroupNorm, name: str, channels: int) -> tuple[Tensor, Tensor]:
+        """The scene's normalisation and the module's affine folded into one scale and shift per channel."""
+        if name in self._affine:
+            return self._affine[name]
+        mean, var = self.current[name]
+        per_group = channels // module.num_groups
+        scale = torch.rsqrt(var + module.eps).repeat_interleave(per_group)
+        shift = -mean.repeat_interleave(per_group) * scale
+        if module.affine:
+            scale = scale * module.weight.float()
+            shift = shift * module.weight.float() + module.bias.float()
+        self._affine[name] = (scale, shift)
+        return scale, shift
 
     def _attention(self, module: ChannelAttention, name: str):
         def forward(x: Tensor) -> Tensor:
