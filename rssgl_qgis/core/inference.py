@@ -72,7 +72,10 @@ PAD_MULTIPLE = 16
 DEFAULT_TILE = 512
 DEFAULT_HALO = 32
 #: Let cuDNN time its kernels for the (fixed) batch shape of a tiled run (torch.backends.cudnn.benchmark).
-CUDNN_AUTOTUNE = True
+#: Off: on an H200, 4096^2 x 200 with the defaults, the timing cost 2.7-8.6 s in the first run of a
+#: process (74-129 Mpixel/min instead of 171) and gained only 3 % in later runs (196 vs 191 Mpixel/min;
+#: benchmarks/bench_infer.py --no-autotune, docs/PERFORMANCE.md).
+CUDNN_AUTOTUNE = False
 #: Threads reading the strips of a batch's windows at once on CUDA (``read_window`` must be thread-safe).
 READ_THREADS = 4
 #: Passes over the tiles that gather whole-scene normalisation statistics before the final pass
