@@ -662,64 +662,64 @@
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="111"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="117"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="131"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="133"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="103"/>
-        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over all tiles (3 extra passes), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
-        <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über alle Kacheln gesammelt (3 zusätzliche Durchläufe), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
+        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
+        <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
     </message>
 </context>
 <context>

@@ -102,8 +102,9 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                            "pixels). Pixels outside are written as 0 (no data)."),
             "SCENE_STATISTICS": translate("RssglHelp", "RSSGL normalises with statistics of the whole scene. A raster "
                                                        "larger than one tile is classified tile by tile; with this "
-                                                       "option the statistics are first gathered over all tiles (3 "
-                                                       "extra passes), so the map has no tile seams. Untick it for a "
+                                                       "option the statistics are first gathered over the tiles (3 "
+                                                       "extra passes; on large rasters each pass looks at a quarter "
+                                                       "of the tiles), so the map has no tile seams. Untick it for a "
                                                        "quicker preview (each tile normalised on its own)."),
             "OUTPUT": translate("RssglHelp", "The classification: GeoTIFF of class values (0 = no data), smallest "
                                              "unsigned integer type, with colour table, class names and a .qml "

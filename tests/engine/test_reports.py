@@ -67,6 +67,7 @@ def test_training_report_shows_what_was_measured():
     assert "60 bands x 48 rows x 50 columns" in text
     # selected epoch 4 has validation OA 0.8
     assert "80.00 %" in text
+    assert "overstates the map&#x27;s accuracy" in text  # validation pixels from the training polygons
     svg = svg_of(text)  # well-formed SVG
     lines = [e for e in svg.iter() if e.tag.endswith("polyline")]
     assert len(lines) == 2  # loss and validation OA
@@ -77,7 +78,7 @@ def test_training_report_shows_what_was_measured():
 def test_training_report_labels_paper_protocol():
     hist = [dict(h, test_oa=0.9) for h in history()]
     text = render_training_report(training_report(selection="paper", history=hist))
-    assert "TEST pixels" in text
+    assert "TEST pixels" in text and "overstates" not in text
     assert len([e for e in svg_of(text).iter() if e.tag.endswith("polyline")]) == 3
 
 
