@@ -129,6 +129,24 @@ def _index_map(labels: np.ndarray | None, classes: np.ndarray, shape: tuple[int,
     return out.to(device)
 
 
+def _without_validation_pixels(train_labels: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
+    """``train_labels`` without the pixels that are also validation pixels (a pixel trained on would
+    make the validation accuracy meaningless). Refuses when that leaves a class without training pixels."""
+    overlap = (train_labels > 0) & (val_labels > 0)
+    if not overlap.any():
+        return train_labels
+    remaining = np.where(overlap, 0, train_labels)
+    lost = sorted(set(np.unique(train_labels[train_labels > 0]).tolist()) - set(np.unique(remaining).tolist()))
+    if lost:
+        raise RssglError(
+            f"Every training pixel of class(es) {lost} is also a validation pixel. Use separate samples for "
+            "validation, or let the plugin hold out validation pixels itself (give no validation labels)."
+        )
+    log.warning("%d pixel(s) are both training and validation samples; they are used for validation only.",
+                int(overlap.sum()))
+    return remaining
+
+
 class RssglClassifier:
     """RSSGL as an estimator: ``fit(cube, train_labels)`` then ``predict(cube)``.
 
@@ -227,6 +245,8 @@ class RssglClassifier:
             carved = True
         if selection == "validation":
             val_labels = np.where(np.isin(val_labels, classes) & valid, val_labels, 0)
+            if not carved:  # the caller's validation pixels: never also trained on
+                train_labels = _without_validation_pixels(train_labels, val_labels)
             n_val = int((val_labels > 0).sum())
             if n_val < max(MIN_VALIDATION_PIXELS, classes.size):
                 selection_note = (

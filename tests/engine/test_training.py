@@ -129,6 +129,18 @@ def test_caller_validation_pixels_are_never_trained_on_even_when_selection_falls
     assert clf.train_counts_.tolist() == [3, 3], "the caller's validation pixels were moved into training"
 
 
+def test_pixels_in_both_the_training_and_the_callers_validation_labels_are_validation_only():
+    cube, labels = _scene(16, 16, 6)
+    train, _ = percent_split(labels, 30, seed=0)
+    rows, cols = np.indices(train.shape)
+    val = np.where((rows + cols) % 2 == 0, train, 0)  # half of the training pixels, a checkerboard
+    clf = RssglClassifier(TINY, _params(iterations=3)).fit(cube, train, val_labels=val)
+    assert int(clf.train_counts_.sum()) == int(((train > 0) & (val == 0)).sum())
+    only_val = np.where(train == 1, 1, 0)  # every training pixel of class 1 is a validation pixel
+    with pytest.raises(RssglError, match=r"class\(es\) \[1\] is also a validation pixel"):
+        RssglClassifier(TINY, _params(iterations=3)).fit(cube, train, val_labels=only_val)
+
+
 def test_bad_inputs_are_clear_errors():
     cube, labels = _scene(16, 16, 6)
     one = np.where(labels == 1, 1, 0)
