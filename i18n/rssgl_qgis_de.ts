@@ -627,99 +627,109 @@
         <translation>Frühes Beenden: Nach so vielen Epochen (zu je 10 Iterationen) ohne Verbesserung anhalten; die Gewichte der besten Epoche werden behalten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="94"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>Die trainierte Modelldatei (.rssgl: safetensors-Gewichte und JSON-Metadaten, niemals gepickelter Code).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="96"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>Optional: Das Trainingsraster sofort klassifizieren und die Klassenkarte hierhin schreiben (GeoTIFF, mit Stil).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="98"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>Optional: die Konfidenz des Modells pro Pixel (höchste Klassenwahrscheinlichkeit, 0-1, float32).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="102"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="97"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
         <translation>Das zu klassifizierende hyperspektrale Raster. Es muss die Kanäle haben, mit denen das Modell trainiert wurde.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="99"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="121"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="137"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="141"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="133"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <source>Optional honest accuracy estimate: with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it, and the pooled accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is still trained on all samples. Classes with fewer than 2 separate samples are not tested.</source>
+        <translation>Optionale ehrliche Genauigkeitsschätzung: Bei N Folds (2-10) werden die Stichproben (ganze Polygone; zusammenhängende Flächen eines Label-Rasters) auf N Gruppen verteilt, N zusätzliche Modelle werden jeweils ohne eine Gruppe trainiert und an ihr getestet, und die zusammengefasste Genauigkeit erscheint im Protokoll und im Bericht. Das Training dauert N + 1 mal so lange. Das gespeicherte Modell wird weiterhin mit allen Stichproben trainiert. Klassen mit weniger als 2 getrennten Stichproben werden nicht getestet.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <source>The cross-validated overall accuracy in percent (empty without cross-validation), for use in models.</source>
+        <translation>Die kreuzvalidierte Gesamtgenauigkeit in Prozent (leer ohne Kreuzvalidierung), zur Verwendung in Modellen.</translation>
     </message>
 </context>
 <context>
@@ -884,139 +894,159 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 <context>
     <name>TrainRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="52"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="56"/>
         <source>Train RSSGL</source>
         <translation>RSSGL trainieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="139"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="57"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="61"/>
         <source>Training samples (polygons or points)</source>
         <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="64"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="141"/>
         <source>Training samples as a label raster</source>
         <translation>Trainingsstichproben als Label-Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
         <source>Validation share</source>
         <translation>Validierungsanteil</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="70"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
         <source>Learning rate</source>
         <translation>Lernrate</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM-Kernel</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
         <source>Auto (from the raster size)</source>
         <translation>Automatisch (aus der Rastergröße)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="85"/>
         <source>Statistical-loss weight</source>
         <translation>Gewicht des statistischen Verlusts</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="84"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="88"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
         <source>Auto (GPU when available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="90"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>Geduld für frühes Beenden (Epochen)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>Model file</source>
         <translation>Modelldatei</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL-Modell (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="102"/>
         <source>Classification of the training raster</source>
         <translation>Klassifikation des Trainingsrasters</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
         <source>Confidence</source>
         <translation>Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
         <source>HTML files (*.html)</source>
         <translation>HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>Geben Sie die Trainingsstichproben entweder als Vektorlayer ('Trainingsstichproben') oder als Label-Raster ('Trainingsstichproben als Label-Raster') an, nicht beides und nicht keines von beiden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="121"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>Wählen Sie das 'Klassenfeld' der Trainingsstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="135"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="172"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>Validierungs-Gesamtgenauigkeit des behaltenen Modells: {:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="160"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="181"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="162"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="183"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="97"/>
+        <source>Cross-validation folds over whole samples (0 = none)</source>
+        <translation>Kreuzvalidierungs-Folds über ganze Stichproben (0 = keine)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <source>Cross-validated overall accuracy (%)</source>
+        <translation>Kreuzvalidierte Gesamtgenauigkeit (%)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
+        <translation>Die Kreuzvalidierung braucht mindestens 2 Folds; wählen Sie 0 für keine oder 2 bis {}.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="178"/>
+        <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
+        <translation>Kreuzvalidierte Gesamtgenauigkeit ({} Folds ganzer Stichproben): {:.2f} % (+- {:.2f})</translation>
     </message>
 </context>
 <context>

@@ -627,99 +627,109 @@
         <translation>提前停止：连续这么多轮（每轮 10 次迭代）没有改进即停止；保留最佳轮次的权重。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="94"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>训练得到的模型文件（.rssgl：safetensors 权重和 JSON 元数据，绝不包含 pickle 代码）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="96"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>可选：立即对训练栅格进行分类，并将分类图写到此处（带样式的 GeoTIFF）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="98"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>可选：模型在每个像元上的置信度（最高类别概率，0-1，float32）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="102"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="97"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
         <translation>待分类的高光谱栅格，其波段必须与模型训练时的波段一致。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="99"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="121"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="137"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="141"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="133"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL 使用整景的统计量进行归一化。大于一个分块的栅格会逐块分类；启用此选项时，会先在分块上收集统计量（额外 3 次遍历；对于大型栅格，每次遍历只查看四分之一的分块），使分类图没有分块接缝。取消勾选可更快地预览（每个分块单独归一化）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <source>Optional honest accuracy estimate: with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it, and the pooled accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is still trained on all samples. Classes with fewer than 2 separate samples are not tested.</source>
+        <translation>可选的可信精度估计：设置 N 折（2-10）时，样本（完整多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试，汇总的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型仍使用全部样本训练。少于 2 个独立样本的类别不参与测试。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <source>The cross-validated overall accuracy in percent (empty without cross-validation), for use in models.</source>
+        <translation>交叉验证的总体精度（百分比；未进行交叉验证时为空），可在模型中使用。</translation>
     </message>
 </context>
 <context>
@@ -884,139 +894,159 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
 <context>
     <name>TrainRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="52"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="56"/>
         <source>Train RSSGL</source>
         <translation>训练 RSSGL</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="139"/>
         <source>Hyperspectral raster</source>
         <translation>高光谱栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="57"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="61"/>
         <source>Training samples (polygons or points)</source>
         <translation>训练样本（多边形或点）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="64"/>
         <source>Class field</source>
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="141"/>
         <source>Training samples as a label raster</source>
         <translation>以标签栅格作为训练样本</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
         <source>Validation share</source>
         <translation>验证比例</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="70"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
         <source>Learning rate</source>
         <translation>学习率</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM 卷积核</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
         <source>Auto (from the raster size)</source>
         <translation>自动（根据栅格大小）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="85"/>
         <source>Statistical-loss weight</source>
         <translation>统计损失权重</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="84"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="88"/>
         <source>Random seed</source>
         <translation>随机种子</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
         <source>Auto (GPU when available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="90"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>提前停止耐心值（轮）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>Model file</source>
         <translation>模型文件</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL 模型 (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="102"/>
         <source>Classification of the training raster</source>
         <translation>训练栅格的分类结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
         <source>Confidence</source>
         <translation>置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
         <source>HTML files (*.html)</source>
         <translation>HTML 文件 (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>请以矢量图层（“训练样本”）或标签栅格（“以标签栅格作为训练样本”）二者之一提供训练样本，不能两者都给或都不给。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="121"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>请为训练样本选择“类别字段”。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="135"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="172"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>所保留模型的验证总体精度：{:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="160"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="181"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="162"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="183"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="97"/>
+        <source>Cross-validation folds over whole samples (0 = none)</source>
+        <translation>按完整样本划分的交叉验证折数（0 = 不进行）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <source>Cross-validated overall accuracy (%)</source>
+        <translation>交叉验证总体精度（%）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
+        <translation>交叉验证至少需要 2 折；请选择 0（不进行）或 2 到 {}。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="178"/>
+        <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
+        <translation>交叉验证总体精度（{} 折，按完整样本）：{:.2f} %（+- {:.2f}）</translation>
     </message>
 </context>
 <context>

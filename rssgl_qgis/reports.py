@@ -54,6 +54,7 @@ class TrainingReport:
     best_epoch: int | None = None
     raster_shape: tuple[int, int, int] | None = None  # (bands, height, width)
     notes: list[str] = field(default_factory=list)
+    cross_validation: Any = None  # workflow.CrossValidation: folds, class_values, summary, untested, seconds
 
 
 @dataclass
@@ -267,7 +268,37 @@ _SELECTION_TEXT = {
 #: independent pixels). The report says so next to the number.
 VALIDATION_CAVEAT = ("Validation pixels come from the same polygons as the training pixels, so this "
                      "overstates the map's accuracy; measure it with independent reference samples "
-                     "(RSSGL > Assess accuracy).")
+                     "(RSSGL > Assess accuracy), or train with cross-validation folds.")
+
+
+def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
+    """The cross-validation section: pooled accuracy over folds of whole samples, per class."""
+    s = cv.summary
+    out = [f"<h2>Cross-validated accuracy ({cv.folds} folds of whole samples)</h2>",
+           '<p class="muted">Each fold\'s model was trained without that fold\'s samples (whole polygons) and '
+           "then classified them, so no pixel was tested by a model that saw any pixel of its polygon. This is a "
+           "far more honest estimate of the map's accuracy than the validation OA; it still only covers places "
+           "where samples were drawn, not a random sample of the map.</p>"]
+    overall = [
+        ("Pixels tested", f"{int(s['n']):,}"),
+        ("Overall accuracy (OA) %", _ci(s["oa"], s.get("oa_ci95"))),
+        ("Average accuracy (AA) %", _pct(s["aa"])),
+        ("Kappa x 100", _ci(s["kappa"], s.get("kappa_ci95"))),
+        ("Time (all folds)", f"{cv.seconds:.1f} s"),
+    ]
+    out.append(_table(["Measure", "Value (95 % confidence interval)"], overall))
+    by_value = {c.value: c for c in classes}
+    rows = []
+    for i, value in enumerate(cv.class_values):
+        c = by_value.get(value)
+        name = f"{_swatch(c.color)} {_esc(c.name)}" if c is not None else str(value)
+        rows.append([str(value), name, f"{int(s['reference_counts'][i]):,}", _pct(s["producers"][i]),
+                     _pct(s["users"][i]), _pct(s["f1"][i])])
+    out.append(_table(["Value", "Class", "Tested pixels", "Producer's %", "User's %", "F1 %"], rows, numeric_from=2))
+    if cv.untested:
+        out.append('<p class="warn">' + _esc("Not tested (fewer than 2 separate samples, always trained on): "
+                                             + ", ".join(cv.untested) + ".") + "</p>")
+    return out
 
 
 def _history_series(history: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -315,6 +346,8 @@ def render_training_report(report: TrainingReport) -> str:
             value += f'<br><span class="muted">{_esc(VALIDATION_CAVEAT)}</span>'
         summary.append(("Validation OA of the kept model", value))
     body.append(_table(["Item", "Value"], summary, numeric_from=99))
+    if report.cross_validation is not None:
+        body.extend(_cross_validation_html(report.cross_validation, report.classes))
     body.append("<h2>Loss and validation accuracy per epoch</h2>")
     body.append(line_plot_svg(xs, series, x_label="iteration"))
     body.append("<h2>Classes</h2>")

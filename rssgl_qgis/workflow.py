@@ -38,6 +38,7 @@ __all__ = [
     "MIN_CLASS_PIXELS",
     "KERNEL_CHOICES",
     "TrainResult",
+    "CrossValidation",
     "AccuracyResult",
     "parse_kernel",
     "train_from_files",
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: A class needs at least this many labelled (valid) pixels to be learnt: the paper's minimum per class.
 MIN_CLASS_PIXELS = 5
+#: Most cross-validation folds a training may ask for (each fold is one more full training).
+MAX_CV_FOLDS = 10
 #: User-facing kernel choices (Processing enum order) -> engine kernels; "auto" decides from the scene size.
 KERNEL_CHOICES = ("auto", "3x3x3", "3x5x5")
 
@@ -95,6 +98,24 @@ class TrainResult:
     confidence_path: str | None = None
     dropped_outside: int = 0
     warnings: list[str] = field(default_factory=list)
+    cross_validation: CrossValidation | None = None
+
+
+@dataclass
+class CrossValidation:
+    """Accuracy of models trained without whole sample polygons, measured on those polygons.
+
+    ``summary`` is core.metrics.accuracy_summary of the pooled confusion matrix (rows = reference,
+    in the order of ``class_values``); ``untested`` names the classes with fewer than 2 samples,
+    which were always trained on and never tested.
+    """
+
+    folds: int
+    class_values: list[int]
+    confusion: np.ndarray
+    summary: dict[str, Any]
+    untested: list[str]
+    seconds: float
 
 
 def _remove(paths) -> None:
@@ -150,6 +171,56 @@ def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
                          f"(value {only}); add samples of other classes.")
 
 
+def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, seed: int, present, names,
+                    fit_kwargs, progress, log) -> CrossValidation | None:
+    """Train one model per fold without that fold's sample polygons and classify them with it.
+
+    The folds keep every sample (polygon, or patch of a label raster) whole, so each pixel is tested
+    by a model that never saw any pixel of its polygon: a far more honest estimate of map accuracy
+    than validation pixels carved from the training polygons. Returns None (with a warning) when no
+    class has 2 samples.
+    """
+    from .core.metrics import accuracy_summary, confusion_matrix
+    from .core.sampling import group_folds
+
+    started = time.perf_counter()
+    fold_map = group_folds(labels, groups, folds, seed=seed)
+    used = int(fold_map.max())
+    untested = [n for v, n in zip(present, names, strict=True) if not ((labels == v) & (fold_map > 0)).any()]
+    if used < 2:
+        log("warning", "Cross-validation skipped: it needs at least 2 separate samples (polygons) of a class, and "
+                       "no class has them. Draw more, separate polygons per class to get an accuracy estimate.")
+        return None
+    reference, predicted = [], []
+    for fold in range(1, used + 1):
+        held_out = fold_map == fold
+        train = np.where(held_out, 0, labels)
+        if np.unique(train[train > 0]).size < 2:  # a 2-class scene whose fold took all of one class's samples
+            continue
+
+        def fold_progress(percent: float, message: str, fold=fold) -> None:
+            progress(100.0 * (fold - 1 + percent / 100.0) / used, f"cross-validation fold {fold} of {used}: {message}")
+
+        clf = make_classifier().fit(cube, train, valid=valid, progress=fold_progress, **fit_kwargs)
+        reference.append(labels[held_out])
+        predicted.append(clf.predict(cube, valid)[held_out])
+        log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "
+                    f"{len(np.unique(groups[held_out]))} held-out samples, "
+                    f"{100.0 * float((reference[-1] == predicted[-1]).mean()):.2f} % correct.")
+        del clf
+    if not reference:
+        return None
+    cm = confusion_matrix(np.concatenate(reference), np.concatenate(predicted), present)
+    summary = accuracy_summary(cm)
+    result = CrossValidation(folds=used, class_values=list(present), confusion=cm, summary=summary,
+                             untested=untested, seconds=time.perf_counter() - started)
+    log("info", f"Cross-validated accuracy over {used} folds of whole samples: OA {100 * summary['oa']:.2f} % "
+                f"(+- {100 * summary['oa_ci95']:.2f}), kappa {100 * summary['kappa']:.2f}, {summary['n']} pixels.")
+    if untested:
+        log("warning", "Not cross-validated (fewer than 2 separate samples): " + ", ".join(untested) + ".")
+    return result
+
+
 def train_from_files(
     raster_path: str,
     *,
@@ -164,6 +235,7 @@ def train_from_files(
     classification_out: str | None = None,
     confidence_out: str | None = None,
     init_from=None,
+    cv_folds: int = 0,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     log: LogFn | None = None,
@@ -174,6 +246,9 @@ def train_from_files(
     the rest. The engine carves the validation split from the labels (and gives it back to
     training when too few pixels remain for validation); the report counts each class's training
     pixels from ``train_counts_`` and the rest of its pixels as validation pixels.
+    ``cv_folds`` > 1 first estimates the map's accuracy by cross-validation over whole samples
+    (``_cross_validate``: one more training per fold, sharing the training's progress span), then
+    trains the model on all samples as usual.
     """
     import torch
 
@@ -239,17 +314,31 @@ def train_from_files(
             user_log("warning", f"No CUDA GPU found: training on the CPU ({cpu_count()} threads) will be slow."
                 if params.device == "auto" else f"Training on the CPU ({cpu_count()} threads) as asked; it is slow.")
         progress(3.0, "training")
+        if cv_folds and not 2 <= cv_folds <= MAX_CV_FOLDS:
+            raise RssglError(f"Cross-validation needs 2 to {MAX_CV_FOLDS} folds (0 = none); {cv_folds} was asked.")
 
         train_span = 87.0 if classification_out or confidence_out else 97.0
+        # with cross-validation the final fit is one of cv_folds + 1 trainings of the same size
+        final_start = 3.0 + (train_span * cv_folds / (cv_folds + 1) if cv_folds else 0.0)
 
         def train_progress(percent: float, message: str) -> None:
-            progress(3.0 + train_span * percent / 100.0, message)
+            progress(final_start + (3.0 + train_span - final_start) * percent / 100.0, message)
             if message.startswith("epoch "):
                 log("info", message[0].upper() + message[1:])
 
-        clf = RssglClassifier(config_overrides={"kernel": engine_kernel}, params=params)
+        def make_classifier():
+            return RssglClassifier(config_overrides={"kernel": engine_kernel}, params=params)
+
+        clf = make_classifier()
         wavelengths = info.wavelengths if info.wavelengths else None
         try:
+            cross_validation = None
+            if cv_folds:
+                groups = samples.groups if samples.groups is not None else np.where(labels > 0, 1, 0)
+                cross_validation = _cross_validate(
+                    make_classifier, cube, valid, labels, groups, cv_folds, params.seed, present, names,
+                    {"init_from": init_from, "should_stop": should_stop},
+                    lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
             clf.fit(
                 cube, labels, valid=valid, class_names=names, class_colors=colors,
                 band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
@@ -283,7 +372,7 @@ def train_from_files(
             model_path=model_out, classifier=clf, classes=[], history=list(clf.history_),
             device=clf.device_description_, train_seconds=float(clf.train_seconds_), selection=clf.selection_,
             best_epoch=int(clf.best_epoch_), validation_oa=clf.validation_metrics_.get("val_oa"),
-            dropped_outside=int(samples.dropped_outside), warnings=warnings,
+            dropped_outside=int(samples.dropped_outside), warnings=warnings, cross_validation=cross_validation,
         )
         if classification_out or confidence_out:
             from .io.classify_raster import ClassifyOutputs, classify_raster
@@ -312,6 +401,7 @@ def train_from_files(
                 "early-stopping patience (epochs)": params.patience_epochs,
                 "iterations per epoch": params.epoch_iterations, "pixels per class per iteration":
                 params.per_class_batch, "fine-tuned from": getattr(clf, "fine_tuned_from_", None) or "no",
+                "cross-validation folds": cv_folds or "none",
             }
             notes = list(warnings)  # samples (NULLs, outside, conflicts, empty classes), nodata, selection
             report = TrainingReport(
@@ -319,6 +409,7 @@ def train_from_files(
                 classes=result.classes, history=result.history, parameters=parameters, device=result.device,
                 train_seconds=result.train_seconds, selection=result.selection, best_epoch=result.best_epoch,
                 raster_shape=(info.bands, info.height, info.width), notes=notes,
+                cross_validation=cross_validation,
             )
             atomic_write_text(report_out, render_training_report(report))
             written.append(report_out)

@@ -8,6 +8,10 @@ the rest test pixels.
 ``validation_split`` carves validation pixels out of the TRAINING pixels only, so honest model
 selection never looks at test pixels.
 
+``group_folds`` deals whole sample polygons (groups) into cross-validation folds, class by class, so
+that an accuracy estimate is made on polygons the model never saw (pixels of one polygon are
+neighbours and near-copies of each other: a pixel-level split overstates map accuracy).
+
 ``HBMinibatchSampler`` draws "up to N random training pixels per class" masks on the device with
 fixed shapes and no host synchronisation (random keys sorted within class segments).
 """
@@ -20,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["percent_split", "validation_split", "class_counts", "HBMinibatchSampler"]
+__all__ = ["percent_split", "validation_split", "group_folds", "class_counts", "HBMinibatchSampler"]
 
 
 def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
@@ -102,6 +106,42 @@ def validation_split(
         val[inds[:n_val]] = value
         train[inds[:n_val]] = 0
     return train.reshape(train_labels.shape), val.reshape(train_labels.shape)
+
+
+def group_folds(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Assign each labelled pixel a cross-validation fold 1..``folds`` by its group (polygon).
+
+    ``groups`` (H, W) holds a group id per pixel (a sample polygon's number; 0 or less = no group).
+    Per class, its groups are shuffled (numpy RandomState(seed)), then dealt largest first to the
+    fold holding the fewest pixels of that class, so folds get similar amounts of every class and a
+    polygon is never split. A class with fewer than 2 groups cannot be tested on unseen polygons:
+    its pixels get fold 0 (always trained on, never tested), as do labelled pixels without a group.
+    Returns the (H, W) int32 fold map (0 where unlabelled or never tested).
+    """
+    labels = _check_labels(labels, "labels")
+    groups = np.asarray(groups)
+    if groups.shape != labels.shape:
+        raise ValueError(f"groups has shape {groups.shape} but labels {labels.shape}; they must match.")
+    if folds < 2:
+        raise ValueError(f"Cross-validation needs at least 2 folds, got {folds}.")
+    rs = np.random.RandomState(seed)
+    out = np.zeros(labels.shape, dtype=np.int32)
+    flat_labels, flat_groups, flat_out = labels.ravel(), groups.ravel(), out.ravel()
+    for value in np.unique(flat_labels[flat_labels > 0]):
+        member = np.flatnonzero((flat_labels == value) & (flat_groups > 0))
+        ids, inverse, sizes = np.unique(flat_groups[member], return_inverse=True, return_counts=True)
+        if ids.size < 2:
+            continue
+        order = rs.permutation(ids.size)
+        order = order[np.argsort(-sizes[order], kind="stable")]  # largest first, ties in shuffled order
+        load = np.zeros(folds, dtype=np.int64)
+        fold_of = np.zeros(ids.size, dtype=np.int32)
+        for g in order:  # one step per polygon, not per pixel
+            f = int(np.argmin(load))
+            fold_of[g] = f + 1
+            load[f] += sizes[g]
+        flat_out[member] = fold_of[inverse]
+    return out
 
 
 class HBMinibatchSampler:

@@ -48,6 +48,9 @@ class SampleLabels:
     ``class_names`` list the classes found in the samples, sorted by value. ``dropped_outside``
     counts features entirely outside the raster; ``n_features`` is the number of features in the
     layer (0 for a label raster); ``conflict_pixels`` counts pixels claimed by two classes.
+    ``groups`` (H, W) int32 numbers the sample each labelled pixel comes from (its feature; for a
+    label raster, its connected patch of one class), 0 elsewhere: cross-validation folds keep a
+    sample whole (core.sampling.group_folds).
     """
 
     labels: np.ndarray
@@ -57,6 +60,7 @@ class SampleLabels:
     n_features: int = 0
     warnings: list[str] = field(default_factory=list)
     conflict_pixels: int = 0
+    groups: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,7 +256,7 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
         class_names = _names_from_field(per_feature, class_values, raw_names, class_names, name_field, warnings)
     index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
     burn = np.array([index_of[int(v)] for v in per_feature], dtype=np.int64)
-    index_labels, conflicts = _rasterise(geometries, burn, info)
+    index_labels, conflicts, groups = _rasterise(geometries, burn, info)
     if conflicts:
         warnings.append(f"{conflicts} pixel(s) are covered by samples of different classes in layer {layer_label} "
                         "and were left unlabelled; fix the overlapping polygons to use them.")
@@ -268,7 +272,7 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
         log.warning(message)
     return SampleLabels(labels=labels, class_values=np.asarray(class_values, dtype=np.int64),
                         class_names=list(class_names), dropped_outside=outside, n_features=n_features,
-                        warnings=warnings, conflict_pixels=conflicts)
+                        warnings=warnings, conflict_pixels=conflicts, groups=groups)
 
 
 def _names_from_field(per_feature, class_values, raw_names, default_names, name_field, warnings) -> list[str]:
@@ -287,8 +291,9 @@ def _names_from_field(per_feature, class_values, raw_names, default_names, name_
     return names
 
 
-def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np.ndarray, int]:
-    """Class indices (H, W) burnt with the pixel-centre rule, and the number of conflicting pixels.
+def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np.ndarray, int, np.ndarray]:
+    """Class indices (H, W) burnt with the pixel-centre rule, the number of conflicting pixels, and
+    the feature number (1..n, the last feature burnt; 0 where unlabelled) of each labelled pixel.
 
     Four passes on a window around the samples: the last index burnt (REPLACE), and with ADD the
     number of features covering each pixel, the sum of their indices and the sum of their squares.
@@ -307,7 +312,7 @@ def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np
     else:  # rotated grid: burn on the whole raster
         c0, c1, r0, r1 = 0, width, 0, height
     w, h = c1 - c0, r1 - r0
-    target = gdal.GetDriverByName("MEM").Create("", w, h, 4, gdal.GDT_Float64)
+    target = gdal.GetDriverByName("MEM").Create("", w, h, 5, gdal.GDT_Float64)
     target.SetGeoTransform((x0 + c0 * dx + r0 * rx, dx, rx, y0 + c0 * ry + r0 * dy, ry, dy))
     if info.crs_wkt:
         target.SetProjection(info.crs_wkt)
@@ -319,24 +324,50 @@ def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np
     layer = memory.CreateLayer("samples", srs if info.crs_wkt else None, ogr.wkbUnknown)
     layer.CreateField(ogr.FieldDefn(_BURN_FIELD, ogr.OFTInteger))
     layer.CreateField(ogr.FieldDefn(_BURN_FIELD + "_sq", ogr.OFTReal))
+    layer.CreateField(ogr.FieldDefn(_BURN_FIELD + "_feature", ogr.OFTInteger))
     definition = layer.GetLayerDefn()
-    for geometry, index in zip(geometries, burn, strict=True):
+    for number, (geometry, index) in enumerate(zip(geometries, burn, strict=True), start=1):
         feature = ogr.Feature(definition)
         feature.SetGeometry(geometry)
         feature.SetField(_BURN_FIELD, int(index))
         feature.SetField(_BURN_FIELD + "_sq", float(index) ** 2)
+        feature.SetField(_BURN_FIELD + "_feature", number)
         layer.CreateFeature(feature)
     gdal.RasterizeLayer(target, [1], layer, options=[f"ATTRIBUTE={_BURN_FIELD}"])
     gdal.RasterizeLayer(target, [2], layer, burn_values=[1], options=["MERGE_ALG=ADD"])
     gdal.RasterizeLayer(target, [3], layer, options=[f"ATTRIBUTE={_BURN_FIELD}", "MERGE_ALG=ADD"])
     gdal.RasterizeLayer(target, [4], layer, options=[f"ATTRIBUTE={_BURN_FIELD}_sq", "MERGE_ALG=ADD"])
-    last, count, total, squares = (target.GetRasterBand(i).ReadAsArray() for i in (1, 2, 3, 4))
+    gdal.RasterizeLayer(target, [5], layer, options=[f"ATTRIBUTE={_BURN_FIELD}_feature"])
+    last, count, total, squares, number = (target.GetRasterBand(i).ReadAsArray() for i in (1, 2, 3, 4, 5))
     consistent = (total == count * last) & (squares == count * last * last)
     window = np.where((count > 0) & consistent, last, 0).astype(np.int64)
     conflicts = int(((count > 0) & ~consistent).sum())
     out = np.zeros((height, width), dtype=np.int64)
     out[r0:r1, c0:c1] = window
-    return out, conflicts
+    groups = np.zeros((height, width), dtype=np.int32)
+    groups[r0:r1, c0:c1] = np.where(window > 0, number, 0)
+    return out, conflicts, groups
+
+
+def _patches(labels: np.ndarray) -> np.ndarray:
+    """Number the connected patches (8-neighbourhood) of equal class in a label raster, 0 where
+    unlabelled: a label raster's "samples" for cross-validation. Without scipy: 32 x 32 pixel blocks
+    per class (spatial blocks) instead."""
+    groups = np.zeros(labels.shape, dtype=np.int32)
+    try:
+        from scipy import ndimage
+    except ImportError:  # pragma: no cover - scipy ships with QGIS on every platform we know
+        rows, cols = np.indices(labels.shape)
+        block = (rows // 32) * (labels.shape[1] // 32 + 1) + cols // 32
+        key = np.where(labels > 0, block.astype(np.int64) * (int(labels.max()) + 1) + labels, 0)
+        _, inverse = np.unique(key, return_inverse=True)
+        return np.where(labels > 0, inverse.reshape(labels.shape) + 1, 0).astype(np.int32)
+    offset = 0
+    for value in np.unique(labels[labels > 0]):
+        patches, count = ndimage.label(labels == value, structure=np.ones((3, 3), dtype=bool))
+        groups[patches > 0] = patches[patches > 0] + offset
+        offset += count
+    return groups
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,4 +439,5 @@ def labels_from_raster(label_path: str | os.PathLike, info: RasterInfo, band: in
     by_value = dict(zip(table_values, table_names, strict=False))
     names = [by_value.get(int(v)) or f"Class {int(v)}" for v in class_values]
     return SampleLabels(labels=values.astype(np.int32), class_values=class_values.astype(np.int64),
-                        class_names=names, dropped_outside=0, n_features=0, warnings=warnings)
+                        class_names=names, dropped_outside=0, n_features=0, warnings=warnings,
+                        groups=_patches(values))

@@ -84,12 +84,21 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                              "CPU otherwise; CUDA fails clearly when there is no GPU."),
             "PATIENCE": translate("RssglHelp", "Early stopping: stop after this many epochs (of 10 iterations) "
                                                "without improvement; the best epoch's weights are kept."),
+            "CROSS_VALIDATION": translate("RssglHelp", "Optional honest accuracy estimate: with N folds (2-10), the "
+                                                       "samples (whole polygons; patches of a label raster) are dealt "
+                                                       "into N groups, N extra models are each trained without one "
+                                                       "group and tested on it, and the pooled accuracy goes to the log "
+                                                       "and the report. Training takes N + 1 times as long. The saved "
+                                                       "model is still trained on all samples. Classes with fewer than "
+                                                       "2 separate samples are not tested."),
             "OUTPUT_MODEL": translate("RssglHelp", "The trained model file (.rssgl: safetensors weights and JSON "
                                                    "metadata, never pickled code)."),
             "OUTPUT_CLASSIFICATION": translate("RssglHelp", "Optional: classify the training raster right away and "
                                                             "write the class map here (GeoTIFF, styled)."),
             "OUTPUT_CONFIDENCE": translate("RssglHelp", "Optional: the model's confidence per pixel (highest class "
                                                         "probability, 0-1, float32)."),
+            "CROSS_VALIDATED_OA": translate("RssglHelp", "The cross-validated overall accuracy in percent (empty "
+                                                         "without cross-validation), for use in models."),
             "OUTPUT_REPORT": translate("RssglHelp", "Optional HTML training report: loss and validation accuracy per "
                                                     "epoch, classes, parameters, device and timing."),
         },

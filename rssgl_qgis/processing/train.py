@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -18,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..workflow import MAX_CV_FOLDS
 from .base import FeedbackAdapter, RssglAlgorithm
 from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 
@@ -42,6 +44,8 @@ class TrainRssglAlgorithm(RssglAlgorithm):
     SEED = "SEED"
     DEVICE = "DEVICE"
     PATIENCE = "PATIENCE"
+    CROSS_VALIDATION = "CROSS_VALIDATION"
+    CROSS_VALIDATED_OA = "CROSS_VALIDATED_OA"
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_CLASSIFICATION = "OUTPUT_CLASSIFICATION"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
@@ -90,6 +94,9 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.PATIENCE, self.tr("Early-stopping patience (epochs)"), QgsProcessingParameterNumber.Integer,
             defaultValue=10, minValue=1, maxValue=10000)))
+        self.addParameter(self.advanced(QgsProcessingParameterNumber(
+            self.CROSS_VALIDATION, self.tr("Cross-validation folds over whole samples (0 = none)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=MAX_CV_FOLDS)))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_MODEL, self.tr("Model file"), self.tr("RSSGL model (*.rssgl)")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -100,6 +107,8 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
             createByDefault=True))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.CROSS_VALIDATED_OA, self.tr("Cross-validated overall accuracy (%)")))
 
     def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         """Exactly one sample source, and a class field with vector samples (checked before running)."""
@@ -110,6 +119,10 @@ class TrainRssglAlgorithm(RssglAlgorithm):
                                   "a label raster ('Training samples as a label raster'), not both or neither.")
         if has_vector and not parameters.get(self.CLASS_FIELD):
             return False, self.tr("Choose the 'Class field' of the training samples.")
+        folds = self.parameterAsInt(parameters, self.CROSS_VALIDATION, context)
+        if folds == 1:
+            return False, self.tr("Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.").format(
+                MAX_CV_FOLDS)
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
@@ -142,6 +155,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             patience_epochs=self.parameterAsInt(parameters, self.PATIENCE, context),
         )
         kernel = KERNEL_CHOICES[self.parameterAsEnum(parameters, self.KERNEL, context)]
+        cv_folds = self.parameterAsInt(parameters, self.CROSS_VALIDATION, context)
         adapter = FeedbackAdapter(feedback)
         outputs = (model_out, classification_out, confidence_out, report_out)
         completed, result = self.run_engine(lambda: train_from_files(
@@ -149,7 +163,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             samples_vector=vector[0] if vector else None, samples_layer=vector[1] if vector else None,
             class_field=class_field if vector else None, samples_raster=samples_raster,
             params=params, kernel=kernel, model_out=model_out, report_out=report_out,
-            classification_out=classification_out, confidence_out=confidence_out,
+            classification_out=classification_out, confidence_out=confidence_out, cv_folds=cv_folds,
             progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
         ), feedback, outputs)
         if not completed:
@@ -157,6 +171,13 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         if result.validation_oa is not None:
             feedback.pushInfo(self.tr("Validation overall accuracy of the kept model: {:.2f} %").format(
                 100.0 * result.validation_oa))
+        cv_oa = None
+        if result.cross_validation is not None:
+            summary = result.cross_validation.summary
+            cv_oa = 100.0 * summary["oa"]
+            feedback.pushInfo(self.tr("Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % "
+                                      "(+- {:.2f})").format(result.cross_validation.folds, cv_oa,
+                                                            100.0 * summary["oa_ci95"]))
         attach_post_processor(self, context, classification_out, ClassificationPostProcessor(),
                               self.tr("RSSGL classification"))
         attach_post_processor(self, context, confidence_out, ConfidencePostProcessor(), self.tr("RSSGL confidence"))
@@ -165,4 +186,5 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             self.OUTPUT_CLASSIFICATION: classification_out,
             self.OUTPUT_CONFIDENCE: confidence_out,
             self.OUTPUT_REPORT: report_out,
+            self.CROSS_VALIDATED_OA: cv_oa,
         }

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core.sampling import HBMinibatchSampler, class_counts, percent_split, validation_split
+from rssgl_qgis.core.sampling import (
+    HBMinibatchSampler,
+    class_counts,
+    group_folds,
+    percent_split,
+    validation_split,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 if not DATA.is_dir():
@@ -108,3 +114,41 @@ def test_hb_sampler_is_deterministic_for_a_seeded_generator():
     assert not torch.equal(first[0], first[1])
     with pytest.raises(ValueError, match="no training pixels"):
         HBMinibatchSampler(torch.full((4, 4), -1), 2)
+
+
+# ------------------------------------------------------------------------------------ group folds
+def _polygon_scene():
+    """Class 1: six polygons of 4-16 pixels; class 2: three; class 3: one polygon only."""
+    labels = np.zeros((20, 40), np.int64)
+    groups = np.zeros((20, 40), np.int64)
+    gid = 0
+    for value, sizes, row in ((1, (4, 6, 8, 10, 12, 16), 0), (2, (5, 9, 9), 6), (3, (12,), 12)):
+        col = 0
+        for size in sizes:
+            gid += 1
+            labels[row:row + 2, col:col + size // 2] = value
+            groups[row:row + 2, col:col + size // 2] = gid
+            col += size // 2 + 1
+    return labels, groups
+
+
+def test_group_folds_keep_polygons_whole_and_balance_classes():
+    labels, groups = _polygon_scene()
+    folds = group_folds(labels, groups, 3, seed=4)
+    assert folds.dtype == np.int32 and (folds[labels == 0] == 0).all()
+    for gid in np.unique(groups[groups > 0]):  # a polygon is never split across folds
+        assert np.unique(folds[groups == gid]).size == 1
+    # class 1: 56 pixels in 6 polygons, dealt largest first to the lightest fold: 18-20 pixels per fold
+    per_fold = [int(((labels == 1) & (folds == f)).sum()) for f in (1, 2, 3)]
+    assert sorted(per_fold) == [18, 18, 20], per_fold
+    assert sorted(int(((labels == 2) & (folds == f)).sum()) for f in (1, 2, 3)) == [4, 8, 8]
+    assert (folds[labels == 3] == 0).all()  # one polygon only: always trained, never tested
+    assert np.array_equal(folds, group_folds(labels, groups, 3, seed=4))  # reproducible
+
+
+def test_group_folds_reject_bad_arguments():
+    labels, groups = _polygon_scene()
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        group_folds(labels, groups, 1)
+    with pytest.raises(ValueError, match="must match"):
+        group_folds(labels, groups[:, :5], 3)

@@ -269,3 +269,29 @@ def test_layer_without_crs_is_taken_in_raster_coordinates_with_a_warning(tmp_pat
     s = labels_from_vector(path, None, "cls", info)
     assert s.labels[2, 3] == 4 and (s.labels > 0).sum() == 1
     assert any("has no CRS; the samples are assumed to be in the raster's coordinates" in w for w in s.warnings)
+
+
+def test_each_feature_gets_its_own_group_number_for_cross_validation(tmp_path, info):
+    path = make_vector(tmp_path / "g.gpkg", [
+        (rect_wkt(0, 0, 3, 3), 1), (rect_wkt(5, 0, 8, 3), 1), (rect_wkt(0, 6, 4, 8), 2), (point_wkt(12.5, 12.5), 2),
+    ])
+    s = labels_from_vector(path, None, "cls", info)
+    assert s.groups.shape == (H, W) and s.groups.dtype == np.int32
+    assert ((s.groups > 0) == (s.labels > 0)).all()
+    numbers = [np.unique(s.groups[r0:r1, c0:c1]).tolist() for r0, r1, c0, c1 in
+               ((0, 3, 0, 3), (0, 3, 5, 8), (6, 8, 0, 4), (12, 13, 12, 13))]
+    assert sorted(n for (n,) in numbers) == [1, 2, 3, 4]  # one number per feature, each feature whole
+
+
+def test_label_raster_patches_are_the_groups(tmp_path, info):
+    labels = np.zeros((H, W), np.int16)
+    labels[0:3, 0:3] = 10
+    labels[0:3, 3:5] = 14  # touches the first patch but is another class: another group
+    labels[8:10, 8:10] = 10  # a second, separate patch of class 10
+    labels[10, 10] = 10  # diagonal neighbour: same patch (8-neighbourhood)
+    s = labels_from_raster(make_raster(tmp_path / "gt.tif", labels), info)
+    g = s.groups
+    assert ((g > 0) == (labels > 0)).all()
+    assert np.unique(g[0:3, 0:3]).size == 1 and np.unique(g[0:3, 3:5]).size == 1 and g[0, 0] != g[0, 3]
+    assert g[8, 8] == g[10, 10] != g[0, 0]
+    assert np.unique(g[g > 0]).size == 3

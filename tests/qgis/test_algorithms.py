@@ -64,7 +64,8 @@ def test_algorithms_are_registered_with_help_for_every_parameter(rssgl_provider)
             assert definition.name() == definition.name().upper()  # constants UPPER_SNAKE
         assert type(algorithm.createInstance()) is type(algorithm)
     train = registry.createAlgorithmById("rssgl:train")
-    for name in ("ITERATIONS", "LEARNING_RATE", "KERNEL", "STAT_LOSS_WEIGHT", "SEED", "DEVICE", "PATIENCE"):
+    for name in ("ITERATIONS", "LEARNING_RATE", "KERNEL", "STAT_LOSS_WEIGHT", "SEED", "DEVICE", "PATIENCE",
+                 "CROSS_VALIDATION"):
         assert train.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagAdvanced, name
     assert "VALIDATION_SHARE" in [d.name() for d in train.parameterDefinitions()]
 
@@ -102,6 +103,22 @@ def test_train_needs_exactly_one_sample_source(rssgl_provider, work):
     ok, message = algorithm.checkParameterValues({"INPUT": scene.cube, "SAMPLES": scene.polygons,
                                                   "OUTPUT_MODEL": "m.rssgl"}, context)
     assert not ok and "Class field" in message
+    ok, message = algorithm.checkParameterValues({"INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD":
+                                                  "class_id", "CROSS_VALIDATION": 1, "OUTPUT_MODEL": "m.rssgl"}, context)
+    assert not ok and "at least 2 folds" in message
+
+
+def test_train_with_cross_validation_gives_the_estimate_as_an_output(rssgl_provider, work):
+    scene = synthetic_scene(os.path.join(work, "scene"))
+    out = os.path.join(work, "cv")
+    os.makedirs(out, exist_ok=True)
+    results, feedback = run_algorithm("rssgl:train", {
+        "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 1, "DEVICE": 2,
+        "CROSS_VALIDATION": 2, "OUTPUT_MODEL": os.path.join(out, "cv.rssgl"), "OUTPUT_CLASSIFICATION": None,
+        "OUTPUT_REPORT": os.path.join(out, "cv.html")})
+    assert 0.0 <= results["CROSS_VALIDATED_OA"] <= 100.0
+    assert any("Cross-validated overall accuracy (2 folds of whole samples)" in m for m in feedback.infos)
+    assert "Cross-validated accuracy (2 folds of whole samples)" in open(os.path.join(out, "cv.html")).read()
 
 
 # ---------------------------------------------------------------------------------------------- train
