@@ -728,8 +728,8 @@
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="100"/>
-        <source>The cross-validated overall accuracy in percent (empty without cross-validation), for use in models.</source>
-        <translation>Die kreuzvalidierte Gesamtgenauigkeit in Prozent (leer ohne Kreuzvalidierung), zur Verwendung in Modellen.</translation>
+        <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
+        <translation>Ausgabezahl: die kreuzvalidierte Gesamtgenauigkeit (0-1; leer ohne Kreuzvalidierung).</translation>
     </message>
 </context>
 <context>
@@ -1034,11 +1034,6 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Kreuzvalidierungs-Folds über ganze Stichproben (0 = keine)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
-        <source>Cross-validated overall accuracy (%)</source>
-        <translation>Kreuzvalidierte Gesamtgenauigkeit (%)</translation>
-    </message>
-    <message>
         <location filename="../rssgl_qgis/processing/train.py" line="124"/>
         <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
         <translation>Die Kreuzvalidierung braucht mindestens 2 Folds; wählen Sie 0 für keine oder 2 bis {}.</translation>
@@ -1047,6 +1042,11 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <location filename="../rssgl_qgis/processing/train.py" line="178"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit ({} Folds ganzer Stichproben): {:.2f} % (+- {:.2f})</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <source>Cross-validated overall accuracy</source>
+        <translation>Kreuzvalidierte Gesamtgenauigkeit</translation>
     </message>
 </context>
 <context>

@@ -728,8 +728,8 @@
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="100"/>
-        <source>The cross-validated overall accuracy in percent (empty without cross-validation), for use in models.</source>
-        <translation>交叉验证的总体精度（百分比；未进行交叉验证时为空），可在模型中使用。</translation>
+        <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
+        <translation>输出数值：交叉验证的总体精度（0-1；未进行交叉验证时为空）。</translation>
     </message>
 </context>
 <context>
@@ -1034,11 +1034,6 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>按完整样本划分的交叉验证折数（0 = 不进行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
-        <source>Cross-validated overall accuracy (%)</source>
-        <translation>交叉验证总体精度（%）</translation>
-    </message>
-    <message>
         <location filename="../rssgl_qgis/processing/train.py" line="124"/>
         <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
         <translation>交叉验证至少需要 2 折；请选择 0（不进行）或 2 到 {}。</translation>
@@ -1047,6 +1042,11 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <location filename="../rssgl_qgis/processing/train.py" line="178"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>交叉验证总体精度（{} 折，按完整样本）：{:.2f} %（+- {:.2f}）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <source>Cross-validated overall accuracy</source>
+        <translation>交叉验证总体精度</translation>
     </message>
 </context>
 <context>

@@ -276,9 +276,11 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
     s = cv.summary
     out = [f"<h2>Cross-validated accuracy ({cv.folds} folds of whole samples)</h2>",
            '<p class="muted">Each fold\'s model was trained without that fold\'s samples (whole polygons) and '
-           "then classified them, so no pixel was tested by a model that saw any pixel of its polygon. This is a "
-           "far more honest estimate of the map's accuracy than the validation OA; it still only covers places "
-           "where samples were drawn, not a random sample of the map.</p>"]
+           "then classified them, so no pixel was tested by a model that saw any pixel of its polygon. It "
+           "estimates the accuracy in places without any training sample (e.g. fields nobody drew a polygon "
+           "in), with one fold of the samples fewer; near the training polygons the map is usually more "
+           "accurate. It is not a random sample of the map: for the map's accuracy use independent reference "
+           "samples (Assess accuracy).</p>"]
     overall = [
         ("Pixels tested", f"{int(s['n']):,}"),
         ("Overall accuracy (OA) %", _ci(s["oa"], s.get("oa_ci95"))),

@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bands", type=int, default=60, help="spectral bands")
     parser.add_argument("--classes", type=int, default=6, help="land-cover classes")
     parser.add_argument("--seed", type=int, default=0, help="scene seed")
+    parser.add_argument("--cv-folds", type=int, default=0,
+                        help="cross-validation folds over whole polygons (0 = none; each fold is one more training; "
+                             "docs/RESULTS.md shows what 3 folds give on this scene)")
     args = parser.parse_args(argv)
 
     from rssgl_qgis.io.scene import write_synthetic_scene
@@ -119,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results, seconds = run(env, "rssgl:train", {
         "INPUT": scene["cube"], "SAMPLES": scene["polygons"], "CLASS_FIELD": "class_id",
-        "ITERATIONS": args.iterations, "VALIDATION_SHARE": 0.2, "DEVICE": 0,
+        "ITERATIONS": args.iterations, "VALIDATION_SHARE": 0.2, "DEVICE": 0, "CROSS_VALIDATION": args.cv_folds,
         "OUTPUT_MODEL": os.path.join(out, "model.rssgl"), "OUTPUT_REPORT": os.path.join(out, "training.html")})
     print(f"2/4 trained in {seconds}: model {results['OUTPUT_MODEL']}, report {results['OUTPUT_REPORT']}")
+    cv_oa = results.get("CROSS_VALIDATED_OA")
 
     results, seconds = run(env, "rssgl:classify", {
         "INPUT": scene["cube"], "MODEL": os.path.join(out, "model.rssgl"),
@@ -137,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{n_reference} reference pixels outside the training polygons "
           f"(short demo training; total {time.perf_counter() - started:.0f} s, qgis_process CPU "
           f"{children_cpu_seconds() - cpu:.0f} s).")
+    if cv_oa is not None:
+        print(f"Cross-validated OA over {args.cv_folds} folds of whole training polygons (an estimate made before "
+              f"any reference data was used): {100 * cv_oa:.2f} %.")
     print(f"Open {os.path.join(out, 'classification.tif')} in QGIS: it loads with the class names and colours.")
     return 0
 

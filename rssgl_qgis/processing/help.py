@@ -97,8 +97,8 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                                             "write the class map here (GeoTIFF, styled)."),
             "OUTPUT_CONFIDENCE": translate("RssglHelp", "Optional: the model's confidence per pixel (highest class "
                                                         "probability, 0-1, float32)."),
-            "CROSS_VALIDATED_OA": translate("RssglHelp", "The cross-validated overall accuracy in percent (empty "
-                                                         "without cross-validation), for use in models."),
+            "CROSS_VALIDATED_OA": translate("RssglHelp", "Output number: the cross-validated overall accuracy "
+                                                         "(0-1; empty without cross-validation)."),
             "OUTPUT_REPORT": translate("RssglHelp", "Optional HTML training report: loss and validation accuracy per "
                                                     "epoch, classes, parameters, device and timing."),
         },

@@ -108,7 +108,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
             createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(
-            self.CROSS_VALIDATED_OA, self.tr("Cross-validated overall accuracy (%)")))
+            self.CROSS_VALIDATED_OA, self.tr("Cross-validated overall accuracy")))
 
     def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         """Exactly one sample source, and a class field with vector samples (checked before running)."""
@@ -174,9 +174,9 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         cv_oa = None
         if result.cross_validation is not None:
             summary = result.cross_validation.summary
-            cv_oa = 100.0 * summary["oa"]
+            cv_oa = float(summary["oa"])  # 0-1, like Assess accuracy's OVERALL_ACCURACY
             feedback.pushInfo(self.tr("Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % "
-                                      "(+- {:.2f})").format(result.cross_validation.folds, cv_oa,
+                                      "(+- {:.2f})").format(result.cross_validation.folds, 100.0 * cv_oa,
                                                             100.0 * summary["oa_ci95"]))
         attach_post_processor(self, context, classification_out, ClassificationPostProcessor(),
                               self.tr("RSSGL classification"))

@@ -116,7 +116,7 @@ def test_train_with_cross_validation_gives_the_estimate_as_an_output(rssgl_provi
         "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 1, "DEVICE": 2,
         "CROSS_VALIDATION": 2, "OUTPUT_MODEL": os.path.join(out, "cv.rssgl"), "OUTPUT_CLASSIFICATION": None,
         "OUTPUT_REPORT": os.path.join(out, "cv.html")})
-    assert 0.0 <= results["CROSS_VALIDATED_OA"] <= 100.0
+    assert 0.0 <= results["CROSS_VALIDATED_OA"] <= 1.0
     assert any("Cross-validated overall accuracy (2 folds of whole samples)" in m for m in feedback.infos)
     assert "Cross-validated accuracy (2 folds of whole samples)" in open(os.path.join(out, "cv.html")).read()
 
