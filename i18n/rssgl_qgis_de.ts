@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
@@ -524,44 +524,44 @@
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
         <source>n/a</source>
         <translation>k. A.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
-        <source>Classification added (validation OA {0}, {1:.0f} s).</source>
-        <translation>Klassifikation hinzugefügt (Validierungs-OA {0}, {1:.0f} s).</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="625"/>
-        <source>&lt;b&gt;Validation OA {0}&lt;/b&gt;, {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
-        <translation>&lt;b&gt;Validierungs-OA {0}&lt;/b&gt;, {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="632"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="648"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="653"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="658"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
+        <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
+        <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="626"/>
+        <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
+        <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
     </message>
 </context>
 <context>

@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
@@ -524,44 +524,44 @@
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
         <source>n/a</source>
         <translation>无</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
-        <source>Classification added (validation OA {0}, {1:.0f} s).</source>
-        <translation>已添加分类结果（验证总体精度 {0}，{1:.0f} 秒）。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="625"/>
-        <source>&lt;b&gt;Validation OA {0}&lt;/b&gt;, {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
-        <translation>&lt;b&gt;验证总体精度 {0}&lt;/b&gt;，{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上耗时 {4:.1f} 秒。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="632"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="648"/>
         <source> (run {0})</source>
         <translation>（第 {0} 次运行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="653"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
         <source>Where to draw next</source>
         <translation>下一步绘制位置</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="658"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
         <source>Training report</source>
         <translation>训练报告</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
+        <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
+        <translation>已添加分类结果（{0:.0f} 秒）。验证总体精度（{1}）来自您自己绘制的多边形中的像素，会高估分类图的精度。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="626"/>
+        <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
+        <translation>验证总体精度 {0}（来自训练多边形的像素：偏乐观），{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上用时 {4:.1f} 秒。</translation>
     </message>
 </context>
 <context>

@@ -616,13 +616,15 @@ class RssglDockWidget(QgsDockWidget):
         Setting.LAST_MODEL.write(outcome.model_path)
         self.summary_label.setText(self._summary_html(outcome))
         oa = f"{100 * outcome.validation_oa:.1f}%" if outcome.validation_oa is not None else self.tr("n/a")
-        self._push(self.tr("Classification added (validation OA {0}, {1:.0f} s).").format(oa, outcome.total_seconds),
+        self._push(self.tr("Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own "
+                           "polygons and overstates the map's accuracy.").format(outcome.total_seconds, oa),
                    Qgis.Success)
 
     def _summary_html(self, outcome: TrainOutcome) -> str:
         oa = f"{100 * outcome.validation_oa:.1f}%" if outcome.validation_oa is not None else self.tr("n/a")
         lines = [
-            self.tr("<b>Validation OA {0}</b>, {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.").format(
+            self.tr("Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} "
+                    "of {3}, {4:.1f} s on {5}.").format(
                 oa, len(outcome.class_values), outcome.best_epoch, outcome.epochs, outcome.train_seconds,
                 outcome.device),
         ]

@@ -455,7 +455,7 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     guidance = by_name["Where to draw next"]
     assert guidance.isValid() and guidance.featureCount() == len(outcome.regions) > 0
     assert {"rank", "mean_conf", "class_1", "class_2"} <= set(guidance.fields().names())
-    assert "Validation OA" in dock.summary_label.text()
+    assert "Validation OA" in dock.summary_label.text() and "optimistic" in dock.summary_label.text()
     assert any("Classification added" in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
