@@ -82,6 +82,19 @@ def train(cube, labels, *, iterations: int, device: str, kernel, seed: int = 233
     return clf, test, time.perf_counter() - t0
 
 
+def load_or_train(args, cube, labels, *, what: str, percent: float = 1.0, valid=None):
+    """The model of ``args.model`` when given (its test pixels: the paper split of ``labels``), else one
+    trained here for ``args.iterations`` (saved to ``args.save_model`` when asked); returns (clf, test)."""
+    if args.model:
+        return RssglClassifier.load(args.model, device=args.device), percent_split(labels, percent, seed=2333)[1]
+    clf, test, seconds = train(cube, labels, iterations=args.iterations, device=args.device, kernel=(3, 5, 5),
+                               percent=percent, valid=valid)
+    print(f"# trained a {what} model: {args.iterations} iterations in {seconds:.0f} s on {clf.device_}")
+    if args.save_model:
+        clf.save(args.save_model)
+    return clf, test
+
+
 def compare(name: str, clf, cube, test, pairs, valid=None, batch=None) -> list[dict]:
     """Whole-scene vs tiled predictions for each (tile, halo); one result row per pair."""
     t0 = time.perf_counter()
@@ -144,15 +157,7 @@ def main(argv=None) -> int:
     if args.data and Path(args.data, "salinas_a").is_dir():
         scene = load_scene("salinas_a", args.data)
     if scene is not None and scene.cube is not None:
-        train_labels, test = percent_split(scene.labels, 1.0, seed=2333)
-        if args.model:
-            clf = RssglClassifier.load(args.model, device=args.device)
-        else:
-            clf, test, secs = train(scene.cube, scene.labels, iterations=args.iterations, device=args.device,
-                                    kernel=(3, 5, 5))
-            print(f"# trained Salinas-A model: {args.iterations} iterations in {secs:.0f} s on {clf.device_}")
-            if args.save_model:
-                clf.save(args.save_model)
+        clf, test = load_or_train(args, scene.cube, scene.labels, what="Salinas-A")
         rows += compare("salinas_a", clf, scene.cube, test, _pairs(args.salinas_pairs), batch=args.batch)
         if args.mosaic > 1:
             cube, mtest = mirrored_mosaic(scene.cube, test, args.mosaic)

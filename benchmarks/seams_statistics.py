@@ -34,13 +34,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_seams import mirrored_mosaic, train  # noqa: E402
+from benchmarks.bench_seams import load_or_train, mirrored_mosaic  # noqa: E402
 from rssgl_qgis.core.datasets import load_scene  # noqa: E402
 from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
 from rssgl_qgis.core.inference import DEFAULT_SCENE_PASSES, plan_tiles, stats_region  # noqa: E402
 from rssgl_qgis.core.model import PAD_MULTIPLE  # noqa: E402
 from rssgl_qgis.core.normalization import normalize_cube  # noqa: E402
-from rssgl_qgis.core.sampling import percent_split  # noqa: E402
 from rssgl_qgis.core.scene_stats import SceneStatistics  # noqa: E402
 from rssgl_qgis.core.training import RssglClassifier  # noqa: E402
 
@@ -130,28 +129,13 @@ def main(argv=None) -> int:
         from rssgl_qgis.core.synthetic import make_synthetic_scene
 
         small = make_synthetic_scene(seed=1, height=128, width=128, bands=args.synthetic_bands)
-        if args.model:
-            clf = RssglClassifier.load(args.model, device=args.device)
-        else:
-            clf, _, seconds = train(small.cube, small.labels, iterations=args.iterations, device=args.device,
-                                    kernel=(3, 5, 5), percent=5.0, valid=small.valid)
-            print(f"# trained a synthetic model on 128^2: {args.iterations} iterations in {seconds:.0f} s")
-            if args.save_model:
-                clf.save(args.save_model)
+        clf, _ = load_or_train(args, small.cube, small.labels, what="synthetic 128^2", percent=5.0, valid=small.valid)
         big = make_synthetic_scene(seed=2, height=args.synthetic, width=args.synthetic, bands=args.synthetic_bands)
         cube, mtest, valid = big.cube.astype(np.float32), big.labels, big.valid
         print(f"# scene: synthetic {args.synthetic} x {args.synthetic} x {args.synthetic_bands}")
     else:
         scene = load_scene("salinas_a", args.data)
-        if args.model:
-            clf = RssglClassifier.load(args.model, device=args.device)
-            _, test = percent_split(scene.labels, 1.0, seed=2333)
-        else:
-            clf, test, seconds = train(scene.cube, scene.labels, iterations=args.iterations, device=args.device,
-                                       kernel=(3, 5, 5))
-            print(f"# trained a Salinas-A model: {args.iterations} iterations in {seconds:.0f} s")
-            if args.save_model:
-                clf.save(args.save_model)
+        clf, test = load_or_train(args, scene.cube, scene.labels, what="Salinas-A")
         cube, mtest = mirrored_mosaic(scene.cube, test, args.mosaic)
         cube = cube.astype(np.float32)
         print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
