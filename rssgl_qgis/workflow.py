@@ -176,9 +176,10 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
     """Train one model per fold without that fold's sample polygons and classify them with it.
 
     The folds keep every sample (polygon, or patch of a label raster) whole, so each pixel is tested
-    by a model that never saw any pixel of its polygon: a far more honest estimate of map accuracy
-    than validation pixels carved from the training polygons. Returns None (with a warning) when no
-    class has 2 samples.
+    by a model that never saw any pixel of its polygon: an estimate of the accuracy in places without
+    samples, unlike validation pixels carved from the training polygons (100 % where the map had
+    61-81 %: docs/RESULTS.md, which also shows how far this estimate can be off). Returns None (with a
+    warning) when no class has 2 samples.
     """
     from .core.metrics import accuracy_summary, confusion_matrix
     from .core.sampling import group_folds
@@ -196,6 +197,8 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
         held_out = fold_map == fold
         train = np.where(held_out, 0, labels)
         if np.unique(train[train > 0]).size < 2:  # a 2-class scene whose fold took all of one class's samples
+            log("warning", f"Cross-validation fold {fold} of {used} skipped: without its samples fewer than 2 "
+                           "classes are left to train on.")
             continue
 
         def fold_progress(percent: float, message: str, fold=fold) -> None:
