@@ -366,6 +366,7 @@ class TiledReport:
     compute_seconds: float = 0.0
     write_seconds: float = 0.0
     scene_passes: int = 0  # statistics passes run before the writing pass (core/scene_stats.py)
+    scene_pass_tiles: int = 0  # tiles each statistics pass looked at (fewer than ``tiles`` when sampled)
 
     @property
     def mpixels_per_minute(self) -> float:
@@ -1105,6 +1106,7 @@ def predict_tiled(
         read_seconds=read_seconds,
         compute_seconds=run.compute_seconds,
         scene_passes=passes,
+        scene_pass_tiles=sum(len(b) for b in sweep_batches[0]) if passes else 0,
         write_seconds=write_seconds,
     )
 

@@ -335,6 +335,7 @@ def classify_raster(
     say("info", f"Classified {report.tiles} tiles of {report.tile} px (+{report.halo} halo) in {seconds:.1f} s "
                 f"({result.mpixels_per_minute:.1f} Mpixel/min); {report.valid_pixels} valid pixels.")
     if report.scene_passes:
-        say("info", f"Whole-scene statistics gathered over the tiles in {report.scene_passes} extra passes, so "
+        seen = "" if report.scene_pass_tiles >= report.tiles else f", each over {report.scene_pass_tiles} of the tiles"
+        say("info", f"Whole-scene statistics gathered over the tiles in {report.scene_passes} extra passes{seen}, so "
                     "tiles are normalised like the whole raster (no tile seams).")
     return result

@@ -116,7 +116,7 @@ def test_sampled_statistics_read_fewer_tiles_and_stay_close_to_all_tiles():
         report = predict_tiled(pred, read, 128, 128, write_window=write, tile=16, halo=8, batch=1,
                                with_probabilities=True, scene_passes=3, scene_sample=sample, prefetch=0,
                                progress=lambda p, m, seen=seen: seen.append(p))
-        assert report.tiles == 64 and report.scene_passes == 3
+        assert report.tiles == 64 and report.scene_passes == 3 and report.scene_pass_tiles == 64 // sample
         assert seen == sorted(seen) and seen[-1] == pytest.approx(100.0)
         proba[sample] = out
     assert reads == {1: 4 * 64, 4: 3 * 16 + 64}
