@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--synthetic-size", type=int, default=320, help="0 skips the synthetic scene")
     ap.add_argument("--synthetic-train-size", type=int, default=128)
     ap.add_argument("--synthetic-bands", type=int, default=100)
+    ap.add_argument("--synthetic-model", help="synthetic model file: loaded when it exists, else trained and saved there")
     ap.add_argument("--synthetic-pairs", default="64:16,128:16,128:32,192:32,256:32")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--scene-passes", default="0,3",
@@ -167,11 +168,17 @@ def main(argv=None) -> int:
     if args.synthetic_size:
         from rssgl_qgis.core.synthetic import make_synthetic_scene
 
-        small = make_synthetic_scene(seed=1, height=args.synthetic_train_size, width=args.synthetic_train_size,
-                                     bands=args.synthetic_bands)
-        clf, _, secs = train(small.cube, small.labels, iterations=args.iterations, device=args.device,
-                             kernel=(3, 5, 5), percent=5.0, valid=small.valid)
-        print(f"# trained synthetic model on {args.synthetic_train_size}^2: {secs:.0f} s on {clf.device_}")
+        if args.synthetic_model and Path(args.synthetic_model).exists():
+            clf = RssglClassifier.load(args.synthetic_model, device=args.device)
+            print(f"# synthetic model {args.synthetic_model} (trained elsewhere), on {clf.device_}")
+        else:
+            small = make_synthetic_scene(seed=1, height=args.synthetic_train_size, width=args.synthetic_train_size,
+                                         bands=args.synthetic_bands)
+            clf, _, secs = train(small.cube, small.labels, iterations=args.iterations, device=args.device,
+                                 kernel=(3, 5, 5), percent=5.0, valid=small.valid)
+            print(f"# trained synthetic model on {args.synthetic_train_size}^2: {secs:.0f} s on {clf.device_}")
+            if args.synthetic_model:
+                clf.save(args.synthetic_model)
         big = make_synthetic_scene(seed=2, height=args.synthetic_size, width=args.synthetic_size,
                                    bands=args.synthetic_bands)
         rows += compare(f"synthetic{args.synthetic_size}", clf, big.cube, big.labels,
