@@ -92,9 +92,10 @@ DEFAULT_SCENE_PASSES = 3
 #: H200: 2048^2 synthetic with 256-px tiles (64 tiles), 3 passes: agreement 99.86 % over all tiles, 99.80 %
 #: sampled; 4096^2 x 200 with the defaults: 80 -> 164-192 Mpixel/min (0 passes: 287).
 DEFAULT_SCENE_SAMPLE = 4
-#: Not fewer: a checkerboard over 16 tiles (8 per pass) was measured at 97.74 % agreement, OA -0.83,
-#: against 99.88 % / +0.00 with every tile (2-core CPU, 512^2 synthetic scene, 128-px tiles).
-MIN_SAMPLED_TILES = 8
+#: So sampling starts at 64 tiles (16 per pass, as measured above). Fewer per pass went wrong: a
+#: checkerboard over 16 tiles (8 per pass) gave 97.74 % agreement, OA -0.83, against 99.88 % / +0.00
+#: with every tile (2-core CPU, 512^2 synthetic scene, 128-px tiles, benchmarks/bench_seams.py).
+MIN_SAMPLED_TILES = 16
 #: Smallest core tile the OOM fallback shrinks to before giving up.
 MIN_TILE = 32
 #: Peak memory of one RSSGL forward pass (no autograd) per pixel of the padded window, in bytes, with
