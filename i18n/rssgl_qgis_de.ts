@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
@@ -279,7 +279,7 @@
         <translation>Einen GeoPackage-Polygonlayer mit den Feldern class_id und class_name im KBS des Rasters anlegen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="383"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="394"/>
         <source>Add class</source>
         <translation>Klasse hinzufügen</translation>
     </message>
@@ -329,239 +329,269 @@
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="170"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>Jeder Lauf schreibt Modell, Karten und Bericht in einen neuen Unterordner hier.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>Vom vorherigen Modell weitertrainieren (Feinabstimmung)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
         <source>Keep previous results</source>
         <translation>Vorherige Ergebnisse behalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="173"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="175"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="188"/>
         <source>Train and classify</source>
         <translation>Trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
         <source>Cancel</source>
         <translation>Abbrechen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
         <source>Results</source>
         <translation>Ergebnisse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
         <source>No run yet.</source>
         <translation>Noch kein Lauf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="252"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="263"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch ist nicht verfügbar.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="330"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="341"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>Fügen Sie eine Klasse hinzu und zeichnen Sie dann Polygone: Sie erhalten die aktive Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="332"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="343"/>
         <source>New polygons get class: {0}</source>
         <translation>Neue Polygone erhalten die Klasse: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="351"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
         <source>Choose or create a training layer first.</source>
         <translation>Wählen oder erstellen Sie zuerst einen Trainingslayer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="370"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>Die Klasse '{0}' existiert bereits.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
         <source>Class name:</source>
         <translation>Klassenname:</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="395"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="406"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>Klassen eines Textfelds heißen wie ihr Wert; bearbeiten Sie stattdessen die Polygone.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
         <source>Rename class</source>
         <translation>Klasse umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="440"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="451"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>Öffnen oder wählen Sie zuerst das Raster: Der Trainingslayer verwendet dessen KBS.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
         <source>New training layer</source>
         <translation>Neuer Trainingslayer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="443"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="454"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>Speichern Sie zuerst das Projekt oder wählen Sie, wohin der Trainingslayer geschrieben werden soll.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="444"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
         <source>{0} training polygons</source>
         <translation>{0} Trainingspolygone</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
         <source>Stop editing</source>
         <translation>Bearbeitung beenden</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
         <source>Start editing</source>
         <translation>Bearbeitung beginnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="506"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>Wählen Sie unter 'Raster' einen Rasterlayer, der eine Datei ist (GeoTIFF, ENVI, ...).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="509"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="520"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>Wählen Sie einen Trainingslayer oder erstellen Sie einen mit 'Neuer Trainingslayer ...'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="523"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>Wählen Sie unter 'Klassenfeld' das Feld, das die Klassen enthält.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="514"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>Der Trainingslayer enthält noch keine Polygone: Zeichnen Sie einige pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="547"/>
         <source>No previous model found: training from scratch.</source>
         <translation>Kein vorheriges Modell gefunden: Training von Grund auf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="567"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL: trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="573"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="585"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>Lauf {0}: Training auf {1} ({2} Iterationen, Gerät {3}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="581"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="593"/>
         <source>Canceling...</source>
         <translation>Wird abgebrochen ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="587"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="599"/>
         <source>warning: </source>
         <translation>Warnung: </translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="595"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="607"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>Das Training wurde abgebrochen; es wurde nichts hinzugefügt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="596"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="608"/>
         <source>Training was canceled.</source>
         <translation>Das Training wurde abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="600"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
         <source>The last run failed: {0}</source>
         <translation>Der letzte Lauf ist fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="601"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
         <source>Training failed: {0}</source>
         <translation>Training fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
         <source>n/a</source>
         <translation>k. A.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="648"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="664"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="658"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="626"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <source>Off (fastest)</source>
+        <translation>Aus (am schnellsten)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <source>3 folds of whole polygons (4x the time)</source>
+        <translation>3 Folds ganzer Polygone (4-fache Zeit)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <source>5 folds of whole polygons (6x the time)</source>
+        <translation>5 Folds ganzer Polygone (6-fache Zeit)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
+        <translation>Vor dem endgültigen Training wird je Fold ein Modell ohne die Polygone dieses Folds trainiert und an ihnen getestet: eine Schätzung der Genauigkeit dort, wo Sie nichts gezeichnet haben. Erfordert mindestens 2 getrennte Polygone pro Klasse.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <source>Accuracy estimate</source>
+        <translation>Genauigkeitsschätzung</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
+        <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
+        <translation>&lt;b&gt;Kreuzvalidierte OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) über {2} Folds ganzer Polygone: die zu erwartende Genauigkeit dort, wo Sie nichts gezeichnet haben.</translation>
     </message>
 </context>
 <context>
@@ -766,22 +796,22 @@
 <context>
     <name>RssglTrainTask</name>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="86"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="90"/>
         <source>Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).</source>
         <translation>Die Feinabstimmung erreichte ihr bestes Modell nach {0} Epoche(n) / {1:.1f} s; das letzte vollständige Training brauchte {2} Epoche(n) / {3:.1f} s: {4:.1f}-mal schneller (ganze Läufe {5:.1f} s gegenüber {6:.1f} s).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="153"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="157"/>
         <source>Fine-tuning from {0}.</source>
         <translation>Feinabstimmung ausgehend von {0}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="182"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="187"/>
         <source>Classifying the whole raster.</source>
         <translation>Das gesamte Raster wird klassifiziert.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="200"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="205"/>
         <source>Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).</source>
         <translation>Als Nächstes zeichnen Nr. {0}: {1} gegen {2} (mittlere Konfidenz {3:.2f}, {4} Px).</translation>
     </message>

@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="656"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
@@ -279,7 +279,7 @@
         <translation>在栅格的坐标参考系中创建带有 class_id 和 class_name 字段的 GeoPackage 多边形图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="383"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="394"/>
         <source>Add class</source>
         <translation>添加类别</translation>
     </message>
@@ -329,239 +329,269 @@
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="170"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>每次运行都会将模型、地图和报告写入此处的一个新子文件夹。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>从上一个模型继续训练（微调）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
         <source>Keep previous results</source>
         <translation>保留之前的结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="173"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="175"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>Output folder</source>
         <translation>输出文件夹</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="188"/>
         <source>Train and classify</source>
         <translation>训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
         <source>Results</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
         <source>No run yet.</source>
         <translation>尚未运行。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="252"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="263"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch 不可用。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="330"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="341"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>先添加一个类别，然后绘制多边形：它们会自动获得当前类别。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="332"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="343"/>
         <source>New polygons get class: {0}</source>
         <translation>新多边形的类别：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="351"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
         <source>Choose or create a training layer first.</source>
         <translation>请先选择或创建训练图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="370"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>类别“{0}”已存在。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
         <source>Class name:</source>
         <translation>类别名称：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="395"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="406"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>文本字段的类别以其取值命名；请改为编辑多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="398"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
         <source>Rename class</source>
         <translation>重命名类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="440"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="451"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>请先打开或选择栅格：训练图层将使用其坐标参考系。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
         <source>New training layer</source>
         <translation>新建训练图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="426"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="443"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="454"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>请先保存项目，或选择训练图层的保存位置。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="444"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
         <source>{0} training polygons</source>
         <translation>{0} 训练多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
         <source>Stop editing</source>
         <translation>停止编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="501"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
         <source>Start editing</source>
         <translation>开始编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="506"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>请在“栅格”中选择一个文件形式的栅格图层（GeoTIFF、ENVI 等）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="509"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="520"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>请选择训练图层，或通过“新建训练图层……”创建一个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="523"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>请在“类别字段”中选择存放类别的字段。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="514"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>训练图层中还没有多边形：请为每个类别绘制几个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="547"/>
         <source>No previous model found: training from scratch.</source>
         <translation>未找到之前的模型：从头开始训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="567"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL：训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="573"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="585"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>第 {0} 次运行：在 {1} 上训练（{2} 次迭代，设备 {3}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="581"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="593"/>
         <source>Canceling...</source>
         <translation>正在取消……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="587"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="599"/>
         <source>warning: </source>
         <translation>警告：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="595"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="607"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>训练已取消；未添加任何内容。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="596"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="608"/>
         <source>Training was canceled.</source>
         <translation>训练已取消。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="600"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
         <source>The last run failed: {0}</source>
         <translation>上一次运行失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="601"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
         <source>Training failed: {0}</source>
         <translation>训练失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
         <source>n/a</source>
         <translation>无</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="648"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="664"/>
         <source> (run {0})</source>
         <translation>（第 {0} 次运行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
         <source>Where to draw next</source>
         <translation>下一步绘制位置</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="658"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="619"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。验证总体精度（{1}）来自您自己绘制的多边形中的像素，会高估分类图的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="626"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>验证总体精度 {0}（来自训练多边形的像素：偏乐观），{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上用时 {4:.1f} 秒。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <source>Off (fastest)</source>
+        <translation>关闭（最快）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <source>3 folds of whole polygons (4x the time)</source>
+        <translation>按完整多边形分 3 折（耗时 4 倍）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <source>5 folds of whole polygons (6x the time)</source>
+        <translation>按完整多边形分 5 折（耗时 6 倍）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
+        <translation>在最终训练之前，每折训练一个不使用该折多边形的模型，并在这些多边形上测试：估计您未绘制样本区域的精度。每个类别需要至少 2 个独立的多边形。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <source>Accuracy estimate</source>
+        <translation>精度估计</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
+        <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
+        <translation>&lt;b&gt;交叉验证总体精度 {0:.1f}%&lt;/b&gt;（+- {1:.1f}），基于 {2} 折完整多边形：您未绘制样本区域的预期精度。</translation>
     </message>
 </context>
 <context>
@@ -766,22 +796,22 @@
 <context>
     <name>RssglTrainTask</name>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="86"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="90"/>
         <source>Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).</source>
         <translation>微调在 {0} 轮 / {1:.1f} 秒后达到最佳模型；上一次完整训练需要 {2} 轮 / {3:.1f} 秒：快 {4:.1f} 倍（完整运行 {5:.1f} 秒对比 {6:.1f} 秒）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="153"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="157"/>
         <source>Fine-tuning from {0}.</source>
         <translation>从 {0} 开始微调。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="182"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="187"/>
         <source>Classifying the whole raster.</source>
         <translation>正在对整个栅格进行分类。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="200"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="205"/>
         <source>Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).</source>
         <translation>下一步绘制 #{0}：{1} 与 {2}（平均置信度 {3:.2f}，{4} 像元）。</translation>
     </message>

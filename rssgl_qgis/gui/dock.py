@@ -165,6 +165,14 @@ class RssglDockWidget(QgsDockWidget):
             DEVICES, (self.tr("Automatic (GPU if available)"), self.tr("CUDA GPU"), self.tr("CPU")), strict=True
         ):
             self.device_combo.addItem(label, value)
+        self.cv_combo = QComboBox()
+        for folds, label in ((0, self.tr("Off (fastest)")), (3, self.tr("3 folds of whole polygons (4x the time)")),
+                             (5, self.tr("5 folds of whole polygons (6x the time)"))):
+            self.cv_combo.addItem(label, folds)
+        self.cv_combo.setToolTip(self.tr(
+            "Before the final training, train one model per fold without that fold's polygons and test it on "
+            "them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per "
+            "class."))
         self.output_widget = QgsFileWidget()
         self.output_widget.setStorageMode(QgsFileWidget.GetDirectory)
         self.output_widget.setToolTip(self.tr("Each run writes its model, maps and report into a new sub-folder here."))
@@ -172,6 +180,7 @@ class RssglDockWidget(QgsDockWidget):
         self.keep_check = QCheckBox(self.tr("Keep previous results"))
         train_form.addRow(self.tr("Iterations"), self.iterations_spin)
         train_form.addRow(self.tr("Device"), self.device_combo)
+        train_form.addRow(self.tr("Accuracy estimate"), self.cv_combo)
         train_form.addRow(self.tr("Output folder"), self.output_widget)
         train_form.addRow(self.continue_check)
         train_form.addRow(self.keep_check)
@@ -216,6 +225,7 @@ class RssglDockWidget(QgsDockWidget):
         self.iterations_spin.setValue(Setting.ITERATIONS.read())
         index = self.device_combo.findData(Setting.DEVICE.read())
         self.device_combo.setCurrentIndex(max(0, index))
+        self.cv_combo.setCurrentIndex(max(0, self.cv_combo.findData(Setting.CV_FOLDS.read())))
         self.keep_check.setChecked(Setting.KEEP_PREVIOUS.read())
         self.continue_check.setChecked(Setting.CONTINUE_FROM_PREVIOUS.read())
         self.output_widget.setFilePath(Setting.OUTPUT_FOLDER.read() or self._default_output_folder())
@@ -223,6 +233,7 @@ class RssglDockWidget(QgsDockWidget):
     def _save_settings(self) -> None:
         Setting.ITERATIONS.write(self.iterations_spin.value())
         Setting.DEVICE.write(self.device_combo.currentData())
+        Setting.CV_FOLDS.write(int(self.cv_combo.currentData()))
         Setting.KEEP_PREVIOUS.write(self.keep_check.isChecked())
         Setting.CONTINUE_FROM_PREVIOUS.write(self.continue_check.isChecked())
         Setting.OUTPUT_FOLDER.write(self.output_widget.filePath())
@@ -548,6 +559,7 @@ class RssglDockWidget(QgsDockWidget):
             class_colors={v: (e.color.red(), e.color.green(), e.color.blue()) for v, e in numeric.items()},
             init_from=init_from,
             max_regions=Setting.REGIONS.read(),
+            cv_folds=int(self.cv_combo.currentData()),
         )
 
     def start_training(self, request: TrainRequest | None = None) -> RssglTrainTask | None:
@@ -628,6 +640,10 @@ class RssglDockWidget(QgsDockWidget):
                 oa, len(outcome.class_values), outcome.best_epoch, outcome.epochs, outcome.train_seconds,
                 outcome.device),
         ]
+        if outcome.cv_oa is not None:
+            lines.append(self.tr("<b>Cross-validated OA {0:.1f}%</b> (+- {1:.1f}) over {2} folds of whole polygons: "
+                                 "the accuracy to expect where you drew nothing.").format(
+                100 * outcome.cv_oa, 100 * (outcome.cv_oa_ci95 or 0.0), outcome.cv_folds))
         if outcome.regions:
             first = outcome.regions[0]
             names = dict(zip(outcome.class_values, outcome.class_names, strict=True))

@@ -43,6 +43,7 @@ class TrainRequest:
     class_colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     init_from: str | None = None  # model file to fine-tune from ("Continue from previous model")
     max_regions: int = 10
+    cv_folds: int = 0  # cross-validation over whole polygons before the final training (0 = none)
     params_overrides: dict[str, Any] = field(default_factory=dict)  # other TrainingParams fields
 
 
@@ -72,6 +73,9 @@ class TrainOutcome:
     total_seconds: float = 0.0
     fine_tuned: bool = False
     regions: list = field(default_factory=list)  # io.uncertainty.UncertainRegion, rank order
+    cv_folds: int = 0  # folds actually run (0: none, or skipped for lack of separate polygons)
+    cv_oa: float | None = None  # cross-validated overall accuracy (0-1) and its 95 % half-width
+    cv_oa_ci95: float | None = None
 
 
 def fine_tune_comparison(fine: TrainOutcome, full: TrainOutcome | None) -> str | None:
@@ -162,6 +166,7 @@ class RssglTrainTask(QgsTask):
             model_out=path("model.rssgl"),
             report_out=path("training_report.html"),
             init_from=init,
+            cv_folds=int(req.cv_folds),
             progress=self._stage_progress(0.0, self.TRAIN_SHARE),
             should_stop=self.isCanceled,
             log=self._log,
@@ -203,6 +208,7 @@ class RssglTrainTask(QgsTask):
         self.setProgress(100.0)
         history = list(result.history)
         best = max(1, int(result.best_epoch))
+        cv = result.cross_validation
         return TrainOutcome(
             "success",
             req,
@@ -223,6 +229,9 @@ class RssglTrainTask(QgsTask):
             train_seconds=float(result.train_seconds),
             fine_tuned=init is not None,
             regions=list(search.regions),
+            cv_folds=cv.folds if cv else 0,
+            cv_oa=float(cv.summary["oa"]) if cv else None,
+            cv_oa_ci95=float(cv.summary["oa_ci95"]) if cv else None,
         )
 
     # ---------------------------------------------------------------- GUI thread

@@ -399,6 +399,38 @@ def test_task_run_directly_writes_all_outputs(qgis_app, small_network, scene, ra
     assert any(line.lower().startswith("epoch 1") for line in lines)
 
 
+def test_dock_cross_validation_choice_reaches_the_task_and_the_summary(desktop, small_network, scene, raster_path,
+                                                                       tmp_path):
+    """The "Accuracy estimate" choice is remembered, runs one model per fold in the task, and the summary
+    shows the cross-validated OA next to the (optimistic) validation OA."""
+    pytest.importorskip("rssgl_qgis.io.classify_raster")
+    from rssgl_qgis.gui.settings import Setting
+    from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
+
+    _iface, dock = desktop
+    dock.cv_combo.setCurrentIndex(dock.cv_combo.findData(3))
+    dock._save_settings()
+    assert Setting.CV_FOLDS.read() == 3
+    dock.cv_combo.setCurrentIndex(0)
+    dock._load_settings()
+    assert dock.cv_combo.currentData() == 3
+
+    samples = write_samples_gpkg(scene, str(tmp_path / "samples.gpkg"))
+    request = TrainRequest(
+        raster_path=raster_path, samples_path=samples, samples_layer="training_polygons", class_field="class_id",
+        run_folder=str(tmp_path / "run"), iterations=3, device="cpu", cv_folds=int(dock.cv_combo.currentData()),
+        params_overrides={"epoch_iterations": 3},
+    )
+    task = RssglTrainTask(request)
+    assert task.run() is True, task.outcome.details
+    outcome = task.outcome
+    assert outcome.cv_folds == 2  # 2 polygons per class: as many folds as that allows
+    assert 0.0 <= outcome.cv_oa <= 1.0 and outcome.cv_oa_ci95 > 0
+    summary = dock._summary_html(outcome)
+    assert f"Cross-validated OA {100 * outcome.cv_oa:.1f}%" in summary and "optimistic" in summary
+    Setting.CV_FOLDS.write(0)
+
+
 def write_samples_gpkg(scene, path: str) -> str:
     """The scene's training polygons as a GeoPackage with class_id/class_name (as the dock's snapshot)."""
     from qgis.core import QgsCoordinateReferenceSystem
