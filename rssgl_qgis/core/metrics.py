@@ -128,7 +128,7 @@ def accuracy_summary(cm: np.ndarray, class_areas=None) -> dict[str, Any]:
     if n == 0:
         raise ValueError("The confusion matrix is empty: no reference pixel overlaps the classification.")
     p = cm / n
-    oa = float(np.trace(p))
+    oa = float(np.trace(cm)) / n  # not trace(p): a sum of rounded fractions can exceed 1 (NaN CI)
     rows, cols = cm.sum(axis=1), cm.sum(axis=0)
     producers = _div(np.diag(cm), rows)
     users = _div(np.diag(cm), cols)
@@ -138,7 +138,7 @@ def accuracy_summary(cm: np.ndarray, class_areas=None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "n": int(n),
         "oa": oa,
-        "oa_ci95": Z95 * np.sqrt(oa * (1 - oa) / n),
+        "oa_ci95": Z95 * np.sqrt(max(oa * (1 - oa), 0.0) / n),
         "aa": float(np.nanmean(producers)) if np.isfinite(producers).any() else float("nan"),
         "kappa": float(kappa),
         "kappa_ci95": float(Z95 * np.sqrt(max(_kappa_variance(p, n), 0.0))),

@@ -72,3 +72,12 @@ def test_summary_rejects_bad_input_and_handles_empty_classes():
         accuracy_summary(np.zeros((2, 2)))
     s = accuracy_summary(np.array([[5, 0], [0, 0]]))
     assert np.isnan(s["producers"][1]) and s["aa"] == 1.0
+
+
+def test_a_perfect_map_has_oa_1_and_a_zero_interval_whatever_the_class_order():
+    """Regression (found by hypothesis): trace(cm / n) summed rounded fractions to 1 + 2e-16, and the
+    interval sqrt(oa * (1 - oa) / n) became NaN."""
+    counts = [10, 14, 4, 4, 4]  # np.trace(cm / 36) == 1.0000000000000002 in this order
+    for order in ([0, 1, 2, 3, 4], [4, 2, 0, 3, 1]):
+        summary = accuracy_summary(np.diag([counts[i] for i in order]))
+        assert summary["oa"] == 1.0 and summary["oa_ci95"] == 0.0
