@@ -337,9 +337,8 @@ def train_from_files(
         try:
             cross_validation = None
             if cv_folds:
-                groups = samples.groups if samples.groups is not None else np.where(labels > 0, 1, 0)
                 cross_validation = _cross_validate(
-                    make_classifier, cube, valid, labels, groups, cv_folds, params.seed, present, names,
+                    make_classifier, cube, valid, labels, samples.groups, cv_folds, params.seed, present, names,
                     {"init_from": init_from, "should_stop": should_stop},
                     lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
             clf.fit(

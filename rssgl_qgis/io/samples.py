@@ -56,11 +56,11 @@ class SampleLabels:
     labels: np.ndarray
     class_values: np.ndarray
     class_names: list[str]
+    groups: np.ndarray
     dropped_outside: int = 0
     n_features: int = 0
     warnings: list[str] = field(default_factory=list)
     conflict_pixels: int = 0
-    groups: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------------
