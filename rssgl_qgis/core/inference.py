@@ -837,12 +837,11 @@ class _TiledRun:
         current = self.tile
         if current // 2 < MIN_TILE:
             if self.p.device.type == "cuda":
-                advice = "Close other programs using the GPU, lower the tile size, or classify on the CPU (device 'cpu')."
+                where, advice = "GPU", ("Close other programs using the GPU, lower the tile size, or classify on "
+                                        "the CPU (device 'cpu').")
             else:
-                advice = "Close other programs, or lower the memory limit or the tile size."
-            where = "GPU" if self.p.device.type == "cuda" else self.p.device.type.upper()
-            raise RuntimeError(f"The {where} ran out of memory even with {self.tile}-pixel "
-                               f"tiles. {advice}")
+                where, advice = self.p.device.type.upper(), "Close other programs, or lower the memory limit or the tile size."
+            raise RuntimeError(f"The {where} ran out of memory even with {self.tile}-pixel tiles. {advice}")
         self.tile = current // 2
         self.tile_reduced = True
         log.warning("Out of memory on one tile; retrying with %d-pixel tiles.", self.tile)
