@@ -150,7 +150,11 @@ class TrainStep:
 
     Selection (as the eager trainer): "validation" = validation OA, ties broken by the lower
     validation cross-entropy; "paper" = OA on the evaluation (test) pixels; "loss" = the lower
-    mean training loss of the epoch. Each evaluation writes one ``history`` row
+    mean training loss of the epoch; "fit" = OA on the validation pixels, which the caller sets to
+    every training pixel: ties count as better for the weights kept (the latest weights that fit
+    as many training pixels as the best epoch) but not for patience, so training stops
+    ``patience`` epochs after the training pixels stop being fitted any better: when there is
+    nothing left to learn from them. Each evaluation writes one ``history`` row
     (``HISTORY_COLUMNS``); the caller reads it once per epoch, the only host synchronisation.
     """
 
@@ -172,9 +176,9 @@ class TrainStep:
         val_pixels: EvalPixels | None = None,
         eval_pixels: EvalPixels | None = None,
     ) -> None:
-        if selection not in ("validation", "paper", "loss"):
+        if selection not in ("validation", "paper", "loss", "fit"):
             raise ValueError(f"Unknown selection '{selection}'.")
-        if selection == "validation" and val_pixels is None:
+        if selection in ("validation", "fit") and val_pixels is None:
             raise ValueError("Selection 'validation' needs validation pixels.")
         if selection == "paper" and eval_pixels is None:
             raise ValueError("Selection 'paper' needs evaluation (test) pixels.")
@@ -238,19 +242,26 @@ class TrainStep:
         mean_loss = self.epoch_loss / self.epoch_count.clamp_min(1.0)
         if self.selection == "validation":
             score = torch.stack([val_oa, -val_ce])
+        elif self.selection == "fit":
+            score = torch.stack([val_oa, torch.zeros_like(val_oa)])
         elif self.selection == "paper":
             score = torch.stack([test_oa, torch.zeros_like(test_oa)])
         else:
             score = torch.stack([-mean_loss, torch.zeros_like(mean_loss)])
         best = self.best_score
         better = (score[0] > best[0]) | ((score[0] == best[0]) & (score[1] > best[1]))
+        if self.selection == "fit":  # keep the latest of equally good epochs; patience counts from the last gain
+            keep_new = is_eval & (score[0] >= best[0])
+        else:
+            keep_new = is_eval & better
         improved = is_eval & better
-        imp = improved.float()
+        imp = keep_new.float()
+        gain = improved.float()
         # best = best * (1 - imp) + p * imp: an exact select for finite weights, without a host branch
         torch._foreach_mul_(self.best_params, 1.0 - imp)
         torch._foreach_addcmul_(self.best_params, self.optimizer.params, [imp] * len(self.best_params))
-        self.best_score.copy_(torch.where(improved, score, best))
-        self.since_best.copy_(torch.where(is_eval, (self.since_best + 1.0) * (1.0 - imp), self.since_best))
+        self.best_score.copy_(torch.where(keep_new, score, best))
+        self.since_best.copy_(torch.where(is_eval, (self.since_best + 1.0) * (1.0 - gain), self.since_best))
         row = torch.where(is_eval, torch.div(it - 1, e, rounding_mode="floor"), self.evaluations)
         lr_prev = self._lr_at((it - 1).clamp_min(0))
         values = torch.stack([mean_loss, val_oa, val_ce, test_oa, lr_prev, imp, self.since_best])

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .ensemble import combine
 from .errors import Cancelled, RssglError
 from .scene_stats import SceneStatistics
 
@@ -246,6 +247,9 @@ class TilePredictor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     amp: bool = False
     wavelengths: Sequence[float] | None = None
+    spectral: Any = None  # core.spectral.SpectralModel pooled with the network (core.ensemble.combine)
+    blend_weight: float = 1.0
+    rssgl_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         self.band_mean = np.asarray(self.band_mean, dtype=np.float64)
@@ -291,6 +295,9 @@ class TilePredictor:
             device=device,
             amp=amp,
             wavelengths=band_info.get("wavelengths"),
+            spectral=getattr(classifier, "spectral_", None),
+            blend_weight=float(getattr(classifier, "blend_weight_", 1.0)),
+            rssgl_temperature=float(getattr(classifier, "rssgl_temperature_", 1.0)),
         )
 
     def normalise(self, raw: Tensor, nodata: Tensor | None, extra_valid: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -318,7 +325,12 @@ class TilePredictor:
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             out = self.network(x)
         logits = out[0] if isinstance(out, tuple | list) else out
-        return torch.softmax(logits[:, :, :h, :w].float(), dim=1)
+        proba = torch.softmax(logits[:, :, :h, :w].float(), dim=1)
+        if self.spectral is None or self.blend_weight >= 1.0:
+            return combine(proba, None, 1.0, dim=1, temperature=self.rssgl_temperature)
+        with torch.no_grad():  # fp32 kernel distances, outside autocast
+            return combine(proba, self.spectral.probabilities_map(x[:, :, :h, :w]), self.blend_weight, dim=1,
+                           temperature=self.rssgl_temperature)
 
 
 @dataclass

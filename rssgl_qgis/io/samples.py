@@ -350,24 +350,10 @@ def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np
 
 
 def _patches(labels: np.ndarray) -> np.ndarray:
-    """Number the connected patches (8-neighbourhood) of equal class in a label raster, 0 where
-    unlabelled: a label raster's "samples" for cross-validation. Without scipy: 32 x 32 pixel blocks
-    per class (spatial blocks) instead."""
-    groups = np.zeros(labels.shape, dtype=np.int32)
-    try:
-        from scipy import ndimage
-    except ImportError:  # pragma: no cover - scipy ships with QGIS on every platform we know
-        rows, cols = np.indices(labels.shape)
-        block = (rows // 32) * (labels.shape[1] // 32 + 1) + cols // 32
-        key = np.where(labels > 0, block.astype(np.int64) * (int(labels.max()) + 1) + labels, 0)
-        _, inverse = np.unique(key, return_inverse=True)
-        return np.where(labels > 0, inverse.reshape(labels.shape) + 1, 0).astype(np.int32)
-    offset = 0
-    for value in np.unique(labels[labels > 0]):
-        patches, count = ndimage.label(labels == value, structure=np.ones((3, 3), dtype=bool))
-        groups[patches > 0] = patches[patches > 0] + offset
-        offset += count
-    return groups
+    """A label raster's "samples" for cross-validation: core.sampling.label_patches."""
+    from ..core.sampling import label_patches
+
+    return label_patches(labels)
 
 
 # --------------------------------------------------------------------------------------------------

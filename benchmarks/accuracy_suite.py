@@ -1,0 +1,302 @@
+"""Accuracy suite: scenes x protocols x methods x seeds, mean +- std of OA / AA / kappa, in one run.
+
+    python benchmarks/suite_data.py                       # here (GDAL): .data/suite/*.npz
+    python benchmarks/accuracy_suite.py --data .data/suite --device cuda --seeds 0,1,2,3,4 \
+        --workers 6 --json $OUT/suite.json                # on the GPU machine (no GDAL needed)
+    python benchmarks/accuracy_suite.py --summarise suite.json   # the markdown table again
+
+Scenes: Salinas-A, the EnMAP Potsdam mosaic (nodata gaps included, empty bands left out by
+suite_data.py), the synthetic parcel scene (core/synthetic.py; one scene per seed), and Indian Pines
+/ Salinas / Pavia University whenever their .npz files are there.
+
+Protocols: ``p1`` the paper's 1 % per class (at least 5); ``n5`` / ``n10`` / ``n25`` that many
+random pixels per class; ``blocks`` (Salinas-A) / ``tiles`` (EnMAP) spatially disjoint: all labels
+of half the 16 x 16 px blocks / 32 x 32 px tiles train, the other half test; ``polygons``
+(synthetic): 2 polygons per class train, every other labelled pixel tests (also reported: fields
+without a polygon).
+
+Methods:
+- ``default``: the plugin as Train RSSGL runs it by default: RSSGL trained on every sample pixel
+  ("fit" stopping), the spectral kernel model, and their combination chosen by 3-fold
+  cross-validation over whole samples (patches of the label raster, polygons; core/ensemble.py).
+  The same final training also gives ``rssgl`` (RSSGL alone, w = 1), ``spectral`` (w = 0) and
+  ``blend`` (the fixed DEFAULT_BLEND): what each piece buys.
+- ``paper``: RSSGL in paper mode (selection on TEST pixels: reference only, not an honest number).
+- ``svm``: scikit-learn SVC RBF, grid-searched (C x gamma, stratified k-fold) on per-band
+  standardised spectra; ``rf``: random forest, 500 trees. The baselines a user would pick instead
+  (benchmarks/requirements.txt; the plugin never imports scikit-learn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SCENE_PROTOCOLS = {
+    "salinas_a": ("p1", "n5", "n10", "n25", "blocks"),
+    "enmap_potsdam": ("p1", "n5", "n10", "n25", "tiles"),
+    "synthetic": ("polygons",),
+    "indian_pines": ("p1", "n5", "n10", "n25", "blocks"),
+    "salinas": ("p1", "n5", "n10", "n25", "blocks"),
+    "pavia_university": ("p1", "n5", "n10", "n25", "blocks"),
+}
+METHODS = ("default", "rssgl", "spectral", "blend", "paper", "svm", "rf")
+CV_FOLDS = 3
+
+
+# ----------------------------------------------------------------------------------------- scenes
+def load_scene(name: str, data: Path, seed: int) -> dict:
+    """cube (B, H, W) float32, valid, labels; EnMAP: tile numbers; synthetic: polygons and fields."""
+    if name == "synthetic":
+        from rssgl_qgis.core.synthetic import make_synthetic_scene
+
+        s = make_synthetic_scene(seed, 160, 160, 120, 8, polygons_per_class=2)
+        return {"cube": s.reflectance, "valid": s.valid, "labels": s.labels.astype(np.int64),
+                "polygons": s.polygon_labels.astype(np.int64), "fields": s.field_ids}
+    d = np.load(data / f"{name}.npz")
+    return {k: d[k] for k in d.files}
+
+
+def split(scene: dict, protocol: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train labels, test labels, sample groups for the default's cross-validation)."""
+    from rssgl_qgis.core.sampling import count_split, label_patches, percent_split
+
+    labels = scene["labels"]
+    if protocol == "polygons":
+        train = scene["polygons"]
+        test = np.where(train > 0, 0, labels)
+        return train, test, np.where(train > 0, scene["fields"] + 1, 0)
+    if protocol == "p1":
+        train, test = percent_split(labels, 1, seed=seed)
+    elif protocol.startswith("n"):
+        train, test = count_split(labels, int(protocol[1:]), seed=seed)
+    else:  # spatially disjoint: half of the tiles / blocks
+        if protocol == "tiles":
+            unit = scene["tile"]
+        else:
+            rows, cols = np.indices(labels.shape)
+            unit = (rows // 16) * (labels.shape[1] // 16 + 1) + cols // 16 + 1
+        ids = np.unique(unit[labels > 0])
+        rs = np.random.RandomState(seed)
+        rs.shuffle(ids)
+        held = np.isin(unit, ids[: len(ids) // 2])
+        train, test = np.where(held, 0, labels), np.where(held, labels, 0)
+        # a class absent from the training half cannot be learnt: leave it out of the test too
+        test = np.where(np.isin(test, np.unique(train[train > 0])), test, 0)
+    return train, test, label_patches(train)
+
+
+# ---------------------------------------------------------------------------------------- methods
+def _scores(pred: np.ndarray, test: np.ndarray, extra: dict | None = None) -> dict:
+    from rssgl_qgis.core.metrics import accuracy_summary, confusion_matrix
+
+    m = test > 0
+    values = np.unique(test[m])
+    s = accuracy_summary(confusion_matrix(test[m], pred[m], values))
+    out = {"oa": 100 * s["oa"], "aa": 100 * s["aa"], "kappa": 100 * s["kappa"]}
+    out.update(extra or {})
+    return out
+
+
+def _new_fields(pred: np.ndarray, scene: dict, train: np.ndarray, test: np.ndarray) -> float | None:
+    if "fields" not in scene:
+        return None
+    sampled = np.unique(scene["fields"][train > 0])
+    m = (test > 0) & ~np.isin(scene["fields"], sampled)
+    return float(100 * (pred[m] == test[m]).mean()) if m.any() else None
+
+
+def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int) -> dict[str, dict]:
+    """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
+    import torch
+
+    from rssgl_qgis.core.ensemble import DEFAULT_BLEND, combine, cross_validate_blend
+    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+
+    cube, valid = scene["cube"], scene["valid"]
+    out: dict[str, dict] = {}
+
+    def make():
+        return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=iterations))
+
+    t0 = time.perf_counter()
+    choice = cross_validate_blend(make, cube, valid, train, groups, CV_FOLDS, seed=seed)
+    t_cv = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    clf = make().fit(cube, train, valid=valid, groups=groups)
+    t_fit = time.perf_counter() - t1
+    weight = choice.weight if choice is not None else DEFAULT_BLEND
+    temperature = choice.temperature if choice is not None else 1.0
+    pr, ps = clf.component_probabilities(cube, valid)
+    pr_t, ps_t = torch.from_numpy(pr), torch.from_numpy(ps)
+    for method, w, t in (("default", weight, temperature), ("rssgl", 1.0, 1.0), ("spectral", 0.0, 1.0),
+                         ("blend", DEFAULT_BLEND, 1.0)):
+        pred = clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=t).argmax(0).numpy()]
+        extra = {"seconds": t_cv + t_fit, "fit_seconds": t_fit, "epochs": len(clf.history_)} if method == "default" \
+            else {}
+        if method == "default":
+            extra["weight"] = weight
+            extra["temperature"] = temperature
+            if choice is not None:
+                extra["cv"] = {f"{c.weight:g}": 100 * c.summary["oa"] for c in choice.candidates}
+                extra["cv_log_loss"] = {f"{c.weight:g}": c.log_loss for c in choice.candidates}
+        extra["new_fields"] = _new_fields(pred, scene, train, test)
+        out[method] = _scores(pred, test, extra)
+    t2 = time.perf_counter()
+    paper = RssglClassifier(params=TrainingParams(device=device, seed=seed, selection="paper", iterations=iterations)).fit(
+        cube, train, valid=valid, eval_labels=test)
+    pred = paper.predict(cube, valid)
+    out["paper"] = _scores(pred, test, {"seconds": time.perf_counter() - t2,
+                                        "new_fields": _new_fields(pred, scene, train, test)})
+    return out
+
+
+def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.svm import SVC
+
+    from rssgl_qgis.core.normalization import band_statistics, normalize_cube
+
+    cube, valid = scene["cube"], scene["valid"]
+    mean, std = band_statistics(cube, valid)
+    flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T
+    tr, te = np.flatnonzero(train.ravel() > 0), np.flatnonzero(valid.ravel())
+    x, y = flat[tr], train.ravel()[tr]
+    folds = int(max(2, min(5, np.bincount(y)[np.bincount(y) > 0].min())))
+    out = {}
+    t0 = time.perf_counter()
+    grid = GridSearchCV(SVC(kernel="rbf"), {"C": [1, 10, 100, 1000, 10000],
+                                            "gamma": [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]},
+                        cv=StratifiedKFold(folds, shuffle=True, random_state=seed), n_jobs=jobs).fit(x, y)
+    pred = np.zeros(train.size, dtype=np.int64)
+    pred[te] = grid.predict(flat[te])
+    pred = pred.reshape(train.shape)
+    out["svm"] = _scores(pred, test, {"seconds": time.perf_counter() - t0, "params": grid.best_params_,
+                                      "new_fields": _new_fields(pred, scene, train, test)})
+    t0 = time.perf_counter()
+    forest = RandomForestClassifier(500, n_jobs=jobs, random_state=seed).fit(x, y)
+    pred = np.zeros(train.size, dtype=np.int64)
+    pred[te] = forest.predict(flat[te])
+    pred = pred.reshape(train.shape)
+    out["rf"] = _scores(pred, test, {"seconds": time.perf_counter() - t0,
+                                     "new_fields": _new_fields(pred, scene, train, test)})
+    return out
+
+
+def run_cell(task: tuple) -> dict:
+    name, protocol, seed, data, device, jobs, iterations = task
+    import torch
+
+    torch.set_num_threads(jobs)
+    scene = load_scene(name, Path(data), seed)
+    train, test, groups = split(scene, protocol, seed)
+    t0 = time.perf_counter()
+    results = run_rssgl(scene, train, test, groups, seed, device, iterations)
+    results.update(run_baselines(scene, train, test, seed, jobs))
+    row = {"scene": name, "protocol": protocol, "seed": seed, "train_pixels": int((train > 0).sum()),
+           "test_pixels": int((test > 0).sum()), "results": results, "wall": time.perf_counter() - t0}
+    print(f"{name:16s} {protocol:8s} seed {seed}: " + ", ".join(
+        f"{m} {results[m]['oa']:.2f}" for m in METHODS if m in results), flush=True)
+    return row
+
+
+# -------------------------------------------------------------------------------------------- summary
+def summarise(rows: list[dict]) -> str:
+    """The markdown table: mean +- std (ddof 0) over the seeds of each scene x protocol."""
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["scene"], r["protocol"]), []).append(r)
+    lines = ["| scene | protocol | seeds | train px | " + " | ".join(METHODS) + " | default AA | default kappa | "
+             "default s (GPU, shared) | weights chosen |",
+             "|---|---|---|---|" + "---|" * (len(METHODS) + 4)]
+    verdicts = []
+    for (scene, protocol), rs in cells.items():
+        def stat(method, key="oa", rs=rs):
+            v = np.array([r["results"][method][key] for r in rs if method in r["results"]], dtype=float)
+            return v.mean(), v.std()
+        cols = []
+        for m in METHODS:
+            mu, sd = stat(m)
+            cols.append(f"{mu:.2f} +- {sd:.2f}")
+        aa, kp, sec = stat("default", "aa"), stat("default", "kappa"), stat("default", "seconds")
+        weights = ", ".join(f"{r['results']['default']['weight']:g}" for r in rs)
+        lines.append(f"| {scene} | {protocol} | {len(rs)} | {np.mean([r['train_pixels'] for r in rs]):.0f} | "
+                     + " | ".join(cols) + f" | {aa[0]:.2f} | {kp[0]:.2f} | {sec[0]:.1f} | {weights} |")
+        d, svm, rf = stat("default"), stat("svm"), stat("rf")
+        best = svm if svm[0] >= rf[0] else rf
+        ok = d[0] >= best[0] and d[1] <= best[1] + 0.5
+        verdicts.append(f"- {scene} {protocol}: default {d[0]:.2f} +- {d[1]:.2f} vs best baseline {best[0]:.2f} +- "
+                        f"{best[1]:.2f}: {'met' if ok else 'NOT met'} ({d[0] - best[0]:+.2f})")
+    synth = [r for r in rows if r["scene"] == "synthetic"]
+    if synth:
+        lines.append("")
+        lines.append("Synthetic scene, fields without a training polygon (OA, mean +- std): " + ", ".join(
+            f"{m} {np.mean([r['results'][m]['new_fields'] for r in synth]):.2f} +- "
+            f"{np.std([r['results'][m]['new_fields'] for r in synth]):.2f}" for m in METHODS))
+    return "\n".join(lines + [""] + verdicts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=".data/suite")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--scenes", default=",".join(SCENE_PROTOCOLS))
+    ap.add_argument("--protocols", default="", help="only these protocols (comma-separated); default all")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--iterations", type=int, default=600, help="most iterations per training (the default's)")
+    ap.add_argument("--jobs", type=int, default=2, help="CPU threads per worker")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--summarise", default="", help="print the table of an earlier --json file and exit")
+    args = ap.parse_args(argv)
+    if args.summarise:
+        print(summarise(json.loads(Path(args.summarise).read_text())["rows"]))
+        return 0
+    data = Path(args.data)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    only = set(filter(None, args.protocols.split(",")))
+    tasks = []
+    for name in args.scenes.split(","):
+        if name != "synthetic" and not (data / f"{name}.npz").exists():
+            print(f"{name}: no {data / (name + '.npz')}, skipped")
+            continue
+        for protocol in SCENE_PROTOCOLS[name]:
+            if only and protocol not in only:
+                continue
+            tasks += [(name, protocol, s, str(data), args.device, args.jobs, args.iterations) for s in seeds]
+    tasks.sort(key=lambda t: t[1] not in ("tiles", "blocks"))  # the longest cells first
+    started = time.perf_counter()
+    rows: list[dict] = []
+
+    def save() -> None:  # after every cell, so a run cut short still leaves its rows
+        if args.json:
+            Path(args.json).write_text(json.dumps({"argv": sys.argv, "seconds": time.perf_counter() - started,
+                                                   "workers": args.workers, "rows": rows}, indent=1, default=float))
+
+    if args.workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            for row in pool.imap_unordered(run_cell, tasks, chunksize=1):
+                rows.append(row)
+                save()
+    else:
+        for t in tasks:
+            rows.append(run_cell(t))
+            save()
+    print(summarise(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""RSSGL combined with the per-pixel spectral model, the combination chosen by cross-validation.
+
+Why: RSSGL wins where spatial context carries over from the samples to the map (the paper's
+scenes, 99 % on Salinas-A) and loses by 12-17 points to a per-pixel SVM where it does not (a real
+EnMAP scene with a few samples per class, fields without samples: issue 13). The plugin must never
+be the worse choice, so every training fits both and pools their class probabilities log-linearly:
+
+    p(c) ~ p_rssgl(c) ** w * p_spectral(c) ** (1 - w)
+
+with ``w`` from BLEND_CANDIDATES. Which ``w`` wins is decided by cross-validation over whole
+samples (the folds of core.sampling.group_folds: a polygon is never split), the estimate Train
+RSSGL already offers: each fold's RSSGL and spectral model are trained without the fold's samples
+and every candidate is scored on them. Without cross-validation ``DEFAULT_BLEND`` is used (chosen on
+the accuracy suite, docs/RESULTS.md). The choice is by cross-validated log-loss, after RSSGL's
+probabilities are calibrated by a temperature fitted on the same held-out pixels. The report shows
+every candidate's estimate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .metrics import accuracy_summary, confusion_matrix
+from .sampling import group_folds
+
+__all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "CandidateEstimate", "BlendSelection",
+           "cross_validate_blend"]
+
+#: Weights of RSSGL in the pooled probabilities tried by cross-validation (1 = RSSGL alone,
+#: 0 = the spectral model alone).
+BLEND_CANDIDATES = (1.0, 0.75, 0.5, 0.25, 0.0)
+#: The weight used when no cross-validation chooses one.
+DEFAULT_BLEND = 0.5
+_EPS = 1e-6
+
+
+def blend_label(weight: float) -> str:
+    """The candidate's name in logs and reports."""
+    if weight >= 1.0:
+        return "RSSGL"
+    if weight <= 0.0:
+        return "spectral (per-pixel kernel model)"
+    return f"RSSGL x {weight:g} + spectral x {1 - weight:g}"
+
+
+def combine(p_rssgl: Tensor, p_spectral: Tensor | None, weight: float, dim: int = 1,
+            temperature: float = 1.0) -> Tensor:
+    """Log-linear pool along ``dim``: softmax(w / T * log p_rssgl + (1 - w) * log p_spectral).
+
+    ``temperature`` T calibrates RSSGL, which fits its few training pixels to near certainty and
+    would otherwise outvote the spectral model wherever it is confidently wrong; it is fitted on
+    the cross-validated probabilities (1 = as trained). w = 0 returns the spectral model as it is.
+    """
+    if p_spectral is None or weight >= 1.0:
+        if temperature == 1.0:
+            return p_rssgl
+        return torch.softmax(torch.log(p_rssgl.clamp_min(_EPS)) / temperature, dim=dim)
+    if weight <= 0.0:
+        return p_spectral
+    logp = (weight / temperature) * torch.log(p_rssgl.clamp_min(_EPS)) \
+        + (1.0 - weight) * torch.log(p_spectral.clamp_min(_EPS))
+    return torch.softmax(logp, dim=dim)
+
+
+@dataclass
+class CandidateEstimate:
+    """One candidate combination's cross-validated accuracy (pooled over the folds)."""
+
+    weight: float
+    label: str
+    summary: dict[str, Any]
+    confusion: np.ndarray
+    log_loss: float = float("nan")
+
+
+@dataclass
+class BlendSelection:
+    """What the cross-validation found: every candidate's estimate and the weight chosen."""
+
+    folds: int
+    class_values: list[int]
+    candidates: list[CandidateEstimate]
+    weight: float
+    temperature: float = 1.0
+    untested: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def chosen(self) -> CandidateEstimate:
+        return next(c for c in self.candidates if c.weight == self.weight)
+
+
+def _choose(candidates: list[CandidateEstimate]) -> float:
+    """The lowest cross-validated log-loss (a proper score: with 30-60 held-out pixels the OA moves in
+    steps of 2-3 points and picks by chance among near ties); ties go to the one nearest DEFAULT_BLEND."""
+    best = min(c.log_loss for c in candidates)
+    tied = [c for c in candidates if c.log_loss <= best + 1e-9]
+    return min(tied, key=lambda c: abs(c.weight - DEFAULT_BLEND)).weight
+
+
+def _fit_temperature(p: Tensor, index: Tensor) -> float:
+    """The temperature T minimising the log-loss of softmax(log p / T) (grid 0.1-30) for (K, n) p."""
+    logp = torch.log(p.double().clamp_min(_EPS)).t()
+    grid = torch.logspace(-1, 1.5, 26, dtype=torch.float64)
+    losses = torch.stack([torch.nn.functional.cross_entropy(logp / t, index) for t in grid])
+    return float(grid[int(torch.argmin(losses))])
+
+
+def cross_validate_blend(
+    make_classifier: Callable[[], Any],
+    cube: np.ndarray,
+    valid: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    folds: int,
+    *,
+    seed: int = 0,
+    fit_kwargs: dict | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    log: Callable[[str, str], None] | None = None,
+) -> BlendSelection | None:
+    """Train one classifier per fold without that fold's samples; score every blend on the fold.
+
+    ``make_classifier()`` returns an unfitted RssglClassifier (it fits RSSGL and the spectral model).
+    Returns None when no class has two separate samples (nothing can be tested on unseen samples).
+    """
+    log = log or (lambda level, message: None)
+    progress = progress or (lambda percent, message: None)
+    started = time.perf_counter()
+    fold_map = group_folds(labels, groups, folds, seed=seed)
+    used = int(fold_map.max())
+    present = [int(v) for v in np.unique(labels[labels > 0])]
+    untested = [v for v in present if not ((labels == v) & (fold_map > 0)).any()]
+    if used < 2:
+        return None
+    reference: list[np.ndarray] = []
+    p_r: list[np.ndarray] = []
+    p_s: list[np.ndarray] = []
+    for fold in range(1, used + 1):
+        held_out = fold_map == fold
+        train = np.where(held_out, 0, labels)
+        kept = [int(v) for v in np.unique(train[train > 0])]
+        if len(kept) < 2:
+            log("warning", f"Cross-validation fold {fold} of {used} skipped: without its samples fewer than 2 "
+                           "classes are left to train on.")
+            continue
+
+        def fold_progress(percent: float, message: str, fold=fold) -> None:
+            progress(100.0 * (fold - 1 + percent / 100.0) / used, f"cross-validation fold {fold} of {used}: {message}")
+
+        clf = make_classifier().fit(cube, train, valid=valid, progress=fold_progress, **(fit_kwargs or {}))
+        rssgl, spectral = clf.component_probabilities(cube, valid)
+        # the fold's classes -> the scene's class order (a class missing from the fold's training gets 0)
+        cols = [present.index(v) for v in clf.classes_]
+        for source, sink in ((rssgl, p_r), (spectral, p_s)):
+            full = np.zeros((len(present), int(held_out.sum())), dtype=np.float32)
+            if source is not None:
+                full[cols] = source[:, held_out]
+            sink.append(full)
+        reference.append(labels[held_out])
+        hit = clf.classes_[np.argmax(clf.predict_proba(cube, valid)[:, held_out], axis=0)] == reference[-1]
+        log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "
+                    f"{len(np.unique(groups[held_out]))} held-out samples, {100.0 * float(hit.mean()):.2f} % correct.")
+        del clf
+    if not reference:
+        return None
+    ref = np.concatenate(reference)
+    pr = torch.from_numpy(np.concatenate(p_r, axis=1))
+    has_spectral = all(p.any() for p in p_s)
+    ps = torch.from_numpy(np.concatenate(p_s, axis=1)) if has_spectral else None
+    weights = BLEND_CANDIDATES if has_spectral else (1.0,)
+    values = np.asarray(present)
+    index = torch.from_numpy(np.searchsorted(values, ref))
+    temperature = _fit_temperature(pr, index)
+    candidates = []
+    for w in weights:
+        pooled = combine(pr, ps, w, dim=0, temperature=temperature)
+        pred = values[pooled.argmax(dim=0).numpy()]
+        cm = confusion_matrix(ref, pred, present)
+        nll = float(torch.nn.functional.nll_loss(torch.log(pooled.double().clamp_min(_EPS)).t(), index))
+        candidates.append(CandidateEstimate(w, blend_label(w), accuracy_summary(cm), cm, nll))
+    chosen = _choose(candidates)
+    result = BlendSelection(folds=used, class_values=present, candidates=candidates, weight=chosen,
+                            temperature=temperature, untested=untested, seconds=time.perf_counter() - started)
+    for c in candidates:
+        log("info", f"Cross-validated OA of {c.label}: {100 * c.summary['oa']:.2f} % "
+                    f"(+- {100 * c.summary['oa_ci95']:.2f}), log-loss {c.log_loss:.3f}"
+                    f"{' <- chosen' if c.weight == chosen else ''}.")
+    return result
