@@ -114,7 +114,8 @@ def _new_fields(pred: np.ndarray, scene: dict, train: np.ndarray, test: np.ndarr
     return float(100 * (pred[m] == test[m]).mean()) if m.any() else None
 
 
-def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int) -> dict[str, dict]:
+def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int, with_paper: bool = True
+              ) -> dict[str, dict]:
     """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
     import torch
 
@@ -150,6 +151,8 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
                 extra["cv_log_loss"] = {f"{c.weight:g}": c.log_loss for c in choice.candidates}
         extra["new_fields"] = _new_fields(pred, scene, train, test)
         out[method] = _scores(pred, test, extra)
+    if not with_paper:
+        return out
     t2 = time.perf_counter()
     paper = RssglClassifier(params=TrainingParams(device=device, seed=seed, selection="paper", iterations=iterations)).fit(
         cube, train, valid=valid, eval_labels=test)
@@ -193,15 +196,16 @@ def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
 
 
 def run_cell(task: tuple) -> dict:
-    name, protocol, seed, data, device, jobs, iterations = task
+    name, protocol, seed, data, device, jobs, iterations, methods = task
     import torch
 
     torch.set_num_threads(jobs)
     scene = load_scene(name, Path(data), seed)
     train, test, groups = split(scene, protocol, seed)
     t0 = time.perf_counter()
-    results = run_rssgl(scene, train, test, groups, seed, device, iterations)
-    results.update(run_baselines(scene, train, test, seed, jobs))
+    results = run_rssgl(scene, train, test, groups, seed, device, iterations, "paper" in methods)
+    if "svm" in methods:
+        results.update(run_baselines(scene, train, test, seed, jobs))
     row = {"scene": name, "protocol": protocol, "seed": seed, "train_pixels": int((train > 0).sum()),
            "test_pixels": int((test > 0).sum()), "results": results, "wall": time.perf_counter() - t0}
     print(f"{name:16s} {protocol:8s} seed {seed}: " + ", ".join(
@@ -210,6 +214,19 @@ def run_cell(task: tuple) -> dict:
 
 
 # -------------------------------------------------------------------------------------------- summary
+def merge_rows(runs: list[list[dict]]) -> list[dict]:
+    """Rows of several runs; for the same (scene, protocol, seed), later runs' methods replace earlier ones."""
+    merged: dict[tuple, dict] = {}
+    for rows in runs:
+        for r in rows:
+            key = (r["scene"], r["protocol"], r["seed"])
+            if key in merged:
+                merged[key]["results"].update(r["results"])
+            else:
+                merged[key] = json.loads(json.dumps(r))
+    return list(merged.values())
+
+
 def summarise(rows: list[dict]) -> str:
     """The markdown table: mean +- std (ddof 0) over the seeds of each scene x protocol."""
     cells: dict[tuple[str, str], list[dict]] = {}
@@ -256,14 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=600, help="most iterations per training (the default's)")
     ap.add_argument("--jobs", type=int, default=2, help="CPU threads per worker")
     ap.add_argument("--json", default="")
-    ap.add_argument("--summarise", default="", help="print the table of an earlier --json file and exit")
+    ap.add_argument("--methods", default="default,paper,svm",
+                    help="'default' (with rssgl/spectral/blend), 'paper', 'svm' (with rf); a rerun of some "
+                         "methods is merged over an earlier file by --summarise")
+    ap.add_argument("--summarise", default="",
+                    help="print the table of earlier --json files (comma-separated; a later file's methods "
+                         "replace an earlier file's for the same scene, protocol and seed) and exit")
     args = ap.parse_args(argv)
     if args.summarise:
-        print(summarise(json.loads(Path(args.summarise).read_text())["rows"]))
+        print(summarise(merge_rows([json.loads(Path(f).read_text())["rows"] for f in args.summarise.split(",")])))
         return 0
     data = Path(args.data)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.protocols.split(",")))
+    methods = set(args.methods.split(","))
     tasks = []
     for name in args.scenes.split(","):
         if name != "synthetic" and not (data / f"{name}.npz").exists():
@@ -272,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         for protocol in SCENE_PROTOCOLS[name]:
             if only and protocol not in only:
                 continue
-            tasks += [(name, protocol, s, str(data), args.device, args.jobs, args.iterations) for s in seeds]
+            tasks += [(name, protocol, s, str(data), args.device, args.jobs, args.iterations,
+                       methods) for s in seeds]
     tasks.sort(key=lambda t: t[1] not in ("tiles", "blocks"))  # the longest cells first
     started = time.perf_counter()
     rows: list[dict] = []

@@ -106,9 +106,13 @@ def _choose(candidates: list[CandidateEstimate]) -> float:
 
 
 def _fit_temperature(p: Tensor, index: Tensor) -> float:
-    """The temperature T minimising the log-loss of softmax(log p / T) (grid 0.1-30) for (K, n) p."""
+    """The temperature T minimising the log-loss of softmax(log p / T) for (K, n) p, T in 1-30.
+
+    Never below 1: RSSGL already fits its training pixels to near certainty, and where every held-out
+    pixel happens to be right (Salinas-A) the log-loss would keep falling as T -> 0 and let a
+    sharpened RSSGL outvote the spectral model everywhere (measured: -2.6 OA points on one split)."""
     logp = torch.log(p.double().clamp_min(_EPS)).t()
-    grid = torch.logspace(-1, 1.5, 26, dtype=torch.float64)
+    grid = torch.logspace(0, 1.5, 16, dtype=torch.float64)
     losses = torch.stack([torch.nn.functional.cross_entropy(logp / t, index) for t in grid])
     return float(grid[int(torch.argmin(losses))])
 
