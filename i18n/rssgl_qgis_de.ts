@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
@@ -524,42 +524,37 @@
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
-        <source>n/a</source>
-        <translation>k. A.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="660"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="664"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="681"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="684"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
     </message>
@@ -589,9 +584,24 @@
         <translation>Genauigkeitsschätzung</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;Kreuzvalidierte OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) über {2} Folds ganzer Polygone: die zu erwartende Genauigkeit dort, wo Sie nichts gezeichnet haben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
+        <translation>Klassifikation hinzugefügt ({0:.0f} s). Kreuzvalidierte Gesamtgenauigkeit {1:.1f}%: die Genauigkeit, die dort zu erwarten ist, wo Sie nichts gezeichnet haben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
+        <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
+        <translation>Klassifikation hinzugefügt ({0:.0f} s). Für eine Genauigkeitsschätzung wählen Sie unter „Genauigkeitsschätzung“ 3 oder 5 Teilmengen, oder prüfen Sie die Karte mit unabhängigen Referenzstichproben.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <source>Trained on every pixel of your polygons: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
+        <translation>Auf jedem Pixel Ihrer Polygone trainiert: {0} Klassen, {1} Epochen, {2:.1f} s auf {3}.</translation>
     </message>
 </context>
 <context>
@@ -617,149 +627,149 @@
         <translation>Trainingsstichproben als Label-Raster auf demselben Gitter wie das Eingaberaster: 0 oder NoData = unbeschriftet, andere Werte = Klassen. Verwenden Sie entweder dies oder die Vektorstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
-        <source>Share of each class&apos;s training pixels held out for choosing the best epoch (0 to 0.5). With 0, or too few pixels, the epoch with the lowest training loss is kept.</source>
-        <translation>Anteil der Trainingspixel jeder Klasse, der zur Wahl der besten Epoche zurückgehalten wird (0 bis 0,5). Bei 0 oder zu wenigen Pixeln wird die Epoche mit dem niedrigsten Trainingsverlust behalten.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="72"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
         <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
         <translation>Anzahl der Trainingsiterationen (eine Iteration = ein Durchlauf der ganzen Szene mit bis zu 10 Pixeln pro Klasse). Der Artikel verwendet 600-1000.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
         <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
         <translation>Anfängliche Lernrate des SGD-Optimierers; sie nimmt nach einem polynomiellen Plan ab. 0,005 ist der Wert aus dem Artikel.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="78"/>
         <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
         <translation>Größe des 3D-Kernels der ConvLSTM (spektrale Tiefe x Zeilen x Spalten). Automatisch wählt 3x3x3 für kleine Szenen und sonst 3x5x5, wie im Artikel.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="79"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="81"/>
         <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
         <translation>Gewicht des statistischen Verlusts, der Pixel einer Klasse zusammenzieht und Klassen auseinanderschiebt (0,001 im Artikel; 0 schaltet ihn ab).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
         <source>Random seed: the same seed, data and device give the same model.</source>
         <translation>Zufallsstartwert: Gleicher Startwert, gleiche Daten und gleiches Gerät ergeben dasselbe Modell.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="83"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
         <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
         <translation>Wo trainiert wird: Automatisch nutzt eine NVIDIA-GPU, wenn torch eine findet, sonst die CPU; CUDA bricht mit einer klaren Meldung ab, wenn keine GPU vorhanden ist.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
-        <source>Early stopping: stop after this many epochs (of 10 iterations) without improvement; the best epoch&apos;s weights are kept.</source>
-        <translation>Frühes Beenden: Nach so vielen Epochen (zu je 10 Iterationen) ohne Verbesserung anhalten; die Gewichte der besten Epoche werden behalten.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="94"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="101"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>Die trainierte Modelldatei (.rssgl: safetensors-Gewichte und JSON-Metadaten, niemals gepickelter Code).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>Optional: Das Trainingsraster sofort klassifizieren und die Klassenkarte hierhin schreiben (GeoTIFF, mit Stil).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="98"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="105"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>Optional: die Konfidenz des Modells pro Pixel (höchste Klassenwahrscheinlichkeit, 0-1, float32).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
         <translation>Das zu klassifizierende hyperspektrale Raster. Es muss die Kanäle haben, mit denen das Modell trainiert wurde.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="115"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="116"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="121"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="137"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="146"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="141"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="148"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
-        <source>Optional honest accuracy estimate: with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it, and the pooled accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is still trained on all samples. Classes with fewer than 2 separate samples are not tested.</source>
-        <translation>Optionale ehrliche Genauigkeitsschätzung: Bei N Folds (2-10) werden die Stichproben (ganze Polygone; zusammenhängende Flächen eines Label-Rasters) auf N Gruppen verteilt, N zusätzliche Modelle werden jeweils ohne eine Gruppe trainiert und an ihr getestet, und die zusammengefasste Genauigkeit erscheint im Protokoll und im Bericht. Das Training dauert N + 1 mal so lange. Das gespeicherte Modell wird weiterhin mit allen Stichproben trainiert. Klassen mit weniger als 2 getrennten Stichproben werden nicht getestet.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="107"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>Ausgabezahl: die kreuzvalidierte Gesamtgenauigkeit (0-1; leer ohne Kreuzvalidierung).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
+        <source>0 (the default): train on every sample pixel and stop when the network fits them no better (nothing held out; the cross-validation estimates the accuracy). Above 0 (up to 0.5): that share of each class&apos;s pixels is held out for choosing the best epoch, which costs accuracy with few samples.</source>
+        <translation>0 (Standard): auf jedem Stichprobenpixel trainieren und aufhören, sobald das Netz sie nicht mehr besser trifft (nichts wird zurückgehalten; die Kreuzvalidierung schätzt die Genauigkeit). Über 0 (bis 0,5): dieser Anteil der Pixel jeder Klasse wird zur Wahl der besten Epoche zurückgehalten, was bei wenigen Stichproben Genauigkeit kostet.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
+        <translation>Frühes Beenden: nach so vielen Epochen (zu je 10 Iterationen) aufhören, in denen die Trainingspixel (oder, mit einem Validierungsanteil, die Validierungspixel) nicht besser klassifiziert wurden.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
+        <translation>Ehrliche Genauigkeitsschätzung und Modellwahl (Standard 3; 0 = keine): mit N Teilmengen (2-10) werden die Stichproben (ganze Polygone; Flecken eines Label-Rasters) auf N Gruppen verteilt, N zusätzliche Modelle werden jeweils ohne eine Gruppe trainiert und an ihr getestet. Dieselben Teilmengen entscheiden, wie die Karte RSSGL mit einem pixelweisen Spektralmodell (einem SVM-ähnlichen Kernel-Klassifikator) kombiniert; die Genauigkeit jedes Kandidaten steht im Protokoll und im Bericht. Das Training dauert N + 1 mal so lange. Das gespeicherte Modell wird auf allen Stichproben trainiert. Klassen mit weniger als 2 getrennten Stichproben werden nicht getestet. Ohne Teilmengen werden RSSGL und das Spektralmodell mit gleichen Gewichten kombiniert.</translation>
     </message>
 </context>
 <context>
@@ -949,11 +959,6 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Trainingsstichproben als Label-Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
-        <source>Validation share</source>
-        <translation>Validierungsanteil</translation>
-    </message>
-    <message>
         <location filename="../rssgl_qgis/processing/train.py" line="74"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
@@ -1044,17 +1049,17 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="172"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="176"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>Validierungs-Gesamtgenauigkeit des behaltenen Modells: {:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="181"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="185"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="183"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="187"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
@@ -1069,7 +1074,7 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Die Kreuzvalidierung braucht mindestens 2 Folds; wählen Sie 0 für keine oder 2 bis {}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="178"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="182"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit ({} Folds ganzer Stichproben): {:.2f} % (+- {:.2f})</translation>
     </message>
@@ -1077,6 +1082,11 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>Cross-validated overall accuracy</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
+        <source>Validation share (0 = train on every sample pixel)</source>
+        <translation>Validierungsanteil (0 = auf jedem Stichprobenpixel trainieren)</translation>
     </message>
 </context>
 <context>

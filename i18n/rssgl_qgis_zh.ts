@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
@@ -524,42 +524,37 @@
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
-        <source>n/a</source>
-        <translation>无</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="660"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="664"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
         <source> (run {0})</source>
         <translation>（第 {0} 次运行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="681"/>
         <source>Where to draw next</source>
         <translation>下一步绘制位置</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="684"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。验证总体精度（{1}）来自您自己绘制的多边形中的像素，会高估分类图的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>验证总体精度 {0}（来自训练多边形的像素：偏乐观），{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上用时 {4:.1f} 秒。</translation>
     </message>
@@ -589,9 +584,24 @@
         <translation>精度估计</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;交叉验证总体精度 {0:.1f}%&lt;/b&gt;（+- {1:.1f}），基于 {2} 折完整多边形：您未绘制样本区域的预期精度。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
+        <translation>已添加分类结果（{0:.0f} 秒）。交叉验证总体精度 {1:.1f}%：这是在您未绘制样本的地方可预期的精度。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
+        <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
+        <translation>已添加分类结果（{0:.0f} 秒）。如需精度估计，请在“精度估计”中选择 3 折或 5 折，或用独立的参考样本评估地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <source>Trained on every pixel of your polygons: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
+        <translation>已在您多边形的每个像元上训练：{0} 个类别，{1} 轮，在 {3} 上用时 {2:.1f} 秒。</translation>
     </message>
 </context>
 <context>
@@ -617,149 +627,149 @@
         <translation>与输入栅格同网格的标签栅格形式的训练样本：0 或无数据表示未标注，其他值表示类别。此项与矢量样本二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
-        <source>Share of each class&apos;s training pixels held out for choosing the best epoch (0 to 0.5). With 0, or too few pixels, the epoch with the lowest training loss is kept.</source>
-        <translation>每个类别留出用于选择最佳轮次的训练像元比例（0 到 0.5）。为 0 或像元过少时，保留训练损失最低的轮次。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="72"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
         <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
         <translation>训练迭代次数（一次迭代 = 对整景进行一次前向，每类最多 10 个像元）。论文使用 600-1000 次。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
         <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
         <translation>SGD 优化器的初始学习率，按多项式策略衰减。论文取值为 0.005。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="78"/>
         <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
         <translation>ConvLSTM 三维卷积核的大小（光谱深度 x 行 x 列）。自动模式与论文一致：小场景取 3x3x3，否则取 3x5x5。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="79"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="81"/>
         <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
         <translation>统计损失的权重，它使同类像元聚拢、不同类别分离（论文为 0.001；0 表示关闭）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
         <source>Random seed: the same seed, data and device give the same model.</source>
         <translation>随机种子：相同的种子、数据和设备会得到相同的模型。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="83"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
         <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
         <translation>训练位置：自动模式在 torch 检测到 NVIDIA GPU 时使用 GPU，否则使用 CPU；选择 CUDA 而没有 GPU 时会给出明确的错误。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
-        <source>Early stopping: stop after this many epochs (of 10 iterations) without improvement; the best epoch&apos;s weights are kept.</source>
-        <translation>提前停止：连续这么多轮（每轮 10 次迭代）没有改进即停止；保留最佳轮次的权重。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="94"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="101"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>训练得到的模型文件（.rssgl：safetensors 权重和 JSON 元数据，绝不包含 pickle 代码）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>可选：立即对训练栅格进行分类，并将分类图写到此处（带样式的 GeoTIFF）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="98"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="105"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>可选：模型在每个像元上的置信度（最高类别概率，0-1，float32）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="106"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
         <translation>待分类的高光谱栅格，其波段必须与模型训练时的波段一致。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="108"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="115"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="116"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="121"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="137"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="146"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="141"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="148"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL 使用整景的统计量进行归一化。大于一个分块的栅格会逐块分类；启用此选项时，会先在分块上收集统计量（额外 3 次遍历；对于大型栅格，每次遍历只查看四分之一的分块），使分类图没有分块接缝。取消勾选可更快地预览（每个分块单独归一化）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
-        <source>Optional honest accuracy estimate: with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it, and the pooled accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is still trained on all samples. Classes with fewer than 2 separate samples are not tested.</source>
-        <translation>可选的可信精度估计：设置 N 折（2-10）时，样本（完整多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试，汇总的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型仍使用全部样本训练。少于 2 个独立样本的类别不参与测试。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="107"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>输出数值：交叉验证的总体精度（0-1；未进行交叉验证时为空）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
+        <source>0 (the default): train on every sample pixel and stop when the network fits them no better (nothing held out; the cross-validation estimates the accuracy). Above 0 (up to 0.5): that share of each class&apos;s pixels is held out for choosing the best epoch, which costs accuracy with few samples.</source>
+        <translation>0（默认）：在每个样本像元上训练，当网络对它们的拟合不再提高时停止（不留出任何像元；由交叉验证估计精度）。大于 0（最多 0.5）：留出每个类别该比例的像元用于选择最佳轮次，样本很少时会损失精度。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
+        <translation>提前停止：当训练像元（若设置了验证比例，则为验证像元）在这么多轮（每轮 10 次迭代）内分类没有改善时停止。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
+        <translation>可靠的精度估计与模型选择（默认 3；0 = 不做）：使用 N 折（2-10）时，样本（整个多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试。同样的折决定地图如何将 RSSGL 与逐像元光谱模型（类似 SVM 的核分类器）组合；每个候选方案的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型使用全部样本训练。少于 2 个独立样本的类别不参与测试。不做交叉验证时，RSSGL 与光谱模型以相同权重组合。</translation>
     </message>
 </context>
 <context>
@@ -949,11 +959,6 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>以标签栅格作为训练样本</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
-        <source>Validation share</source>
-        <translation>验证比例</translation>
-    </message>
-    <message>
         <location filename="../rssgl_qgis/processing/train.py" line="74"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
@@ -1044,17 +1049,17 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="172"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="176"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>所保留模型的验证总体精度：{:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="181"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="185"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="183"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="187"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
@@ -1069,7 +1074,7 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>交叉验证至少需要 2 折；请选择 0（不进行）或 2 到 {}。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="178"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="182"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>交叉验证总体精度（{} 折，按完整样本）：{:.2f} %（+- {:.2f}）</translation>
     </message>
@@ -1077,6 +1082,11 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>Cross-validated overall accuracy</source>
         <translation>交叉验证总体精度</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
+        <source>Validation share (0 = train on every sample pixel)</source>
+        <translation>验证比例（0 = 在每个样本像元上训练）</translation>
     </message>
 </context>
 <context>

@@ -55,6 +55,7 @@ class TrainingReport:
     raster_shape: tuple[int, int, int] | None = None  # (bands, height, width)
     notes: list[str] = field(default_factory=list)
     cross_validation: Any = None  # workflow.CrossValidation: folds, class_values, summary, untested, seconds
+    combination: str = ""  # which model the map uses (RSSGL, the spectral model, or their weighted pool)
 
 
 @dataclass
@@ -255,6 +256,9 @@ def line_plot_svg(
 # Training report
 
 _SELECTION_TEXT = {
+    "fit": "fit: RSSGL trained on every training pixel and stopped when it fitted them no better for a few "
+           "epochs (nothing left to learn); no pixel was held out. The accuracy away from the samples is what "
+           "cross-validation below estimates.",
     "validation": "validation: the epoch with the best accuracy on validation pixels held out from the "
                   "training samples was kept (honest: no test pixel was looked at).",
     "loss": "loss: too few samples for a validation split, so the epoch with the lowest training loss was kept.",
@@ -289,6 +293,16 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
         ("Time (all folds)", f"{cv.seconds:.1f} s"),
     ]
     out.append(_table(["Measure", "Value (95 % confidence interval)"], overall))
+    candidates = getattr(cv, "candidates", None) or []
+    if len(candidates) > 1:
+        out.append("<h3>Which model the map uses</h3>")
+        out.append('<p class="muted">The same folds scored RSSGL, the per-pixel spectral model (a kernel classifier '
+                   "of the kind SVM users know) and weighted combinations of their class probabilities. The one "
+                   "with the best cross-validated log-likelihood is used for the map; the accuracies above are "
+                   "that one's.</p>")
+        rows = [[_esc(c.label), _ci(c.summary["oa"], c.summary.get("oa_ci95")), _pct(c.summary["kappa"]),
+                 _num(c.log_loss, 3), "chosen" if c.weight == cv.weight else ""] for c in candidates]
+        out.append(_table(["Model", "OA % (95 % CI)", "Kappa x 100", "Log-loss", ""], rows, numeric_from=1))
     by_value = {c.value: c for c in classes}
     rows = []
     for i, value in enumerate(cv.class_values):
@@ -319,8 +333,9 @@ def render_training_report(report: TrainingReport) -> str:
     """The training report as one self-contained HTML page."""
     xs, loss, val, test = _history_series(report.history)
     series = [("training loss", loss, "#c0392b", "left")]
+    val_name = "training-pixel OA %" if report.selection == "fit" else "validation OA %"
     if any(math.isfinite(v) for v in val):
-        series.append(("validation OA %", val, "#1f77b4", "right"))
+        series.append((val_name, val, "#1f77b4", "right"))
     if any(math.isfinite(v) for v in test):
         series.append(("test OA % (paper protocol)", test, "#7f7f7f", "right"))
     body = ["<h1>RSSGL training report</h1>"]
@@ -338,6 +353,8 @@ def render_training_report(report: TrainingReport) -> str:
         ("Selected epoch", _esc(report.best_epoch) if report.best_epoch is not None else "&mdash;"),
         ("Model selection", _esc(_SELECTION_TEXT.get(report.selection, report.selection))),
     ]
+    if report.combination:
+        summary.append(("Model used for the map", _esc(report.combination)))
     best_val = [v for v in val if math.isfinite(v)]
     if best_val:
         chosen = None
@@ -346,7 +363,8 @@ def render_training_report(report: TrainingReport) -> str:
         value = f"{chosen:.2f} %" if chosen is not None and math.isfinite(chosen) else "&mdash;"
         if report.selection == "validation":  # validation pixels lie in the training polygons: say what it means
             value += f'<br><span class="muted">{_esc(VALIDATION_CAVEAT)}</span>'
-        summary.append(("Validation OA of the kept model", value))
+        summary.append(("Training-pixel OA of the kept model" if report.selection == "fit"
+                        else "Validation OA of the kept model", value))
     body.append(_table(["Item", "Value"], summary, numeric_from=99))
     if report.cross_validation is not None:
         body.extend(_cross_validation_html(report.cross_validation, report.classes))
@@ -367,7 +385,8 @@ def render_training_report(report: TrainingReport) -> str:
     for i, epoch in enumerate(report.history):
         rows.append([str(i + 1), _esc(epoch.get("iteration", "")), _num(epoch.get("loss"), 4),
                      _pct(epoch.get("val_oa")), _num(epoch.get("lr"), 5), _num(epoch.get("seconds"), 2)])
-    body.append(_table(["Epoch", "Iteration", "Loss", "Validation OA %", "Learning rate", "Seconds"], rows))
+    body.append(_table(["Epoch", "Iteration", "Loss", val_name.replace(" %", " %").capitalize(), "Learning rate",
+                        "Seconds"], rows))
     return _page("RSSGL training report", "\n".join(body))
 
 

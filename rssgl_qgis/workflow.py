@@ -116,6 +116,9 @@ class CrossValidation:
     summary: dict[str, Any]
     untested: list[str]
     seconds: float
+    candidates: list = field(default_factory=list)  # core.ensemble.CandidateEstimate, one per combination
+    weight: float = 1.0  # RSSGL's weight in the chosen combination (1 = RSSGL alone)
+    temperature: float = 1.0
 
 
 def _remove(paths) -> None:
@@ -171,6 +174,18 @@ def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
                          f"(value {only}); add samples of other classes.")
 
 
+def describe_combination(clf, cross_validation: CrossValidation | None) -> str:
+    """One sentence for the log and the report: which model the map uses and why."""
+    from .core.ensemble import blend_label
+
+    if getattr(clf, "spectral_", None) is None:
+        return "RSSGL"
+    label = blend_label(clf.blend_weight_)
+    if cross_validation is not None and cross_validation.candidates:
+        return f"{label}, chosen by cross-validation over {cross_validation.folds} folds of whole samples"
+    return f"{label} (the default; cross-validation folds choose it from the samples)"
+
+
 def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, seed: int, present, names,
                     fit_kwargs, progress, log) -> CrossValidation | None:
     """Train one model per fold without that fold's sample polygons and classify them with it.
@@ -178,47 +193,30 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
     The folds keep every sample (polygon, or patch of a label raster) whole, so each pixel is tested
     by a model that never saw any pixel of its polygon: an estimate of the accuracy in places without
     samples, unlike validation pixels carved from the training polygons (100 % where the map had
-    61-81 %: docs/RESULTS.md, which also shows how far this estimate can be off). Returns None (with a
-    warning) when no class has 2 samples.
+    61-81 %: docs/RESULTS.md, which also shows how far this estimate can be off). The same folds
+    score RSSGL, the spectral model and their combinations (core.ensemble.cross_validate_blend);
+    the chosen one's accuracy is the estimate. Returns None (with a warning) when no class has 2
+    samples.
     """
-    from .core.metrics import accuracy_summary, confusion_matrix
-    from .core.sampling import group_folds
+    from .core.ensemble import cross_validate_blend
 
-    started = time.perf_counter()
-    fold_map = group_folds(labels, groups, folds, seed=seed)
-    used = int(fold_map.max())
-    untested = [n for v, n in zip(present, names, strict=True) if not ((labels == v) & (fold_map > 0)).any()]
-    if used < 2:
+    choice = cross_validate_blend(make_classifier, cube, valid, labels, groups, folds, seed=seed,
+                                  fit_kwargs=fit_kwargs, progress=progress, log=log)
+    if choice is None:
         log("warning", "Cross-validation skipped: it needs at least 2 separate samples (polygons) of a class, and "
                        "no class has them. Draw more, separate polygons per class to get an accuracy estimate.")
         return None
-    reference, predicted = [], []
-    for fold in range(1, used + 1):
-        held_out = fold_map == fold
-        train = np.where(held_out, 0, labels)
-        if np.unique(train[train > 0]).size < 2:  # a 2-class scene whose fold took all of one class's samples
-            log("warning", f"Cross-validation fold {fold} of {used} skipped: without its samples fewer than 2 "
-                           "classes are left to train on.")
-            continue
-
-        def fold_progress(percent: float, message: str, fold=fold) -> None:
-            progress(100.0 * (fold - 1 + percent / 100.0) / used, f"cross-validation fold {fold} of {used}: {message}")
-
-        clf = make_classifier().fit(cube, train, valid=valid, progress=fold_progress, **fit_kwargs)
-        reference.append(labels[held_out])
-        predicted.append(clf.predict(cube, valid)[held_out])
-        log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "
-                    f"{len(np.unique(groups[held_out]))} held-out samples, "
-                    f"{100.0 * float((reference[-1] == predicted[-1]).mean()):.2f} % correct.")
-        del clf
-    if not reference:
-        return None
-    cm = confusion_matrix(np.concatenate(reference), np.concatenate(predicted), present)
-    summary = accuracy_summary(cm)
-    result = CrossValidation(folds=used, class_values=list(present), confusion=cm, summary=summary,
-                             untested=untested, seconds=time.perf_counter() - started)
-    log("info", f"Cross-validated accuracy over {used} folds of whole samples: OA {100 * summary['oa']:.2f} % "
-                f"(+- {100 * summary['oa_ci95']:.2f}), kappa {100 * summary['kappa']:.2f}, {summary['n']} pixels.")
+    chosen = choice.chosen
+    name_of = dict(zip(present, names, strict=True))
+    untested = [name_of.get(v, str(v)) for v in choice.untested]
+    summary = chosen.summary
+    result = CrossValidation(folds=choice.folds, class_values=list(choice.class_values), confusion=chosen.confusion,
+                             summary=summary, untested=untested, seconds=choice.seconds,
+                             candidates=list(choice.candidates), weight=choice.weight,
+                             temperature=choice.temperature)
+    log("info", f"Cross-validated accuracy over {choice.folds} folds of whole samples ({chosen.label}): OA "
+                f"{100 * summary['oa']:.2f} % (+- {100 * summary['oa_ci95']:.2f}), kappa {100 * summary['kappa']:.2f}, "
+                f"{summary['n']} pixels.")
     if untested:
         log("warning", "Not cross-validated (fewer than 2 separate samples): " + ", ".join(untested) + ".")
     return result
@@ -339,13 +337,15 @@ def train_from_files(
             if cv_folds:
                 cross_validation = _cross_validate(
                     make_classifier, cube, valid, labels, samples.groups, cv_folds, params.seed, present, names,
-                    {"init_from": init_from, "should_stop": should_stop},
+                    {"init_from": init_from, "should_stop": should_stop, "groups": samples.groups},
                     lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
             clf.fit(
                 cube, labels, valid=valid, class_names=names, class_colors=colors,
                 band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
-                init_from=init_from, progress=train_progress, should_stop=should_stop,
+                init_from=init_from, groups=samples.groups, progress=train_progress, should_stop=should_stop,
             )
+            if cross_validation is not None and cross_validation.candidates:
+                clf.use_combination(cross_validation.weight, cross_validation.temperature)
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise RuntimeError(
@@ -366,6 +366,8 @@ def train_from_files(
                     f"({len(clf.history_)} epochs, kept epoch {clf.best_epoch_}).")
         if clf.selection_note_:
             log("warning", f"Model selection: {clf.selection_note_}.")
+        combination = describe_combination(clf, cross_validation)
+        log("info", f"Model used for the map: {combination}.")
         clf.save(model_out)
         written.append(model_out)
         log("info", f"Model written to {model_out}.")
@@ -373,7 +375,9 @@ def train_from_files(
         result = TrainResult(
             model_path=model_out, classifier=clf, classes=[], history=list(clf.history_),
             device=clf.device_description_, train_seconds=float(clf.train_seconds_), selection=clf.selection_,
-            best_epoch=int(clf.best_epoch_), validation_oa=clf.validation_metrics_.get("val_oa"),
+            best_epoch=int(clf.best_epoch_),
+            # in "fit" mode the engine scored the training pixels themselves: that is no validation OA
+            validation_oa=clf.validation_metrics_.get("val_oa") if clf.selection_ == "validation" else None,
             dropped_outside=int(samples.dropped_outside), warnings=warnings, cross_validation=cross_validation,
         )
         if classification_out or confidence_out:
@@ -411,7 +415,7 @@ def train_from_files(
                 classes=result.classes, history=result.history, parameters=parameters, device=result.device,
                 train_seconds=result.train_seconds, selection=result.selection, best_epoch=result.best_epoch,
                 raster_shape=(info.bands, info.height, info.width), notes=notes,
-                cross_validation=cross_validation,
+                cross_validation=cross_validation, combination=combination,
             )
             atomic_write_text(report_out, render_training_report(report))
             written.append(report_out)

@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bands", type=int, default=60, help="spectral bands")
     parser.add_argument("--classes", type=int, default=6, help="land-cover classes")
     parser.add_argument("--seed", type=int, default=0, help="scene seed")
-    parser.add_argument("--cv-folds", type=int, default=0,
-                        help="cross-validation folds over whole polygons (0 = none; each fold is one more training; "
-                             "docs/RESULTS.md shows what 3 folds give on this scene)")
+    parser.add_argument("--cv-folds", type=int, default=3,
+                        help="cross-validation folds over whole polygons (Train RSSGL's default 3; 0 = none; each "
+                             "fold is one more training; they also choose the RSSGL + spectral combination)")
     args = parser.parse_args(argv)
 
     from rssgl_qgis.io.scene import write_synthetic_scene
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results, seconds = run(env, "rssgl:train", {
         "INPUT": scene["cube"], "SAMPLES": scene["polygons"], "CLASS_FIELD": "class_id",
-        "ITERATIONS": args.iterations, "VALIDATION_SHARE": 0.2, "DEVICE": 0, "CROSS_VALIDATION": args.cv_folds,
+        "ITERATIONS": args.iterations, "VALIDATION_SHARE": 0.0, "DEVICE": 0, "CROSS_VALIDATION": args.cv_folds,
         "OUTPUT_MODEL": os.path.join(out, "model.rssgl"), "OUTPUT_REPORT": os.path.join(out, "training.html")})
     print(f"2/4 trained in {seconds}: model {results['OUTPUT_MODEL']}, report {results['OUTPUT_REPORT']}")
     cv_oa = results.get("CROSS_VALIDATED_OA")

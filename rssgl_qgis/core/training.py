@@ -432,7 +432,8 @@ class RssglClassifier:
                 best_epoch = entry["epoch"]
             msg = f"epoch {entry['epoch']}: loss {entry['loss']:.4f}"
             if "val_oa" in entry:
-                msg += f", validation OA {100 * entry['val_oa']:.2f}%"
+                what = "training-pixel OA" if step.selection == "fit" else "validation OA"
+                msg += f", {what} {100 * entry['val_oa']:.2f}%"
             if "test_oa" in entry:
                 msg += f", test OA {100 * entry['test_oa']:.2f}%"
             log.info(msg)

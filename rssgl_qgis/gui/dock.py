@@ -627,19 +627,29 @@ class RssglDockWidget(QgsDockWidget):
         self.last_outcome = outcome
         Setting.LAST_MODEL.write(outcome.model_path)
         self.summary_label.setText(self._summary_html(outcome))
-        oa = f"{100 * outcome.validation_oa:.1f}%" if outcome.validation_oa is not None else self.tr("n/a")
-        self._push(self.tr("Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own "
-                           "polygons and overstates the map's accuracy.").format(outcome.total_seconds, oa),
-                   Qgis.Success)
+        if outcome.cv_oa is not None:
+            message = self.tr("Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect "
+                              "where you drew nothing.").format(outcome.total_seconds, 100 * outcome.cv_oa)
+        elif outcome.validation_oa is not None:
+            message = self.tr("Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your "
+                              "own polygons and overstates the map's accuracy.").format(
+                outcome.total_seconds, f"{100 * outcome.validation_oa:.1f}%")
+        else:
+            message = self.tr("Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under "
+                              "'Accuracy estimate', or assess the map with independent reference samples.").format(
+                outcome.total_seconds)
+        self._push(message, Qgis.Success)
 
     def _summary_html(self, outcome: TrainOutcome) -> str:
-        oa = f"{100 * outcome.validation_oa:.1f}%" if outcome.validation_oa is not None else self.tr("n/a")
-        lines = [
-            self.tr("Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} "
-                    "of {3}, {4:.1f} s on {5}.").format(
-                oa, len(outcome.class_values), outcome.best_epoch, outcome.epochs, outcome.train_seconds,
-                outcome.device),
-        ]
+        if outcome.validation_oa is not None:
+            first = self.tr("Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch "
+                            "{2} of {3}, {4:.1f} s on {5}.").format(
+                f"{100 * outcome.validation_oa:.1f}%", len(outcome.class_values), outcome.best_epoch, outcome.epochs,
+                outcome.train_seconds, outcome.device)
+        else:  # the default: every pixel of the polygons trained, none held out
+            first = self.tr("Trained on every pixel of your polygons: {0} classes, {1} epochs, {2:.1f} s on {3}.").format(
+                len(outcome.class_values), outcome.epochs, outcome.train_seconds, outcome.device)
+        lines = [first]
         if outcome.cv_oa is not None:
             lines.append(self.tr("<b>Cross-validated OA {0:.1f}%</b> (+- {1:.1f}) over {2} folds of whole polygons: "
                                  "the accuracy to expect where you drew nothing.").format(

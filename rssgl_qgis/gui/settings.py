@@ -24,7 +24,7 @@ class Setting(Enum):
     LAST_TRAINING_LAYER = ("rssgl/lastTrainingLayerPath", "")
     LAST_MODEL = ("rssgl/lastModelPath", "")
     REGIONS = ("rssgl/guidedRegions", 10)
-    CV_FOLDS = ("rssgl/crossValidationFolds", 0)
+    CV_FOLDS = ("rssgl/crossValidationFolds", 3)
 
     @property
     def key(self) -> str:

@@ -43,7 +43,7 @@ class TrainRequest:
     class_colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     init_from: str | None = None  # model file to fine-tune from ("Continue from previous model")
     max_regions: int = 10
-    cv_folds: int = 0  # cross-validation over whole polygons before the final training (0 = none)
+    cv_folds: int = 3  # cross-validation over whole polygons before the final training (0 = none)
     params_overrides: dict[str, Any] = field(default_factory=dict)  # other TrainingParams fields
 
 

@@ -66,9 +66,11 @@ def parameter_help() -> dict[str, dict[str, str]]:
             "SAMPLES_RASTER": translate("RssglHelp", "Training samples as a label raster on the same grid as the input "
                                                      "raster: 0 or nodata = unlabelled, other values = classes. Use "
                                                      "either this or the vector samples."),
-            "VALIDATION_SHARE": translate("RssglHelp", "Share of each class's training pixels held out for choosing "
-                                                       "the best epoch (0 to 0.5). With 0, or too few pixels, the "
-                                                       "epoch with the lowest training loss is kept."),
+            "VALIDATION_SHARE": translate("RssglHelp", "0 (the default): train on every sample pixel and stop when "
+                                                       "the network fits them no better (nothing held out; the "
+                                                       "cross-validation estimates the accuracy). Above 0 (up to 0.5): "
+                                                       "that share of each class's pixels is held out for choosing the "
+                                                       "best epoch, which costs accuracy with few samples."),
             "ITERATIONS": translate("RssglHelp", "Number of training iterations (one iteration = one pass of the whole "
                                                  "scene with up to 10 pixels per class). The paper uses 600-1000."),
             "LEARNING_RATE": translate("RssglHelp", "Initial learning rate of the SGD optimiser; it decays with a "
@@ -83,14 +85,19 @@ def parameter_help() -> dict[str, dict[str, str]]:
             "DEVICE": translate("RssglHelp", "Where to train: Auto uses an NVIDIA GPU when torch sees one and the "
                                              "CPU otherwise; CUDA fails clearly when there is no GPU."),
             "PATIENCE": translate("RssglHelp", "Early stopping: stop after this many epochs (of 10 iterations) "
-                                               "without improvement; the best epoch's weights are kept."),
-            "CROSS_VALIDATION": translate("RssglHelp", "Optional honest accuracy estimate: with N folds (2-10), the "
-                                                       "samples (whole polygons; patches of a label raster) are dealt "
-                                                       "into N groups, N extra models are each trained without one "
-                                                       "group and tested on it, and the pooled accuracy goes to the log "
-                                                       "and the report. Training takes N + 1 times as long. The saved "
-                                                       "model is still trained on all samples. Classes with fewer than "
-                                                       "2 separate samples are not tested."),
+                                               "in which the training pixels (or, with a validation share, the "
+                                               "validation pixels) were classified no better."),
+            "CROSS_VALIDATION": translate("RssglHelp", "Honest accuracy estimate and model choice (3 by default; 0 = "
+                                                       "none): with N folds (2-10), the samples (whole polygons; "
+                                                       "patches of a label raster) are dealt into N groups, N extra "
+                                                       "models are each trained without one group and tested on it. "
+                                                       "The same folds decide how the map combines RSSGL with a "
+                                                       "per-pixel spectral model (an SVM-like kernel classifier); every "
+                                                       "candidate's accuracy goes to the log and the report. Training "
+                                                       "takes N + 1 times as long. The saved model is trained on all "
+                                                       "samples. Classes with fewer than 2 separate samples are not "
+                                                       "tested. Without folds, RSSGL and the spectral model are pooled "
+                                                       "with equal weights."),
             "OUTPUT_MODEL": translate("RssglHelp", "The trained model file (.rssgl: safetensors weights and JSON "
                                                    "metadata, never pickled code)."),
             "OUTPUT_CLASSIFICATION": translate("RssglHelp", "Optional: classify the training raster right away and "

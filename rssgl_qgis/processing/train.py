@@ -67,10 +67,10 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.SAMPLES_RASTER, self.tr("Training samples as a label raster"), optional=True))
         share = QgsProcessingParameterNumber(
-            self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Double,
-            defaultValue=0.2, minValue=0.0, maxValue=0.5)
+            self.VALIDATION_SHARE, self.tr("Validation share (0 = train on every sample pixel)"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0, maxValue=0.5)
         share.setMetadata({"widget_wrapper": {"decimals": 2}})
-        self.addParameter(share)
+        self.addParameter(self.advanced(share))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.ITERATIONS, self.tr("Iterations"), QgsProcessingParameterNumber.Integer,
             defaultValue=600, minValue=1, maxValue=100000)))
@@ -93,10 +93,10 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             defaultValue=0)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.PATIENCE, self.tr("Early-stopping patience (epochs)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=10, minValue=1, maxValue=10000)))
+            defaultValue=5, minValue=1, maxValue=10000)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.CROSS_VALIDATION, self.tr("Cross-validation folds over whole samples (0 = none)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=MAX_CV_FOLDS)))
+            QgsProcessingParameterNumber.Integer, defaultValue=3, minValue=0, maxValue=MAX_CV_FOLDS)))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_MODEL, self.tr("Model file"), self.tr("RSSGL model (*.rssgl)")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -145,14 +145,18 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         classification_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_CLASSIFICATION, context) or None
         confidence_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
         report_out = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        share = self.parameterAsDouble(parameters, self.VALIDATION_SHARE, context)
+        patience = self.parameterAsInt(parameters, self.PATIENCE, context)
         params = TrainingParams(
+            selection="validation" if share > 0 else "fit",
+            fit_patience_epochs=patience,
             iterations=self.parameterAsInt(parameters, self.ITERATIONS, context),
             lr=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
             stat_loss_weight=self.parameterAsDouble(parameters, self.STAT_LOSS_WEIGHT, context),
-            validation_share=self.parameterAsDouble(parameters, self.VALIDATION_SHARE, context),
+            validation_share=share,
             seed=self.parameterAsInt(parameters, self.SEED, context),
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-            patience_epochs=self.parameterAsInt(parameters, self.PATIENCE, context),
+            patience_epochs=patience,
         )
         kernel = KERNEL_CHOICES[self.parameterAsEnum(parameters, self.KERNEL, context)]
         cv_folds = self.parameterAsInt(parameters, self.CROSS_VALIDATION, context)

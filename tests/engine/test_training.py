@@ -105,13 +105,13 @@ def test_same_seed_gives_the_same_model():
 def test_validation_mode_uses_only_training_pixels_or_falls_back_to_loss():
     cube, labels = _scene(16, 16, 6)
     train, test = percent_split(labels, 20, seed=0)
-    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train, eval_labels=test)
+    clf = RssglClassifier(TINY, _params(iterations=5, selection="validation")).fit(cube, train, eval_labels=test)
     assert clf.selection_ == "validation" and "val_oa" in clf.history_[0]
     assert "test_oa" in clf.history_[0]  # logged, never used for selection in this mode
     assert int(clf.train_counts_.sum()) < int((train > 0).sum())  # validation pixels came out of training
     few = np.zeros_like(labels)
     few[0, :2], few[15, :2] = 1, 14
-    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, few)
+    clf = RssglClassifier(TINY, _params(iterations=5, selection="validation")).fit(cube, few)
     assert clf.selection_ == "loss" and "training loss" in clf.selection_note_
     assert int(clf.train_counts_.sum()) == 4  # the would-be validation pixels went back to training
 
@@ -124,7 +124,7 @@ def test_caller_validation_pixels_are_never_trained_on_even_when_selection_falls
     train[0, :3], train[15, :3] = 1, 14
     val = np.zeros_like(labels)
     val[2, 0], val[13, 0] = 1, 14  # 2 validation pixels: below MIN_VALIDATION_PIXELS
-    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train, val_labels=val)
+    clf = RssglClassifier(TINY, _params(iterations=5, selection="validation")).fit(cube, train, val_labels=val)
     assert clf.selection_ == "loss" and "only 2 validation pixel(s)" in clf.selection_note_
     assert clf.train_counts_.tolist() == [3, 3], "the caller's validation pixels were moved into training"
 
@@ -134,7 +134,7 @@ def test_pixels_in_both_the_training_and_the_callers_validation_labels_are_valid
     train, _ = percent_split(labels, 30, seed=0)
     rows, cols = np.indices(train.shape)
     val = np.where((rows + cols) % 2 == 0, train, 0)  # half of the training pixels, a checkerboard
-    clf = RssglClassifier(TINY, _params(iterations=3)).fit(cube, train, val_labels=val)
+    clf = RssglClassifier(TINY, _params(iterations=3, selection="validation")).fit(cube, train, val_labels=val)
     assert int(clf.train_counts_.sum()) == int(((train > 0) & (val == 0)).sum())
     only_val = np.where(train == 1, 1, 0)  # every training pixel of class 1 is a validation pixel
     with pytest.raises(RssglError, match=r"class\(es\) \[1\] is also a validation pixel"):
@@ -190,3 +190,93 @@ def test_short_training_beats_nearest_class_mean_on_the_synthetic_scene():
     clf = RssglClassifier(TINY, _params(selection="loss", iterations=40, epoch_iterations=10)).fit(scene.cube, train)
     oa = (clf.predict(scene.cube)[on] == test[on]).mean()
     assert oa >= ncm_oa + 0.05, f"RSSGL OA {oa:.3f} vs nearest class mean {ncm_oa:.3f}"
+
+
+def test_fit_mode_trains_on_every_pixel_and_stops_once_they_are_fitted():
+    cube, labels = _scene()
+    train, _ = percent_split(labels, 10, seed=0)
+    params = _params(iterations=400, epoch_iterations=5, fit_patience_epochs=2, lr=0.02)
+    clf = RssglClassifier(TINY, params).fit(cube, train)
+    assert clf.selection_ == "fit" and clf.selection_note_ == ""
+    assert int(clf.train_counts_.sum()) == int((train > 0).sum())  # nothing held out
+    assert len(clf.history_) < 400 // 5, "training ran on after every training pixel was fitted"
+    best = clf.history_[clf.best_epoch_ - 1]["val_oa"]
+    assert best == max(e["val_oa"] for e in clf.history_)  # the kept weights fit the most training pixels
+    later = [e["val_oa"] for e in clf.history_[clf.best_epoch_:]]
+    assert all(v < best for v in later)  # ties go to the latest epoch
+
+
+def test_the_spectral_model_is_fitted_pooled_and_saved(tmp_path):
+    cube, labels = _scene(seed=3)
+    train, _ = percent_split(labels, 10, seed=0)
+    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train)
+    assert clf.spectral_ is not None and clf.blend_weight_ == 0.5 and clf.rssgl_temperature_ == 1.0
+    rssgl, spec = clf.component_probabilities(cube)
+    np.testing.assert_allclose(spec.sum(0), 1.0, rtol=1e-5)
+    pooled = clf.predict_proba(cube)
+    assert not np.allclose(pooled, rssgl) and not np.allclose(pooled, spec)
+    clf.use_combination(0.0)
+    np.testing.assert_allclose(clf.predict_proba(cube), spec, atol=1e-6)
+    clf.use_combination(0.75, 2.5)
+    path = tmp_path / "pooled.rssgl"
+    clf.save(path)
+    back = RssglClassifier.load(path, device="cpu")
+    assert back.blend_weight_ == 0.75 and back.rssgl_temperature_ == 2.5
+    np.testing.assert_allclose(back.predict_proba(cube), clf.predict_proba(cube), atol=1e-5)
+
+
+def test_paper_mode_is_rssgl_alone(fitted):
+    clf = fitted[0]
+    assert clf.spectral_ is None and clf.blend_weight_ == 1.0
+    assert clf.metadata()["spectral"] is None
+
+
+def test_model_files_without_a_spectral_model_still_load(fitted, tmp_path):
+    """Files written before the spectral model existed have neither its tensors nor its metadata."""
+    from rssgl_qgis.core.modelfile import load_model, save_model
+
+    clf = fitted[0]
+    clf.save(tmp_path / "new.rssgl")
+    state, meta = load_model(tmp_path / "new.rssgl")
+    for key in ("spectral", "blend_weight", "rssgl_temperature"):
+        meta.pop(key)
+    save_model(tmp_path / "old.rssgl", state, meta)
+    old = RssglClassifier.load(tmp_path / "old.rssgl", device="cpu")
+    assert old.spectral_ is None and old.blend_weight_ == 1.0
+    np.testing.assert_allclose(old.predict_proba(fitted[2]), clf.predict_proba(fitted[2]), atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["no_meta", "shape", "gamma", "weight"])
+def test_a_damaged_spectral_model_is_a_clear_error(tmp_path, damage):
+    import torch
+
+    from rssgl_qgis.core.modelfile import load_model, save_model
+
+    cube, labels = _scene(seed=5)
+    train, _ = percent_split(labels, 10, seed=0)
+    clf = RssglClassifier(TINY, _params(iterations=2)).fit(cube, train)
+    clf.save(tmp_path / "m.rssgl")
+    state, meta = load_model(tmp_path / "m.rssgl")
+    if damage == "no_meta":
+        meta["spectral"] = None
+    elif damage == "shape":
+        state["spectral.alpha"] = torch.zeros(3, 2)
+    elif damage == "gamma":
+        meta["spectral"]["gamma"] = -1.0
+    else:
+        meta["blend_weight"] = 2.0
+    save_model(tmp_path / "bad.rssgl", state, meta)
+    with pytest.raises(RssglError, match="damaged or inconsistent"):
+        RssglClassifier.load(tmp_path / "bad.rssgl", device="cpu")
+
+
+def test_tiled_prediction_pools_the_spectral_model_like_the_whole_scene():
+    from rssgl_qgis.core.inference import predict_array_tiled
+
+    cube, labels = _scene(32, 32, seed=6)
+    train, _ = percent_split(labels, 10, seed=0)
+    clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train)
+    clf.use_combination(0.25, 3.0)
+    pred, _, proba, _ = predict_array_tiled(clf, cube, tile=32, halo=0, with_probabilities=True, scene_passes=0)
+    np.testing.assert_allclose(proba, clf.predict_proba(cube), atol=1e-4)
+    np.testing.assert_array_equal(pred, clf.predict(cube))

@@ -89,7 +89,7 @@ def train_parameters(scene: Scene, out: str, **overrides) -> dict:
     """Train RSSGL parameters for the test scene, writing into folder ``out``."""
     parameters = {
         "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id",
-        "VALIDATION_SHARE": 0.2, "ITERATIONS": TEST_ITERATIONS, "DEVICE": 2, "SEED": 1,
+        "VALIDATION_SHARE": 0.2, "ITERATIONS": TEST_ITERATIONS, "DEVICE": 2, "SEED": 1, "CROSS_VALIDATION": 0,
         "OUTPUT_MODEL": os.path.join(out, "model.rssgl"),
         "OUTPUT_CLASSIFICATION": os.path.join(out, "train_classes.tif"),
         "OUTPUT_CONFIDENCE": os.path.join(out, "train_confidence.tif"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 
 import numpy as np
 import pytest
@@ -121,6 +122,35 @@ def test_train_with_cross_validation_gives_the_estimate_as_an_output(rssgl_provi
     assert "Cross-validated accuracy (2 folds of whole samples)" in open(os.path.join(out, "cv.html")).read()
 
 
+def test_default_training_chooses_the_combination_by_cross_validation_and_reports_every_candidate(
+        rssgl_provider, work):
+    """No CROSS_VALIDATION given: the default 3 folds choose how RSSGL and the spectral model are pooled;
+    the log and the report name every candidate and the chosen one, and the model file keeps it."""
+    from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, blend_label
+    from rssgl_qgis.core.modelfile import load_model
+
+    scene = synthetic_scene(os.path.join(work, "scene"))
+    out = os.path.join(work, "default_cv")
+    os.makedirs(out, exist_ok=True)
+    results, feedback = run_algorithm("rssgl:train", {
+        "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 2, "DEVICE": 2,
+        "OUTPUT_MODEL": os.path.join(out, "m.rssgl"), "OUTPUT_CLASSIFICATION": None,
+        "OUTPUT_REPORT": os.path.join(out, "m.html")})
+    _, meta = load_model(results["OUTPUT_MODEL"])
+    assert meta["selection"] == "fit" and meta["spectral"] is not None
+    assert meta["blend_weight"] in BLEND_CANDIDATES and meta["rssgl_temperature"] >= 1.0
+    infos = "\n".join(feedback.infos)
+    folds = int(re.search(r"over (\d) folds of whole samples", infos).group(1))
+    assert folds >= 2  # 3 asked; the test scene has 2 polygons per class, so 2 folds hold them
+    for w in BLEND_CANDIDATES:
+        assert f"Cross-validated OA of {blend_label(w)}:" in infos
+    chosen = blend_label(meta["blend_weight"])
+    assert f"Model used for the map: {chosen}, chosen by cross-validation over {folds} folds" in infos
+    html = open(os.path.join(out, "m.html")).read()
+    assert "Which model the map uses" in html and html.count(">chosen</td>") == 1
+    assert "Model used for the map" in html
+
+
 # ---------------------------------------------------------------------------------------------- train
 
 
@@ -190,7 +220,7 @@ def test_text_class_field_and_label_raster_samples(rssgl_provider, work):
         "VALIDATION_SHARE": 0.0, "OUTPUT_MODEL": os.path.join(out, "raster.rssgl"),
         "OUTPUT_CLASSIFICATION": None, "OUTPUT_REPORT": None})
     _, meta = load_model(results["OUTPUT_MODEL"])
-    assert meta["selection"] == "loss"
+    assert meta["selection"] == "fit"
     assert len(meta["class_values"]) == 4
 
 

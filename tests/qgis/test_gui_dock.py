@@ -402,7 +402,7 @@ def test_task_run_directly_writes_all_outputs(qgis_app, small_network, scene, ra
 def test_dock_cross_validation_choice_reaches_the_task_and_the_summary(desktop, small_network, scene, raster_path,
                                                                        tmp_path):
     """The "Accuracy estimate" choice is remembered, runs one model per fold in the task, and the summary
-    shows the cross-validated OA next to the (optimistic) validation OA."""
+    shows the cross-validated OA; with the default (every polygon pixel trained on) it shows no validation OA."""
     pytest.importorskip("rssgl_qgis.io.classify_raster")
     from rssgl_qgis.gui.settings import Setting
     from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
@@ -427,7 +427,8 @@ def test_dock_cross_validation_choice_reaches_the_task_and_the_summary(desktop, 
     assert outcome.cv_folds == 2  # 2 polygons per class: as many folds as that allows
     assert 0.0 <= outcome.cv_oa <= 1.0 and outcome.cv_oa_ci95 > 0
     summary = dock._summary_html(outcome)
-    assert f"Cross-validated OA {100 * outcome.cv_oa:.1f}%" in summary and "optimistic" in summary
+    assert f"Cross-validated OA {100 * outcome.cv_oa:.1f}%" in summary and "Trained on every pixel" in summary
+    assert outcome.validation_oa is None and "Validation OA" not in summary
     Setting.CV_FOLDS.write(0)
 
 
@@ -475,7 +476,8 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert len(ticks) > 20
     assert max(np.diff(ticks)) < 5.0
     log = dock.log_view.toPlainText()
-    assert "Epoch 1" in log and "validation OA" in log
+    assert "Epoch 1" in log and "training-pixel OA" in log
+    assert "Model used for the map:" in log
 
     project = QgsProject.instance()
     by_name = {lyr.name(): lyr for lyr in project.mapLayers().values()}
@@ -487,8 +489,9 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     guidance = by_name["Where to draw next"]
     assert guidance.isValid() and guidance.featureCount() == len(outcome.regions) > 0
     assert {"rank", "mean_conf", "class_1", "class_2"} <= set(guidance.fields().names())
-    assert "Validation OA" in dock.summary_label.text() and "optimistic" in dock.summary_label.text()
-    assert any("Classification added" in text for text, _level in iface.bar.messages)
+    summary = dock.summary_label.text()
+    assert "Trained on every pixel" in summary and "Cross-validated OA" in summary  # the default: 3 folds
+    assert any("Classification added" in text and "Cross-validated OA" in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
     iface.canvas.setRenderFlag(True)

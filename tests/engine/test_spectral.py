@@ -1,0 +1,131 @@
+"""The per-pixel spectral kernel model and its pooling with RSSGL (core/spectral.py, core/ensemble.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rssgl_qgis.core import spectral
+from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, blend_label, combine, cross_validate_blend
+from rssgl_qgis.core.sampling import label_patches
+from rssgl_qgis.core.spectral import SpectralModel, cv_folds, fit_spectral
+
+
+def _blobs(n_per_class=20, classes=3, dims=12, spread=0.6, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 2, (classes, dims))
+    y = np.repeat(np.arange(classes), n_per_class)
+    x = centres[y] + rng.normal(0, spread, (y.size, dims))
+    return x, y, centres
+
+
+def test_learns_separable_classes_and_beats_chance_on_new_pixels():
+    x, y, centres = _blobs()
+    model = fit_spectral(x, y, seed=0)
+    rng = np.random.default_rng(1)
+    yt = rng.integers(0, 3, 300)
+    xt = centres[yt] + rng.normal(0, 0.6, (300, 12))
+    accuracy = (model.scores(torch.as_tensor(xt)).argmax(1).numpy() == yt).mean()
+    assert accuracy > 0.95
+    assert model.cv_accuracy is not None and model.cv_accuracy > 0.9
+    assert 0.1 <= model.temperature <= 10 and model.gamma > 0 and model.folds >= 2
+
+
+def test_probabilities_are_normalised_and_chunking_changes_nothing(monkeypatch):
+    x, y, _ = _blobs(seed=2)
+    model = fit_spectral(x, y, seed=0)
+    batch = torch.as_tensor(np.random.default_rng(3).normal(0, 2, (2, 12, 5, 7)), dtype=torch.float32)
+    p = model.probabilities_map(batch)
+    assert p.shape == (2, 3, 5, 7)
+    torch.testing.assert_close(p.sum(1), torch.ones(2, 5, 7))
+    monkeypatch.setattr(spectral, "PREDICT_CHUNK", 4)
+    torch.testing.assert_close(model.probabilities_map(batch), p)
+
+
+def test_state_round_trip():
+    x, y, _ = _blobs(seed=4)
+    model = fit_spectral(x, y, seed=0)
+    again = SpectralModel.from_state(model.state(), model.meta())
+    xt = torch.as_tensor(x[:9], dtype=torch.float32)
+    torch.testing.assert_close(again.log_probabilities(xt), model.log_probabilities(xt))
+
+
+def test_cross_validation_folds_keep_groups_whole_and_cover_every_class():
+    y = np.repeat([0, 1], 12)
+    groups = np.repeat(np.arange(8), 3)  # 4 polygons of 3 pixels per class
+    fold = cv_folds(y, groups, 3, seed=0)
+    for g in np.unique(groups):
+        assert np.unique(fold[groups == g]).size == 1
+    for c in (0, 1):
+        assert np.unique(fold[y == c]).size >= 2
+    single = cv_folds(y, np.zeros_like(y), 3, seed=0)  # one group per class: pixels are dealt instead
+    assert all(np.unique(single[y == c]).size == 3 for c in (0, 1))
+
+
+def test_a_large_sample_set_is_capped_per_class():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(5000, int), np.ones(20, int)]
+    keep = spectral._stratified_subset(y, 1000, rng)
+    assert keep.size <= 1020 and (y[keep] == 1).sum() == 20  # the small class keeps every pixel
+
+
+def test_combine_is_exact_at_the_ends_and_normalised_between():
+    rng = np.random.default_rng(0)
+    a = torch.softmax(torch.as_tensor(rng.normal(0, 3, (4, 6))), 0)
+    b = torch.softmax(torch.as_tensor(rng.normal(0, 3, (4, 6))), 0)
+    assert torch.equal(combine(a, b, 1.0, dim=0), a)
+    assert torch.equal(combine(a, b, 0.0, dim=0), b)
+    assert torch.equal(combine(a, None, 0.5, dim=0), a)
+    for w in (0.25, 0.5, 0.75):
+        torch.testing.assert_close(combine(a, b, w, dim=0).sum(0), torch.ones(6, dtype=a.dtype))
+    soft = combine(a, None, 1.0, dim=0, temperature=4.0)
+    assert torch.equal(soft.argmax(0), a.argmax(0)) and bool((soft.max(0).values <= a.max(0).values + 1e-12).all())
+    assert blend_label(1.0) == "RSSGL" and "spectral" in blend_label(0.0) and "0.5" in blend_label(0.5)
+
+
+class _FakeClassifier:
+    """Stands in for RssglClassifier: RSSGL 'knows' the left half, the spectral model the right half."""
+
+    def fit(self, cube, train, valid=None, progress=None, **_):
+        self.classes_ = np.unique(train[train > 0])
+        self.truth = self.truth_map
+        return self
+
+    def component_probabilities(self, cube, valid):
+        k = self.classes_.size
+        h, w = self.truth.shape
+        idx = np.searchsorted(self.classes_, np.clip(self.truth, self.classes_[0], None))
+        right = np.eye(k, dtype=np.float32)[idx].transpose(2, 0, 1) * 0.9 + 0.1 / k
+        wrong = np.eye(k, dtype=np.float32)[(idx + 1) % k].transpose(2, 0, 1) * 0.6 + 0.4 / k
+        cols = np.arange(w)[None, None, :] < w // 2
+        return np.where(cols, right, wrong), np.where(cols, wrong * 0 + 1.0 / k, right)
+
+    def predict_proba(self, cube, valid):
+        return self.component_probabilities(cube, valid)[0]
+
+
+def test_cross_validation_scores_every_candidate_and_chooses_the_better_pool():
+    truth = np.zeros((12, 12), dtype=np.int64)
+    truth[:6], truth[6:] = 1, 2
+    labels = truth.copy()
+    groups = label_patches(np.where((np.indices(truth.shape).sum(0) % 3) == 0, labels, 0))
+    labels = np.where(groups > 0, labels, 0)
+
+    def make():
+        clf = _FakeClassifier()
+        clf.truth_map = truth
+        return clf
+
+    logs = []
+    choice = cross_validate_blend(make, np.zeros((2, 12, 12), np.float32), np.ones((12, 12), bool), labels, groups,
+                                  3, seed=0, log=lambda level, message: logs.append(message))
+    assert choice is not None and [c.weight for c in choice.candidates] == list(BLEND_CANDIDATES)
+    by_weight = {c.weight: c for c in choice.candidates}
+    # RSSGL alone is right on the left half only; the spectral model alone only on the right half
+    assert by_weight[1.0].summary["oa"] <= 0.75 and by_weight[0.0].summary["oa"] <= 0.75
+    assert choice.chosen.summary["oa"] == max(c.summary["oa"] for c in choice.candidates) == pytest.approx(1.0)
+    assert 0.0 < choice.weight < 1.0 and choice.temperature >= 1.0
+    assert any("<- chosen" in m for m in logs)
+    assert cross_validate_blend(make, np.zeros((2, 12, 12), np.float32), np.ones((12, 12), bool), truth,
+                                np.where(truth > 0, truth, 0), 3) is None  # one sample per class: nothing to test
