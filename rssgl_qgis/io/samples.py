@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from ..core.text import numbers_text
 from .raster import RasterInfo, raster_info, read_class_table
 
 __all__ = ["SampleLabels", "labels_from_raster", "labels_from_vector", "grid_mismatch"]
@@ -372,8 +373,8 @@ def grid_mismatch(a: RasterInfo, b: RasterInfo) -> str | None:
     drift = max(abs(ga[1] - gb[1]) * a.width, abs(ga[5] - gb[5]) * a.height,
                 abs(ga[2] - gb[2]) * a.height, abs(ga[4] - gb[4]) * a.width)
     if origin_shift > 0.5 * px or drift > 0.5 * px:
-        return (f"its geotransform {tuple(round(v, 6) for v in gb)} differs from the raster's "
-                f"{tuple(round(v, 6) for v in ga)} by more than half a pixel")
+        return (f"its geotransform {numbers_text(gb)} differs from the raster's "
+                f"{numbers_text(ga)} by more than half a pixel")
     if a.crs_wkt and b.crs_wkt:
         sa, sb = osr.SpatialReference(), osr.SpatialReference()
         sa.ImportFromWkt(a.crs_wkt)

@@ -259,8 +259,8 @@ def _label_raster(tmp_path, labels, name="labels.tif", **kwargs) -> Path:
     "grid, reason",
     [
         ({"size": 20}, "it is 20 x 20 pixels but the raster is 24 x 24"),
-        ({"origin": (600015.0, 4100000.0)}, "its geotransform (600015.0, 10.0, 0.0, 4100000.0, 0.0, -10.0) differs "
-                                            "from the raster's (600000.0, 10.0, 0.0, 4100000.0, 0.0, -10.0) by more "
+        ({"origin": (600015.0, 4100000.0)}, "its geotransform (600015, 10, 0, 4100000, 0, -10) differs "
+                                            "from the raster's (600000, 10, 0, 4100000, 0, -10) by more "
                                             "than half a pixel"),
         ({"epsg": 32611}, "its CRS (WGS 84 / UTM zone 11N) differs from the raster's (WGS 84 / UTM zone 10N)"),
     ],

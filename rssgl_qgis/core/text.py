@@ -1,0 +1,28 @@
+"""Numbers in user messages, formatted for people under numpy 1 and 2 alike.
+
+numpy 2 prints scalars as ``np.float64(600015.0)`` wherever a message uses repr (a tuple or list in an
+f-string does), so every value that reaches a message goes through these helpers instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["number_text", "numbers_text"]
+
+
+def number_text(value, digits: int = 6) -> str:
+    """``value`` as plain text: integers as integers, floats rounded to ``digits`` decimals, no trailing zeros."""
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if as_float.is_integer() and abs(as_float) < 1e15:
+        return str(int(as_float))
+    text = f"{round(as_float, digits):.{digits}f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def numbers_text(values: Iterable, digits: int = 6) -> str:
+    """A sequence as ``(a, b, c)`` with each number through number_text."""
+    return "(" + ", ".join(number_text(v, digits) for v in values) + ")"
