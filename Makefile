@@ -8,7 +8,7 @@ SITE := $(shell ls -d $(VENV)/lib/python3*/site-packages 2>/dev/null | head -1)
 # qgis_process runs Debian's python: let it see the venv's torch/safetensors.
 QGIS_ENV := QT_QPA_PLATFORM=offscreen PYTHONPATH=$(CURDIR)/$(SITE):$(CURDIR)
 
-.PHONY: setup test lint demo package transup transcompile bench-train bench-infer clean
+.PHONY: setup test lint demo package install-dev transup transcompile bench-train bench-infer clean
 
 setup: ## install QGIS 3.22 + GDAL (apt, skipped when present), .venv and pinned Python packages
 	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq "install ok installed" \
@@ -31,6 +31,11 @@ demo: ## synthetic scene -> Train -> Classify -> Assess through qgis_process
 
 package: transcompile ## build/rssgl_qgis.zip, installable with Plugins > Install from ZIP
 	$(PY) scripts/package.py --out build/rssgl_qgis.zip
+
+# QGIS's default profile; `make install-dev QGIS_PROFILE=` links nothing into a profile.
+QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+install-dev: transcompile ## build/plugins/rssgl_qgis (symlinks to this tree) for QGIS_PLUGINPATH, linked into QGIS_PROFILE
+	$(PY) scripts/package.py --dev-link build/plugins $(if $(QGIS_PROFILE),--profile-plugins $(QGIS_PROFILE)/python/plugins)
 
 transup: ## refresh i18n/*.ts from the sources
 	pylupdate5 -noobsolete $$(find rssgl_qgis -name '*.py' | sort) -ts i18n/rssgl_qgis_de.ts i18n/rssgl_qgis_zh.ts

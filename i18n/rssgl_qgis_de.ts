@@ -229,379 +229,384 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="91"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="92"/>
         <source>Checking PyTorch...</source>
         <translation>PyTorch wird geprüft ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="94"/>
         <source>Install PyTorch...</source>
         <translation>PyTorch installieren ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="100"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="101"/>
         <source>Image</source>
         <translation>Bild</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="104"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="105"/>
         <source>Raster</source>
         <translation>Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="107"/>
-        <source>Training polygons</source>
-        <translation>Trainingspolygone</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="117"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="119"/>
         <source>Layer</source>
         <translation>Layer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="118"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="122"/>
         <source>New training layer...</source>
         <translation>Neuer Trainingslayer ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="121"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="123"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>Einen GeoPackage-Polygonlayer mit den Feldern class_id und class_name im KBS des Rasters anlegen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="394"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="399"/>
         <source>Add class</source>
         <translation>Klasse hinzufügen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
         <source>Rename</source>
         <translation>Umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="138"/>
         <source>Colour of the active class</source>
         <translation>Farbe der aktiven Klasse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
         <source>Toggle editing</source>
         <translation>Bearbeitung umschalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
         <source>Draw polygon</source>
         <translation>Polygon zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="157"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="159"/>
         <source>Training</source>
         <translation>Training</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>Im Artikel werden 600 Iterationen trainiert; weniger ist schneller, aber ungenauer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
         <source>Automatic (GPU if available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
         <source>CUDA GPU</source>
         <translation>CUDA-GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>Jeder Lauf schreibt Modell, Karten und Bericht in einen neuen Unterordner hier.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>Vom vorherigen Modell weitertrainieren (Feinabstimmung)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
         <source>Keep previous results</source>
         <translation>Vorherige Ergebnisse behalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="188"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
         <source>Train and classify</source>
         <translation>Trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
         <source>Cancel</source>
         <translation>Abbrechen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
         <source>Results</source>
         <translation>Ergebnisse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="206"/>
         <source>No run yet.</source>
         <translation>Noch kein Lauf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="263"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="265"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch ist nicht verfügbar.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="341"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="346"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>Fügen Sie eine Klasse hinzu und zeichnen Sie dann Polygone: Sie erhalten die aktive Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="343"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="348"/>
         <source>New polygons get class: {0}</source>
         <translation>Neue Polygone erhalten die Klasse: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="367"/>
         <source>Choose or create a training layer first.</source>
         <translation>Wählen oder erstellen Sie zuerst einen Trainingslayer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="370"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="375"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>Die Klasse '{0}' existiert bereits.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
         <source>Class name:</source>
         <translation>Klassenname:</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="406"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="411"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>Klassen eines Textfelds heißen wie ihr Wert; bearbeiten Sie stattdessen die Polygone.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
         <source>Rename class</source>
         <translation>Klasse umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="451"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>Öffnen oder wählen Sie zuerst das Raster: Der Trainingslayer verwendet dessen KBS.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
         <source>New training layer</source>
         <translation>Neuer Trainingslayer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="454"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="459"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>Speichern Sie zuerst das Projekt oder wählen Sie, wohin der Trainingslayer geschrieben werden soll.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="460"/>
         <source>{0} training polygons</source>
         <translation>{0} Trainingspolygone</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
         <source>Stop editing</source>
         <translation>Bearbeitung beenden</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
         <source>Start editing</source>
         <translation>Bearbeitung beginnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="522"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>Wählen Sie unter 'Raster' einen Rasterlayer, der eine Datei ist (GeoTIFF, ENVI, ...).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="520"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>Wählen Sie einen Trainingslayer oder erstellen Sie einen mit 'Neuer Trainingslayer ...'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="523"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="528"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>Wählen Sie unter 'Klassenfeld' das Feld, das die Klassen enthält.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>Der Trainingslayer enthält noch keine Polygone: Zeichnen Sie einige pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="547"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
         <source>No previous model found: training from scratch.</source>
         <translation>Kein vorheriges Modell gefunden: Training von Grund auf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="584"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL: trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="585"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="590"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>Lauf {0}: Training auf {1} ({2} Iterationen, Gerät {3}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="593"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="598"/>
         <source>Canceling...</source>
         <translation>Wird abgebrochen ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="599"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="604"/>
         <source>warning: </source>
         <translation>Warnung: </translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="607"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>Das Training wurde abgebrochen; es wurde nichts hinzugefügt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="608"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
         <source>Training was canceled.</source>
         <translation>Das Training wurde abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
         <source>The last run failed: {0}</source>
         <translation>Der letzte Lauf ist fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="618"/>
         <source>Training failed: {0}</source>
         <translation>Training fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="629"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="660"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="679"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="681"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="686"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="684"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="689"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="670"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>Off (fastest)</source>
         <translation>Aus (am schnellsten)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>3 Folds ganzer Polygone (4-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>5 Folds ganzer Polygone (6-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>Vor dem endgültigen Training wird je Fold ein Modell ohne die Polygone dieses Folds trainiert und an ihnen getestet: eine Schätzung der Genauigkeit dort, wo Sie nichts gezeichnet haben. Erfordert mindestens 2 getrennte Polygone pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="185"/>
         <source>Accuracy estimate</source>
         <translation>Genauigkeitsschätzung</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="659"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;Kreuzvalidierte OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) über {2} Folds ganzer Polygone: die zu erwartende Genauigkeit dort, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Kreuzvalidierte Gesamtgenauigkeit {1:.1f}%: die Genauigkeit, die dort zu erwarten ist, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="643"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Für eine Genauigkeitsschätzung wählen Sie unter „Genauigkeitsschätzung“ 3 oder 5 Teilmengen, oder prüfen Sie die Karte mit unabhängigen Referenzstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
-        <source>Trained on every pixel of your polygons: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
-        <translation>Auf jedem Pixel Ihrer Polygone trainiert: {0} Klassen, {1} Epochen, {2:.1f} s auf {3}.</translation>
+        <location filename="../rssgl_qgis/gui/dock.py" line="108"/>
+        <source>Training samples (polygons or points)</source>
+        <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
+        <source>Draw points</source>
+        <translation>Punkte zeichnen</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <source>Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
+        <translation>Auf jedem Pixel Ihrer Stichproben trainiert: {0} Klassen, {1} Epochen, {2:.1f} s auf {3}.</translation>
     </message>
 </context>
 <context>

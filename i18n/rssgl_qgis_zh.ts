@@ -229,379 +229,384 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="91"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="92"/>
         <source>Checking PyTorch...</source>
         <translation>正在检查 PyTorch……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="94"/>
         <source>Install PyTorch...</source>
         <translation>安装 PyTorch……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="100"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="101"/>
         <source>Image</source>
         <translation>影像</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="104"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="105"/>
         <source>Raster</source>
         <translation>栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="107"/>
-        <source>Training polygons</source>
-        <translation>训练多边形</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="117"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="119"/>
         <source>Layer</source>
         <translation>图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="118"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
         <source>Class field</source>
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="122"/>
         <source>New training layer...</source>
         <translation>新建训练图层……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="121"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="123"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>在栅格的坐标参考系中创建带有 class_id 和 class_name 字段的 GeoPackage 多边形图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="394"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="399"/>
         <source>Add class</source>
         <translation>添加类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
         <source>Rename</source>
         <translation>重命名</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="138"/>
         <source>Colour of the active class</source>
         <translation>当前类别的颜色</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
         <source>Toggle editing</source>
         <translation>切换编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
         <source>Draw polygon</source>
         <translation>绘制多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="157"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="159"/>
         <source>Training</source>
         <translation>训练</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>论文训练 600 次迭代；次数越少越快，但精度越低。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
         <source>Automatic (GPU if available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
         <source>CUDA GPU</source>
         <translation>CUDA GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>每次运行都会将模型、地图和报告写入此处的一个新子文件夹。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>从上一个模型继续训练（微调）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
         <source>Keep previous results</source>
         <translation>保留之前的结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
         <source>Output folder</source>
         <translation>输出文件夹</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="188"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
         <source>Train and classify</source>
         <translation>训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
         <source>Results</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="206"/>
         <source>No run yet.</source>
         <translation>尚未运行。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="263"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="265"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch 不可用。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="341"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="346"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>先添加一个类别，然后绘制多边形：它们会自动获得当前类别。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="343"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="348"/>
         <source>New polygons get class: {0}</source>
         <translation>新多边形的类别：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="367"/>
         <source>Choose or create a training layer first.</source>
         <translation>请先选择或创建训练图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="370"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="375"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>类别“{0}”已存在。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
         <source>Class name:</source>
         <translation>类别名称：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="406"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="411"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>文本字段的类别以其取值命名；请改为编辑多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="409"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
         <source>Rename class</source>
         <translation>重命名类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="451"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>请先打开或选择栅格：训练图层将使用其坐标参考系。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
         <source>New training layer</source>
         <translation>新建训练图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="437"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="454"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="459"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>请先保存项目，或选择训练图层的保存位置。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="460"/>
         <source>{0} training polygons</source>
         <translation>{0} 训练多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
         <source>Stop editing</source>
         <translation>停止编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="512"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
         <source>Start editing</source>
         <translation>开始编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="522"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>请在“栅格”中选择一个文件形式的栅格图层（GeoTIFF、ENVI 等）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="520"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>请选择训练图层，或通过“新建训练图层……”创建一个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="523"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="528"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>请在“类别字段”中选择存放类别的字段。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>训练图层中还没有多边形：请为每个类别绘制几个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="547"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
         <source>No previous model found: training from scratch.</source>
         <translation>未找到之前的模型：从头开始训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="584"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL：训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="585"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="590"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>第 {0} 次运行：在 {1} 上训练（{2} 次迭代，设备 {3}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="593"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="598"/>
         <source>Canceling...</source>
         <translation>正在取消……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="599"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="604"/>
         <source>warning: </source>
         <translation>警告：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="607"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>训练已取消；未添加任何内容。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="608"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
         <source>Training was canceled.</source>
         <translation>训练已取消。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
         <source>The last run failed: {0}</source>
         <translation>上一次运行失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="618"/>
         <source>Training failed: {0}</source>
         <translation>训练失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="624"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="629"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="660"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="674"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="679"/>
         <source> (run {0})</source>
         <translation>（第 {0} 次运行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="681"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="686"/>
         <source>Where to draw next</source>
         <translation>下一步绘制位置</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="684"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="689"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="670"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="634"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。验证总体精度（{1}）来自您自己绘制的多边形中的像素，会高估分类图的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>验证总体精度 {0}（来自训练多边形的像素：偏乐观），{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上用时 {4:.1f} 秒。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>Off (fastest)</source>
         <translation>关闭（最快）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>按完整多边形分 3 折（耗时 4 倍）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="169"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>按完整多边形分 5 折（耗时 6 倍）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>在最终训练之前，每折训练一个不使用该折多边形的模型，并在这些多边形上测试：估计您未绘制样本区域的精度。每个类别需要至少 2 个独立的多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="185"/>
         <source>Accuracy estimate</source>
         <translation>精度估计</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="654"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="659"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;交叉验证总体精度 {0:.1f}%&lt;/b&gt;（+- {1:.1f}），基于 {2} 折完整多边形：您未绘制样本区域的预期精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。交叉验证总体精度 {1:.1f}%：这是在您未绘制样本的地方可预期的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="638"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="643"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。如需精度估计，请在“精度估计”中选择 3 折或 5 折，或用独立的参考样本评估地图。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
-        <source>Trained on every pixel of your polygons: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
-        <translation>已在您多边形的每个像元上训练：{0} 个类别，{1} 轮，在 {3} 上用时 {2:.1f} 秒。</translation>
+        <location filename="../rssgl_qgis/gui/dock.py" line="108"/>
+        <source>Training samples (polygons or points)</source>
+        <translation>训练样本（多边形或点）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
+        <source>Draw points</source>
+        <translation>绘制点</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <source>Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
+        <translation>已在您样本的每个像元上训练：{0} 个类别，{1} 轮，在 {3} 上用时 {2:.1f} 秒。</translation>
     </message>
 </context>
 <context>

@@ -52,10 +52,44 @@ def build(out: str) -> str:
     return out
 
 
+def link_dev(plugins_dir: str, profile_plugins: str | None = None) -> str:
+    """A developer install: ``plugins_dir/rssgl_qgis`` laid out like the zip, made of symlinks to the
+    working tree (edits take effect at the next QGIS start), optionally linked into a QGIS profile's
+    ``python/plugins``. Idempotent: links already there are replaced. Returns the plugin folder."""
+    folder = os.path.join(os.path.abspath(plugins_dir), PLUGIN)
+    os.makedirs(folder, exist_ok=True)
+    links = {name: os.path.join(ROOT, PLUGIN, name) for name in os.listdir(os.path.join(ROOT, PLUGIN))
+             if name not in SKIP_DIRS and not name.endswith(SKIP_SUFFIXES)}
+    links.update({name: os.path.join(ROOT, name) for name in ("metadata.txt", "resources", "i18n", "LICENSE")})
+    for name, target in links.items():
+        path = os.path.join(folder, name)
+        if os.path.islink(path):
+            os.remove(path)
+        if os.path.exists(target) and not os.path.exists(path):
+            os.symlink(target, path)
+    if profile_plugins:
+        os.makedirs(profile_plugins, exist_ok=True)
+        installed = os.path.join(profile_plugins, PLUGIN)
+        if os.path.islink(installed):
+            os.remove(installed)
+        if os.path.exists(installed):
+            raise SystemExit(f"{installed} exists and is not a link (an installed zip?); remove it first.")
+        os.symlink(folder, installed)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=os.path.join(ROOT, "build", f"{PLUGIN}.zip"))
-    print(build(parser.parse_args().out))
+    parser.add_argument("--dev-link", metavar="PLUGINS_DIR",
+                        help="instead of a zip: a developer install of symlinks in PLUGINS_DIR/rssgl_qgis")
+    parser.add_argument("--profile-plugins", metavar="DIR",
+                        help="with --dev-link: also link it into this QGIS profile plugins folder")
+    args = parser.parse_args()
+    if args.dev_link:
+        print(link_dev(args.dev_link, args.profile_plugins))
+    else:
+        print(build(args.out))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsVectorFileWriter,
     QgsVectorLayer,
+    QgsWkbTypes,
 )
 from qgis.gui import QgsColorButton, QgsDockWidget, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QDir, Qt
@@ -104,11 +105,12 @@ class RssglDockWidget(QgsDockWidget):
         image_form.addRow(self.tr("Raster"), self.raster_combo)
         layout.addWidget(image_box)
 
-        samples_box = QGroupBox(self.tr("Training polygons"))
+        samples_box = QGroupBox(self.tr("Training samples (polygons or points)"))
         samples_layout = QVBoxLayout(samples_box)
         samples_form = QFormLayout()
         self.samples_combo = QgsMapLayerComboBox()
-        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        # points too: field survey points are what many users have (Train RSSGL takes both)
+        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
         self.samples_combo.setAllowEmptyLayer(True)
         self.samples_combo.layerChanged.connect(self._on_samples_layer_changed)
         self.field_combo = QgsFieldComboBox()
@@ -292,6 +294,9 @@ class RssglDockWidget(QgsDockWidget):
             self._samples_layer.rendererChanged.connect(self._on_renderer_changed)
             self._samples_layer.editingStarted.connect(self._update_buttons)
             self._samples_layer.editingStopped.connect(self._update_buttons)
+        points = self._samples_layer is not None and self._samples_layer.geometryType() == QgsWkbTypes.PointGeometry
+        if getattr(self, "draw_button", None) is not None:
+            self.draw_button.setText(self.tr("Draw points") if points else self.tr("Draw polygon"))
         self.refresh_classes()
 
     def _on_renderer_changed(self) -> None:
@@ -476,7 +481,7 @@ class RssglDockWidget(QgsDockWidget):
         self._update_buttons()
 
     def start_drawing(self) -> None:
-        """Make the training layer editable and activate QGIS's add-polygon tool."""
+        """Make the training layer editable and activate QGIS's add-feature tool (polygons or points)."""
         layer = self.samples_layer()
         if layer is None:
             return
@@ -647,7 +652,7 @@ class RssglDockWidget(QgsDockWidget):
                 f"{100 * outcome.validation_oa:.1f}%", len(outcome.class_values), outcome.best_epoch, outcome.epochs,
                 outcome.train_seconds, outcome.device)
         else:  # the default: every pixel of the polygons trained, none held out
-            first = self.tr("Trained on every pixel of your polygons: {0} classes, {1} epochs, {2:.1f} s on {3}.").format(
+            first = self.tr("Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.").format(
                 len(outcome.class_values), outcome.epochs, outcome.train_seconds, outcome.device)
         lines = [first]
         if outcome.cv_oa is not None:

@@ -427,7 +427,7 @@ def test_dock_cross_validation_choice_reaches_the_task_and_the_summary(desktop, 
     assert outcome.cv_folds == 2  # 2 polygons per class: as many folds as that allows
     assert 0.0 <= outcome.cv_oa <= 1.0 and outcome.cv_oa_ci95 > 0
     summary = dock._summary_html(outcome)
-    assert f"Cross-validated OA {100 * outcome.cv_oa:.1f}%" in summary and "Trained on every pixel" in summary
+    assert f"Cross-validated OA {100 * outcome.cv_oa:.1f}%" in summary and "Trained on every pixel of your samples" in summary
     assert outcome.validation_oa is None and "Validation OA" not in summary
     Setting.CV_FOLDS.write(0)
 
@@ -490,7 +490,7 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert guidance.isValid() and guidance.featureCount() == len(outcome.regions) > 0
     assert {"rank", "mean_conf", "class_1", "class_2"} <= set(guidance.fields().names())
     summary = dock.summary_label.text()
-    assert "Trained on every pixel" in summary and "Cross-validated OA" in summary  # the default: 3 folds
+    assert "Trained on every pixel of your samples" in summary and "Cross-validated OA" in summary  # the default: 3 folds
     assert any("Classification added" in text and "Cross-validated OA" in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
@@ -567,3 +567,42 @@ def test_editing_shortcuts_use_qgis_actions_when_present(desktop, raster_path, t
         assert not layer.isEditable() and dock.edit_button.text() == "Start editing"
     finally:
         del iface.actionAddFeature
+
+
+def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_path, tmp_path):
+    """Field survey points: the dock lists a point layer, offers to draw points, and trains from it."""
+    pytest.importorskip("rssgl_qgis.io.classify_raster")
+    from qgis.core import QgsFeature, QgsField, QgsFields, QgsVectorFileWriter, QgsWkbTypes
+    from qgis.PyQt.QtCore import QVariant
+
+    iface, dock = desktop
+    raster = open_raster(raster_path)
+    x0, dx, _, y0, _, dy = GEOTRANSFORM
+    fields = QgsFields()
+    fields.append(QgsField("class_id", QVariant.Int))
+    path = str(tmp_path / "points.gpkg")
+    writer = QgsVectorFileWriter.create(path, fields, QgsWkbTypes.Point, raster.crs(),
+                                        QgsProject.instance().transformContext(),
+                                        QgsVectorFileWriter.SaveVectorOptions())
+    rows, cols = np.nonzero(scene.polygon_labels > 0)
+    for r, c in zip(rows[::2], cols[::2], strict=True):  # every other pixel of the polygons, as points
+        feature = QgsFeature(fields)
+        feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x0 + (c + 0.5) * dx, y0 + (r + 0.5) * dy)))
+        feature.setAttribute("class_id", int(scene.polygon_labels[r, c]))
+        writer.addFeature(feature)
+    del writer
+    points = QgsVectorLayer(path, "field points", "ogr")
+    assert points.isValid() and points.featureCount() > 0
+    QgsProject.instance().addMapLayer(points)
+    dock.raster_combo.setLayer(raster)
+    dock.samples_combo.setLayer(points)
+    assert dock.samples_layer() is points, "the dock does not list point layers"
+    assert dock.class_field() == "class_id" and dock.draw_button.text() == "Draw points"
+    assert sorted(c.value for c in dock._classes) == [1, 2, 3]
+    task = dock.start_training()
+    assert task is not None, iface.bar.messages
+    assert wait_for(lambda: dock.task is None, 240), "training did not finish in 240 s"
+    outcome = dock.last_outcome
+    assert outcome is not None and outcome.status == "success", dock.log_view.toPlainText()
+    assert "RSSGL classification" in [lyr.name() for lyr in QgsProject.instance().mapLayers().values()]
+    screenshot(dock.widget().widget(), "dock_points_after_run.png")
