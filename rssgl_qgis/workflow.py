@@ -174,6 +174,22 @@ def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
                          f"(value {only}); add samples of other classes.")
 
 
+def _usable_bands(raster_path: str, info, log) -> list[int]:
+    """The 1-based bands to train on: all but those without any usable value (io.bands.empty_bands)."""
+    from .io.bands import describe_bands, empty_bands
+
+    empty = empty_bands(raster_path, info)
+    used = [b for b in range(1, info.bands + 1) if b not in set(empty)]
+    if not used:
+        raise RssglError(f"No band of the raster '{os.path.basename(raster_path)}' holds a usable value (every band is "
+                         "nodata, NaN or one constant value everywhere); check the raster's nodata setting.")
+    if empty:
+        log("warning", f"{len(empty)} of {info.bands} band(s) hold no usable value anywhere (nodata or NaN everywhere, "
+                       f"or one constant value) and are left out: {describe_bands(info, empty)}. The model uses the "
+                       f"other {len(used)} bands and records which.")
+    return used
+
+
 def describe_combination(clf, cross_validation: CrossValidation | None) -> str:
     """One sentence for the log and the report: which model the map uses and why."""
     from .core.ensemble import blend_label
@@ -281,11 +297,18 @@ def train_from_files(
         # RSSGL trains on the whole scene at once: a raster too large for the device is refused now,
         # with the size to clip it to, not after reading it and failing deep inside training.
         device = choose_device(params.device)
-        check_training_fits(info.bands, info.height, info.width, device)
+        # Bands without data (EnMAP L2A leaves its water-vapour bands nodata everywhere) would make every pixel
+        # invalid: they are left out and named (issue 14); the model file records the bands it uses.
+        used = _usable_bands(raster_path, info, log)
+        check_training_fits(len(used), info.height, info.width, device)
         samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
         for warning in samples.warnings:
             log("warning", warning)
-        cube, valid = read_cube(raster_path)
+        cube, valid = read_cube(raster_path, bands=used)
+        invalid = int((~valid).sum())
+        if invalid:
+            log("info", f"{invalid} of {valid.size} pixels are nodata (or NaN) in at least one of the {len(used)} bands "
+                        "used; they are not trained on and stay nodata in the map.")
         labels = np.asarray(samples.labels, dtype=np.int64)
         on_nodata = int(((labels > 0) & ~valid).sum())
         if on_nodata:
@@ -331,7 +354,8 @@ def train_from_files(
             return RssglClassifier(config_overrides={"kernel": engine_kernel}, params=params)
 
         clf = make_classifier()
-        wavelengths = info.wavelengths if info.wavelengths else None
+        wavelengths = [info.wavelengths[b - 1] for b in used] if info.wavelengths else None
+        band_names = [info.band_names[b - 1] for b in used] if info.band_names else None
         try:
             cross_validation = None
             if cv_folds:
@@ -341,7 +365,7 @@ def train_from_files(
                     lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
             clf.fit(
                 cube, labels, valid=valid, class_names=names, class_colors=colors,
-                band_info={"names": list(info.band_names) if info.band_names else None, "wavelengths": wavelengths},
+                band_info={"names": band_names, "wavelengths": wavelengths, "indices": used},
                 init_from=init_from, groups=samples.groups, progress=train_progress, should_stop=should_stop,
             )
             if cross_validation is not None and cross_validation.candidates:

@@ -49,14 +49,18 @@ class GdalWindowReader:
     of the arrays returned (for the memory plan).
     """
 
-    def __init__(self, path: str | os.PathLike, info: RasterInfo | None = None):
+    def __init__(self, path: str | os.PathLike, info: RasterInfo | None = None, bands: list[int] | None = None):
         self.path = os.fspath(path)
         self.info = info or raster_info(self.path)
+        #: 1-based band numbers read (a model's bands; None = all), in this order
+        self.band_numbers = list(range(1, self.info.bands + 1)) if bands is None else [int(b) for b in bands]
+        if not self.band_numbers or not all(1 <= b <= self.info.bands for b in self.band_numbers):
+            raise ValueError(f"Band numbers must be 1..{self.info.bands} for raster '{self.path}', got {bands}.")
         self._local = threading.local()
         self._handles: list[gdal.Dataset] = []
         self._lock = threading.Lock()
         ds = self._dataset()
-        bands = [ds.GetRasterBand(i) for i in range(1, self.info.bands + 1)]
+        bands = [ds.GetRasterBand(i) for i in self.band_numbers]
         types = {band.DataType for band in bands}
         if len(types) != 1:
             names = sorted(gdal.GetDataTypeName(t) for t in types)
@@ -70,7 +74,8 @@ class GdalWindowReader:
         self._scale = np.array([band.GetScale() or 1.0 for band in bands], dtype=np.float32)
         self._offset = np.array([band.GetOffset() or 0.0 for band in bands], dtype=np.float32)
         self.scaled = bool((self._scale != 1.0).any() or (self._offset != 0.0).any())
-        self._raw_nodata = [v if _representable(v, self.raw_dtype) else None for v in self.info.nodata]
+        self._raw_nodata = [v if _representable(v, self.raw_dtype) else None
+                            for v in (self.info.nodata[b - 1] for b in self.band_numbers)]
         # Scaled rasters are converted here, their nodata pixels become NaN: nothing left for the engine.
         self.nodata: list[float | None] | None = None if self.scaled else list(self._raw_nodata)
         if self.nodata is not None and all(v is None for v in self.nodata):
@@ -95,13 +100,14 @@ class GdalWindowReader:
             )
         ds = self._dataset()
         try:
-            raw = ds.ReadAsArray(col, row, width, height)
+            everything = self.band_numbers == list(range(1, self.info.bands + 1))
+            raw = ds.ReadAsArray(col, row, width, height, band_list=None if everything else self.band_numbers)
         except RuntimeError as exc:
             raise ValueError(
                 f"Reading rows {row}-{row + height - 1} of '{self.path}' failed: {str(exc).strip()}. "
                 "The file may be damaged or on a disconnected drive."
             ) from exc
-        raw = raw.reshape(self.info.bands, height, width)
+        raw = raw.reshape(len(self.band_numbers), height, width)
         if not self.scaled:
             return raw
         out = raw.astype(np.float32) * self._scale[:, None, None] + self._offset[:, None, None]

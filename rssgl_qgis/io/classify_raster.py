@@ -31,15 +31,16 @@ import numpy as np
 from ..core.errors import RssglError
 from ..core.inference import DEFAULT_SCENE_PASSES, TileResult, predict_tiled
 from .atomic import GDAL_SIDECARS
+from .bands import WAVELENGTH_TOLERANCE_NM, check_model_bands, model_band_numbers
 from .blocks import GdalWindowReader, mask_valid_fn
 from .raster import BlockWriter, RasterInfo, classification_writer, qml_path_for, raster_info
 
-__all__ = ["ClassifyOutputs", "ClassifyReport", "check_model_bands", "classify_raster", "WAVELENGTH_TOLERANCE_NM"]
+__all__ = ["ClassifyOutputs", "ClassifyReport", "check_model_bands", "classify_raster", "WAVELENGTH_TOLERANCE_NM",
+           "model_band_numbers"]
 
 _log = logging.getLogger(__name__)
 
 #: Largest difference (nm) between a raster band's centre wavelength and the model's for the same band.
-WAVELENGTH_TOLERANCE_NM = 2.0
 #: Value written where the confidence / probabilities are undefined (nodata input pixels).
 FLOAT_NODATA = -1.0
 
@@ -83,43 +84,6 @@ class ClassifyReport:
         """Mapped area of each class in squared map units."""
         px, py = info.pixel_size
         return {k: v * px * py for k, v in self.class_pixels.items()}
-
-
-def check_model_bands(classifier: Any, info: RasterInfo, tolerance_nm: float = WAVELENGTH_TOLERANCE_NM) -> list[str]:
-    """Raise RssglError when the raster's bands do not match the model's; return warnings otherwise.
-
-    The band count must be equal. When both the model and the raster know their band wavelengths,
-    every band centre must match within ``tolerance_nm`` (same sensor, same band order). When only
-    one side knows them, a warning says the check was skipped.
-    """
-    n_model = int(getattr(classifier, "n_bands_", len(classifier.band_mean_)))
-    if info.bands != n_model:
-        raise RssglError(
-            f"The model expects {n_model} bands but the raster '{os.path.basename(info.path)}' has {info.bands}; "
-            "use a raster of the sensor and band subset the model was trained on."
-        )
-    band_info = getattr(classifier, "band_info_", None) or {}
-    model_wl = band_info.get("wavelengths")
-    raster_wl = info.wavelengths
-    if model_wl and raster_wl:
-        a = np.asarray(model_wl, dtype=np.float64)
-        b = np.asarray(raster_wl, dtype=np.float64)
-        if a.shape == b.shape:
-            diff = np.abs(a - b)
-            bad = np.flatnonzero(~(diff <= tolerance_nm))
-            if bad.size:
-                i = int(bad[0])
-                raise RssglError(
-                    f"The raster's band wavelengths do not match the model's: band {i + 1} is at {b[i]:.1f} nm in the "
-                    f"raster but {a[i]:.1f} nm in the model ({bad.size} band(s) differ by more than "
-                    f"{tolerance_nm:g} nm). Use a raster of the same sensor and band order as the training raster."
-                )
-        return []
-    if model_wl or raster_wl:
-        who = "raster" if model_wl else "model"
-        return [f"Band wavelengths could not be compared (the {who} does not record them); only the band count "
-                "was checked."]
-    return []
 
 
 def _check_outputs(outputs: ClassifyOutputs, raster_path: str) -> dict[str, str]:
@@ -243,10 +207,10 @@ def classify_raster(
     say = log or (lambda level, message: getattr(_log, level if level in ("info", "warning") else "info")(message))
     paths = _check_outputs(outputs, raster_path)
     info = raster_info(raster_path)
-    warnings = check_model_bands(classifier, info)
+    band_numbers, warnings = model_band_numbers(classifier, info)
     for w in warnings:
         say("warning", w)
-    reader = GdalWindowReader(raster_path, info)
+    reader = GdalWindowReader(raster_path, info, bands=band_numbers)
     valid_fn = mask_valid_fn(mask_path, info) if mask_path else None
     classes = np.asarray(classifier.classes_)
     names = list(getattr(classifier, "class_names_", None) or [f"class {int(c)}" for c in classes])
@@ -257,7 +221,7 @@ def classify_raster(
         colors = default_colors(len(classes))
     say(
         "info",
-        f"Classifying {info.width}x{info.height} pixels, {info.bands} bands ({info.dtype}) into "
+        f"Classifying {info.width}x{info.height} pixels, {len(band_numbers)} of {info.bands} bands ({info.dtype}) into "
         f"{len(classes)} classes on {getattr(classifier, 'device_', 'cpu')}.",
     )
     counts = np.zeros(int(classes.max()) + 1, dtype=np.int64)
@@ -320,7 +284,7 @@ def classify_raster(
         outputs=paths,
         width=info.width,
         height=info.height,
-        bands=info.bands,
+        bands=len(band_numbers),
         tiles=report.tiles,
         tile=report.tile,
         halo=report.halo,

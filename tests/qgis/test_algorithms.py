@@ -296,7 +296,9 @@ def test_classify_rejects_a_raster_with_other_bands(trained, work):
     results, _, scene = trained
     subset = os.path.join(work, "subset_30_bands.tif")
     gdal.Translate(subset, scene.cube, bandList=list(range(1, 31)))
-    with pytest.raises(QgsProcessingException, match="The model expects 40 bands but the raster .* has 30"):
+    # the model records its 40 bands: the 30-band raster lacks band 31 on, named with its wavelength
+    with pytest.raises(QgsProcessingException, match=r"The raster 'subset_30_bands.tif' has no band at [\d.]+ nm "
+                                                     r"\(within 2 nm\), which the model uses \(its band 31 of 40"):
         run_algorithm("rssgl:classify", {"INPUT": subset, "MODEL": results["OUTPUT_MODEL"],
                                          "OUTPUT": os.path.join(work, "wrong.tif")})
     assert not os.path.exists(os.path.join(work, "wrong.tif"))
