@@ -169,7 +169,10 @@ def cross_validate_blend(
                 full[cols] = source[:, held_out]
             sink.append(full)
         reference.append(labels[held_out])
-        hit = clf.classes_[np.argmax(clf.predict_proba(cube, valid)[:, held_out], axis=0)] == reference[-1]
+        pooled = combine(torch.from_numpy(rssgl[:, held_out]),
+                         None if spectral is None else torch.from_numpy(spectral[:, held_out]),
+                         getattr(clf, "blend_weight_", 1.0), dim=0, temperature=getattr(clf, "rssgl_temperature_", 1.0))
+        hit = clf.classes_[pooled.argmax(dim=0).numpy()] == reference[-1]
         log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "
                     f"{len(np.unique(groups[held_out]))} held-out samples, {100.0 * float(hit.mean()):.2f} % correct.")
         del clf

@@ -456,12 +456,12 @@ class RssglClassifier:
     def predict_proba(self, cube: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (K, H, W) float32 (RSSGL's softmax pooled with the spectral model's, as
         ``blend_weight_`` says); all 0 at invalid pixels."""
-        rssgl, spectral = self.component_probabilities(cube, valid)
+        rssgl, spectral, valid = self._components(cube, valid)
         if spectral is None or (self.blend_weight_ >= 1.0 and self.rssgl_temperature_ == 1.0):
             return rssgl
         pooled = combine(torch.from_numpy(rssgl), torch.from_numpy(spectral), self.blend_weight_, dim=0,
                          temperature=self.rssgl_temperature_).numpy()
-        pooled[:, ~check_cube(cube, valid)[1]] = 0.0
+        pooled[:, ~valid] = 0.0
         return pooled
 
     def use_combination(self, weight: float, temperature: float = 1.0) -> None:
@@ -475,6 +475,11 @@ class RssglClassifier:
     def component_probabilities(self, cube: np.ndarray, valid: np.ndarray | None = None
                                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """(RSSGL's probabilities, the spectral model's or None), each (K, H, W), 0 at invalid pixels."""
+        return self._components(cube, valid)[:2]
+
+    def _components(self, cube: np.ndarray, valid: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """component_probabilities plus the checked valid mask (the pool zeroes invalid pixels again)."""
         self._check_fitted()
         cube, valid = check_cube(cube, valid)
         if cube.shape[0] != self.n_bands_:
@@ -496,7 +501,7 @@ class RssglClassifier:
                 spectral = self.spectral_.probabilities_map(x[:, :, :h, :w]).float()[0].cpu().numpy()
             spectral[:, ~valid] = 0.0
         proba[:, ~valid] = 0.0
-        return proba, spectral
+        return proba, spectral, valid
 
     def predict(self, cube: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Class map (H, W) with the original class values, 0 where the input is invalid."""
