@@ -523,7 +523,14 @@ def assess_accuracy(
     from .io.raster import raster_info
     from .io.samples import labels_from_raster, labels_from_vector
 
-    log = log or _no_log
+    user_log = log or _no_log
+    warnings: list[str] = []  # every warning also goes to the top of the HTML report, not only to the log
+
+    def log(level: str, message: str) -> None:
+        if level == "warning" and message not in warnings:
+            warnings.append(message)
+        user_log(level, message)
+
     try:
         info = raster_info(classification_path)
         if info.bands != 1:
@@ -572,7 +579,11 @@ def assess_accuracy(
                              "samples overlap the classified area.")
         unknown = sorted(ref_values - map_values - set(names))
         if unknown:
-            log("warning", f"Reference classes {unknown} never occur in the classification; they count as errors.")
+            classes_text = ", ".join(f"{v} {names[v]}" if v in names else str(v) for v in sorted(map_values | set(names)))
+            log("warning", f"Reference classes {unknown} never occur in the classification; they count as errors. If "
+                           "the reference means the same classes under other values (e.g. the training used class "
+                           "names), use a reference field with the class names (a text field is matched by name), or "
+                           f"recode the reference to the classification's values ({classes_text}).")
         # Only pixels the map classified (not nodata) are assessed.
         assessed = (ref > 0) & (mapped > 0)
         skipped = int(((ref > 0) & (mapped == 0)).sum())
@@ -593,7 +604,7 @@ def assess_accuracy(
             reference=reference_vector or reference_raster or "",
             classes=classes, confusion=cm.tolist(), summary=summary, pixel_area=pixel_area, area_unit=unit,
             mapped_pixels=[int(c) for c in mapped_counts],
-            notes=[f"{skipped} reference pixel(s) on nodata were not assessed."] if skipped else [],
+            notes=list(warnings),
         )
         if html_out:
             atomic_write_text(html_out, render_accuracy_report(report))

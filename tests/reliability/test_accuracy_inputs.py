@@ -93,3 +93,25 @@ def test_classification_inputs_are_not_modified(files):
     _assess(files)
     after = {k: snapshot(Path(v).parent)[Path(v).name] for k, v in files.items() if k != "out"}
     assert after == before
+
+
+def test_reference_values_the_map_never_uses_are_explained_at_the_top_of_the_report(files, tmp_path):
+    """A numeric reference coded 10..13 against a map of 1..4 (training used other codes or names): 0 % OA
+    with the reason and what to do at the top of the HTML report, not only in the log."""
+    recoded = tmp_path / "recoded.tif"
+    labels = block_labels()
+    write_classification(recoded, labels + (labels > 0) * 9, raster_info(files["raster"]), [10, 11, 12, 13],
+                         ["a", "b", "c", "d"], [(1, 1, 1)] * 4)
+    logs = []
+    result = assess_accuracy(str(files["classes"]), reference_raster=str(recoded),
+                             html_out=str(files["out"] / "accuracy.html"), log=lambda lvl, msg: logs.append((lvl, msg)))
+    assert result.summary["oa"] == 0.0
+    warning = next(msg for lvl, msg in logs if lvl == "warning" and "never occur" in msg)
+    assert warning == (
+        "Reference classes [10, 11, 12, 13] never occur in the classification; they count as errors. If the reference "
+        "means the same classes under other values (e.g. the training used class names), use a reference field with "
+        "the class names (a text field is matched by name), or recode the reference to the classification's values "
+        "(1 water, 2 forest, 3 soil, 4 urban).")
+    html = (files["out"] / "accuracy.html").read_text(encoding="utf-8")
+    top = html[: html.index("<table")]
+    assert "never occur in the classification" in top and "recode the reference" in top
