@@ -23,8 +23,12 @@ setup: ## install QGIS 3.22 + GDAL (apt, skipped when present), .venv and pinned
 lint:
 	$(VENV)/bin/ruff check .
 
+# The Processing dialog screenshots run in a process of their own: after the rest of the suite, showing the
+# Train dialog crashed QGIS 3.22 with SIGFPE in 2 of 13 full runs (never in 15 runs on its own; cause not found).
+SCREENSHOT_TESTS := tests/qgis/test_screenshots_processing.py
 test: lint ## ruff + the whole pytest suite (engine, I/O, headless QGIS, GUI under Xvfb)
-	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest --ignore=$(SCREENSHOT_TESTS)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest $(SCREENSHOT_TESTS)
 
 demo: ## synthetic scene -> Train -> Classify -> Assess through qgis_process
 	$(QGIS_ENV) $(PY) scripts/demo.py --out out/demo
