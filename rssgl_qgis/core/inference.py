@@ -250,6 +250,8 @@ class TilePredictor:
     spectral: Any = None  # core.spectral.SpectralModel pooled with the network (core.ensemble.combine)
     blend_weight: float = 1.0
     rssgl_temperature: float = 1.0
+    #: False during the statistics passes: their results are dropped, so the spectral model is not evaluated
+    pool_spectral: bool = True
 
     def __post_init__(self) -> None:
         self.band_mean = np.asarray(self.band_mean, dtype=np.float64)
@@ -326,7 +328,7 @@ class TilePredictor:
             out = self.network(x)
         logits = out[0] if isinstance(out, tuple | list) else out
         proba = torch.softmax(logits[:, :, :h, :w].float(), dim=1)
-        if self.spectral is None or self.blend_weight >= 1.0:
+        if self.spectral is None or self.blend_weight >= 1.0 or not self.pool_spectral:
             return combine(proba, None, 1.0, dim=1, temperature=self.rssgl_temperature)
         with torch.no_grad():  # fp32 kernel distances, outside autocast
             return combine(proba, self.spectral.probabilities_map(x[:, :, :h, :w]), self.blend_weight, dim=1,
@@ -1047,6 +1049,7 @@ def predict_tiled(
         """One pass over all tiles; only the last one writes (the others gather statistics)."""
         nonlocal done, write_seconds, read_seconds
         done = 0
+        p.pool_spectral = write  # statistics passes keep nothing but the network's statistics
         pending: tuple[int, list[_Pending]] | None = None
         these = sweep_batches[index]
         before, work = sum(sweep_pixels[:index]), sum(sweep_pixels)  # progress in pixels computed
@@ -1101,6 +1104,7 @@ def predict_tiled(
         if run.pool is not None:
             run.pool.close()
         torch.backends.cudnn.benchmark = cudnn_benchmark
+        p.pool_spectral = True
     if done != height * width:  # every pixel exactly once: a planning bug must never go unnoticed
         raise RuntimeError(f"Tiled prediction wrote {done} pixels of {height * width}; please report this bug.")
     return TiledReport(

@@ -280,3 +280,21 @@ def test_tiled_prediction_pools_the_spectral_model_like_the_whole_scene():
     pred, _, proba, _ = predict_array_tiled(clf, cube, tile=32, halo=0, with_probabilities=True, scene_passes=0)
     np.testing.assert_allclose(proba, clf.predict_proba(cube), atol=1e-4)
     np.testing.assert_array_equal(pred, clf.predict(cube))
+
+
+def test_statistics_passes_do_not_evaluate_the_spectral_model(monkeypatch):
+    """The statistics passes' results are dropped: only the final pass evaluates the spectral model."""
+    from rssgl_qgis.core import spectral
+    from rssgl_qgis.core.inference import predict_array_tiled
+
+    cube, labels = _scene(64, 64, seed=7)
+    train, _ = percent_split(labels, 10, seed=0)
+    clf = RssglClassifier(TINY, _params(iterations=3)).fit(cube, train)
+    calls = []
+    original = spectral.SpectralModel.probabilities_map
+    monkeypatch.setattr(spectral.SpectralModel, "probabilities_map",
+                        lambda self, x: calls.append(x.shape) or original(self, x))
+    _, _, _, report = predict_array_tiled(clf, cube, tile=32, halo=16, scene_passes=2)
+    assert report.scene_passes == 2
+    pixels = sum(s[0] * s[2] * s[3] for s in calls)
+    assert 0 < pixels <= 4 * (32 + 32) ** 2, "the spectral model ran in the statistics passes"
