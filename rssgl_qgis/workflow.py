@@ -178,14 +178,14 @@ def _usable_bands(raster_path: str, info, log) -> list[int]:
     """The 1-based bands to train on: all but those without any usable value (io.bands.empty_bands)."""
     from .io.bands import describe_bands, empty_bands
 
-    empty = empty_bands(raster_path, info)
-    used = [b for b in range(1, info.bands + 1) if b not in set(empty)]
+    empty = set(empty_bands(raster_path, info))
+    used = [b for b in range(1, info.bands + 1) if b not in empty]
     if not used:
         raise RssglError(f"No band of the raster '{os.path.basename(raster_path)}' holds a usable value (every band is "
                          "nodata, NaN or one constant value everywhere); check the raster's nodata setting.")
     if empty:
         log("warning", f"{len(empty)} of {info.bands} band(s) hold no usable value anywhere (nodata or NaN everywhere, "
-                       f"or one constant value) and are left out: {describe_bands(info, empty)}. The model uses the "
+                       f"or one constant value) and are left out: {describe_bands(info, sorted(empty))}. The model uses the "
                        f"other {len(used)} bands and records which.")
     return used
 

@@ -99,7 +99,7 @@ class TrainingParams:
             raise ValueError(f"The learning rate must be > 0, got {self.lr}.")
         if self.epoch_iterations < 1 or self.patience_epochs < 1 or self.per_class_batch < 1 or \
                 self.fit_patience_epochs < 1:
-            raise ValueError("epoch_iterations, patience_epochs and per_class_batch must be >= 1.")
+            raise ValueError("epoch_iterations, patience_epochs, fit_patience_epochs and per_class_batch must be >= 1.")
         if self.selection not in SELECTION_MODES:
             raise ValueError(f"Unknown model selection '{self.selection}'; expected one of {SELECTION_MODES}.")
         if not 0.0 <= self.validation_share < 1.0:
@@ -345,7 +345,7 @@ class RssglClassifier:
         self.blend_weight_ = 1.0
         self.rssgl_temperature_ = 1.0
         if p.spectral and selection != "paper":
-            self.spectral_ = self._fit_spectral(x, train_labels, classes, groups, p.seed, height, width)
+            self.spectral_ = self._fit_spectral(x, train_labels, classes, groups, p.seed)
             self.blend_weight_ = float(p.blend_weight)
         self.model_ = model
         self.config_ = config
@@ -378,7 +378,7 @@ class RssglClassifier:
 
     @staticmethod
     def _fit_spectral(x: Tensor, train_labels: np.ndarray, classes: np.ndarray, groups: np.ndarray | None,
-                      seed: int, height: int, width: int) -> SpectralModel:
+                      seed: int) -> SpectralModel:
         """The per-pixel kernel model on the training pixels' normalised spectra (x: the padded input)."""
         rows, cols = np.nonzero(train_labels > 0)
         flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
@@ -572,7 +572,7 @@ class RssglClassifier:
         spectral_state = {k: state.pop(k) for k in list(state) if k.startswith("spectral.")}
         try:
             config, fields_ = _checked_model_contents(meta, state)
-            spectral, blend = _checked_spectral(meta, spectral_state, config)
+            spectral, blend, temperature = _checked_spectral(meta, spectral_state, config)
         except _Damaged as exc:
             raise RssglError(
                 f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
@@ -591,11 +591,7 @@ class RssglClassifier:
         obj.model_ = model.to(dev).eval()
         obj.spectral_ = spectral.to(dev) if spectral is not None else None
         obj.blend_weight_ = blend
-        temperature = meta.get("rssgl_temperature", 1.0)
-        if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
-            raise RssglError(f"The model file '{path}' is damaged or inconsistent ('rssgl_temperature' is "
-                             f"{temperature!r}); retrain or use another file.")
-        obj.rssgl_temperature_ = float(temperature)
+        obj.rssgl_temperature_ = temperature
         obj.config_ = config
         obj.params_ = fields_["params"]
         obj.classes_ = np.asarray(meta["class_values"], dtype=np.int64)
@@ -626,11 +622,15 @@ class _Damaged(Exception):
 
 
 def _checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: RssglConfig
-                      ) -> tuple[SpectralModel | None, float]:
-    """The spectral model and RSSGL's weight from a model file (None, 1.0 for files written before it)."""
+                      ) -> tuple[SpectralModel | None, float, float]:
+    """The spectral model, RSSGL's weight and RSSGL's temperature from a model file (None, 1.0, 1.0 for
+    files written before them)."""
+    temperature = meta.get("rssgl_temperature", 1.0)
+    if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
+        raise _Damaged(f"'rssgl_temperature' is {temperature!r}")
     info = meta.get("spectral")
     if info is None and not state:
-        return None, 1.0
+        return None, 1.0, float(temperature)
     if not isinstance(info, dict) or set(state) != {"spectral.centers", "spectral.alpha"}:
         raise _Damaged("the spectral model's settings and weights do not match")
     centers, alpha = state["spectral.centers"], state["spectral.alpha"]
@@ -646,7 +646,7 @@ def _checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: Rs
     blend = meta.get("blend_weight", 1.0)
     if not _is_number(blend) or not 0.0 <= blend <= 1.0:
         raise _Damaged(f"'blend_weight' is {blend!r}, not a number in [0, 1]")
-    return SpectralModel.from_state(state, info), float(blend)
+    return SpectralModel.from_state(state, info), float(blend), float(temperature)
 
 
 def _is_int(value: Any) -> bool:

@@ -56,6 +56,8 @@ class GdalWindowReader:
         self.band_numbers = list(range(1, self.info.bands + 1)) if bands is None else [int(b) for b in bands]
         if not self.band_numbers or not all(1 <= b <= self.info.bands for b in self.band_numbers):
             raise ValueError(f"Band numbers must be 1..{self.info.bands} for raster '{self.path}', got {bands}.")
+        # GDAL's band_list, or None to read every band in order (the common case)
+        self._band_list = None if self.band_numbers == list(range(1, self.info.bands + 1)) else self.band_numbers
         self._local = threading.local()
         self._handles: list[gdal.Dataset] = []
         self._lock = threading.Lock()
@@ -100,8 +102,7 @@ class GdalWindowReader:
             )
         ds = self._dataset()
         try:
-            everything = self.band_numbers == list(range(1, self.info.bands + 1))
-            raw = ds.ReadAsArray(col, row, width, height, band_list=None if everything else self.band_numbers)
+            raw = ds.ReadAsArray(col, row, width, height, band_list=self._band_list)
         except RuntimeError as exc:
             raise ValueError(
                 f"Reading rows {row}-{row + height - 1} of '{self.path}' failed: {str(exc).strip()}. "

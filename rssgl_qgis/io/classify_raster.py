@@ -40,7 +40,6 @@ __all__ = ["ClassifyOutputs", "ClassifyReport", "check_model_bands", "classify_r
 
 _log = logging.getLogger(__name__)
 
-#: Largest difference (nm) between a raster band's centre wavelength and the model's for the same band.
 #: Value written where the confidence / probabilities are undefined (nodata input pixels).
 FLOAT_NODATA = -1.0
 

@@ -246,7 +246,7 @@ def test_model_files_without_a_spectral_model_still_load(fitted, tmp_path):
     np.testing.assert_allclose(old.predict_proba(fitted[2]), clf.predict_proba(fitted[2]), atol=1e-6)
 
 
-@pytest.mark.parametrize("damage", ["no_meta", "shape", "gamma", "weight"])
+@pytest.mark.parametrize("damage", ["no_meta", "shape", "gamma", "weight", "temperature"])
 def test_a_damaged_spectral_model_is_a_clear_error(tmp_path, damage):
     import torch
 
@@ -263,8 +263,10 @@ def test_a_damaged_spectral_model_is_a_clear_error(tmp_path, damage):
         state["spectral.alpha"] = torch.zeros(3, 2)
     elif damage == "gamma":
         meta["spectral"]["gamma"] = -1.0
-    else:
+    elif damage == "weight":
         meta["blend_weight"] = 2.0
+    else:
+        meta["rssgl_temperature"] = 0.0
     save_model(tmp_path / "bad.rssgl", state, meta)
     with pytest.raises(RssglError, match="damaged or inconsistent"):
         RssglClassifier.load(tmp_path / "bad.rssgl", device="cpu")
