@@ -114,12 +114,12 @@ def _new_fields(pred: np.ndarray, scene: dict, train: np.ndarray, test: np.ndarr
     return float(100 * (pred[m] == test[m]).mean()) if m.any() else None
 
 
-def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int, with_paper: bool = True
-              ) -> dict[str, dict]:
+def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int, with_paper: bool = True,
+              dump: str = "") -> dict[str, dict]:
     """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
     import torch
 
-    from rssgl_qgis.core.ensemble import DEFAULT_BLEND, combine, cross_validate_blend
+    from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, DEFAULT_BLEND, combine, cross_validate_blend
     from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 
     cube, valid = scene["cube"], scene["valid"]
@@ -129,7 +129,8 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
         return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=iterations))
 
     t0 = time.perf_counter()
-    choice = cross_validate_blend(make, cube, valid, train, groups, CV_FOLDS, seed=seed)
+    kept: dict = {}
+    choice = cross_validate_blend(make, cube, valid, train, groups, CV_FOLDS, seed=seed, keep_pixels=kept)
     t_cv = time.perf_counter() - t0
     t1 = time.perf_counter()
     clf = make().fit(cube, train, valid=valid, groups=groups)
@@ -138,6 +139,16 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     temperature = choice.temperature if choice is not None else 1.0
     pr, ps = clf.component_probabilities(cube, valid)
     pr_t, ps_t = torch.from_numpy(pr), torch.from_numpy(ps)
+    if dump and kept:  # the cross-validation's held-out pixels and every candidate's test OA, for choice rules
+        m = test > 0
+        tested = {f"{w:g}": float(100 * (clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=temperature)
+                                                    .argmax(0).numpy()][m] == test[m]).mean())
+                  for w in BLEND_CANDIDATES}
+        kept["test_oa"] = np.array([tested[f"{w:g}"] for w in BLEND_CANDIDATES])
+        kept["weights"] = np.array(BLEND_CANDIDATES)
+        Path(dump).mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(Path(dump) / f"{scene.get('name', 'scene')}_{seed}.npz",
+                            **{k: v for k, v in kept.items() if v is not None})
     for method, w, t in (("default", weight, temperature), ("rssgl", 1.0, 1.0), ("spectral", 0.0, 1.0),
                          ("blend", DEFAULT_BLEND, 1.0)):
         pred = clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=t).argmax(0).numpy()]
@@ -149,6 +160,7 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
             if choice is not None:
                 extra["cv"] = {f"{c.weight:g}": 100 * c.summary["oa"] for c in choice.candidates}
                 extra["cv_log_loss"] = {f"{c.weight:g}": c.log_loss for c in choice.candidates}
+                extra["cv_gain_se"] = {f"{c.weight:g}": c.gain_se for c in choice.candidates}
         extra["new_fields"] = _new_fields(pred, scene, train, test)
         out[method] = _scores(pred, test, extra)
     if not with_paper:
@@ -196,14 +208,15 @@ def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
 
 
 def run_cell(task: tuple) -> dict:
-    name, protocol, seed, data, device, jobs, iterations, methods = task
+    name, protocol, seed, data, device, jobs, iterations, methods, dump = task
     import torch
 
     torch.set_num_threads(jobs)
     scene = load_scene(name, Path(data), seed)
     train, test, groups = split(scene, protocol, seed)
     t0 = time.perf_counter()
-    results = run_rssgl(scene, train, test, groups, seed, device, iterations, "paper" in methods)
+    scene["name"] = f"{name}_{protocol}"
+    results = run_rssgl(scene, train, test, groups, seed, device, iterations, "paper" in methods, dump)
     if "svm" in methods:
         results.update(run_baselines(scene, train, test, seed, jobs))
     row = {"scene": name, "protocol": protocol, "seed": seed, "train_pixels": int((train > 0).sum()),
@@ -258,7 +271,8 @@ def summarise(rows: list[dict]) -> str:
         lines.append("")
         lines.append("Synthetic scene, fields without a training polygon (OA, mean +- std): " + ", ".join(
             f"{m} {np.mean([r['results'][m]['new_fields'] for r in synth]):.2f} +- "
-            f"{np.std([r['results'][m]['new_fields'] for r in synth]):.2f}" for m in METHODS))
+            f"{np.std([r['results'][m]['new_fields'] for r in synth]):.2f}" for m in METHODS
+            if all(m in r["results"] for r in synth)))
     return "\n".join(lines + [""] + verdicts)
 
 
@@ -276,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="default,paper,svm",
                     help="'default' (with rssgl/spectral/blend), 'paper', 'svm' (with rf); a rerun of some "
                          "methods is merged over an earlier file by --summarise")
+    ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels and candidates' test "
+                                               "OA (.npz), to study the choice rule (benchmarks/blend_rule.py)")
     ap.add_argument("--summarise", default="",
                     help="print the table of earlier --json files (comma-separated; a later file's methods "
                          "replace an earlier file's for the same scene, protocol and seed) and exit")
@@ -296,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             if only and protocol not in only:
                 continue
             tasks += [(name, protocol, s, str(data), args.device, args.jobs, args.iterations,
-                       methods) for s in seeds]
+                       methods, args.dump) for s in seeds]
     tasks.sort(key=lambda t: t[1] not in ("tiles", "blocks"))  # the longest cells first
     started = time.perf_counter()
     rows: list[dict] = []

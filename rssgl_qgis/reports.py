@@ -298,11 +298,15 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
         out.append("<h3>Which model the map uses</h3>")
         out.append('<p class="muted">The same folds scored RSSGL, the per-pixel spectral model (a kernel classifier '
                    "of the kind SVM users know) and weighted combinations of their class probabilities. The one "
-                   "with the best cross-validated log-likelihood is used for the map; the accuracies above are "
+                   "with the best cross-validated log-likelihood is used for the map, if it includes RSSGL only "
+                   "when it beats the spectral model alone by more than one standard error (with few samples the "
+                   "estimates are noisy, and the spectral model is the safer choice); the accuracies above are "
                    "that one's.</p>")
         rows = [[_esc(c.label), _ci(c.summary["oa"], c.summary.get("oa_ci95")), _pct(c.summary["kappa"]),
-                 _num(c.log_loss, 3), "chosen" if c.weight == cv.weight else ""] for c in candidates]
-        out.append(_table(["Model", "OA % (95 % CI)", "Kappa x 100", "Log-loss", ""], rows, numeric_from=1))
+                 _num(c.log_loss, 3), _num(getattr(c, "gain_se", float("nan")), 1),
+                 "chosen" if c.weight == cv.weight else ""] for c in candidates]
+        out.append(_table(["Model", "OA % (95 % CI)", "Kappa x 100", "Log-loss",
+                           "Gain over spectral (standard errors)", ""], rows, numeric_from=1))
     by_value = {c.value: c for c in classes}
     rows = []
     for i, value in enumerate(cv.class_values):

@@ -9,6 +9,12 @@ kernel on the standardised spectra), whose kernel width and regularisation are c
 cross-validation over the training samples (whole sample polygons when they are given), and whose
 scores become probabilities through a softmax temperature fitted on the out-of-fold scores.
 
+The settings are chosen by the out-of-fold squared error of the scores (the loss the model fits),
+not by the out-of-fold accuracy: with 30-60 training pixels the accuracy moves in steps of 2-3
+points and picks among near ties by chance. Measured on the accuracy suite's splits with seeds the
+report does not use (benchmarks/spectral_selection.py): +1.0 to +1.4 OA points on EnMAP, +0.1 to
++4.3 on Salinas-A, against choosing by accuracy on the narrower grid used before.
+
 Everything is closed form: one eigendecomposition per fold and kernel width gives every
 regularisation at once, so the search costs seconds on a CPU. Prediction is a kernel product with
 the stored training spectra, in chunks, so a tile of any size fits in a bounded amount of memory.
@@ -24,10 +30,11 @@ from torch import Tensor
 
 __all__ = ["SpectralModel", "fit_spectral", "cv_folds", "GAMMA_FACTORS", "RIDGES"]
 
-#: Kernel widths searched, as factors of 1 / (median squared distance between training spectra).
-GAMMA_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Kernel widths searched, as factors of 1 / (median squared distance between training spectra). The
+#: widest (1/64) make the model close to a linear one, which measured best on EnMAP with few samples.
+GAMMA_FACTORS = (1 / 64, 1 / 32, 1 / 16, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: Ridge penalties searched (on the kernel's scale: K has ones on its diagonal).
-RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+RIDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: At most this many training pixels enter the hyper-parameter search (a stratified subset), and at
 #: most FINAL_CAP the final model (its prediction cost grows with it).
 SEARCH_CAP = 1200
@@ -151,8 +158,8 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
                  seed: int = 0, device: torch.device | str = "cpu") -> SpectralModel:
     """Fit the kernel classifier on (n, d) normalised spectra and class indices ``y`` (0..K-1).
 
-    The kernel width and ridge are chosen by ``folds``-fold cross-validation (mean accuracy, ties to
-    the stronger ridge, then the wider kernel): over whole ``groups`` (sample polygons) where each
+    The kernel width and ridge are chosen by ``folds``-fold cross-validation (the lowest out-of-fold
+    squared error of the scores, near ties to the stronger ridge, then the wider kernel): over whole ``groups`` (sample polygons) where each
     class has two or more, otherwise over pixels. The final model is fitted on every pixel (at most
     FINAL_CAP, a stratified subset beyond).
     """
@@ -175,15 +182,17 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
     fold = cv_folds(ys, gs, k, seed)
     ys_t = torch.as_tensor(ys, device=dev)
     ridges = torch.as_tensor(RIDGES, dtype=torch.float64, device=dev)
-    # correct[g, r]: out-of-fold hits; oof[g][r]: out-of-fold scores (for the temperature)
-    correct = torch.zeros(len(GAMMA_FACTORS), len(RIDGES), dtype=torch.float64, device=dev)
+    # oof[g, r]: out-of-fold scores of every setting (squared error -> the choice; accuracy -> the report;
+    # the chosen one's -> the temperature)
     oof = torch.zeros(len(GAMMA_FACTORS), len(RIDGES), ys.size, n_classes, dtype=torch.float64, device=dev)
+    tested = torch.zeros(ys.size, dtype=torch.bool, device=dev)
     for f in range(k):
         tr = np.flatnonzero(fold != f)
         te = np.flatnonzero(fold == f)
         if te.size == 0 or np.unique(ys[tr]).size < 2:
             continue
         tr_t, te_t = torch.as_tensor(tr, device=dev), torch.as_tensor(te, device=dev)
+        tested[te_t] = True
         for gi, factor in enumerate(GAMMA_FACTORS):
             kernel = torch.exp(-factor * base_gamma * d2)
             evals, evecs = torch.linalg.eigh(kernel[tr_t][:, tr_t])
@@ -192,29 +201,34 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
             kv = kernel[te_t][:, tr_t] @ evecs  # (v, m)
             # scores for every ridge at once: kv diag(1 / (evals + ridge)) q
             inv = 1.0 / (evals[None, :] + ridges[:, None])  # (R, m)
-            s = torch.einsum("vm,rm,mk->rvk", kv, inv, q)
-            oof[gi, :, te_t] = s
-            correct[gi] += (s.argmax(-1) == ys_t[te_t][None]).sum(-1).to(torch.float64)
-    acc = correct / ys.size
-    best = float(acc.max())
-    # ties (within half a pixel of each other): the strongest ridge, then the widest kernel (smallest gamma)
+            oof[gi, :, te_t] = torch.einsum("vm,rm,mk->rvk", kv, inv, q)
+    if not bool(tested.any()):
+        tested[:] = True  # no fold could be tested: every setting scores alike, the tie rule decides
+    err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=(-1, -2))
+    acc = (oof[:, :, tested].argmax(-1) == ys_t[tested]).to(torch.float64).mean(-1)
+    # near ties (within 0.1 %): the strongest ridge, then the widest kernel (smallest gamma)
+    best_err = float(err.min())
     choice = None
     for ri in range(len(RIDGES) - 1, -1, -1):
         for gi in range(len(GAMMA_FACTORS)):
-            if float(acc[gi, ri]) >= best - 0.5 / ys.size:
+            if float(err[gi, ri]) <= best_err * (1.0 + 1e-3):
                 choice = (gi, ri)
                 break
         if choice is not None:
             break
     gi, ri = choice
+    best = float(acc[gi, ri])
     gamma = GAMMA_FACTORS[gi] * base_gamma
-    temperature = _fit_temperature(oof[gi, ri], ys_t)
+    temperature = _fit_temperature(oof[gi, ri][tested], ys_t[tested])
 
     final = _stratified_subset(y, FINAL_CAP, rng)
     xf = xt[final]
     kernel = _rbf(xf, xf, gamma)
     kernel.diagonal().add_(RIDGES[ri])
     alpha = torch.linalg.solve(kernel, targets[final])
-    return SpectralModel(centers=xf.float(), alpha=alpha.float(), gamma=float(gamma), temperature=temperature,
+    # contiguous, as a model file stores them: the same product in the same order, so a saved and reloaded
+    # model predicts bit for bit what the trained one does
+    return SpectralModel(centers=xf.float().contiguous(), alpha=alpha.float().contiguous(), gamma=float(gamma),
+                         temperature=temperature,
                          cv_accuracy=best, ridge=float(RIDGES[ri]), folds=k)
 

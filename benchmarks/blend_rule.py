@@ -1,0 +1,64 @@
+"""How the pool of RSSGL and the spectral model is chosen (core/ensemble.py), studied on the pixels the
+cross-validation held out, as `accuracy_suite.py --dump DIR` saves them with every candidate's test OA:
+
+    python benchmarks/accuracy_suite.py --seeds 100,101,102 --methods default --dump out/blend_dump ...
+    python benchmarks/blend_rule.py out/blend_dump
+
+For each scene x protocol: the mean test OA of the spectral model alone, of RSSGL alone, of the
+lowest cross-validated log-loss (the rule before), and of that rule with a pool containing RSSGL
+chosen only when it beats the spectral model alone by z standard errors (now: z = SIGNIFICANCE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+Z_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from rssgl_qgis.core import ensemble
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dump", help="the folder accuracy_suite.py --dump wrote")
+    args = ap.parse_args(argv)
+    cells: dict[str, list[dict]] = {}
+    for f in sorted(Path(args.dump).glob("*.npz")):
+        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(dict(np.load(f)))
+    print("| cell | seeds | spectral | RSSGL | lowest log-loss | " + " | ".join(f"z = {z:g}" for z in Z_VALUES) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(Z_VALUES))
+    for name, runs in sorted(cells.items()):
+        out = np.zeros((len(runs), 3 + len(Z_VALUES)))
+        for i, d in enumerate(runs):
+            weights = [float(w) for w in d["weights"]]
+            values = np.unique(d["reference"])
+            index = torch.from_numpy(np.searchsorted(values, d["reference"]))
+            pr, ps = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"])
+            nll = {w: torch.nn.functional.nll_loss(
+                torch.log(ensemble.combine(pr, ps, w, dim=0, temperature=float(d["temperature"])).double()
+                          .clamp_min(1e-6)).t(), index, reduction="none") for w in weights}
+            cands = [ensemble.CandidateEstimate(w, "", {}, np.zeros(0), float(nll[w].mean()),
+                                                float("nan") if w <= 0 else ensemble._gain_in_se(nll[w], nll[0.0],
+                                                                                                  d["sample"]))
+                     for w in weights]
+            test = dict(zip(weights, d["test_oa"], strict=True))
+            lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
+            out[i, :3] = test[0.0], test[1.0], test[lowest]
+            for j, z in enumerate(Z_VALUES):
+                ensemble.SIGNIFICANCE = z
+                out[i, 3 + j] = test[ensemble._choose(cands)]
+        m = out.mean(0)
+        print(f"| {name} | {len(runs)} | " + " | ".join(f"{v:.2f}" for v in m) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
