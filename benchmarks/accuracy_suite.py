@@ -139,11 +139,11 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     temperature = choice.temperature if choice is not None else 1.0
     pr, ps = clf.component_probabilities(cube, valid)
     pr_t, ps_t = torch.from_numpy(pr), torch.from_numpy(ps)
-    if dump and kept:  # the cross-validation's held-out pixels and every candidate's test OA, for choice rules
-        m = test > 0
-        tested = {f"{w:g}": float(100 * (clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=temperature)
-                                                    .argmax(0).numpy()][m] == test[m]).mean())
-                  for w in BLEND_CANDIDATES}
+    m = test > 0  # every candidate's test OA (for the study of the choice rule, benchmarks/blend_rule.py)
+    tested = {f"{w:g}": float(100 * (clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=temperature)
+                                                .argmax(0).numpy()][m] == test[m]).mean())
+              for w in BLEND_CANDIDATES}
+    if dump and kept:  # the cross-validation's held-out pixels too
         kept["test_oa"] = np.array([tested[f"{w:g}"] for w in BLEND_CANDIDATES])
         kept["weights"] = np.array(BLEND_CANDIDATES)
         Path(dump).mkdir(parents=True, exist_ok=True)
@@ -161,6 +161,7 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
                 extra["cv"] = {f"{c.weight:g}": 100 * c.summary["oa"] for c in choice.candidates}
                 extra["cv_log_loss"] = {f"{c.weight:g}": c.log_loss for c in choice.candidates}
                 extra["cv_gain_se"] = {f"{c.weight:g}": c.gain_se for c in choice.candidates}
+                extra["test_by_weight"] = tested
         extra["new_fields"] = _new_fields(pred, scene, train, test)
         out[method] = _scores(pred, test, extra)
     if not with_paper:

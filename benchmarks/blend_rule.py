@@ -3,6 +3,11 @@ cross-validation held out, as `accuracy_suite.py --dump DIR` saves them with eve
 
     python benchmarks/accuracy_suite.py --seeds 100,101,102 --methods default --dump out/blend_dump ...
     python benchmarks/blend_rule.py out/blend_dump
+    python benchmarks/blend_rule.py benchmarks/results/explore2_h200_seeds100-102.json
+
+A suite JSON file works too: its rows hold each candidate's cross-validated log-loss and gain, and
+(since the rule was studied) each candidate's test OA; where a row lacks a candidate's test OA the
+cell says nan.
 
 For each scene x protocol: the mean test OA of the spectral model alone, of RSSGL alone, of the
 lowest cross-validated log-loss (the rule before), and of that rule with a pool containing RSSGL
@@ -28,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     from rssgl_qgis.core import ensemble
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dump", help="the folder accuracy_suite.py --dump wrote")
+    ap.add_argument("dump", help="the folder accuracy_suite.py --dump wrote, or a suite JSON file")
     args = ap.parse_args(argv)
+    if args.dump.endswith(".json"):
+        return from_json(Path(args.dump))
     cells: dict[str, list[dict]] = {}
     for f in sorted(Path(args.dump).glob("*.npz")):
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(dict(np.load(f)))
@@ -57,6 +64,37 @@ def main(argv: list[str] | None = None) -> int:
                 out[i, 3 + j] = test[ensemble._choose(cands)]
         m = out.mean(0)
         print(f"| {name} | {len(runs)} | " + " | ".join(f"{v:.2f}" for v in m) + " |")
+    return 0
+
+
+def from_json(path: Path) -> int:
+    """The same table from a suite JSON file's recorded log-losses and gains."""
+    import json
+
+    from rssgl_qgis.core import ensemble
+
+    cells: dict[str, list[np.ndarray]] = {}
+    for r in json.loads(path.read_text())["rows"]:
+        res, d = r["results"], r["results"]["default"]
+        if "cv_gain_se" not in d:
+            continue
+        test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
+        # the spectral model and RSSGL alone do not depend on RSSGL's temperature ("blend" does: not used)
+        test.setdefault(float(d["weight"]), d["oa"])
+        test.setdefault(0.0, res["spectral"]["oa"])
+        test.setdefault(1.0, res["rssgl"]["oa"])
+        cands = [ensemble.CandidateEstimate(float(w), "", {}, np.zeros(0), float(ll), float(d["cv_gain_se"][w]))
+                 for w, ll in d["cv_log_loss"].items()]
+        lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
+        row = [test[0.0], test[1.0], test.get(lowest, np.nan)]
+        for z in Z_VALUES:
+            ensemble.SIGNIFICANCE = z
+            row.append(test.get(ensemble._choose(cands), np.nan))
+        cells.setdefault(f"{r['scene']}_{r['protocol']}", []).append(np.array(row))
+    print("| cell | seeds | spectral | RSSGL | lowest log-loss | " + " | ".join(f"z = {z:g}" for z in Z_VALUES) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(Z_VALUES))
+    for name, rows in sorted(cells.items()):
+        print(f"| {name} | {len(rows)} | " + " | ".join(f"{v:.2f}" for v in np.mean(rows, axis=0)) + " |")
     return 0
 
 
