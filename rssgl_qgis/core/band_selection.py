@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from .errors import RssglError
 from .text import number_text
 
-__all__ = ["WATER_VAPOUR_WINDOWS_NM", "BandSelection", "select_bands", "water_vapour_bands"]
+__all__ = ["WATER_VAPOUR_WINDOWS_NM", "TRUE_COLOUR_NM", "BandSelection", "select_bands", "true_colour_bands",
+           "water_vapour_bands"]
 
 #: Water-vapour absorption windows (nm, ends included); the last has no upper end (beyond 2450 nm).
 WATER_VAPOUR_WINDOWS_NM: tuple[tuple[float, float], ...] = ((1340.0, 1460.0), (1790.0, 1960.0), (2450.0, math.inf))
@@ -112,3 +113,24 @@ def select_bands(text: str | None, n_bands: int, wavelengths: Sequence[float] | 
         raise RssglError(f"The band selection ({'; '.join(parts)}) leaves no band of the {n_bands} to train on; keep "
                          "at least one band.")
     return BandSelection(kept=sorted(kept), dropped=sorted(every - kept), description="; ".join(parts) or "all bands")
+
+
+#: Band centres (nm) of a true-colour view: red, green, blue.
+TRUE_COLOUR_NM = (640.0, 550.0, 470.0)
+#: A band farther than this from a true-colour centre does not show that colour (e.g. a SWIR-only sensor).
+TRUE_COLOUR_REACH_NM = 60.0
+
+
+def true_colour_bands(wavelengths: Sequence[float] | None) -> tuple[int, int, int] | None:
+    """1-based (red, green, blue) bands nearest 640 / 550 / 470 nm, or None when the wavelengths are
+    unknown or a colour has no band within TRUE_COLOUR_REACH_NM."""
+    if not wavelengths:
+        return None
+    chosen = []
+    for target in TRUE_COLOUR_NM:
+        distances = [abs(w - target) if w is not None and math.isfinite(w) else math.inf for w in wavelengths]
+        best = min(range(len(distances)), key=distances.__getitem__)
+        if not distances[best] <= TRUE_COLOUR_REACH_NM:
+            return None
+        chosen.append(best + 1)
+    return chosen[0], chosen[1], chosen[2]

@@ -63,3 +63,12 @@ def test_water_vapour_preset_drops_the_three_windows():
 def test_bad_selections_say_what_to_write(text, wavelengths, water, message):
     with pytest.raises(RssglError, match=message):
         select_bands(text, 224, wavelengths, drop_water_vapour=water)
+
+
+def test_true_colour_bands_are_the_nearest_to_640_550_470_nm():
+    from rssgl_qgis.core.band_selection import true_colour_bands
+
+    assert true_colour_bands(WAVELENGTHS) == (25, 15, 6)  # 640.6, 548.7, 466.0 nm
+    assert [round(WAVELENGTHS[b - 1]) for b in true_colour_bands(WAVELENGTHS)] == [641, 549, 466]
+    assert true_colour_bands(None) is None
+    assert true_colour_bands([1000.0, 1500.0, 2000.0]) is None  # no visible band

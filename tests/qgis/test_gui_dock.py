@@ -606,3 +606,91 @@ def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_pa
     assert outcome is not None and outcome.status == "success", dock.log_view.toPlainText()
     assert "RSSGL classification" in [lyr.name() for lyr in QgsProject.instance().mapLayers().values()]
     screenshot(dock.widget().widget(), "dock_points_after_run.png")
+
+
+def _hyperspectral_raster(path: str, wavelengths) -> str:
+    """A 40 x 40 raster whose thirds are red, green and blue surfaces (reflectance peaks at 640 / 550 / 470 nm)."""
+    wl = np.asarray(wavelengths)
+    rows = np.arange(40)[:, None]
+    peak = np.where(rows < 13, 640.0, np.where(rows < 26, 550.0, 470.0)) * np.ones((40, 40))
+    cube = 0.05 + 0.4 * np.exp(-((wl[:, None, None] - peak[None]) / 40.0) ** 2)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds = gdal.GetDriverByName("GTiff").Create(path, 40, 40, len(wl), gdal.GDT_Float32)
+    ds.SetGeoTransform(GEOTRANSFORM)
+    ds.SetProjection(srs.ExportToWkt())
+    for i, w in enumerate(wl, start=1):
+        band = ds.GetRasterBand(i)
+        band.WriteArray(cube[i - 1].astype(np.float32))
+        band.SetMetadata({"wavelength": f"{w:g}", "wavelength_units": "Nanometers"})
+    ds = None
+    return path
+
+
+def test_choosing_a_hyperspectral_raster_shows_it_in_true_colour(desktop, tmp_path):
+    from qgis.core import (
+        QgsContrastEnhancement,
+        QgsMapRendererParallelJob,
+        QgsMapSettings,
+        QgsMultiBandColorRenderer,
+    )
+    from qgis.PyQt.QtCore import QSize
+
+    iface, dock = desktop
+    wavelengths = [420.0 + 10.0 * k for k in range(60)]  # 420..1010 nm: bands 1, 2, 3 are violet
+    layer = QgsRasterLayer(_hyperspectral_raster(str(tmp_path / "hyper.tif"), wavelengths), "hyper", "gdal")
+    assert isinstance(layer.renderer(), QgsMultiBandColorRenderer) and layer.renderer().redBand() == 1
+    QgsProject.instance().addMapLayer(layer)
+    dock.raster_combo.setLayer(layer)
+    renderer = layer.renderer()
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (23, 14, 6)  # 640, 550, 470 nm
+    stretch = renderer.redContrastEnhancement()
+    assert stretch.contrastEnhancementAlgorithm() == QgsContrastEnhancement.StretchToMinimumMaximum
+    assert 0.04 < stretch.minimumValue() < stretch.maximumValue() < 0.46
+    assert "hyper shown in true colour: bands 23, 14, 6 as red, green, blue." in dock.log_view.toPlainText()
+
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setExtent(layer.extent())
+    settings.setOutputSize(QSize(120, 120))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    top, middle, bottom = (image.pixelColor(60, y) for y in (15, 60, 105))
+    assert top.red() > top.green() and top.red() > top.blue()  # the 640 nm surface looks red
+    assert middle.green() > middle.red() and middle.green() > middle.blue()
+    assert bottom.blue() > bottom.red() and bottom.blue() > bottom.green()
+    folder = os.environ.get("RSSGL_SCREENSHOTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        assert image.save(os.path.join(folder, "true_colour.png"))
+
+    # a style the user chose is kept: another layer set to bands 5, 6, 7 stays so
+    other = QgsRasterLayer(str(tmp_path / "hyper.tif"), "styled", "gdal")
+    other.setRenderer(QgsMultiBandColorRenderer(other.dataProvider(), 5, 6, 7))
+    QgsProject.instance().addMapLayer(other)
+    dock.raster_combo.setLayer(other)
+    assert (other.renderer().redBand(), other.renderer().greenBand(), other.renderer().blueBand()) == (5, 6, 7)
+
+
+def test_dock_band_selection_reaches_the_task_and_bad_text_is_explained(desktop, raster_path, tmp_path):
+    iface, dock = desktop
+    raster = open_raster(raster_path)
+    dock.raster_combo.setLayer(raster)
+    dock.samples_combo.setLayer(dock.create_training_layer(str(tmp_path / "training.gpkg")))
+    layer = dock.samples_layer()
+    layer.startEditing()
+    dock.add_class("a")
+    feature = QgsVectorLayerUtils.createFeature(layer, pixel_polygon(np.array([[2, 2], [8, 2], [8, 8]])), {},
+                                                layer.createExpressionContext())
+    assert layer.addFeature(feature)
+    dock.bands_edit.setText("1-99")
+    assert dock.start_training() is None
+    assert iface.bar.messages[-1][0].startswith("The band selection '1-99' lies outside the raster's bands: they are "
+                                                f"numbered 1 to {BANDS}.")
+    dock.bands_edit.setText("drop 1-4")
+    dock.water_vapour_check.setChecked(True)
+    request = dock.build_request()
+    assert request.band_selection == "drop 1-4" and request.drop_water_vapour is True
+    screenshot(dock.widget().widget(), "dock_bands.png")
