@@ -27,7 +27,6 @@ import glob
 import html
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -58,8 +57,8 @@ def mosaic(folder: str, out: str, name: str, copy_band_metadata: bool) -> str:
     return tif
 
 
-def run(env: dict, algorithm: str, parameters: dict, log_path: str) -> tuple[dict, str, str]:
-    """One qgis_process call; returns (results, its whole output, "wall s, CPU s"); the output is kept in log_path."""
+def run(env: dict, algorithm: str, parameters: dict, log_path: str) -> tuple[dict, list[str], str]:
+    """One qgis_process call; returns (results, its log messages, "wall s, CPU s"); its output is kept in log_path."""
     args = [QGIS_PROCESS, "--json", "run", algorithm, "--", *(f"{k}={v}" for k, v in parameters.items())]
     started, cpu = time.perf_counter(), children_cpu_seconds()
     done = subprocess.run(args, env=env, capture_output=True, text=True)
@@ -69,7 +68,9 @@ def run(env: dict, algorithm: str, parameters: dict, log_path: str) -> tuple[dic
         handle.write(" ".join(args) + "\n\n" + text)
     if done.returncode != 0:
         raise SystemExit(f"{algorithm} failed (log: {log_path}):\n{text[-4000:]}")
-    return json.loads(done.stdout[done.stdout.index("{"):])["results"], text, seconds
+    output = json.loads(done.stdout[done.stdout.index("{"):])
+    log = output.get("log") or {}
+    return output["results"], [m for level in ("info", "warning") for m in log.get(level, [])], seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         os.path.join(out, "classify.log"))
     print(f"rssgl:classify: {classify_time}")
 
-    notice = next((line for line in train_log.splitlines() if "band(s) are left out" in line), "")
-    notice = notice[notice.index(re.search(r"\d+ of \d+ band\(s\)", notice).group(0)):] if notice else ""
+    notice = next((m for m in train_log if "band(s) are left out" in m), "")
+    for message in train_log:
+        if message.startswith(("Band selection", "Training on", "Classes:")) or "are nodata" in message:
+            print(f"train log: {message}")
     print(f"notice: {notice}")
     report = open(os.path.join(out, "training.html"), encoding="utf-8").read()
     meta = RssglClassifier.load(model, device="cpu").metadata()
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "the model leaves out bands 130-135 and the water-vapour bands":
             not set(range(130, 136)) & set(used) and not wv & set(used) and len(used) == 224 - len(wv | set(range(130, 136))),
         "Classify read the model's bands from the 224-band raster":
-            f"{len(used)} of 224 bands" in classify_log,
+            any(f"{len(used)} of 224 bands" in m for m in classify_log),
         "every tile pixel is classified": bool((classes[~nodata_input] > 0).all()),
         "the gaps are nodata": bool((classes[nodata_input] == 0).all()),
     }

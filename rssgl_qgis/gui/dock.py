@@ -745,6 +745,10 @@ class RssglDockWidget(QgsDockWidget):
             except RuntimeError:
                 pass
             self.task = None
+        try:  # an unloaded dock no longer restyles layers the project adds
+            self.raster_combo.layerChanged.disconnect(self._on_raster_changed)
+        except (RuntimeError, TypeError):
+            pass
 
 
 def _safe_name(name: str) -> str:
