@@ -26,7 +26,9 @@ def descriptions() -> dict[str, str]:
             "(polygons or points) with a class field, or a label raster on the same grid. A share of the "
             "samples is held out to choose the best epoch honestly; the model file (.rssgl) keeps the "
             "class names and colours and the band statistics, and can classify other rasters with "
-            "'Classify with RSSGL'. A GPU makes training much faster; on a CPU it works but is slow.",
+            "'Classify with RSSGL'. Bands that the file's bad-band list flags bad, or that hold no data, are "
+            "left out and named in the log; the band selection and the water-vapour option leave out more. A GPU "
+            "makes training much faster; on a CPU it works but is slow.",
         ),
         "classify": translate(
             "RssglHelp",
