@@ -27,6 +27,7 @@ import glob
 import html
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -95,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     info = raster_info(raster)
     print(f"mosaic: {info.width} x {info.height} px, {info.bands} bands, wavelengths "
           f"{'known' if info.wavelengths else 'unknown'} ({raster})")
-    env = plugin_profile(os.path.join(out, "qgis_home"))
+    home = os.path.join(out, "qgis_home")
+    shutil.rmtree(home, ignore_errors=True)  # a fresh throw-away profile (enabling twice is an error)
+    env = plugin_profile(home)
     model = os.path.join(out, "model.rssgl")
     train_results, train_log, train_time = run(env, "rssgl:train", {
         "INPUT": raster, "SAMPLES_RASTER": labels, "DROP_WATER_VAPOUR": "true", "ITERATIONS": args.iterations,
@@ -118,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     used = meta["band_indices"]
     wv = set(water_vapour_bands(info.wavelengths or []))
     classes = gdal.Open(classify_results["OUTPUT"]).ReadAsArray()
-    nodata_input = gdal.Open(raster).GetRasterBand(1).ReadAsArray() == -32768
+    source = gdal.Open(raster)  # held: a band must not outlive its dataset (GDAL 3.6 crashes)
+    nodata_input = source.GetRasterBand(1).ReadAsArray() == -32768
+    source = None
     checks = {
         "the notice names bands 130-135": all(f"{b} (" in notice for b in range(130, 136)),
         "the notice is in the report": bool(notice) and html.escape(notice) in report,
