@@ -694,3 +694,53 @@ def test_dock_band_selection_reaches_the_task_and_bad_text_is_explained(desktop,
     request = dock.build_request()
     assert request.band_selection == "drop 1-4" and request.drop_water_vapour is True
     screenshot(dock.widget().widget(), "dock_bands.png")
+
+
+ENMAP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+                     "shared", "data", "enmap_potsdam_tiles")
+
+
+@pytest.mark.skipif(not os.path.isdir(ENMAP), reason="the real EnMAP tiles are in ../shared only on development machines")
+def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app, small_network, tmp_path):
+    """The dock's task on a real EnMAP L2A tile (224 bands, 130-135 empty and flagged bad), labels drawn as
+    polygons: no manual band removal; the tile opens in true colour."""
+    from osgeo import ogr
+
+    from rssgl_qgis.gui.rendering import apply_true_colour
+    from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
+
+    tile = os.path.join(ENMAP, "images", "enmap_potsdam_tile_128_0.tif")
+    source = gdal.Open(os.path.join(ENMAP, "labels", "enmap_potsdam_tile_128_0.tif"))
+    labels = np.nan_to_num(source.GetRasterBand(1).ReadAsArray()).astype(np.int32)
+    memory = gdal.GetDriverByName("MEM").Create("", labels.shape[1], labels.shape[0], 1, gdal.GDT_Int32)
+    memory.SetGeoTransform(source.GetGeoTransform())
+    memory.SetProjection(source.GetProjection())
+    memory.GetRasterBand(1).WriteArray(labels)
+    samples = str(tmp_path / "samples.gpkg")
+    vector = ogr.GetDriverByName("GPKG").CreateDataSource(samples)
+    layer = vector.CreateLayer("training_polygons", memory.GetSpatialRef(), ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+    gdal.Polygonize(memory.GetRasterBand(1), None, layer, 0)
+    for feature in list(layer):
+        if feature.GetField("class_id") == 0:
+            layer.DeleteFeature(feature.GetFID())
+    vector = layer = None
+    request = TrainRequest(raster_path=tile, samples_path=samples, samples_layer="training_polygons",
+                           class_field="class_id", run_folder=str(tmp_path / "run"), iterations=2, device="cpu",
+                           cv_folds=0, drop_water_vapour=True, params_overrides={"epoch_iterations": 2})
+    task = RssglTrainTask(request)
+    lines = []
+    task.log_message.connect(lambda level, message: lines.append(message))
+    assert task.run() is True, task.outcome.details
+    QgsApplication.processEvents()
+    notice = next(line for line in lines if "band(s) are left out" in line)
+    assert notice.startswith("6 of 224 band(s) are left out: 130 (1331.2 nm), 131 (1343.2 nm)")
+    assert "(flagged bad in the file, no data)" in notice
+    classes = gdal.Open(task.outcome.classification_path).ReadAsArray()
+    assert (classes > 0).mean() > 0.9
+
+    raster = QgsRasterLayer(tile, "enmap", "gdal")
+    bands = apply_true_colour(raster)
+    dataset = gdal.Open(tile)  # held while its bands are read
+    wavelengths = [float(dataset.GetRasterBand(b).GetMetadataItem("wavelength")) for b in bands]
+    assert all(abs(w - t) < 5 for w, t in zip(wavelengths, (640, 550, 470), strict=True)), wavelengths
