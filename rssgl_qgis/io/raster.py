@@ -168,8 +168,8 @@ def _wavelengths(dataset: gdal.Dataset) -> list[float] | None:
     return from_names
 
 
-def _fwhm(dataset: gdal.Dataset, wavelengths: list[float] | None) -> list[float] | None:
-    """Band widths in nm from ENVI ``fwhm`` or per-band ``fwhm`` items (same unit rule as wavelengths)."""
+def _fwhm(dataset: gdal.Dataset) -> list[float] | None:
+    """Band widths in nm from ENVI ``fwhm`` or per-band ``fwhm`` items (in the wavelength unit when given)."""
     n = dataset.RasterCount
     envi = {k.lower(): v for k, v in (dataset.GetMetadata("ENVI") or {}).items()}
     unit = envi.get("wavelength_units") or envi.get("wavelength units")
@@ -183,10 +183,11 @@ def _fwhm(dataset: gdal.Dataset, wavelengths: list[float] | None) -> list[float]
             except (KeyError, ValueError):
                 return None
             unit = unit or meta.get("wavelength_units")
-    if unit or not wavelengths:
+    if unit and unit.strip():
         return _to_nanometres(values, unit)
-    # no unit: the widths share the wavelengths' unit (micrometres when the centres were converted)
-    return [v * 1000.0 for v in values] if max(values, default=0.0) < 1.0 and min(wavelengths) > 100.0 else values
+    # No unit: band widths are 1-50 nm, i.e. 0.001-0.05 um; bare widths below 0.1 are micrometres. (The
+    # wavelength rule, bare numbers below 30 are micrometres, would turn 6.5 nm into 6500 nm.)
+    return [v * 1000.0 for v in values] if values and max(values) < 0.1 else values
 
 
 def raster_info(path: str | os.PathLike) -> RasterInfo:
@@ -212,7 +213,7 @@ def raster_info(path: str | os.PathLike) -> RasterInfo:
         band_names=names,
         wavelengths=wavelengths,
         units=[band.GetUnitType() or "" for band in bands],
-        fwhm=_fwhm(dataset, wavelengths),
+        fwhm=_fwhm(dataset),
     )
 
 

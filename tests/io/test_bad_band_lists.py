@@ -131,3 +131,19 @@ def test_band_selection_and_preset_with_flags(tmp_path):
     plain = make_raster(tmp_path / "plain.tif", cube)
     with pytest.raises(RssglError, match="^Dropping the water-vapour bands needs the raster's band wavelengths"):
         _train(tmp_path, plain, label_path, drop_water_vapour=True)
+
+
+def test_band_widths_units(tmp_path):
+    cube, _ = _cube()
+    path = make_raster(tmp_path / "bare.tif", cube)
+    ds = gdal.Open(path, gdal.GA_Update)
+    ds.SetMetadataItem("fwhm", "{" + ", ".join(f"{w:g}" for w in FWHM) + "}", "ENVI")  # no unit: nm as written
+    ds = None
+    assert raster_info(path).fwhm == FWHM
+    micro = make_raster(tmp_path / "micro.tif", cube)
+    ds = gdal.Open(micro, gdal.GA_Update)
+    for k in range(6):
+        ds.GetRasterBand(k + 1).SetMetadata({"wavelength": f"{WAVELENGTHS[k] / 1000:g}", "fwhm": f"{FWHM[k] / 1000:g}",
+                                             "wavelength_units": "Micrometers"})
+    ds = None
+    assert raster_info(micro).fwhm == pytest.approx(FWHM) and raster_info(micro).wavelengths == pytest.approx(WAVELENGTHS)
