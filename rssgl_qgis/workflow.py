@@ -174,19 +174,37 @@ def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
                          f"(value {only}); add samples of other classes.")
 
 
-def _usable_bands(raster_path: str, info, log) -> list[int]:
-    """The 1-based bands to train on: all but those without any usable value (io.bands.empty_bands)."""
-    from .io.bands import describe_bands, empty_bands
+def _usable_bands(raster_path: str, info, log, band_selection: str | None = None,
+                  drop_water_vapour: bool = False) -> list[int]:
+    """The 1-based bands to train on: the user's selection, less the bands the file flags bad or that hold
+    no usable value (io.bands.unusable_bands), named in one warning with the reason."""
+    from .core.band_selection import select_bands
+    from .io.bands import describe_bands, unusable_bands
 
-    empty = set(empty_bands(raster_path, info))
-    used = [b for b in range(1, info.bands + 1) if b not in empty]
+    selection = select_bands(band_selection, info.bands, info.wavelengths, drop_water_vapour)  # bad text: fail first
+    problems = unusable_bands(raster_path, info)
+    if problems:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for band, reasons in problems.items():
+            groups.setdefault(tuple(reasons), []).append(band)
+        listed = "; ".join(f"{describe_bands(info, bands)} ({', '.join(reasons)})" for reasons, bands in groups.items())
+        log("warning", f"{len(problems)} of {info.bands} band(s) are left out: {listed}. A band flagged bad in the "
+                       "file's bad-band list (bbl), or with no data (nodata or NaN everywhere) or one constant value, "
+                       "cannot be trained on; the model file records the bands it uses.")
+    dropped = [b for b in selection.dropped if b not in problems]
+    if dropped:
+        log("info", f"Band selection ({selection.description}) leaves out {len(dropped)} more band(s): "
+                    f"{describe_bands(info, dropped)}.")
+    used = [b for b in selection.kept if b not in problems]
     if not used:
+        if selection.dropped:
+            raise RssglError(f"The band selection ({selection.description}) keeps only bands that are flagged bad or "
+                             f"hold no data in the raster '{os.path.basename(raster_path)}'; select other bands.")
         raise RssglError(f"No band of the raster '{os.path.basename(raster_path)}' holds a usable value (every band is "
-                         "nodata, NaN or one constant value everywhere); check the raster's nodata setting.")
-    if empty:
-        log("warning", f"{len(empty)} of {info.bands} band(s) hold no usable value anywhere (nodata or NaN everywhere, "
-                       f"or one constant value) and are left out: {describe_bands(info, sorted(empty))}. The model uses the "
-                       f"other {len(used)} bands and records which.")
+                         "flagged bad, or nodata, NaN or one constant value everywhere); check the raster's nodata "
+                         "setting and its bad-band list.")
+    if len(used) < info.bands:
+        log("info", f"Training on {len(used)} of the raster's {info.bands} bands.")
     return used
 
 
@@ -253,6 +271,8 @@ def train_from_files(
     confidence_out: str | None = None,
     init_from=None,
     cv_folds: int = 0,
+    band_selection: str | None = None,
+    drop_water_vapour: bool = False,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     log: LogFn | None = None,
@@ -265,7 +285,9 @@ def train_from_files(
     pixels from ``train_counts_`` and the rest of its pixels as validation pixels.
     ``cv_folds`` > 1 first estimates the map's accuracy by cross-validation over whole samples
     (``_cross_validate``: one more training per fold, sharing the training's progress span), then
-    trains the model on all samples as usual.
+    trains the model on all samples as usual. ``band_selection`` (core.band_selection syntax) and
+    ``drop_water_vapour`` choose the bands trained on; bands the file flags bad or without data are
+    always left out (``_usable_bands``).
     """
     import torch
 
@@ -299,7 +321,7 @@ def train_from_files(
         device = choose_device(params.device)
         # Bands without data (EnMAP L2A leaves its water-vapour bands nodata everywhere) would make every pixel
         # invalid: they are left out and named (issue 14); the model file records the bands it uses.
-        used = _usable_bands(raster_path, info, log)
+        used = _usable_bands(raster_path, info, log, band_selection, drop_water_vapour)
         check_training_fits(len(used), info.height, info.width, device)
         samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
         for warning in samples.warnings:
@@ -356,6 +378,7 @@ def train_from_files(
         clf = make_classifier()
         wavelengths = [info.wavelengths[b - 1] for b in used] if info.wavelengths else None
         band_names = [info.band_names[b - 1] for b in used] if info.band_names else None
+        fwhm = [info.fwhm[b - 1] for b in used] if info.fwhm else None
         try:
             cross_validation = None
             if cv_folds:
@@ -365,7 +388,7 @@ def train_from_files(
                     lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
             clf.fit(
                 cube, labels, valid=valid, class_names=names, class_colors=colors,
-                band_info={"names": band_names, "wavelengths": wavelengths, "indices": used},
+                band_info={"names": band_names, "wavelengths": wavelengths, "indices": used, "fwhm": fwhm},
                 init_from=init_from, groups=samples.groups, progress=train_progress, should_stop=should_stop,
             )
             if cross_validation is not None and cross_validation.candidates:

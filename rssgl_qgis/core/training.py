@@ -522,6 +522,7 @@ class RssglClassifier:
             "band_names": self.band_info_.get("names"),
             "band_wavelengths": self.band_info_.get("wavelengths"),
             "band_indices": self.band_info_.get("indices"),  # 1-based bands of the training raster used
+            "band_fwhm": self.band_info_.get("fwhm"),  # band widths (nm) where the raster records them
             "band_mean": [float(v) for v in self.band_mean_],
             "band_std": [float(v) for v in self.band_std_],
             "class_values": [int(v) for v in self.classes_],
@@ -599,7 +600,7 @@ class RssglClassifier:
         obj.class_names_ = list(meta["class_names"])
         obj.class_colors_ = [tuple(int(v) for v in c) for c in meta["class_colors"]]
         obj.band_info_ = {"names": meta.get("band_names"), "wavelengths": meta.get("band_wavelengths"),
-                          "indices": meta.get("band_indices")}
+                          "indices": meta.get("band_indices"), "fwhm": meta.get("band_fwhm")}
         obj.band_mean_ = np.asarray(meta["band_mean"], dtype=np.float64)
         obj.band_std_ = np.asarray(meta["band_std"], dtype=np.float64)
         obj.train_counts_ = np.asarray(meta.get("train_counts") or [], dtype=np.int64)
@@ -713,6 +714,8 @@ def _checked_model_contents(meta: dict[str, Any], state: dict[str, Tensor]) -> t
         raise _Damaged(f"'band_names' should list {n_bands} names")
     if meta.get("band_wavelengths") is not None:
         _number_list(meta, "band_wavelengths", n_bands, finite=False)  # as read from the raster's metadata
+    if meta.get("band_fwhm") is not None:
+        _number_list(meta, "band_fwhm", n_bands, finite=False)
     indices = meta.get("band_indices")
     if indices is not None and (not isinstance(indices, list) or len(indices) != n_bands
                                 or not all(_is_int(b) and b > 0 for b in indices) or len(set(indices)) != n_bands):

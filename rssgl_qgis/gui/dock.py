@@ -36,6 +36,7 @@ from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -47,7 +48,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from . import results, training_layer
+from . import rendering, results, training_layer
 from .settings import Setting
 from .status import TorchStatus, TorchStatusProbe
 from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
@@ -103,6 +104,17 @@ class RssglDockWidget(QgsDockWidget):
         self.raster_combo = QgsMapLayerComboBox()
         self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
         image_form.addRow(self.tr("Raster"), self.raster_combo)
+        # the band selection of Train RSSGL's BANDS / DROP_WATER_VAPOUR (core.band_selection syntax)
+        self.bands_edit = QLineEdit()
+        self.bands_edit.setPlaceholderText(self.tr("all bands; e.g. 1-129, 136-224 or drop 400-450 nm"))
+        self.bands_edit.setToolTip(self.tr(
+            "Bands to train on: numbers and ranges keep those bands ('1-129, 136-224'); 'drop' leaves them out "
+            "('drop 130-135'); ranges ending in 'nm' select wavelengths. Bands the file flags bad or without data "
+            "are always left out. Empty: all bands."))
+        self.water_vapour_check = QCheckBox(self.tr("Drop the water-vapour bands (1340-1460, 1790-1960, >2450 nm)"))
+        image_form.addRow(self.tr("Bands"), self.bands_edit)
+        image_form.addRow(self.water_vapour_check)
+        self.raster_combo.layerChanged.connect(self._on_raster_changed)
         layout.addWidget(image_box)
 
         samples_box = QGroupBox(self.tr("Training samples (polygons or points)"))
@@ -221,6 +233,7 @@ class RssglDockWidget(QgsDockWidget):
         scroll.setWidget(content)
         self.setWidget(scroll)
         self._update_buttons()
+        self._on_raster_changed(self.raster_combo.currentLayer())
 
     # ================================================================= settings
     def _load_settings(self) -> None:
@@ -516,10 +529,24 @@ class RssglDockWidget(QgsDockWidget):
         if layer is not None:
             self.edit_button.setText(self.tr("Stop editing") if layer.isEditable() else self.tr("Start editing"))
 
+    def _on_raster_changed(self, layer) -> None:
+        """A hyperspectral raster with known wavelengths is shown in true colour (if still default-styled)."""
+        bands = rendering.apply_true_colour(layer)
+        if bands:
+            self.append_log("info", self.tr("{0} shown in true colour: bands {1}, {2}, {3} as red, green, blue.").format(
+                layer.name(), *bands))
+
     def _check_inputs(self) -> tuple[QgsRasterLayer, QgsVectorLayer, str]:
         raster = self.raster_combo.currentLayer()
         if not isinstance(raster, QgsRasterLayer) or raster.providerType() != "gdal":
             raise ValueError(self.tr("Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in 'Raster'."))
+        if self.bands_edit.text().strip() or self.water_vapour_check.isChecked():
+            from ..core.band_selection import select_bands
+            from ..io.raster import raster_info
+
+            info = raster_info(self._raster_path(raster))
+            select_bands(self.bands_edit.text(), info.bands, info.wavelengths,  # a bad selection fails before a run
+                         self.water_vapour_check.isChecked())
         layer = self.samples_layer()
         if layer is None:
             raise ValueError(self.tr("Choose a training layer, or create one with 'New training layer...'."))
@@ -552,8 +579,7 @@ class RssglDockWidget(QgsDockWidget):
                 self.append_log("warning", self.tr("No previous model found: training from scratch."))
         numeric = {e.value: e for e in self._classes if isinstance(e.value, int)}
         return TrainRequest(
-            raster_path=QgsProviderRegistry.instance().decodeUri("gdal", raster.source()).get("path")
-            or raster.source(),
+            raster_path=self._raster_path(raster),
             samples_path=samples_path,
             samples_layer="training_polygons",
             class_field=field,
@@ -565,7 +591,13 @@ class RssglDockWidget(QgsDockWidget):
             init_from=init_from,
             max_regions=Setting.REGIONS.read(),
             cv_folds=int(self.cv_combo.currentData()),
+            band_selection=self.bands_edit.text().strip(),
+            drop_water_vapour=self.water_vapour_check.isChecked(),
         )
+
+    @staticmethod
+    def _raster_path(raster: QgsRasterLayer) -> str:
+        return QgsProviderRegistry.instance().decodeUri("gdal", raster.source()).get("path") or raster.source()
 
     def start_training(self, request: TrainRequest | None = None) -> RssglTrainTask | None:
         """Start a run on the task manager; returns the task (None when inputs are missing)."""
@@ -713,6 +745,10 @@ class RssglDockWidget(QgsDockWidget):
             except RuntimeError:
                 pass
             self.task = None
+        try:  # an unloaded dock no longer restyles layers the project adds
+            self.raster_combo.layerChanged.disconnect(self._on_raster_changed)
+        except (RuntimeError, TypeError):
+            pass
 
 
 def _safe_name(name: str) -> str:

@@ -45,6 +45,8 @@ class TrainRequest:
     max_regions: int = 10
     cv_folds: int = 3  # cross-validation over whole polygons before the final training (0 = none)
     params_overrides: dict[str, Any] = field(default_factory=dict)  # other TrainingParams fields
+    band_selection: str = ""  # core.band_selection syntax ("" = every band)
+    drop_water_vapour: bool = False
 
 
 @dataclass
@@ -167,6 +169,8 @@ class RssglTrainTask(QgsTask):
             report_out=path("training_report.html"),
             init_from=init,
             cv_folds=int(req.cv_folds),
+            band_selection=req.band_selection or None,
+            drop_water_vapour=bool(req.drop_water_vapour),
             progress=self._stage_progress(0.0, self.TRAIN_SHARE),
             should_stop=self.isCanceled,
             log=self._log,

@@ -21,8 +21,8 @@ from ..core.errors import RssglError
 from ..core.text import number_text
 from .raster import RasterInfo, _open
 
-__all__ = ["empty_bands", "band_label", "describe_bands", "check_model_bands", "model_band_numbers",
-           "WAVELENGTH_TOLERANCE_NM"]
+__all__ = ["empty_bands", "flagged_bad_bands", "unusable_bands", "band_label", "describe_bands", "check_model_bands",
+           "model_band_numbers", "WAVELENGTH_TOLERANCE_NM", "FLAGGED", "NO_DATA", "CONSTANT"]
 
 #: Two band centres closer than this are the same band (EnMAP / PRISMA band spacing: 6-12 nm).
 WAVELENGTH_TOLERANCE_NM = 2.0
@@ -36,9 +36,69 @@ def band_label(info: RasterInfo, number: int) -> str:
     return f"band {number}" + (f" ({number_text(wl, 1)} nm)" if wl is not None and np.isfinite(wl) else "")
 
 
+#: Why a band is left out (unusable_bands), as the notice says it.
+FLAGGED = "flagged bad in the file"
+NO_DATA = "no data"
+CONSTANT = "one constant value"
+
+
+def _bbl_values(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    items = [s for s in text.replace("{", " ").replace("}", " ").replace(",", " ").split() if s]
+    try:
+        return [float(s) for s in items]
+    except ValueError:
+        return None
+
+
+def flagged_bad_bands(path: str, info: RasterInfo) -> list[int]:
+    """1-based numbers of the bands the file's bad-band list marks bad (``bbl`` value 0).
+
+    Where GDAL exposes the list: the ENVI header's ``bbl = {...}`` (GDAL's ENVI metadata domain, also
+    on GeoTIFFs that carry it), a dataset-level ``bbl`` item, and per-band ``bbl`` items (EnMAP-Box
+    GeoTIFFs, and VRTs or GeoTIFFs translated from them). A list of the wrong length is ignored.
+    """
+    dataset = _open(path)
+    n = dataset.RasterCount
+    for domain in ("ENVI", ""):
+        meta = {k.lower(): v for k, v in (dataset.GetMetadata(domain) or {}).items()}
+        values = _bbl_values(meta.get("bbl"))
+        if values is not None and len(values) == n:
+            return [k + 1 for k, v in enumerate(values) if v == 0]
+    bad = []
+    for i in range(1, n + 1):
+        band = dataset.GetRasterBand(i)
+        for domain in ("", "ENVI"):
+            meta = {k.lower(): v for k, v in (band.GetMetadata(domain) or {}).items()}
+            values = _bbl_values(meta.get("bbl"))
+            if values is not None and len(values) == 1:
+                if values[0] == 0:
+                    bad.append(i)
+                break
+    return bad
+
+
+def unusable_bands(path: str, info: RasterInfo) -> dict[int, list[str]]:
+    """Every band to leave out, with its reasons (FLAGGED, NO_DATA, CONSTANT), by 1-based band number."""
+    reasons: dict[int, list[str]] = {b: [FLAGGED] for b in flagged_bad_bands(path, info)}
+    no_data, constant = _scan_bands(path, info)
+    for b in no_data:
+        reasons.setdefault(b, []).append(NO_DATA)
+    for b in constant:
+        reasons.setdefault(b, []).append(CONSTANT)
+    return dict(sorted(reasons.items()))
+
+
 def empty_bands(path: str, info: RasterInfo) -> list[int]:
     """1-based numbers of the bands that hold no usable value anywhere: every pixel nodata or
     NaN/inf, or one constant value (no information to learn from). Reads the raster in strips."""
+    no_data, constant = _scan_bands(path, info)
+    return sorted(no_data + constant)
+
+
+def _scan_bands(path: str, info: RasterInfo) -> tuple[list[int], list[int]]:
+    """(bands nodata/NaN everywhere, bands holding one constant value), 1-based, read in strips."""
     dataset = _open(path)
     row_bytes = max(1, info.width * info.bands * 8)
     step = max(1, min(info.height, _SCAN_BYTES // row_bytes))
@@ -57,7 +117,8 @@ def empty_bands(path: str, info: RasterInfo) -> list[int]:
         lo = np.minimum(lo, np.where(ok, raw, np.inf).min(axis=1))
         hi = np.maximum(hi, np.where(ok, raw, -np.inf).max(axis=1))
     dataset = None
-    return [k + 1 for k in range(info.bands) if not any_valid[k] or lo[k] == hi[k]]
+    return ([k + 1 for k in range(info.bands) if not any_valid[k]],
+            [k + 1 for k in range(info.bands) if any_valid[k] and lo[k] == hi[k]])
 
 
 def check_model_bands(classifier: Any, info: RasterInfo, tolerance_nm: float = WAVELENGTH_TOLERANCE_NM) -> list[str]:

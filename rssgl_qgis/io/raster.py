@@ -67,7 +67,9 @@ class RasterInfo:
 
     ``nodata`` has one entry per band (None when unset); ``wavelengths`` are in nanometres, or None
     when the file does not say; ``units`` are the per-band value units GDAL reports ('' if unknown).
-    ``dtype`` is the GDAL data type name of band 1 ("Int16", "Float32", ...).
+    ``dtype`` is the GDAL data type name of band 1 ("Int16", "Float32", ...). ``fwhm`` are the band
+    widths (full width at half maximum) in nm when the file records them (ENVI ``fwhm``, per-band
+    ``fwhm`` items as EnMAP-Box writes them), else None; the model file keeps them with its bands.
     """
 
     path: str
@@ -81,6 +83,7 @@ class RasterInfo:
     band_names: list[str]
     wavelengths: list[float] | None = None
     units: list[str] = field(default_factory=list)
+    fwhm: list[float] | None = None
 
     @property
     def pixel_size(self) -> tuple[float, float]:
@@ -165,6 +168,28 @@ def _wavelengths(dataset: gdal.Dataset) -> list[float] | None:
     return from_names
 
 
+def _fwhm(dataset: gdal.Dataset) -> list[float] | None:
+    """Band widths in nm from ENVI ``fwhm`` or per-band ``fwhm`` items (in the wavelength unit when given)."""
+    n = dataset.RasterCount
+    envi = {k.lower(): v for k, v in (dataset.GetMetadata("ENVI") or {}).items()}
+    unit = envi.get("wavelength_units") or envi.get("wavelength units")
+    values = _parse_number_list(envi["fwhm"]) if "fwhm" in envi else None
+    if not (values and len(values) == n):
+        values, unit = [], None
+        for i in range(1, n + 1):
+            meta = {k.lower(): v for k, v in (dataset.GetRasterBand(i).GetMetadata() or {}).items()}
+            try:
+                values.append(float(meta["fwhm"]))
+            except (KeyError, ValueError):
+                return None
+            unit = unit or meta.get("wavelength_units")
+    if unit and unit.strip():
+        return _to_nanometres(values, unit)
+    # No unit: band widths are 1-50 nm, i.e. 0.001-0.05 um; bare widths below 0.1 are micrometres. (The
+    # wavelength rule, bare numbers below 30 are micrometres, would turn 6.5 nm into 6500 nm.)
+    return [v * 1000.0 for v in values] if values and max(values) < 0.1 else values
+
+
 def raster_info(path: str | os.PathLike) -> RasterInfo:
     """Read a raster's size, georeferencing, nodata, band names and wavelengths (no pixels)."""
     path = os.fspath(path)
@@ -175,6 +200,7 @@ def raster_info(path: str | os.PathLike) -> RasterInfo:
     names = []
     for i, band in enumerate(bands, start=1):
         names.append(band.GetDescription() or f"Band {i}")
+    wavelengths = _wavelengths(dataset)
     return RasterInfo(
         path=path,
         width=dataset.RasterXSize,
@@ -185,8 +211,9 @@ def raster_info(path: str | os.PathLike) -> RasterInfo:
         crs_wkt=dataset.GetProjection() or "",
         nodata=[band.GetNoDataValue() for band in bands],
         band_names=names,
-        wavelengths=_wavelengths(dataset),
+        wavelengths=wavelengths,
         units=[band.GetUnitType() or "" for band in bands],
+        fwhm=_fwhm(dataset),
     )
 
 

@@ -26,12 +26,15 @@ def descriptions() -> dict[str, str]:
             "(polygons or points) with a class field, or a label raster on the same grid. A share of the "
             "samples is held out to choose the best epoch honestly; the model file (.rssgl) keeps the "
             "class names and colours and the band statistics, and can classify other rasters with "
-            "'Classify with RSSGL'. A GPU makes training much faster; on a CPU it works but is slow.",
+            "'Classify with RSSGL'. Bands that the file's bad-band list flags bad, or that hold no data, are "
+            "left out and named in the log; the band selection and the water-vapour option leave out more. A GPU "
+            "makes training much faster; on a CPU it works but is slow.",
         ),
         "classify": translate(
             "RssglHelp",
             "Classifies a hyperspectral raster with a model trained by 'Train RSSGL'. The raster must have the "
-            "bands the model was trained on (same count, and the same wavelengths when both know them). The "
+            "bands the model was trained on (by wavelength when both know them, else by band number); a model "
+            "trained on a band subset classifies the full-band raster. The "
             "raster is processed in overlapping tiles with bounded memory, so large scenes work too. The "
             "result is a GeoTIFF of class values (0 = no data) with the class names and colours inside and a "
             ".qml style beside it; it loads as a paletted layer.",
@@ -98,6 +101,20 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                                        "samples. Classes with fewer than 2 separate samples are not "
                                                        "tested. Without folds, RSSGL and the spectral model are pooled "
                                                        "with equal weights."),
+            "BANDS": translate("RssglHelp", "Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS "
+                                            "counts bands) keep those bands: '1-129, 136-224'; a leading 'drop' "
+                                            "leaves them out instead: 'drop 130-135'. Ranges ending in 'nm' select "
+                                            "band centre wavelengths: '400-1340 nm, 1460-1790 nm' (the raster must "
+                                            "record its wavelengths). Empty: every band. Bands that the file's "
+                                            "bad-band list (bbl) flags bad, or that hold no data or one constant "
+                                            "value, are always left out and named in the log. The model file "
+                                            "records the bands it uses, so 'Classify with RSSGL' picks them from a "
+                                            "raster with all the bands."),
+            "DROP_WATER_VAPOUR": translate("RssglHelp", "Leave out the bands in the water-vapour absorption windows "
+                                                        "(band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 "
+                                                        "nm), which are noisy or empty in EnMAP, PRISMA, EMIT and "
+                                                        "airborne products. Needs the raster's band wavelengths; "
+                                                        "combines with the band selection."),
             "OUTPUT_MODEL": translate("RssglHelp", "The trained model file (.rssgl: safetensors weights and JSON "
                                                    "metadata, never pickled code)."),
             "OUTPUT_CLASSIFICATION": translate("RssglHelp", "Optional: classify the training raster right away and "
@@ -111,7 +128,9 @@ def parameter_help() -> dict[str, dict[str, str]]:
         },
         "classify": {
             "INPUT": translate("RssglHelp", "The hyperspectral raster to classify. It must have the bands the model "
-                                            "was trained on."),
+                                            "was trained on; a model trained on some of the bands picks them from "
+                                            "a raster with more bands (by wavelength when both record them, "
+                                            "within 2 nm, else by band number)."),
             "MODEL": translate("RssglHelp", "A model file (.rssgl) written by 'Train RSSGL'."),
             "MASK": translate("RssglHelp", "Optional: only classify inside this mask. A polygon layer (pixels whose "
                                            "centre is inside a polygon) or a raster on the same grid (non-zero "

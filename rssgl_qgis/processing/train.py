@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -17,6 +18,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from ..workflow import MAX_CV_FOLDS
@@ -45,6 +47,8 @@ class TrainRssglAlgorithm(RssglAlgorithm):
     DEVICE = "DEVICE"
     PATIENCE = "PATIENCE"
     CROSS_VALIDATION = "CROSS_VALIDATION"
+    BANDS = "BANDS"
+    DROP_WATER_VAPOUR = "DROP_WATER_VAPOUR"
     CROSS_VALIDATED_OA = "CROSS_VALIDATED_OA"
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_CLASSIFICATION = "OUTPUT_CLASSIFICATION"
@@ -97,6 +101,12 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.CROSS_VALIDATION, self.tr("Cross-validation folds over whole samples (0 = none)"),
             QgsProcessingParameterNumber.Integer, defaultValue=3, minValue=0, maxValue=MAX_CV_FOLDS)))
+        self.addParameter(self.advanced(QgsProcessingParameterString(
+            self.BANDS, self.tr("Band selection (e.g. '1-129, 136-224', 'drop 130-135', '400-1340 nm'; empty = all)"),
+            defaultValue="", optional=True)))
+        self.addParameter(self.advanced(QgsProcessingParameterBoolean(
+            self.DROP_WATER_VAPOUR, self.tr("Drop the water-vapour bands (1340-1460 nm, 1790-1960 nm, beyond 2450 nm)"),
+            defaultValue=False)))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_MODEL, self.tr("Model file"), self.tr("RSSGL model (*.rssgl)")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -160,6 +170,8 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         )
         kernel = KERNEL_CHOICES[self.parameterAsEnum(parameters, self.KERNEL, context)]
         cv_folds = self.parameterAsInt(parameters, self.CROSS_VALIDATION, context)
+        band_selection = self.parameterAsString(parameters, self.BANDS, context) or None
+        drop_water_vapour = self.parameterAsBoolean(parameters, self.DROP_WATER_VAPOUR, context)
         adapter = FeedbackAdapter(feedback)
         outputs = (model_out, classification_out, confidence_out, report_out)
         completed, result = self.run_engine(lambda: train_from_files(
@@ -168,7 +180,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             class_field=class_field if vector else None, samples_raster=samples_raster,
             params=params, kernel=kernel, model_out=model_out, report_out=report_out,
             classification_out=classification_out, confidence_out=confidence_out, cv_folds=cv_folds,
-            progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
+            band_selection=band_selection, drop_water_vapour=drop_water_vapour, progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
         ), feedback, outputs)
         if not completed:
             return {}

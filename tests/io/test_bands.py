@@ -6,6 +6,7 @@ blocky classes; band 3 nodata everywhere, band 5 NaN everywhere, band 8 one cons
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 
@@ -82,10 +83,11 @@ def test_empty_bands_are_found_in_strips(full, monkeypatch):
 def test_training_leaves_out_empty_bands_and_names_them(tmp_path, full):
     raster, labels, _, truth = full
     result = _train(tmp_path, raster, labels)
-    expected = ("3 of 10 band(s) hold no usable value anywhere (nodata or NaN everywhere, or one constant value) and "
-                "are left out: 3 (540 nm), 5 (580 nm), 8 (640 nm). The model uses the other 7 bands and records which.")
+    expected = ("3 of 10 band(s) are left out: 3 (540 nm), 5 (580 nm) (no data); 8 (640 nm) (one constant value). A "
+                "band flagged bad in the file's bad-band list (bbl), or with no data (nodata or NaN everywhere) or one "
+                "constant value, cannot be trained on; the model file records the bands it uses.")
     assert expected in result.warnings
-    assert expected in open(result.report_path, encoding="utf-8").read()
+    assert html.escape(expected) in open(result.report_path, encoding="utf-8").read()
     meta = RssglClassifier.load(result.model_path, device="cpu").metadata()
     assert meta["band_indices"] == KEPT and meta["band_count"] == 7
     assert meta["band_wavelengths"] == [WAVELENGTHS[b - 1] for b in KEPT]
@@ -146,8 +148,9 @@ def test_a_real_enmap_tile_trains_without_manual_band_removal(tmp_path):
     if not labels.exists():
         labels = next((SHARED / "labels").glob("*128_0*"))
     result = _train(tmp_path, str(tile), str(labels))
-    notice = next(w for w in result.warnings if "hold no usable value anywhere" in w)
-    assert "6 of 224 band(s)" in notice and all(f"{b} (" in notice for b in range(130, 136))
+    notice = next(w for w in result.warnings if "band(s) are left out" in w)
+    assert notice.startswith("6 of 224 band(s) are left out: 130 (1331.2 nm), ")
+    assert "(flagged bad in the file, no data)" in notice and all(f"{b} (" in notice for b in range(130, 136))
     meta = RssglClassifier.load(result.model_path, device="cpu").metadata()
     assert meta["band_count"] == 218 and 130 not in meta["band_indices"]
     assert (_map(result.classification_path) > 0).mean() > 0.9

@@ -66,7 +66,7 @@ def test_algorithms_are_registered_with_help_for_every_parameter(rssgl_provider)
         assert type(algorithm.createInstance()) is type(algorithm)
     train = registry.createAlgorithmById("rssgl:train")
     for name in ("ITERATIONS", "LEARNING_RATE", "KERNEL", "STAT_LOSS_WEIGHT", "SEED", "DEVICE", "PATIENCE",
-                 "CROSS_VALIDATION"):
+                 "CROSS_VALIDATION", "BANDS", "DROP_WATER_VAPOUR"):
         assert train.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagAdvanced, name
     assert "VALIDATION_SHARE" in [d.name() for d in train.parameterDefinitions()]
 

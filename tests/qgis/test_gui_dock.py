@@ -606,3 +606,141 @@ def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_pa
     assert outcome is not None and outcome.status == "success", dock.log_view.toPlainText()
     assert "RSSGL classification" in [lyr.name() for lyr in QgsProject.instance().mapLayers().values()]
     screenshot(dock.widget().widget(), "dock_points_after_run.png")
+
+
+def _hyperspectral_raster(path: str, wavelengths) -> str:
+    """A 40 x 40 raster whose thirds are red, green and blue surfaces (reflectance peaks at 640 / 550 / 470 nm)."""
+    wl = np.asarray(wavelengths)
+    rows = np.arange(40)[:, None]
+    peak = np.where(rows < 13, 640.0, np.where(rows < 26, 550.0, 470.0)) * np.ones((40, 40))
+    cube = 0.05 + 0.4 * np.exp(-((wl[:, None, None] - peak[None]) / 40.0) ** 2)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds = gdal.GetDriverByName("GTiff").Create(path, 40, 40, len(wl), gdal.GDT_Float32)
+    ds.SetGeoTransform(GEOTRANSFORM)
+    ds.SetProjection(srs.ExportToWkt())
+    for i, w in enumerate(wl, start=1):
+        band = ds.GetRasterBand(i)
+        band.WriteArray(cube[i - 1].astype(np.float32))
+        band.SetMetadata({"wavelength": f"{w:g}", "wavelength_units": "Nanometers"})
+    ds = None
+    return path
+
+
+def test_choosing_a_hyperspectral_raster_shows_it_in_true_colour(desktop, tmp_path):
+    from qgis.core import (
+        QgsContrastEnhancement,
+        QgsMapRendererParallelJob,
+        QgsMapSettings,
+        QgsMultiBandColorRenderer,
+    )
+    from qgis.PyQt.QtCore import QSize
+
+    iface, dock = desktop
+    wavelengths = [420.0 + 10.0 * k for k in range(60)]  # 420..1010 nm: bands 1, 2, 3 are violet
+    layer = QgsRasterLayer(_hyperspectral_raster(str(tmp_path / "hyper.tif"), wavelengths), "hyper", "gdal")
+    assert isinstance(layer.renderer(), QgsMultiBandColorRenderer) and layer.renderer().redBand() == 1
+    QgsProject.instance().addMapLayer(layer)
+    dock.raster_combo.setLayer(layer)
+    renderer = layer.renderer()
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (23, 14, 6)  # 640, 550, 470 nm
+    stretch = renderer.redContrastEnhancement()
+    assert stretch.contrastEnhancementAlgorithm() == QgsContrastEnhancement.StretchToMinimumMaximum
+    assert 0.04 < stretch.minimumValue() < stretch.maximumValue() < 0.46
+    assert "hyper shown in true colour: bands 23, 14, 6 as red, green, blue." in dock.log_view.toPlainText()
+
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setExtent(layer.extent())
+    settings.setOutputSize(QSize(120, 120))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    top, middle, bottom = (image.pixelColor(60, y) for y in (15, 60, 105))
+    assert top.red() > top.green() and top.red() > top.blue()  # the 640 nm surface looks red
+    assert middle.green() > middle.red() and middle.green() > middle.blue()
+    assert bottom.blue() > bottom.red() and bottom.blue() > bottom.green()
+    folder = os.environ.get("RSSGL_SCREENSHOTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        assert image.save(os.path.join(folder, "true_colour.png"))
+
+    # a style the user chose is kept: another layer set to bands 5, 6, 7 stays so
+    other = QgsRasterLayer(str(tmp_path / "hyper.tif"), "styled", "gdal")
+    other.setRenderer(QgsMultiBandColorRenderer(other.dataProvider(), 5, 6, 7))
+    QgsProject.instance().addMapLayer(other)
+    dock.raster_combo.setLayer(other)
+    assert (other.renderer().redBand(), other.renderer().greenBand(), other.renderer().blueBand()) == (5, 6, 7)
+
+
+def test_dock_band_selection_reaches_the_task_and_bad_text_is_explained(desktop, raster_path, tmp_path):
+    iface, dock = desktop
+    raster = open_raster(raster_path)
+    dock.raster_combo.setLayer(raster)
+    dock.samples_combo.setLayer(dock.create_training_layer(str(tmp_path / "training.gpkg")))
+    layer = dock.samples_layer()
+    layer.startEditing()
+    dock.add_class("a")
+    feature = QgsVectorLayerUtils.createFeature(layer, pixel_polygon(np.array([[2, 2], [8, 2], [8, 8]])), {},
+                                                layer.createExpressionContext())
+    assert layer.addFeature(feature)
+    dock.bands_edit.setText("1-99")
+    assert dock.start_training() is None
+    assert iface.bar.messages[-1][0].startswith("The band selection '1-99' lies outside the raster's bands: they are "
+                                                f"numbered 1 to {BANDS}.")
+    dock.bands_edit.setText("drop 1-4")
+    dock.water_vapour_check.setChecked(True)
+    request = dock.build_request()
+    assert request.band_selection == "drop 1-4" and request.drop_water_vapour is True
+    screenshot(dock.widget().widget(), "dock_bands.png")
+
+
+ENMAP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+                     "shared", "data", "enmap_potsdam_tiles")
+
+
+@pytest.mark.skipif(not os.path.isdir(ENMAP), reason="the real EnMAP tiles are in ../shared only on development machines")
+def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app, small_network, tmp_path):
+    """The dock's task on a real EnMAP L2A tile (224 bands, 130-135 empty and flagged bad), labels drawn as
+    polygons: no manual band removal; the tile opens in true colour."""
+    from osgeo import ogr
+
+    from rssgl_qgis.gui.rendering import apply_true_colour
+    from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
+
+    tile = os.path.join(ENMAP, "images", "enmap_potsdam_tile_128_0.tif")
+    source = gdal.Open(os.path.join(ENMAP, "labels", "enmap_potsdam_tile_128_0.tif"))
+    labels = np.nan_to_num(source.GetRasterBand(1).ReadAsArray()).astype(np.int32)
+    memory = gdal.GetDriverByName("MEM").Create("", labels.shape[1], labels.shape[0], 1, gdal.GDT_Int32)
+    memory.SetGeoTransform(source.GetGeoTransform())
+    memory.SetProjection(source.GetProjection())
+    memory.GetRasterBand(1).WriteArray(labels)
+    samples = str(tmp_path / "samples.gpkg")
+    vector = ogr.GetDriverByName("GPKG").CreateDataSource(samples)
+    layer = vector.CreateLayer("training_polygons", memory.GetSpatialRef(), ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+    gdal.Polygonize(memory.GetRasterBand(1), None, layer, 0)
+    for feature in list(layer):
+        if feature.GetField("class_id") == 0:
+            layer.DeleteFeature(feature.GetFID())
+    vector = layer = None
+    request = TrainRequest(raster_path=tile, samples_path=samples, samples_layer="training_polygons",
+                           class_field="class_id", run_folder=str(tmp_path / "run"), iterations=2, device="cpu",
+                           cv_folds=0, drop_water_vapour=True, params_overrides={"epoch_iterations": 2})
+    task = RssglTrainTask(request)
+    lines = []
+    task.log_message.connect(lambda level, message: lines.append(message))
+    assert task.run() is True, task.outcome.details
+    QgsApplication.processEvents()
+    notice = next(line for line in lines if "band(s) are left out" in line)
+    assert notice.startswith("6 of 224 band(s) are left out: 130 (1331.2 nm), 131 (1343.2 nm)")
+    assert "(flagged bad in the file, no data)" in notice
+    classes = gdal.Open(task.outcome.classification_path).ReadAsArray()
+    assert (classes > 0).mean() > 0.9
+
+    raster = QgsRasterLayer(tile, "enmap", "gdal")
+    bands = apply_true_colour(raster)
+    dataset = gdal.Open(tile)  # held while its bands are read
+    wavelengths = [float(dataset.GetRasterBand(b).GetMetadataItem("wavelength")) for b in bands]
+    assert all(abs(w - t) < 5 for w, t in zip(wavelengths, (640, 550, 470), strict=True)), wavelengths

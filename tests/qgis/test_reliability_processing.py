@@ -329,3 +329,40 @@ def test_a_bare_memory_error_outside_tiling_still_says_what_to_do(scene, out, ti
     assert str(info.value) == ("Not enough memory to finish. Close other programs, or use a smaller raster or "
                                "fewer optional outputs.")
     assert snapshot(out) == {}
+
+
+# ------------------------------------------------------------------------------------- band selection (issue 14)
+BAND_CENTRES = [450.0, 550.0, 670.0, 860.0, 1400.0, 1650.0, 1900.0, 2200.0]
+
+
+def test_band_selection_and_water_vapour_preset_through_processing(scene, out, tmp_path):
+    """Train on a band subset (the preset drops 1400 and 1900 nm, BANDS drops band 1); Classify then picks
+    those bands from the full 8-band raster."""
+    from rssgl_qgis.core.training import RssglClassifier
+
+    raster = write_raster(tmp_path / "eight.tif", scene_cube(bands=8), wavelengths=BAND_CENTRES)
+    feedback = RecordingFeedback.create()
+    run_algorithm("rssgl:train", _train_parameters(scene, out, INPUT=str(raster), BANDS="drop 1",
+                                                   DROP_WATER_VAPOUR=True, CROSS_VALIDATION=0), feedback=feedback)
+    assert ("Band selection ('drop 1'; drop the water-vapour windows (1340-1460 nm, 1790-1960 nm, beyond 2450 nm)) "
+            "leaves out 3 more band(s): 1 (450 nm), 5 (1400 nm), 7 (1900 nm).") in feedback.infos
+    meta = RssglClassifier.load(str(out / "model.rssgl"), device="cpu").metadata()
+    assert meta["band_indices"] == [2, 3, 4, 6, 8] and meta["band_wavelengths"] == [550.0, 670.0, 860.0, 1650.0, 2200.0]
+    results, classify_feedback = run_algorithm("rssgl:classify", {"INPUT": str(raster), "MODEL": str(out / "model.rssgl"),
+                                                                  "OUTPUT": str(out / "full.tif")})
+    assert os.path.isfile(results["OUTPUT"])
+    assert any("5 of 8 bands" in m for m in classify_feedback.infos)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"BANDS": "1-9"}, "The band selection '1-9' lies outside the raster's bands: they are numbered 1 to 4."),
+    ({"BANDS": "blue"}, "The band selection cannot read 'blue'"),
+    ({"DROP_WATER_VAPOUR": True}, "Dropping the water-vapour bands needs the raster's band wavelengths"),
+])
+def test_bad_band_selections_are_processing_errors(scene, out, tmp_path, overrides, message):
+    from qgis.core import QgsProcessingException
+
+    raster = scene["raster"] if "BANDS" in overrides else write_raster(tmp_path / "plain.tif", scene_cube())
+    with pytest.raises(QgsProcessingException, match=re.escape(message)):
+        run_algorithm("rssgl:train", _train_parameters(scene, out, INPUT=str(raster), **overrides))
+    assert not (out / "model.rssgl").exists()

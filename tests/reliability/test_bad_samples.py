@@ -321,8 +321,9 @@ def test_a_raster_that_is_all_nodata(tmp_path):
     cube = np.full((4, 24, 24), -9999.0, dtype=np.float32)
     path = write_raster(tmp_path / "empty.tif", cube, nodata=-9999.0)
     run = Run(tmp_path, path, samples_vector=_vector(tmp_path, class_features()), class_field="class_id")
-    assert run.error() == ("No band of the raster 'empty.tif' holds a usable value (every band is nodata, NaN or one "
-                           "constant value everywhere); check the raster's nodata setting.")
+    assert run.error() == ("No band of the raster 'empty.tif' holds a usable value (every band is flagged bad, or "
+                           "nodata, NaN or one constant value everywhere); check the raster's nodata setting and its "
+                           "bad-band list.")
 
 
 def test_a_raster_gdal_cannot_read(tmp_path):

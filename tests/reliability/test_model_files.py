@@ -204,6 +204,8 @@ def _damage(name: str):
         "a band deviation of zero": lambda m: m["band_std"].__setitem__(0, 0.0),
         "a band mean that is not a number": lambda m: m["band_mean"].__setitem__(0, "12"),
         "band count not an integer": lambda m: m["architecture"].update(in_bands=float(m["band_count"])),
+        "band widths of another count": lambda m: m.update(band_fwhm=[6.5]),
+        "band numbers repeated": lambda m: m.update(band_indices=[1] * m["band_count"]),
     }[name]
 
 
@@ -223,6 +225,8 @@ def _damage(name: str):
         "a band deviation of zero",
         "a band mean that is not a number",
         "band count not an integer",
+        "band widths of another count",
+        "band numbers repeated",
     ],
 )
 def test_damaged_metadata_is_refused_at_load_time(model_parts, tmp_path, damage):
@@ -237,6 +241,17 @@ def test_damaged_metadata_is_refused_at_load_time(model_parts, tmp_path, damage)
     message = str(info.value)
     assert f"The model file '{path}' is damaged or inconsistent" in message
     assert "retrain or use another file" in message
+
+
+def test_a_model_file_without_band_numbers_or_widths_still_loads(model_parts, tmp_path):
+    """Files written before issue 14 have no band_indices / band_fwhm: they load and use every band in order."""
+    state, meta = model_parts
+    meta = json.loads(json.dumps(meta))
+    meta.pop("band_indices", None)
+    meta.pop("band_fwhm", None)
+    clf = RssglClassifier.load(_rewrite(tmp_path / "old.rssgl", state, json.dumps(meta)), device="cpu")
+    assert clf.band_info_["indices"] is None and clf.band_info_["fwhm"] is None
+    assert clf.metadata()["band_count"] == meta["band_count"]
 
 
 @pytest.mark.parametrize(
