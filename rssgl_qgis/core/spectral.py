@@ -12,7 +12,7 @@ scores become probabilities through a softmax temperature fitted on the out-of-f
 The settings are chosen by the out-of-fold squared error of the scores (the loss the model fits),
 not by the out-of-fold accuracy: with 30-60 training pixels the accuracy moves in steps of 2-3
 points and picks among near ties by chance. Measured on the accuracy suite's splits with seeds the
-report does not use (benchmarks/spectral_selection.py): +1.0 to +1.4 OA points on EnMAP, +0.1 to
+report does not use (benchmarks/spectral_selection.py): +1.0 to +1.3 OA points on EnMAP, +0.1 to
 +4.3 on Salinas-A, against choosing by accuracy on the narrower grid used before.
 
 Everything is closed form: one eigendecomposition per fold and kernel width gives every
