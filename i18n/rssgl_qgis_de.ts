@@ -229,552 +229,587 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="719"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="92"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
         <source>Checking PyTorch...</source>
         <translation>PyTorch wird geprüft ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="94"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="95"/>
         <source>Install PyTorch...</source>
         <translation>PyTorch installieren ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="101"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="102"/>
         <source>Image</source>
         <translation>Bild</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="105"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="106"/>
         <source>Raster</source>
         <translation>Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="119"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="131"/>
         <source>Layer</source>
         <translation>Layer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="132"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="122"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
         <source>New training layer...</source>
         <translation>Neuer Trainingslayer ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="123"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="135"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>Einen GeoPackage-Polygonlayer mit den Feldern class_id und class_name im KBS des Rasters anlegen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="399"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="412"/>
         <source>Add class</source>
         <translation>Klasse hinzufügen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
         <source>Rename</source>
         <translation>Umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="138"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
         <source>Colour of the active class</source>
         <translation>Farbe der aktiven Klasse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
         <source>Toggle editing</source>
         <translation>Bearbeitung umschalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="312"/>
         <source>Draw polygon</source>
         <translation>Polygon zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="159"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>Training</source>
         <translation>Training</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="176"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>Im Artikel werden 600 Iterationen trainiert; weniger ist schneller, aber ungenauer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>Automatic (GPU if available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>CUDA GPU</source>
         <translation>CUDA-GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>Jeder Lauf schreibt Modell, Karten und Bericht in einen neuen Unterordner hier.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>Vom vorherigen Modell weitertrainieren (Feinabstimmung)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="194"/>
         <source>Keep previous results</source>
         <translation>Vorherige Ergebnisse behalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="196"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="198"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
         <source>Train and classify</source>
         <translation>Trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
         <source>Cancel</source>
         <translation>Abbrechen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="216"/>
         <source>Results</source>
         <translation>Ergebnisse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="206"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="218"/>
         <source>No run yet.</source>
         <translation>Noch kein Lauf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="265"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="278"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch ist nicht verfügbar.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="346"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>Fügen Sie eine Klasse hinzu und zeichnen Sie dann Polygone: Sie erhalten die aktive Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="348"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="361"/>
         <source>New polygons get class: {0}</source>
         <translation>Neue Polygone erhalten die Klasse: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="367"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="380"/>
         <source>Choose or create a training layer first.</source>
         <translation>Wählen oder erstellen Sie zuerst einen Trainingslayer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="375"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="388"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>Die Klasse '{0}' existiert bereits.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="427"/>
         <source>Class name:</source>
         <translation>Klassenname:</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="411"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="424"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>Klassen eines Textfelds heißen wie ihr Wert; bearbeiten Sie stattdessen die Polygone.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="427"/>
         <source>Rename class</source>
         <translation>Klasse umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="469"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>Öffnen oder wählen Sie zuerst das Raster: Der Trainingslayer verwendet dessen KBS.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
         <source>New training layer</source>
         <translation>Neuer Trainingslayer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="459"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="472"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>Speichern Sie zuerst das Projekt oder wählen Sie, wohin der Trainingslayer geschrieben werden soll.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="460"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="473"/>
         <source>{0} training polygons</source>
         <translation>{0} Trainingspolygone</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
         <source>Stop editing</source>
         <translation>Bearbeitung beenden</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
         <source>Start editing</source>
         <translation>Bearbeitung beginnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="522"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="542"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>Wählen Sie unter 'Raster' einen Rasterlayer, der eine Datei ist (GeoTIFF, ENVI, ...).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>Wählen Sie einen Trainingslayer oder erstellen Sie einen mit 'Neuer Trainingslayer ...'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="528"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="555"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>Wählen Sie unter 'Klassenfeld' das Feld, das die Klassen enthält.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="557"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>Der Trainingslayer enthält noch keine Polygone: Zeichnen Sie einige pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
         <source>No previous model found: training from scratch.</source>
         <translation>Kein vorheriges Modell gefunden: Training von Grund auf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="584"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="616"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL: trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="590"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="622"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>Lauf {0}: Training auf {1} ({2} Iterationen, Gerät {3}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="598"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="630"/>
         <source>Canceling...</source>
         <translation>Wird abgebrochen ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="604"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
         <source>warning: </source>
         <translation>Warnung: </translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>Das Training wurde abgebrochen; es wurde nichts hinzugefügt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
         <source>Training was canceled.</source>
         <translation>Das Training wurde abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="649"/>
         <source>The last run failed: {0}</source>
         <translation>Der letzte Lauf ist fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="618"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>Training failed: {0}</source>
         <translation>Training fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="629"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="661"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="697"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="679"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="711"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="686"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="718"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="689"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="721"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="670"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="702"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>Off (fastest)</source>
         <translation>Aus (am schnellsten)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>3 Folds ganzer Polygone (4-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>5 Folds ganzer Polygone (6-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>Vor dem endgültigen Training wird je Fold ein Modell ohne die Polygone dieses Folds trainiert und an ihnen getestet: eine Schätzung der Genauigkeit dort, wo Sie nichts gezeichnet haben. Erfordert mindestens 2 getrennte Polygone pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="185"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="197"/>
         <source>Accuracy estimate</source>
         <translation>Genauigkeitsschätzung</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="659"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="691"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;Kreuzvalidierte OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) über {2} Folds ganzer Polygone: die zu erwartende Genauigkeit dort, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="668"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Kreuzvalidierte Gesamtgenauigkeit {1:.1f}%: die Genauigkeit, die dort zu erwarten ist, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="643"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="675"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Für eine Genauigkeitsschätzung wählen Sie unter „Genauigkeitsschätzung“ 3 oder 5 Teilmengen, oder prüfen Sie die Karte mit unabhängigen Referenzstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="108"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
         <source>Training samples (polygons or points)</source>
         <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="312"/>
         <source>Draw points</source>
         <translation>Punkte zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
         <source>Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
         <translation>Auf jedem Pixel Ihrer Stichproben trainiert: {0} Klassen, {1} Epochen, {2:.1f} s auf {3}.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="109"/>
+        <source>all bands; e.g. 1-129, 136-224 or drop 400-450 nm</source>
+        <translation>alle Bänder; z. B. 1-129, 136-224 oder drop 400-450 nm</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="110"/>
+        <source>Bands to train on: numbers and ranges keep those bands (&apos;1-129, 136-224&apos;); &apos;drop&apos; leaves them out (&apos;drop 130-135&apos;); ranges ending in &apos;nm&apos; select wavelengths. Bands the file flags bad or without data are always left out. Empty: all bands.</source>
+        <translation>Bänder für das Training: Nummern und Bereiche behalten diese Bänder (&apos;1-129, 136-224&apos;); &apos;drop&apos; lässt sie weg (&apos;drop 130-135&apos;); Bereiche mit &apos;nm&apos; wählen Wellenlängen. Bänder, die die Datei als schlecht markiert oder die keine Daten enthalten, werden immer weggelassen. Leer: alle Bänder.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="114"/>
+        <source>Drop the water-vapour bands (1340-1460, 1790-1960, &gt;2450 nm)</source>
+        <translation>Wasserdampfbänder weglassen (1340-1460, 1790-1960, &gt;2450 nm)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="115"/>
+        <source>Bands</source>
+        <translation>Bänder</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <source>{0} shown in true colour: bands {1}, {2}, {3} as red, green, blue.</source>
+        <translation>{0} in Echtfarben dargestellt: Bänder {1}, {2}, {3} als Rot, Grün, Blau.</translation>
     </message>
 </context>
 <context>
     <name>RssglHelp</name>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="55"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="58"/>
         <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
         <translation>Das hyperspektrale Raster, aus dem gelernt wird (jedes GDAL-Raster; NoData- und NaN-Pixel werden ignoriert).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="57"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="60"/>
         <source>Training samples as polygons or points. Polygons are burnt into the raster grid with the pixel-centre rule; samples in another CRS are reprojected; samples outside the raster are dropped with a warning. Use either this or the label raster. Only selected features are used when &apos;Selected features only&apos; is ticked.</source>
         <translation>Trainingsstichproben als Polygone oder Punkte. Polygone werden nach der Pixelmittelpunkt-Regel in das Rasterraster gebrannt; Stichproben in einem anderen KBS werden umprojiziert; Stichproben außerhalb des Rasters werden mit einer Warnung verworfen. Verwenden Sie entweder dies oder das Label-Raster. Ist 'Nur gewählte Objekte' angehakt, werden nur die gewählten Objekte verwendet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="62"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="65"/>
         <source>Field of the training samples that holds the class: whole numbers (class values, 0 is ignored) or text (each distinct text becomes a class, numbered 1..N in alphabetical order; the text becomes the class name).</source>
         <translation>Feld der Trainingsstichproben, das die Klasse enthält: ganze Zahlen (Klassenwerte, 0 wird ignoriert) oder Text (jeder unterschiedliche Text wird eine Klasse, alphabetisch mit 1..N nummeriert; der Text wird zum Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="66"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
         <source>Training samples as a label raster on the same grid as the input raster: 0 or nodata = unlabelled, other values = classes. Use either this or the vector samples.</source>
         <translation>Trainingsstichproben als Label-Raster auf demselben Gitter wie das Eingaberaster: 0 oder NoData = unbeschriftet, andere Werte = Klassen. Verwenden Sie entweder dies oder die Vektorstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="77"/>
         <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
         <translation>Anzahl der Trainingsiterationen (eine Iteration = ein Durchlauf der ganzen Szene mit bis zu 10 Pixeln pro Klasse). Der Artikel verwendet 600-1000.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="79"/>
         <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
         <translation>Anfängliche Lernrate des SGD-Optimierers; sie nimmt nach einem polynomiellen Plan ab. 0,005 ist der Wert aus dem Artikel.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="81"/>
         <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
         <translation>Größe des 3D-Kernels der ConvLSTM (spektrale Tiefe x Zeilen x Spalten). Automatisch wählt 3x3x3 für kleine Szenen und sonst 3x5x5, wie im Artikel.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="81"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
         <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
         <translation>Gewicht des statistischen Verlusts, der Pixel einer Klasse zusammenzieht und Klassen auseinanderschiebt (0,001 im Artikel; 0 schaltet ihn ab).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
         <source>Random seed: the same seed, data and device give the same model.</source>
         <translation>Zufallsstartwert: Gleicher Startwert, gleiche Daten und gleiches Gerät ergeben dasselbe Modell.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="88"/>
         <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
         <translation>Wo trainiert wird: Automatisch nutzt eine NVIDIA-GPU, wenn torch eine findet, sonst die CPU; CUDA bricht mit einer klaren Meldung ab, wenn keine GPU vorhanden ist.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="101"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>Die trainierte Modelldatei (.rssgl: safetensors-Gewichte und JSON-Metadaten, niemals gepickelter Code).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>Optional: Das Trainingsraster sofort klassifizieren und die Klassenkarte hierhin schreiben (GeoTIFF, mit Stil).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="105"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>Optional: die Konfidenz des Modells pro Pixel (höchste Klassenwahrscheinlichkeit, 0-1, float32).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
-        <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
-        <translation>Das zu klassifizierende hyperspektrale Raster. Es muss die Kanäle haben, mit denen das Modell trainiert wurde.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="115"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="116"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="147"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="153"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="155"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="161"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="146"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="148"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="167"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="138"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>Ausgabezahl: die kreuzvalidierte Gesamtgenauigkeit (0-1; leer ohne Kreuzvalidierung).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="72"/>
         <source>0 (the default): train on every sample pixel and stop when the network fits them no better (nothing held out; the cross-validation estimates the accuracy). Above 0 (up to 0.5): that share of each class&apos;s pixels is held out for choosing the best epoch, which costs accuracy with few samples.</source>
         <translation>0 (Standard): auf jedem Stichprobenpixel trainieren und aufhören, sobald das Netz sie nicht mehr besser trifft (nichts wird zurückgehalten; die Kreuzvalidierung schätzt die Genauigkeit). Über 0 (bis 0,5): dieser Anteil der Pixel jeder Klasse wird zur Wahl der besten Epoche zurückgehalten, was bei wenigen Stichproben Genauigkeit kostet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
         <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
         <translation>Frühes Beenden: nach so vielen Epochen (zu je 10 Iterationen) aufhören, in denen die Trainingspixel (oder, mit einem Validierungsanteil, die Validierungspixel) nicht besser klassifiziert wurden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
         <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
         <translation>Ehrliche Genauigkeitsschätzung und Modellwahl (Standard 3; 0 = keine): mit N Teilmengen (2-10) werden die Stichproben (ganze Polygone; Flecken eines Label-Rasters) auf N Gruppen verteilt, N zusätzliche Modelle werden jeweils ohne eine Gruppe trainiert und an ihr getestet. Dieselben Teilmengen entscheiden, wie die Karte RSSGL mit einem pixelweisen Spektralmodell (einem SVM-ähnlichen Kernel-Klassifikator) kombiniert; die Genauigkeit jedes Kandidaten steht im Protokoll und im Bericht. Das Training dauert N + 1 mal so lange. Das gespeicherte Modell wird auf allen Stichproben trainiert. Klassen mit weniger als 2 getrennten Stichproben werden nicht getestet. Ohne Teilmengen werden RSSGL und das Spektralmodell mit gleichen Gewichten kombiniert.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="104"/>
+        <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
+        <translation>Optional: die Bänder für das Training. Bandnummern und Bereiche (ab 1 gezählt, wie QGIS Bänder zählt) behalten diese Bänder: &apos;1-129, 136-224&apos;; ein vorangestelltes &apos;drop&apos; lässt sie stattdessen weg: &apos;drop 130-135&apos;. Bereiche mit &apos;nm&apos; wählen Band-Mittenwellenlängen: &apos;400-1340 nm, 1460-1790 nm&apos; (das Raster muss seine Wellenlängen angeben). Leer: alle Bänder. Bänder, die die Schlechtband-Liste (bbl) der Datei als schlecht markiert oder die keine Daten oder nur einen konstanten Wert enthalten, werden immer weggelassen und im Protokoll genannt. Die Modelldatei hält die verwendeten Bänder fest, sodass &apos;Mit RSSGL klassifizieren&apos; sie aus einem Raster mit allen Bändern auswählt.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
+        <source>Leave out the bands in the water-vapour absorption windows (band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 nm), which are noisy or empty in EnMAP, PRISMA, EMIT and airborne products. Needs the raster&apos;s band wavelengths; combines with the band selection.</source>
+        <translation>Die Bänder in den Wasserdampf-Absorptionsfenstern weglassen (Bandmitten 1340-1460 nm, 1790-1960 nm und über 2450 nm), die in EnMAP-, PRISMA-, EMIT- und Flugzeugdaten verrauscht oder leer sind. Benötigt die Bandwellenlängen des Rasters; wirkt zusammen mit der Bandauswahl.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <source>The hyperspectral raster to classify. It must have the bands the model was trained on; a model trained on some of the bands picks them from a raster with more bands (by wavelength when both record them, within 2 nm, else by band number).</source>
+        <translation>Das zu klassifizierende Hyperspektralraster. Es muss die Bänder enthalten, mit denen das Modell trainiert wurde; ein Modell, das mit einem Teil der Bänder trainiert wurde, wählt sie aus einem Raster mit mehr Bändern aus (nach Wellenlänge innerhalb von 2 nm, wenn beide sie angeben, sonst nach Bandnummer).</translation>
     </message>
 </context>
 <context>
@@ -811,22 +846,22 @@
 <context>
     <name>RssglTrainTask</name>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="90"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="92"/>
         <source>Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).</source>
         <translation>Die Feinabstimmung erreichte ihr bestes Modell nach {0} Epoche(n) / {1:.1f} s; das letzte vollständige Training brauchte {2} Epoche(n) / {3:.1f} s: {4:.1f}-mal schneller (ganze Läufe {5:.1f} s gegenüber {6:.1f} s).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="157"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="159"/>
         <source>Fine-tuning from {0}.</source>
         <translation>Feinabstimmung ausgehend von {0}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="187"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="191"/>
         <source>Classifying the whole raster.</source>
         <translation>Das gesamte Raster wird klassifiziert.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="205"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="209"/>
         <source>Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).</source>
         <translation>Als Nächstes zeichnen Nr. {0}: {1} gegen {2} (mittlere Konfidenz {3:.2f}, {4} Px).</translation>
     </message>
@@ -939,159 +974,169 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 <context>
     <name>TrainRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="56"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
         <source>Train RSSGL</source>
         <translation>RSSGL trainieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="139"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="149"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="61"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
         <source>Training samples (polygons or points)</source>
         <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="64"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="141"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="151"/>
         <source>Training samples as a label raster</source>
         <translation>Trainingsstichproben als Label-Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
         <source>Learning rate</source>
         <translation>Lernrate</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM-Kernel</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
         <source>Auto (from the raster size)</source>
         <translation>Automatisch (aus der Rastergröße)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="85"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
         <source>Statistical-loss weight</source>
         <translation>Gewicht des statistischen Verlusts</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="88"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="92"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Auto (GPU when available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>Geduld für frühes Beenden (Epochen)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>Model file</source>
         <translation>Modelldatei</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL-Modell (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
         <source>Classification of the training raster</source>
         <translation>Klassifikation des Trainingsrasters</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="115"/>
         <source>Confidence</source>
         <translation>Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
         <source>HTML files (*.html)</source>
         <translation>HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>Geben Sie die Trainingsstichproben entweder als Vektorlayer ('Trainingsstichproben') oder als Label-Raster ('Trainingsstichproben als Label-Raster') an, nicht beides und nicht keines von beiden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="121"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="131"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>Wählen Sie das 'Klassenfeld' der Trainingsstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="135"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="145"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="176"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="188"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>Validierungs-Gesamtgenauigkeit des behaltenen Modells: {:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="185"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="197"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="187"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="199"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="97"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
         <source>Cross-validation folds over whole samples (0 = none)</source>
         <translation>Kreuzvalidierungs-Folds über ganze Stichproben (0 = keine)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="134"/>
         <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
         <translation>Die Kreuzvalidierung braucht mindestens 2 Folds; wählen Sie 0 für keine oder 2 bis {}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="182"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="194"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit ({} Folds ganzer Stichproben): {:.2f} % (+- {:.2f})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="120"/>
         <source>Cross-validated overall accuracy</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
         <source>Validation share (0 = train on every sample pixel)</source>
         <translation>Validierungsanteil (0 = auf jedem Stichprobenpixel trainieren)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="104"/>
+        <source>Band selection (e.g. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; empty = all)</source>
+        <translation>Bandauswahl (z. B. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; leer = alle)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <source>Drop the water-vapour bands (1340-1460 nm, 1790-1960 nm, beyond 2450 nm)</source>
+        <translation>Wasserdampfbänder weglassen (1340-1460 nm, 1790-1960 nm, über 2450 nm)</translation>
     </message>
 </context>
 <context>

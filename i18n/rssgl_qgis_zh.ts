@@ -229,552 +229,587 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="719"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="92"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
         <source>Checking PyTorch...</source>
         <translation>正在检查 PyTorch……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="94"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="95"/>
         <source>Install PyTorch...</source>
         <translation>安装 PyTorch……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="101"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="102"/>
         <source>Image</source>
         <translation>影像</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="105"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="106"/>
         <source>Raster</source>
         <translation>栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="119"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="131"/>
         <source>Layer</source>
         <translation>图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="132"/>
         <source>Class field</source>
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="122"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
         <source>New training layer...</source>
         <translation>新建训练图层……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="123"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="135"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>在栅格的坐标参考系中创建带有 class_id 和 class_name 字段的 GeoPackage 多边形图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="399"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="412"/>
         <source>Add class</source>
         <translation>添加类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
         <source>Rename</source>
         <translation>重命名</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="138"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
         <source>Colour of the active class</source>
         <translation>当前类别的颜色</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
         <source>Toggle editing</source>
         <translation>切换编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="312"/>
         <source>Draw polygon</source>
         <translation>绘制多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="159"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
         <source>Training</source>
         <translation>训练</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="164"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="176"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>论文训练 600 次迭代；次数越少越快，但精度越低。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>Automatic (GPU if available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>CUDA GPU</source>
         <translation>CUDA GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="166"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="180"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>每次运行都会将模型、地图和报告写入此处的一个新子文件夹。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="181"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>从上一个模型继续训练（微调）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="182"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="194"/>
         <source>Keep previous results</source>
         <translation>保留之前的结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="196"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="198"/>
         <source>Output folder</source>
         <translation>输出文件夹</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="190"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
         <source>Train and classify</source>
         <translation>训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="216"/>
         <source>Results</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="206"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="218"/>
         <source>No run yet.</source>
         <translation>尚未运行。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="265"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="278"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch 不可用。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="346"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>先添加一个类别，然后绘制多边形：它们会自动获得当前类别。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="348"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="361"/>
         <source>New polygons get class: {0}</source>
         <translation>新多边形的类别：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="367"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="380"/>
         <source>Choose or create a training layer first.</source>
         <translation>请先选择或创建训练图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="375"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="388"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>类别“{0}”已存在。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="427"/>
         <source>Class name:</source>
         <translation>类别名称：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="411"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="424"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>文本字段的类别以其取值命名；请改为编辑多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="414"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="427"/>
         <source>Rename class</source>
         <translation>重命名类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="469"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>请先打开或选择栅格：训练图层将使用其坐标参考系。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
         <source>New training layer</source>
         <translation>新建训练图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="442"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="459"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="472"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>请先保存项目，或选择训练图层的保存位置。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="460"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="473"/>
         <source>{0} training polygons</source>
         <translation>{0} 训练多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
         <source>Stop editing</source>
         <translation>停止编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="517"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
         <source>Start editing</source>
         <translation>开始编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="522"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="542"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>请在“栅格”中选择一个文件形式的栅格图层（GeoTIFF、ENVI 等）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="525"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>请选择训练图层，或通过“新建训练图层……”创建一个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="528"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="555"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>请在“类别字段”中选择存放类别的字段。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="557"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>训练图层中还没有多边形：请为每个类别绘制几个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
         <source>No previous model found: training from scratch.</source>
         <translation>未找到之前的模型：从头开始训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="584"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="616"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL：训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="590"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="622"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>第 {0} 次运行：在 {1} 上训练（{2} 次迭代，设备 {3}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="598"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="630"/>
         <source>Canceling...</source>
         <translation>正在取消……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="604"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
         <source>warning: </source>
         <translation>警告：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="612"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>训练已取消；未添加任何内容。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="613"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
         <source>Training was canceled.</source>
         <translation>训练已取消。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="649"/>
         <source>The last run failed: {0}</source>
         <translation>上一次运行失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="618"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>Training failed: {0}</source>
         <translation>训练失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="629"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="661"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="665"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="697"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="679"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="711"/>
         <source> (run {0})</source>
         <translation>（第 {0} 次运行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="686"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="718"/>
         <source>Where to draw next</source>
         <translation>下一步绘制位置</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="689"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="721"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="670"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="702"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="639"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。验证总体精度（{1}）来自您自己绘制的多边形中的像素，会高估分类图的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>验证总体精度 {0}（来自训练多边形的像素：偏乐观），{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上用时 {4:.1f} 秒。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>Off (fastest)</source>
         <translation>关闭（最快）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>按完整多边形分 3 折（耗时 4 倍）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>按完整多边形分 5 折（耗时 6 倍）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="174"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>在最终训练之前，每折训练一个不使用该折多边形的模型，并在这些多边形上测试：估计您未绘制样本区域的精度。每个类别需要至少 2 个独立的多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="185"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="197"/>
         <source>Accuracy estimate</source>
         <translation>精度估计</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="659"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="691"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;交叉验证总体精度 {0:.1f}%&lt;/b&gt;（+- {1:.1f}），基于 {2} 折完整多边形：您未绘制样本区域的预期精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="668"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。交叉验证总体精度 {1:.1f}%：这是在您未绘制样本的地方可预期的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="643"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="675"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。如需精度估计，请在“精度估计”中选择 3 折或 5 折，或用独立的参考样本评估地图。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="108"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
         <source>Training samples (polygons or points)</source>
         <translation>训练样本（多边形或点）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="312"/>
         <source>Draw points</source>
         <translation>绘制点</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="655"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
         <source>Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
         <translation>已在您样本的每个像元上训练：{0} 个类别，{1} 轮，在 {3} 上用时 {2:.1f} 秒。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="109"/>
+        <source>all bands; e.g. 1-129, 136-224 or drop 400-450 nm</source>
+        <translation>全部波段；例如 1-129, 136-224 或 drop 400-450 nm</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="110"/>
+        <source>Bands to train on: numbers and ranges keep those bands (&apos;1-129, 136-224&apos;); &apos;drop&apos; leaves them out (&apos;drop 130-135&apos;); ranges ending in &apos;nm&apos; select wavelengths. Bands the file flags bad or without data are always left out. Empty: all bands.</source>
+        <translation>用于训练的波段：编号和范围保留这些波段（&apos;1-129, 136-224&apos;）；&apos;drop&apos; 将其排除（&apos;drop 130-135&apos;）；以 &apos;nm&apos; 结尾的范围按波长选择。文件标记为坏波段或无数据的波段总是被排除。留空：全部波段。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="114"/>
+        <source>Drop the water-vapour bands (1340-1460, 1790-1960, &gt;2450 nm)</source>
+        <translation>排除水汽吸收波段（1340-1460、1790-1960、&gt;2450 nm）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="115"/>
+        <source>Bands</source>
+        <translation>波段</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <source>{0} shown in true colour: bands {1}, {2}, {3} as red, green, blue.</source>
+        <translation>{0} 以真彩色显示：波段 {1}、{2}、{3} 分别作为红、绿、蓝。</translation>
     </message>
 </context>
 <context>
     <name>RssglHelp</name>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="55"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="58"/>
         <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
         <translation>用于学习的高光谱栅格（任意 GDAL 栅格；忽略无数据和 NaN 像元）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="57"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="60"/>
         <source>Training samples as polygons or points. Polygons are burnt into the raster grid with the pixel-centre rule; samples in another CRS are reprojected; samples outside the raster are dropped with a warning. Use either this or the label raster. Only selected features are used when &apos;Selected features only&apos; is ticked.</source>
         <translation>以多边形或点表示的训练样本。多边形按像元中心规则栅格化到栅格网格；其他坐标参考系的样本会被重投影；栅格范围外的样本会被丢弃并给出警告。此项与标签栅格二选一。勾选“仅选中要素”时只使用选中的要素。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="62"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="65"/>
         <source>Field of the training samples that holds the class: whole numbers (class values, 0 is ignored) or text (each distinct text becomes a class, numbered 1..N in alphabetical order; the text becomes the class name).</source>
         <translation>训练样本中存放类别的字段：整数（类别值，忽略 0）或文本（每个不同的文本成为一个类别，按字母顺序编号为 1..N，文本即类别名称）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="66"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
         <source>Training samples as a label raster on the same grid as the input raster: 0 or nodata = unlabelled, other values = classes. Use either this or the vector samples.</source>
         <translation>与输入栅格同网格的标签栅格形式的训练样本：0 或无数据表示未标注，其他值表示类别。此项与矢量样本二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="77"/>
         <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
         <translation>训练迭代次数（一次迭代 = 对整景进行一次前向，每类最多 10 个像元）。论文使用 600-1000 次。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="76"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="79"/>
         <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
         <translation>SGD 优化器的初始学习率，按多项式策略衰减。论文取值为 0.005。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="81"/>
         <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
         <translation>ConvLSTM 三维卷积核的大小（光谱深度 x 行 x 列）。自动模式与论文一致：小场景取 3x3x3，否则取 3x5x5。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="81"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
         <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
         <translation>统计损失的权重，它使同类像元聚拢、不同类别分离（论文为 0.001；0 表示关闭）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
         <source>Random seed: the same seed, data and device give the same model.</source>
         <translation>随机种子：相同的种子、数据和设备会得到相同的模型。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="88"/>
         <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
         <translation>训练位置：自动模式在 torch 检测到 NVIDIA GPU 时使用 GPU，否则使用 CPU；选择 CUDA 而没有 GPU 时会给出明确的错误。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="101"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>训练得到的模型文件（.rssgl：safetensors 权重和 JSON 元数据，绝不包含 pickle 代码）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="103"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>可选：立即对训练栅格进行分类，并将分类图写到此处（带样式的 GeoTIFF）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="105"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>可选：模型在每个像元上的置信度（最高类别概率，0-1，float32）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
-        <source>The hyperspectral raster to classify. It must have the bands the model was trained on.</source>
-        <translation>待分类的高光谱栅格，其波段必须与模型训练时的波段一致。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="115"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="116"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="147"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="153"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="155"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="142"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="161"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="146"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="148"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="167"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="138"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL 使用整景的统计量进行归一化。大于一个分块的栅格会逐块分类；启用此选项时，会先在分块上收集统计量（额外 3 次遍历；对于大型栅格，每次遍历只查看四分之一的分块），使分类图没有分块接缝。取消勾选可更快地预览（每个分块单独归一化）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>输出数值：交叉验证的总体精度（0-1；未进行交叉验证时为空）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="69"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="72"/>
         <source>0 (the default): train on every sample pixel and stop when the network fits them no better (nothing held out; the cross-validation estimates the accuracy). Above 0 (up to 0.5): that share of each class&apos;s pixels is held out for choosing the best epoch, which costs accuracy with few samples.</source>
         <translation>0（默认）：在每个样本像元上训练，当网络对它们的拟合不再提高时停止（不留出任何像元；由交叉验证估计精度）。大于 0（最多 0.5）：留出每个类别该比例的像元用于选择最佳轮次，样本很少时会损失精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="87"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
         <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
         <translation>提前停止：当训练像元（若设置了验证比例，则为验证像元）在这么多轮（每轮 10 次迭代）内分类没有改善时停止。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
         <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
         <translation>可靠的精度估计与模型选择（默认 3；0 = 不做）：使用 N 折（2-10）时，样本（整个多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试。同样的折决定地图如何将 RSSGL 与逐像元光谱模型（类似 SVM 的核分类器）组合；每个候选方案的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型使用全部样本训练。少于 2 个独立样本的类别不参与测试。不做交叉验证时，RSSGL 与光谱模型以相同权重组合。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="104"/>
+        <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
+        <translation>可选：用于训练的波段。波段编号和范围（从 1 开始，与 QGIS 的波段计数一致）保留这些波段：&apos;1-129, 136-224&apos;；开头的 &apos;drop&apos; 则排除它们：&apos;drop 130-135&apos;。以 &apos;nm&apos; 结尾的范围按波段中心波长选择：&apos;400-1340 nm, 1460-1790 nm&apos;（栅格必须记录其波长）。留空：全部波段。文件坏波段列表（bbl）标记为坏的波段，以及无数据或只有一个常数值的波段，总是被排除并在日志中列出。模型文件记录所用的波段，因此“用 RSSGL 分类”会从包含全部波段的栅格中选取它们。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
+        <source>Leave out the bands in the water-vapour absorption windows (band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 nm), which are noisy or empty in EnMAP, PRISMA, EMIT and airborne products. Needs the raster&apos;s band wavelengths; combines with the band selection.</source>
+        <translation>排除水汽吸收窗口中的波段（波段中心 1340-1460 nm、1790-1960 nm 及 2450 nm 以上），这些波段在 EnMAP、PRISMA、EMIT 和航空数据中噪声大或为空。需要栅格的波段波长；可与波段选择同时使用。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <source>The hyperspectral raster to classify. It must have the bands the model was trained on; a model trained on some of the bands picks them from a raster with more bands (by wavelength when both record them, within 2 nm, else by band number).</source>
+        <translation>要分类的高光谱栅格。它必须包含模型训练所用的波段；用部分波段训练的模型会从波段更多的栅格中选取这些波段（双方都记录波长时按波长匹配，容差 2 nm，否则按波段编号）。</translation>
     </message>
 </context>
 <context>
@@ -811,22 +846,22 @@
 <context>
     <name>RssglTrainTask</name>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="90"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="92"/>
         <source>Fine-tuning reached its best model after {0} epoch(s) / {1:.1f} s; the last full training needed {2} epoch(s) / {3:.1f} s: {4:.1f}x faster (whole runs {5:.1f} s vs {6:.1f} s).</source>
         <translation>微调在 {0} 轮 / {1:.1f} 秒后达到最佳模型；上一次完整训练需要 {2} 轮 / {3:.1f} 秒：快 {4:.1f} 倍（完整运行 {5:.1f} 秒对比 {6:.1f} 秒）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="157"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="159"/>
         <source>Fine-tuning from {0}.</source>
         <translation>从 {0} 开始微调。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="187"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="191"/>
         <source>Classifying the whole raster.</source>
         <translation>正在对整个栅格进行分类。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/tasks.py" line="205"/>
+        <location filename="../rssgl_qgis/gui/tasks.py" line="209"/>
         <source>Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).</source>
         <translation>下一步绘制 #{0}：{1} 与 {2}（平均置信度 {3:.2f}，{4} 像元）。</translation>
     </message>
@@ -939,159 +974,169 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
 <context>
     <name>TrainRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="56"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
         <source>Train RSSGL</source>
         <translation>训练 RSSGL</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="139"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="149"/>
         <source>Hyperspectral raster</source>
         <translation>高光谱栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="61"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
         <source>Training samples (polygons or points)</source>
         <translation>训练样本（多边形或点）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="64"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
         <source>Class field</source>
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="141"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="151"/>
         <source>Training samples as a label raster</source>
         <translation>以标签栅格作为训练样本</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="74"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="77"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
         <source>Learning rate</source>
         <translation>学习率</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM 卷积核</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
         <source>Auto (from the raster size)</source>
         <translation>自动（根据栅格大小）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="85"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
         <source>Statistical-loss weight</source>
         <translation>统计损失权重</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="88"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="92"/>
         <source>Random seed</source>
         <translation>随机种子</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Auto (GPU when available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="94"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>提前停止耐心值（轮）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>Model file</source>
         <translation>模型文件</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="100"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL 模型 (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="102"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
         <source>Classification of the training raster</source>
         <translation>训练栅格的分类结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="105"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="115"/>
         <source>Confidence</source>
         <translation>置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
         <source>HTML files (*.html)</source>
         <translation>HTML 文件 (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>请以矢量图层（“训练样本”）或标签栅格（“以标签栅格作为训练样本”）二者之一提供训练样本，不能两者都给或都不给。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="121"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="131"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>请为训练样本选择“类别字段”。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="135"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="145"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="176"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="188"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>所保留模型的验证总体精度：{:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="185"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="197"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="187"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="199"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="97"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
         <source>Cross-validation folds over whole samples (0 = none)</source>
         <translation>按完整样本划分的交叉验证折数（0 = 不进行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="134"/>
         <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
         <translation>交叉验证至少需要 2 折；请选择 0（不进行）或 2 到 {}。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="182"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="194"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>交叉验证总体精度（{} 折，按完整样本）：{:.2f} %（+- {:.2f}）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="120"/>
         <source>Cross-validated overall accuracy</source>
         <translation>交叉验证总体精度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="69"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
         <source>Validation share (0 = train on every sample pixel)</source>
         <translation>验证比例（0 = 在每个样本像元上训练）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="104"/>
+        <source>Band selection (e.g. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; empty = all)</source>
+        <translation>波段选择（例如 &apos;1-129, 136-224&apos;、&apos;drop 130-135&apos;、&apos;400-1340 nm&apos;；留空 = 全部）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <source>Drop the water-vapour bands (1340-1460 nm, 1790-1960 nm, beyond 2450 nm)</source>
+        <translation>排除水汽吸收波段（1340-1460 nm、1790-1960 nm、2450 nm 以上）</translation>
     </message>
 </context>
 <context>
