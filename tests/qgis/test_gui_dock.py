@@ -744,3 +744,57 @@ def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app
     dataset = gdal.Open(tile)  # held while its bands are read
     wavelengths = [float(dataset.GetRasterBand(b).GetMetadataItem("wavelength")) for b in bands]
     assert all(abs(w - t) < 5 for w, t in zip(wavelengths, (640, 550, 470), strict=True)), wavelengths
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(ENMAP), reason="the real EnMAP tiles are in ../shared only on development machines")
+def test_the_dock_trains_the_whole_real_enmap_mosaic_with_gaps(qgis_app, small_network, tmp_path):
+    """Issue 14's 'done': the 18 EnMAP tiles mosaicked as a user would (gdalbuildvrt + gdal_translate, nodata
+    gaps between the tiles), trained through the dock's task with the water-vapour preset and no manual
+    band removal: the six empty bands are named in the log and the report, the map covers the tiles and
+    is nodata in the gaps."""
+    import html
+    import sys
+
+    from osgeo import ogr
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
+    from scripts.enmap_mosaic import mosaic
+
+    image = mosaic(os.path.join(ENMAP, "images"), str(tmp_path), "enmap_mosaic", copy_band_metadata=True)
+    label_tif = mosaic(os.path.join(ENMAP, "labels"), str(tmp_path), "enmap_labels", copy_band_metadata=False)
+    source = gdal.Open(label_tif)
+    labels = np.nan_to_num(source.GetRasterBand(1).ReadAsArray()).astype(np.int32)
+    memory = gdal.GetDriverByName("MEM").Create("", labels.shape[1], labels.shape[0], 1, gdal.GDT_Int32)
+    memory.SetGeoTransform(source.GetGeoTransform())
+    memory.SetProjection(source.GetProjection())
+    memory.GetRasterBand(1).WriteArray(labels)
+    samples = str(tmp_path / "samples.gpkg")
+    vector = ogr.GetDriverByName("GPKG").CreateDataSource(samples)
+    layer = vector.CreateLayer("training_polygons", memory.GetSpatialRef(), ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+    gdal.Polygonize(memory.GetRasterBand(1), None, layer, 0)
+    for feature in list(layer):
+        if feature.GetField("class_id") == 0:
+            layer.DeleteFeature(feature.GetFID())
+    vector = layer = None
+    request = TrainRequest(raster_path=image, samples_path=samples, samples_layer="training_polygons",
+                           class_field="class_id", run_folder=str(tmp_path / "run"), iterations=2, device="cpu",
+                           cv_folds=0, drop_water_vapour=True, params_overrides={"epoch_iterations": 2})
+    task = RssglTrainTask(request)
+    lines = []
+    task.log_message.connect(lambda level, message: lines.append(message))
+    assert task.run() is True, task.outcome.details
+    QgsApplication.processEvents()
+    notice = next(line for line in lines if "band(s) are left out" in line)
+    assert notice.startswith("6 of 224 band(s) are left out: 130 (1331.2 nm)") and "135 (1390.8 nm)" in notice
+    with open(task.outcome.report_path, encoding="utf-8") as handle:
+        assert "130 (1331.2 nm)" in html.unescape(handle.read())
+    dataset = gdal.Open(image)
+    cube_valid = dataset.GetRasterBand(1).ReadAsArray() != dataset.GetRasterBand(1).GetNoDataValue()
+    dataset = None
+    classes = gdal.Open(task.outcome.classification_path).ReadAsArray()
+    assert classes.shape == labels.shape
+    assert (classes[cube_valid] > 0).all() and (classes[~cube_valid] == 0).all()
+    assert (~cube_valid).sum() > 10000  # the gaps between the tiles are there
