@@ -56,10 +56,11 @@ def set_cpu_threads(threads: int | None = None) -> int:
 
 
 def describe_device(device: torch.device | str) -> str:
-    """One line for the user: "CUDA: <name>, <mem> GiB" or "CPU only (N threads): training will be slow"."""
+    """Where the work ran or runs, for the user: "CUDA: <name>, <mem> GiB" or "CPU only (N threads)". It is
+    used in past-tense lines too ("Trained on ... in 12.5 s"): the CPU warning is the caller's."""
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
         return f"CUDA: {props.name}, {props.total_memory / 2**30:.0f} GiB"
-    return f"CPU only ({torch.get_num_threads()} threads): training will be slow"
+    return f"CPU only ({torch.get_num_threads()} threads)"
