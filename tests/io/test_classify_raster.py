@@ -100,7 +100,8 @@ def test_geotiff_int16_with_nodata_all_outputs(clf, tmp_path):
     assert prob.shape == (2, H, W)
     np.testing.assert_allclose(prob[:, valid].sum(axis=0), 1.0, atol=1e-5)
     np.testing.assert_allclose(prob.max(axis=0)[valid], conf[valid], atol=1e-6)
-    assert gdal.Open(out.probabilities).GetRasterBand(2).GetDescription() == "P(water)"
+    probabilities = gdal.Open(out.probabilities)  # held while its band is read (GDAL frees bands with the dataset)
+    assert probabilities.GetRasterBand(2).GetDescription() == "P(water)"
     assert report.valid_pixels == int(valid.sum()) == H * W - 2
     assert report.class_pixels[3] + report.class_pixels[7] == report.valid_pixels
     assert seen[-1] == pytest.approx(100.0)
