@@ -121,7 +121,7 @@ class RssglTrainTask(QgsTask):
                 self.outcome = TrainOutcome("canceled", self.request, message="Training was canceled.")
             else:
                 details = traceback.format_exc()
-                QgsMessageLog.logMessage(details, LOG_TAG, Qgis.Critical)
+                QgsMessageLog.logMessage(details, LOG_TAG, Qgis.MessageLevel.Critical)
                 self.outcome = TrainOutcome("failed", self.request, message=str(exc) or type(exc).__name__,
                                             details=details)
         self.outcome.total_seconds = time.perf_counter() - started
@@ -130,7 +130,7 @@ class RssglTrainTask(QgsTask):
     def _log(self, level: str, message: str) -> None:
         """Workflow log callback: to the dock (queued signal) and QGIS's log panel (thread-safe)."""
         self.log_message.emit(level, message)
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning if level == "warning" else Qgis.Info)
+        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Warning if level == "warning" else Qgis.MessageLevel.Info)
 
     def _stage_progress(self, start: float, span: float):
         def progress(percent: float, _message: str) -> None:

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from qgis.core import (
+    Qgis,
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
@@ -27,7 +28,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QVariant
 from qgis.PyQt.QtGui import QColor
 
 from ..core.palette import default_colors
@@ -40,6 +41,7 @@ __all__ = [
     "class_field_candidates",
     "create_training_layer",
     "default_color",
+    "field_type",
     "read_classes",
     "set_active_class",
 ]
@@ -47,6 +49,22 @@ __all__ = [
 CLASS_ID_FIELD = "class_id"
 CLASS_NAME_FIELD = "class_name"
 LAYER_NAME = "training_polygons"
+
+
+# Field types: QGIS 3.38+ takes QMetaType.Type (its QVariant.Type constructor is deprecated there and gone with
+# Qt 6 / QGIS 4); QGIS 3.22 accepts only QVariant.Type. Both enums number the types alike, so a field's type()
+# compares equal to either on every QGIS 3.
+_METATYPE_FIELDS = Qgis.QGIS_VERSION_INT >= 33800
+_FIELD_TYPES = (
+    {"int": QMetaType.Type.Int, "int64": QMetaType.Type.LongLong, "text": QMetaType.Type.QString}
+    if _METATYPE_FIELDS
+    else {"int": QVariant.Int, "int64": QVariant.LongLong, "text": QVariant.String}
+)
+
+
+def field_type(kind: str):
+    """The type to give QgsField for ``kind`` ("int", "int64" or "text") on the running QGIS."""
+    return _FIELD_TYPES[kind]
 
 
 @dataclass
@@ -80,8 +98,8 @@ def create_training_layer(path: str, crs: QgsCoordinateReferenceSystem, name: st
             ).format(path)
         )
     fields = QgsFields()
-    fields.append(QgsField(CLASS_ID_FIELD, QVariant.Int))
-    fields.append(QgsField(CLASS_NAME_FIELD, QVariant.String, len=80))
+    fields.append(QgsField(CLASS_ID_FIELD, field_type("int")))
+    fields.append(QgsField(CLASS_NAME_FIELD, field_type("text"), len=80))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = LAYER_NAME
@@ -114,14 +132,14 @@ def class_field_candidates(layer: QgsVectorLayer) -> list[str]:
     names = [
         f.name()
         for i, f in enumerate(layer.fields())
-        if i not in keys and f.type() in (QVariant.Int, QVariant.LongLong, QVariant.String)
+        if i not in keys and f.type() in (field_type("int"), field_type("int64"), field_type("text"))
     ]
     return sorted(names, key=lambda n: (preferred.index(n.lower()) if n.lower() in preferred else len(preferred), n))
 
 
 def _is_numeric(layer: QgsVectorLayer, field: str) -> bool:
     index = layer.fields().indexFromName(field)
-    return index >= 0 and layer.fields().at(index).type() in (QVariant.Int, QVariant.LongLong)
+    return index >= 0 and layer.fields().at(index).type() in (field_type("int"), field_type("int64"))
 
 
 def read_classes(layer: QgsVectorLayer, field: str) -> list[ClassEntry]:
