@@ -114,7 +114,8 @@ class RssglDockWidget(QgsDockWidget):
         self.samples_combo.setAllowEmptyLayer(True)
         self.samples_combo.layerChanged.connect(self._on_samples_layer_changed)
         self.field_combo = QgsFieldComboBox()
-        self.field_combo.setFilters(QgsFieldProxyModel.Int | QgsFieldProxyModel.LongLong | QgsFieldProxyModel.String)
+        self.field_combo.setFilters(QgsFieldProxyModel.Filter.Int | QgsFieldProxyModel.Filter.LongLong
+                                     | QgsFieldProxyModel.Filter.String)
         self.field_combo.fieldChanged.connect(lambda _name: self.refresh_classes())
         samples_form.addRow(self.tr("Layer"), self.samples_combo)
         samples_form.addRow(self.tr("Class field"), self.field_combo)
@@ -176,7 +177,7 @@ class RssglDockWidget(QgsDockWidget):
             "them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per "
             "class."))
         self.output_widget = QgsFileWidget()
-        self.output_widget.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output_widget.setToolTip(self.tr("Each run writes its model, maps and report into a new sub-folder here."))
         self.continue_check = QCheckBox(self.tr("Continue from previous model (fine-tune)"))
         self.keep_check = QCheckBox(self.tr("Keep previous results"))
@@ -730,7 +731,7 @@ def _snapshot_layer(layer: QgsVectorLayer, path: str) -> None:
     error, message, _path, _layer = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, path, QgsProject.instance().transformContext(), options
     )
-    if error != QgsVectorFileWriter.NoError:
+    if error != QgsVectorFileWriter.WriterError.NoError:
         raise RuntimeError(f"Could not save a copy of the training polygons to {path}: {message}")
 
 

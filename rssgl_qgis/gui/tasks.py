@@ -104,7 +104,7 @@ class RssglTrainTask(QgsTask):
     TRAIN_SHARE, CLASSIFY_SHARE = 80.0, 17.0
 
     def __init__(self, request: TrainRequest, description: str = "RSSGL: train and classify") -> None:
-        super().__init__(description, QgsTask.CanCancel)
+        super().__init__(description, QgsTask.Flag.CanCancel)
         self.request = request
         self.outcome = TrainOutcome("failed", request, message="The task did not run.")
 

@@ -106,7 +106,7 @@ def create_training_layer(path: str, crs: QgsCoordinateReferenceSystem, name: st
     writer = QgsVectorFileWriter.create(
         path, fields, QgsWkbTypes.MultiPolygon, crs, QgsCoordinateTransformContext(), options
     )
-    if writer.hasError() != QgsVectorFileWriter.NoError:
+    if writer.hasError() != QgsVectorFileWriter.WriterError.NoError:
         message = writer.errorMessage()
         del writer
         raise RuntimeError(
