@@ -37,6 +37,11 @@ APT_IN="qgis python3-qgis qgis-providers python3-gdal python3-venv xvfb xauth py
 PIP_PINS=$(grep -vE '^\s*(#|$|torch\b|ruff\b)' "$REPO/requirements.txt")
 RECIPE="$SUITE|$APT_IN|$PIP_PINS|$PY_IN|v1"
 
+# One run at a time per cache (developers on one machine share ~/.cache): a second run waits here.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/$SUITE-root.lock"
+flock 9
+
 MOUNTS=()
 log() { printf '[qgis340-root %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -56,6 +61,14 @@ mount_one() {  # mount_one TARGET mount-args...
   mkdir -p "$target"
   mount "$@" "$target"
   MOUNTS+=("$target")
+}
+
+clear_stale_mounts() {  # mounts left under the root by a run that was killed (SIGKILL skips the EXIT trap)
+  local target
+  awk -v r="$ROOT/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r target; do
+    log "removing a stale mount: $target"
+    umount -l "$target" || true
+  done
 }
 
 mount_root() {
@@ -87,6 +100,7 @@ ensure_debootstrap() {
 build_root() {
   if root_works; then log "root $ROOT is ready (cached)"; return; fi
   [ "$(id -u)" = 0 ] || { echo "building the root needs root (debootstrap, chroot, mount)" >&2; exit 1; }
+  clear_stale_mounts
   ensure_debootstrap
   if [ ! -f "$ROOT/.debootstrap-done" ]; then
     log "debootstrap --variant=minbase $SUITE $ROOT $MIRROR"
@@ -131,6 +145,7 @@ copy_tree() {  # the working tree as git sees it (tracked + untracked, not ignor
 
 run_tests() {
   build_root
+  clear_stale_mounts
   copy_tree
   mount_root
   log "make pytest inside the $SUITE root"

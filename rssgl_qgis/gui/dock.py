@@ -15,7 +15,6 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsFieldProxyModel,
-    QgsMapLayerProxyModel,
     QgsMessageLog,
     QgsProject,
     QgsProviderRegistry,
@@ -48,6 +47,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from . import results, training_layer
+from .compat import layer_filters
 from .settings import Setting
 from .status import TorchStatus, TorchStatusProbe
 from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
@@ -101,7 +101,7 @@ class RssglDockWidget(QgsDockWidget):
         image_box = QGroupBox(self.tr("Image"))
         image_form = QFormLayout(image_box)
         self.raster_combo = QgsMapLayerComboBox()
-        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.raster_combo.setFilters(layer_filters("RasterLayer"))
         image_form.addRow(self.tr("Raster"), self.raster_combo)
         layout.addWidget(image_box)
 
@@ -110,7 +110,7 @@ class RssglDockWidget(QgsDockWidget):
         samples_form = QFormLayout()
         self.samples_combo = QgsMapLayerComboBox()
         # points too: field survey points are what many users have (Train RSSGL takes both)
-        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
+        self.samples_combo.setFilters(layer_filters("PolygonLayer", "PointLayer"))
         self.samples_combo.setAllowEmptyLayer(True)
         self.samples_combo.layerChanged.connect(self._on_samples_layer_changed)
         self.field_combo = QgsFieldComboBox()

@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass
 
 from qgis.core import (
-    Qgis,
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
@@ -28,10 +27,11 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QVariant
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
 from ..core.palette import default_colors
+from .compat import field_type
 
 __all__ = [
     "CLASS_ID_FIELD",
@@ -41,7 +41,6 @@ __all__ = [
     "class_field_candidates",
     "create_training_layer",
     "default_color",
-    "field_type",
     "read_classes",
     "set_active_class",
 ]
@@ -49,22 +48,6 @@ __all__ = [
 CLASS_ID_FIELD = "class_id"
 CLASS_NAME_FIELD = "class_name"
 LAYER_NAME = "training_polygons"
-
-
-# Field types: QGIS 3.38+ takes QMetaType.Type (its QVariant.Type constructor is deprecated there and gone with
-# Qt 6 / QGIS 4); QGIS 3.22 accepts only QVariant.Type. Both enums number the types alike, so a field's type()
-# compares equal to either on every QGIS 3.
-_METATYPE_FIELDS = Qgis.QGIS_VERSION_INT >= 33800
-_FIELD_TYPES = (
-    {"int": QMetaType.Type.Int, "int64": QMetaType.Type.LongLong, "text": QMetaType.Type.QString}
-    if _METATYPE_FIELDS
-    else {"int": QVariant.Int, "int64": QVariant.LongLong, "text": QVariant.String}
-)
-
-
-def field_type(kind: str):
-    """The type to give QgsField for ``kind`` ("int", "int64" or "text") on the running QGIS."""
-    return _FIELD_TYPES[kind]
 
 
 @dataclass

@@ -574,7 +574,7 @@ def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_pa
     pytest.importorskip("rssgl_qgis.io.classify_raster")
     from qgis.core import QgsFeature, QgsField, QgsFields, QgsVectorFileWriter, QgsWkbTypes
 
-    from rssgl_qgis.gui.training_layer import field_type
+    from rssgl_qgis.gui.compat import field_type
 
     iface, dock = desktop
     raster = open_raster(raster_path)
