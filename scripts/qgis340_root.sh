@@ -4,6 +4,7 @@
 #   scripts/qgis340_root.sh build    # build the cached root if it is missing or broken (idempotent)
 #   scripts/qgis340_root.sh test     # build if needed, then copy this tree in and run `make pytest` under Xvfb
 #   scripts/qgis340_root.sh shell    # a shell inside the root (mounts set up and removed as for test)
+#   scripts/qgis340_root.sh probe-pypi-torch   # does PyPI's cp313 torch import without nvidia-* packages?
 #
 # Why a root and not a container: CI and developers have Debian's packages and PyPI only, as root, and nothing
 # else. debootstrap builds the root from Debian's own packages, so the QGIS tested is the one Debian 13 users get.
@@ -14,7 +15,7 @@
 # debootstrap had completed). Delete the folder to force a cold build.
 #
 # torch: PyPI's Linux x86_64 torch for cp313 is the CUDA build; it does not import without its nvidia-* packages
-# (several GB, see docs/QGIS340.md for the probe). Debian 13 ships a CPU build, python3-torch, which is what a
+# (several GB; `probe-pypi-torch` shows it, docs/QGIS340.md). Debian 13 ships a CPU build, python3-torch, which is what a
 # trixie user can apt-get; the root uses it. The other pinned test packages (requirements.txt minus torch and
 # ruff) are downloaded by the host's pip for Python 3.13 and installed inside with --no-index: pip inside the
 # root does not trust the host's certificate bundle.
@@ -155,9 +156,26 @@ run_tests() {
   return $rc
 }
 
+probe_pypi_torch() {  # why the root uses Debian's torch: PyPI's cp313 torch without its nvidia-* packages
+  build_root
+  local wheels=$ROOT/opt/probe-pypi-torch
+  mkdir -p "$wheels"
+  # shellcheck disable=SC2086
+  $HOST_PIP download -q --no-deps --only-binary=:all: --python-version "$PY_IN" --implementation cp \
+    --platform manylinux_2_28_x86_64 -d "$wheels" "torch==${PROBE_TORCH:-2.9.1}"
+  mount_root
+  local rc=0
+  in_root bash -c "rm -rf /opt/probe-pypi-torch/venv && python3 -m venv --system-site-packages /opt/probe-pypi-torch/venv \
+    && /opt/probe-pypi-torch/venv/bin/pip install -q --no-index --no-deps /opt/probe-pypi-torch/torch-*.whl \
+    && /opt/probe-pypi-torch/venv/bin/python -c 'import torch; print(\"imports:\", torch.__version__)'" || rc=$?
+  rm -rf --one-file-system "$wheels"
+  return $rc
+}
+
 case "${1:-test}" in
   build) build_root ;;
   test) run_tests ;;
   shell) build_root; copy_tree; mount_root; in_root bash -c 'cd /src && exec bash -i' ;;
-  *) echo "usage: $0 [build|test|shell]" >&2; exit 2 ;;
+  probe-pypi-torch) probe_pypi_torch ;;
+  *) echo "usage: $0 [build|test|shell|probe-pypi-torch]" >&2; exit 2 ;;
 esac
