@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["number_text", "numbers_text"]
+__all__ = ["names_text", "number_text", "numbers_text"]
 
 
 def number_text(value, digits: int = 6) -> str:
@@ -26,3 +26,8 @@ def number_text(value, digits: int = 6) -> str:
 def numbers_text(values: Iterable, digits: int = 6) -> str:
     """A sequence as ``(a, b, c)`` with each number through number_text."""
     return "(" + ", ".join(number_text(v, digits) for v in values) + ")"
+
+
+def names_text(names: Iterable) -> str:
+    """Names as ``'a', 'b'``: each through str first (numpy 2's repr of np.str_ is ``np.str_('a')``)."""
+    return ", ".join(repr(str(n)) for n in names)

@@ -74,7 +74,7 @@ class RssglDesktop:
             parent = self.iface.mainWindow() if hasattr(self.iface, "mainWindow") else None
             self.dock = RssglDockWidget(self.iface, parent)
             self.dock.visibilityChanged.connect(self._sync_action)
-            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.show()
         self.dock.raise_()
         return self.dock

@@ -15,7 +15,6 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsFieldProxyModel,
-    QgsMapLayerProxyModel,
     QgsMessageLog,
     QgsProject,
     QgsProviderRegistry,
@@ -49,6 +48,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from . import rendering, results, training_layer
+from .compat import layer_filters
 from .settings import Setting
 from .status import TorchStatus, TorchStatusProbe
 from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
@@ -102,7 +102,7 @@ class RssglDockWidget(QgsDockWidget):
         image_box = QGroupBox(self.tr("Image"))
         image_form = QFormLayout(image_box)
         self.raster_combo = QgsMapLayerComboBox()
-        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.raster_combo.setFilters(layer_filters("RasterLayer"))
         image_form.addRow(self.tr("Raster"), self.raster_combo)
         # the band selection of Train RSSGL's BANDS / DROP_WATER_VAPOUR (core.band_selection syntax)
         self.bands_edit = QLineEdit()
@@ -122,11 +122,12 @@ class RssglDockWidget(QgsDockWidget):
         samples_form = QFormLayout()
         self.samples_combo = QgsMapLayerComboBox()
         # points too: field survey points are what many users have (Train RSSGL takes both)
-        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
+        self.samples_combo.setFilters(layer_filters("PolygonLayer", "PointLayer"))
         self.samples_combo.setAllowEmptyLayer(True)
         self.samples_combo.layerChanged.connect(self._on_samples_layer_changed)
         self.field_combo = QgsFieldComboBox()
-        self.field_combo.setFilters(QgsFieldProxyModel.Int | QgsFieldProxyModel.LongLong | QgsFieldProxyModel.String)
+        self.field_combo.setFilters(QgsFieldProxyModel.Filter.Int | QgsFieldProxyModel.Filter.LongLong
+                                     | QgsFieldProxyModel.Filter.String)
         self.field_combo.fieldChanged.connect(lambda _name: self.refresh_classes())
         samples_form.addRow(self.tr("Layer"), self.samples_combo)
         samples_form.addRow(self.tr("Class field"), self.field_combo)
@@ -188,7 +189,7 @@ class RssglDockWidget(QgsDockWidget):
             "them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per "
             "class."))
         self.output_widget = QgsFileWidget()
-        self.output_widget.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output_widget.setToolTip(self.tr("Each run writes its model, maps and report into a new sub-folder here."))
         self.continue_check = QCheckBox(self.tr("Continue from previous model (fine-tune)"))
         self.keep_check = QCheckBox(self.tr("Keep previous results"))
@@ -217,7 +218,7 @@ class RssglDockWidget(QgsDockWidget):
         results_layout = QVBoxLayout(results_box)
         self.summary_label = QLabel(self.tr("No run yet."))
         self.summary_label.setWordWrap(True)
-        self.summary_label.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.LinksAccessibleByMouse)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.summary_label.setOpenExternalLinks(True)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -229,7 +230,7 @@ class RssglDockWidget(QgsDockWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(content)
         self.setWidget(scroll)
         self._update_buttons()
@@ -414,7 +415,7 @@ class RssglDockWidget(QgsDockWidget):
             try:
                 self.add_class(name.strip())
             except ValueError as exc:
-                self._push(str(exc), Qgis.Warning)
+                self._push(str(exc), Qgis.MessageLevel.Warning)
 
     def _rename_clicked(self) -> None:
         entry = self.active_class()
@@ -422,7 +423,7 @@ class RssglDockWidget(QgsDockWidget):
             return
         if not isinstance(entry.value, int):
             self._push(self.tr("Classes of a text field are named by their value; edit the polygons instead."),
-                       Qgis.Info)
+                       Qgis.MessageLevel.Info)
             return
         name, ok = QInputDialog.getText(self, self.tr("Rename class"), self.tr("Class name:"), text=entry.name)
         if ok and name.strip():
@@ -448,7 +449,7 @@ class RssglDockWidget(QgsDockWidget):
 
     def _new_layer_clicked(self) -> None:
         if self.raster_combo.currentLayer() is None:
-            self._push(self.tr("Open or choose the raster first: the training layer uses its CRS."), Qgis.Warning)
+            self._push(self.tr("Open or choose the raster first: the training layer uses its CRS."), Qgis.MessageLevel.Warning)
             return
         start = self.default_training_layer_path() or os.path.join(
             os.path.dirname(Setting.LAST_TRAINING_LAYER.read()) or QDir.homePath(), "training.gpkg")
@@ -460,7 +461,7 @@ class RssglDockWidget(QgsDockWidget):
             try:
                 self.create_training_layer(path)
             except (ValueError, RuntimeError) as exc:
-                self._push(str(exc), Qgis.Critical)
+                self._push(str(exc), Qgis.MessageLevel.Critical)
 
     def create_training_layer(self, path: str | None = None) -> QgsVectorLayer:
         """Create the GeoPackage (default: next to the project), add it to the project and select it."""
@@ -609,7 +610,7 @@ class RssglDockWidget(QgsDockWidget):
         try:
             request = request or self.build_request()
         except (ValueError, RuntimeError, OSError) as exc:
-            self._push(str(exc), Qgis.Warning)
+            self._push(str(exc), Qgis.MessageLevel.Warning)
             return None
         self._save_settings()
         self.run_count += 1
@@ -642,17 +643,17 @@ class RssglDockWidget(QgsDockWidget):
         if outcome.status == "canceled":
             self.progress_bar.setValue(0)
             self.append_log("warning", self.tr("Training was canceled; nothing was added."))
-            self._push(self.tr("Training was canceled."), Qgis.Info)
+            self._push(self.tr("Training was canceled."), Qgis.MessageLevel.Info)
             return
         if outcome.status != "success":
             self.append_log("warning", outcome.details or outcome.message)
             self.summary_label.setText(self.tr("The last run failed: {0}").format(outcome.message))
-            self._push(self.tr("Training failed: {0}").format(outcome.message), Qgis.Critical)
+            self._push(self.tr("Training failed: {0}").format(outcome.message), Qgis.MessageLevel.Critical)
             return
         try:
             self._add_result_layers(outcome)
         except RuntimeError as exc:
-            self._push(str(exc), Qgis.Critical)
+            self._push(str(exc), Qgis.MessageLevel.Critical)
             return
         comparison = fine_tune_comparison(outcome, self.last_full_outcome)
         if outcome.fine_tuned and comparison:
@@ -675,7 +676,7 @@ class RssglDockWidget(QgsDockWidget):
             message = self.tr("Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under "
                               "'Accuracy estimate', or assess the map with independent reference samples.").format(
                 outcome.total_seconds)
-        self._push(message, Qgis.Success)
+        self._push(message, Qgis.MessageLevel.Success)
 
     def _summary_html(self, outcome: TrainOutcome) -> str:
         if outcome.validation_oa is not None:
@@ -729,12 +730,12 @@ class RssglDockWidget(QgsDockWidget):
         self.result_layer_ids.extend(layer.id() for layer in layers)
 
     # ================================================================= helpers
-    def _push(self, message: str, level=Qgis.Info) -> None:
+    def _push(self, message: str, level=Qgis.MessageLevel.Info) -> None:
         """One line in the message bar (when there is one) and in the QGIS log panel."""
-        QgsMessageLog.logMessage(message, LOG_TAG, level if level != Qgis.Success else Qgis.Info)
+        QgsMessageLog.logMessage(message, LOG_TAG, level if level != Qgis.MessageLevel.Success else Qgis.MessageLevel.Info)
         bar = self.iface.messageBar() if self.iface is not None and hasattr(self.iface, "messageBar") else None
         if bar is not None:
-            bar.pushMessage("RSSGL", message, level, 8 if level in (Qgis.Info, Qgis.Success) else 0)
+            bar.pushMessage("RSSGL", message, level, 8 if level in (Qgis.MessageLevel.Info, Qgis.MessageLevel.Success) else 0)
 
     def shutdown(self) -> None:
         """Cancel a running task (plugin unload): it must not call back into a deleted dock."""
@@ -766,7 +767,7 @@ def _snapshot_layer(layer: QgsVectorLayer, path: str) -> None:
     error, message, _path, _layer = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, path, QgsProject.instance().transformContext(), options
     )
-    if error != QgsVectorFileWriter.NoError:
+    if error != QgsVectorFileWriter.WriterError.NoError:
         raise RuntimeError(f"Could not save a copy of the training polygons to {path}: {message}")
 
 

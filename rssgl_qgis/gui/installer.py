@@ -165,8 +165,8 @@ class TorchInstallerDialog(QDialog):
         self.log.setMinimumHeight(160)
 
         self.buttons = QDialogButtonBox()
-        self.install_button = self.buttons.addButton(self.tr("Install"), QDialogButtonBox.AcceptRole)
-        self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
+        self.install_button = self.buttons.addButton(self.tr("Install"), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.install_button.clicked.connect(self.start_install)
         self.close_button.clicked.connect(self.reject)
 
@@ -194,7 +194,7 @@ class TorchInstallerDialog(QDialog):
         env.insert("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         env.insert("PYTHONNOUSERSITE", "1")  # never read or write the user's site-packages
         process.setProcessEnvironment(env)
-        process.setProcessChannelMode(QProcess.MergedChannels)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         process.readyReadStandardOutput.connect(self._read_output)
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._error)
@@ -207,7 +207,7 @@ class TorchInstallerDialog(QDialog):
             self.log.appendPlainText(text.rstrip("\n"))
 
     def _error(self, error) -> None:
-        if error == QProcess.FailedToStart:
+        if error == QProcess.ProcessError.FailedToStart:
             self.log.appendPlainText(
                 self.tr("Could not start {0}. Run the manual command above in a terminal instead.").format(
                     self.plan.python

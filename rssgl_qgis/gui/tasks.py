@@ -106,7 +106,7 @@ class RssglTrainTask(QgsTask):
     TRAIN_SHARE, CLASSIFY_SHARE = 80.0, 17.0
 
     def __init__(self, request: TrainRequest, description: str = "RSSGL: train and classify") -> None:
-        super().__init__(description, QgsTask.CanCancel)
+        super().__init__(description, QgsTask.Flag.CanCancel)
         self.request = request
         self.outcome = TrainOutcome("failed", request, message="The task did not run.")
 
@@ -123,7 +123,7 @@ class RssglTrainTask(QgsTask):
                 self.outcome = TrainOutcome("canceled", self.request, message="Training was canceled.")
             else:
                 details = traceback.format_exc()
-                QgsMessageLog.logMessage(details, LOG_TAG, Qgis.Critical)
+                QgsMessageLog.logMessage(details, LOG_TAG, Qgis.MessageLevel.Critical)
                 self.outcome = TrainOutcome("failed", self.request, message=str(exc) or type(exc).__name__,
                                             details=details)
         self.outcome.total_seconds = time.perf_counter() - started
@@ -132,7 +132,7 @@ class RssglTrainTask(QgsTask):
     def _log(self, level: str, message: str) -> None:
         """Workflow log callback: to the dock (queued signal) and QGIS's log panel (thread-safe)."""
         self.log_message.emit(level, message)
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning if level == "warning" else Qgis.Info)
+        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Warning if level == "warning" else Qgis.MessageLevel.Info)
 
     def _stage_progress(self, start: float, span: float):
         def progress(percent: float, _message: str) -> None:

@@ -27,10 +27,11 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QVariant
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
 from ..core.palette import default_colors
+from .compat import field_type
 
 __all__ = [
     "CLASS_ID_FIELD",
@@ -80,15 +81,15 @@ def create_training_layer(path: str, crs: QgsCoordinateReferenceSystem, name: st
             ).format(path)
         )
     fields = QgsFields()
-    fields.append(QgsField(CLASS_ID_FIELD, QVariant.Int))
-    fields.append(QgsField(CLASS_NAME_FIELD, QVariant.String, len=80))
+    fields.append(QgsField(CLASS_ID_FIELD, field_type("int")))
+    fields.append(QgsField(CLASS_NAME_FIELD, field_type("text"), len=80))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = LAYER_NAME
     writer = QgsVectorFileWriter.create(
         path, fields, QgsWkbTypes.MultiPolygon, crs, QgsCoordinateTransformContext(), options
     )
-    if writer.hasError() != QgsVectorFileWriter.NoError:
+    if writer.hasError() != QgsVectorFileWriter.WriterError.NoError:
         message = writer.errorMessage()
         del writer
         raise RuntimeError(
@@ -114,14 +115,14 @@ def class_field_candidates(layer: QgsVectorLayer) -> list[str]:
     names = [
         f.name()
         for i, f in enumerate(layer.fields())
-        if i not in keys and f.type() in (QVariant.Int, QVariant.LongLong, QVariant.String)
+        if i not in keys and f.type() in (field_type("int"), field_type("int64"), field_type("text"))
     ]
     return sorted(names, key=lambda n: (preferred.index(n.lower()) if n.lower() in preferred else len(preferred), n))
 
 
 def _is_numeric(layer: QgsVectorLayer, field: str) -> bool:
     index = layer.fields().indexFromName(field)
-    return index >= 0 and layer.fields().at(index).type() in (QVariant.Int, QVariant.LongLong)
+    return index >= 0 and layer.fields().at(index).type() in (field_type("int"), field_type("int64"))
 
 
 def read_classes(layer: QgsVectorLayer, field: str) -> list[ClassEntry]:

@@ -29,6 +29,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 from osgeo import gdal
 
+from ..core.text import numbers_text
 from .atomic import commit_temporaries, discard_temporary, temporary_path_for
 
 __all__ = [
@@ -262,7 +263,7 @@ class RasterReader:
         numbers = list(range(1, info.bands + 1)) if bands is None else [int(b) for b in bands]
         bad = [b for b in numbers if not 1 <= b <= info.bands]
         if bad or not numbers:
-            raise ValueError(f"Band numbers must be 1..{info.bands} for raster '{self.path}', got {list(bands or [])}.")
+            raise ValueError(f"Band numbers must be 1..{info.bands} for raster '{self.path}', got {numbers_text(bands or [])}.")
         raw = self._dataset.ReadAsArray(xoff, yoff, xsize, ysize, band_list=numbers)
         raw = raw.reshape(len(numbers), ysize, xsize)
         valid = np.ones((ysize, xsize), dtype=bool)
@@ -309,7 +310,7 @@ def classification_dtype(class_values: Sequence[int]) -> str:
     """The smallest unsigned GDAL type ("Byte", "UInt16", "UInt32") that holds 0 and every class value."""
     top = int(max((int(v) for v in class_values), default=0))
     if min((int(v) for v in class_values), default=1) < 1:
-        raise ValueError(f"Class values must be positive integers (0 is nodata), got {sorted(class_values)}.")
+        raise ValueError(f"Class values must be positive integers (0 is nodata), got {numbers_text(sorted(class_values))}.")
     for name, limit in _UNSIGNED_LIMITS:
         if top <= limit:
             return name

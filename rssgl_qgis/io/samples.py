@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..core.text import numbers_text
+from ..core.text import names_text, number_text, numbers_text
 from .raster import RasterInfo, raster_info, read_class_table
 
 __all__ = ["SampleLabels", "labels_from_raster", "labels_from_vector", "grid_mismatch"]
@@ -140,14 +140,14 @@ def _class_values(raw: list, field_type: int, field_name: str, layer_label: str,
         if not whole.all():
             bad = int(np.flatnonzero(~whole)[0])
             raise ValueError(
-                f"Field '{field_name}' of layer {layer_label} holds non-integer numbers (e.g. {raw[bad]} in feature "
+                f"Field '{field_name}' of layer {layer_label} holds non-integer numbers (e.g. {number_text(raw[bad], 12)} in feature "
                 f"{fids[bad]}); class values must be whole numbers. Use an integer or a text field for the classes."
             )
     values = values.astype(np.int64)
     if (values <= 0).any():
         bad = int(np.flatnonzero(values <= 0)[0])
         raise ValueError(
-            f"Field '{field_name}' of layer {layer_label} has class value {values[bad]} (feature {fids[bad]}); "
+            f"Field '{field_name}' of layer {layer_label} has class value {number_text(values[bad])} (feature {fids[bad]}); "
             "class values must be positive integers because 0 means 'unlabelled'. Renumber the classes from 1."
         )
     if (values > np.iinfo(np.int32).max).any():
@@ -268,7 +268,7 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
                          "larger polygons (at least one pixel across) or use points.")
     empty = [name for value, name in zip(class_values, class_names, strict=True) if not (labels == value).any()]
     if empty:
-        warnings.append(f"Class(es) {', '.join(repr(n) for n in empty)} cover no pixel centre of the raster.")
+        warnings.append(f"Class(es) {names_text(empty)} cover no pixel centre of the raster.")
     for message in warnings:
         log.warning(message)
     return SampleLabels(labels=labels, class_values=np.asarray(class_values, dtype=np.int64),

@@ -573,13 +573,14 @@ def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_pa
     """Field survey points: the dock lists a point layer, offers to draw points, and trains from it."""
     pytest.importorskip("rssgl_qgis.io.classify_raster")
     from qgis.core import QgsFeature, QgsField, QgsFields, QgsVectorFileWriter, QgsWkbTypes
-    from qgis.PyQt.QtCore import QVariant
+
+    from rssgl_qgis.gui.compat import field_type
 
     iface, dock = desktop
     raster = open_raster(raster_path)
     x0, dx, _, y0, _, dy = GEOTRANSFORM
     fields = QgsFields()
-    fields.append(QgsField("class_id", QVariant.Int))
+    fields.append(QgsField("class_id", field_type("int")))
     path = str(tmp_path / "points.gpkg")
     writer = QgsVectorFileWriter.create(path, fields, QgsWkbTypes.Point, raster.crs(),
                                         QgsProject.instance().transformContext(),
