@@ -229,7 +229,7 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="719"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="720"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
@@ -254,342 +254,342 @@
         <translation>Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="131"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="132"/>
         <source>Layer</source>
         <translation>Layer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="132"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="133"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="134"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="135"/>
         <source>New training layer...</source>
         <translation>Neuer Trainingslayer ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="135"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>Einen GeoPackage-Polygonlayer mit den Feldern class_id und class_name im KBS des Rasters anlegen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="412"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="413"/>
         <source>Add class</source>
         <translation>Klasse hinzufügen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="148"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
         <source>Rename</source>
         <translation>Umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="150"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="151"/>
         <source>Colour of the active class</source>
         <translation>Farbe der aktiven Klasse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="162"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="163"/>
         <source>Toggle editing</source>
         <translation>Bearbeitung umschalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="312"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="313"/>
         <source>Draw polygon</source>
         <translation>Polygon zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="171"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
         <source>Training</source>
         <translation>Training</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="176"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="177"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>Im Artikel werden 600 Iterationen trainiert; weniger ist schneller, aber ungenauer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
         <source>Automatic (GPU if available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
         <source>CUDA GPU</source>
         <translation>CUDA-GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="178"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="192"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>Jeder Lauf schreibt Modell, Karten und Bericht in einen neuen Unterordner hier.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="194"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>Vom vorherigen Modell weitertrainieren (Feinabstimmung)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="194"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
         <source>Keep previous results</source>
         <translation>Vorherige Ergebnisse behalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="196"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="196"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="197"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="198"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="199"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="202"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="203"/>
         <source>Train and classify</source>
         <translation>Trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="204"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="205"/>
         <source>Cancel</source>
         <translation>Abbrechen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="216"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="217"/>
         <source>Results</source>
         <translation>Ergebnisse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="218"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="219"/>
         <source>No run yet.</source>
         <translation>Noch kein Lauf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="278"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="279"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch ist nicht verfügbar.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="359"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="360"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>Fügen Sie eine Klasse hinzu und zeichnen Sie dann Polygone: Sie erhalten die aktive Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="361"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
         <source>New polygons get class: {0}</source>
         <translation>Neue Polygone erhalten die Klasse: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="380"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="381"/>
         <source>Choose or create a training layer first.</source>
         <translation>Wählen oder erstellen Sie zuerst einen Trainingslayer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="388"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="389"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>Die Klasse '{0}' existiert bereits.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="427"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="428"/>
         <source>Class name:</source>
         <translation>Klassenname:</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="424"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="425"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>Klassen eines Textfelds heißen wie ihr Wert; bearbeiten Sie stattdessen die Polygone.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="427"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="428"/>
         <source>Rename class</source>
         <translation>Klasse umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="469"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="470"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>Öffnen oder wählen Sie zuerst das Raster: Der Trainingslayer verwendet dessen KBS.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
         <source>New training layer</source>
         <translation>Neuer Trainingslayer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="455"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="472"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="473"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>Speichern Sie zuerst das Projekt oder wählen Sie, wohin der Trainingslayer geschrieben werden soll.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="473"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="474"/>
         <source>{0} training polygons</source>
         <translation>{0} Trainingspolygone</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="531"/>
         <source>Stop editing</source>
         <translation>Bearbeitung beenden</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="530"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="531"/>
         <source>Start editing</source>
         <translation>Bearbeitung beginnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="542"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="543"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>Wählen Sie unter 'Raster' einen Rasterlayer, der eine Datei ist (GeoTIFF, ENVI, ...).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="552"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="553"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>Wählen Sie einen Trainingslayer oder erstellen Sie einen mit 'Neuer Trainingslayer ...'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="555"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="556"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>Wählen Sie unter 'Klassenfeld' das Feld, das die Klassen enthält.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="557"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="558"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>Der Trainingslayer enthält noch keine Polygone: Zeichnen Sie einige pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="579"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="580"/>
         <source>No previous model found: training from scratch.</source>
         <translation>Kein vorheriges Modell gefunden: Training von Grund auf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="616"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL: trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="622"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>Lauf {0}: Training auf {1} ({2} Iterationen, Gerät {3}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="630"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
         <source>Canceling...</source>
         <translation>Wird abgebrochen ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="636"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
         <source>warning: </source>
         <translation>Warnung: </translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="644"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>Das Training wurde abgebrochen; es wurde nichts hinzugefügt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
         <source>Training was canceled.</source>
         <translation>Das Training wurde abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="649"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
         <source>The last run failed: {0}</source>
         <translation>Der letzte Lauf ist fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="651"/>
         <source>Training failed: {0}</source>
         <translation>Training fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="661"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="662"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="697"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="698"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="711"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="712"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="718"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="719"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="721"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="722"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="702"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="703"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="671"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="682"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="683"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>Off (fastest)</source>
         <translation>Aus (am schnellsten)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>3 Folds ganzer Polygone (4-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="183"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>5 Folds ganzer Polygone (6-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="187"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>Vor dem endgültigen Training wird je Fold ein Modell ohne die Polygone dieses Folds trainiert und an ihnen getestet: eine Schätzung der Genauigkeit dort, wo Sie nichts gezeichnet haben. Erfordert mindestens 2 getrennte Polygone pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="197"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="198"/>
         <source>Accuracy estimate</source>
         <translation>Genauigkeitsschätzung</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="691"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="692"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;Kreuzvalidierte OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) über {2} Folds ganzer Polygone: die zu erwartende Genauigkeit dort, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="668"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="669"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Kreuzvalidierte Gesamtgenauigkeit {1:.1f}%: die Genauigkeit, die dort zu erwarten ist, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="675"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="676"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Für eine Genauigkeitsschätzung wählen Sie unter „Genauigkeitsschätzung“ 3 oder 5 Teilmengen, oder prüfen Sie die Karte mit unabhängigen Referenzstichproben.</translation>
     </message>
@@ -599,14 +599,9 @@
         <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="312"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="313"/>
         <source>Draw points</source>
         <translation>Punkte zeichnen</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="687"/>
-        <source>Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.</source>
-        <translation>Auf jedem Pixel Ihrer Stichproben trainiert: {0} Klassen, {1} Epochen, {2:.1f} s auf {3}.</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/gui/dock.py" line="109"/>
@@ -616,7 +611,7 @@
     <message>
         <location filename="../rssgl_qgis/gui/dock.py" line="110"/>
         <source>Bands to train on: numbers and ranges keep those bands (&apos;1-129, 136-224&apos;); &apos;drop&apos; leaves them out (&apos;drop 130-135&apos;); ranges ending in &apos;nm&apos; select wavelengths. Bands the file flags bad or without data are always left out. Empty: all bands.</source>
-        <translation>Bänder für das Training: Nummern und Bereiche behalten diese Bänder (&apos;1-129, 136-224&apos;); &apos;drop&apos; lässt sie weg (&apos;drop 130-135&apos;); Bereiche mit &apos;nm&apos; wählen Wellenlängen. Bänder, die die Datei als schlecht markiert oder die keine Daten enthalten, werden immer weggelassen. Leer: alle Bänder.</translation>
+        <translation>Bänder für das Training: Nummern und Bereiche behalten diese Bänder ('1-129, 136-224'); 'drop' lässt sie weg ('drop 130-135'); Bereiche mit 'nm' wählen Wellenlängen. Bänder, die die Datei als schlecht markiert oder die keine Daten enthalten, werden immer weggelassen. Leer: alle Bänder.</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/gui/dock.py" line="114"/>
@@ -629,9 +624,14 @@
         <translation>Bänder</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="536"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="537"/>
         <source>{0} shown in true colour: bands {1}, {2}, {3} as red, green, blue.</source>
         <translation>{0} in Echtfarben dargestellt: Bänder {1}, {2}, {3} als Rot, Grün, Blau.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock.py" line="688"/>
+        <source>Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.</source>
+        <translation>Auf jedem Pixel Ihrer Stichproben trainiert: {0} Klassen, trainierte Epochen: {1}, {2:.1f} s auf {3}.</translation>
     </message>
 </context>
 <context>
@@ -799,7 +799,7 @@
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="104"/>
         <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
-        <translation>Optional: die Bänder für das Training. Bandnummern und Bereiche (ab 1 gezählt, wie QGIS Bänder zählt) behalten diese Bänder: &apos;1-129, 136-224&apos;; ein vorangestelltes &apos;drop&apos; lässt sie stattdessen weg: &apos;drop 130-135&apos;. Bereiche mit &apos;nm&apos; wählen Band-Mittenwellenlängen: &apos;400-1340 nm, 1460-1790 nm&apos; (das Raster muss seine Wellenlängen angeben). Leer: alle Bänder. Bänder, die die Schlechtband-Liste (bbl) der Datei als schlecht markiert oder die keine Daten oder nur einen konstanten Wert enthalten, werden immer weggelassen und im Protokoll genannt. Die Modelldatei hält die verwendeten Bänder fest, sodass &apos;Mit RSSGL klassifizieren&apos; sie aus einem Raster mit allen Bändern auswählt.</translation>
+        <translation>Optional: die Bänder für das Training. Bandnummern und Bereiche (ab 1 gezählt, wie QGIS Bänder zählt) behalten diese Bänder: '1-129, 136-224'; ein vorangestelltes 'drop' lässt sie stattdessen weg: 'drop 130-135'. Bereiche mit 'nm' wählen Band-Mittenwellenlängen: '400-1340 nm, 1460-1790 nm' (das Raster muss seine Wellenlängen angeben). Leer: alle Bänder. Bänder, die die Schlechtband-Liste (bbl) der Datei als schlecht markiert oder die keine Daten oder nur einen konstanten Wert enthalten, werden immer weggelassen und im Protokoll genannt. Die Modelldatei hält die verwendeten Bänder fest, sodass 'Mit RSSGL klassifizieren' sie aus einem Raster mit allen Bändern auswählt.</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="113"/>
@@ -1131,7 +1131,7 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
     <message>
         <location filename="../rssgl_qgis/processing/train.py" line="104"/>
         <source>Band selection (e.g. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; empty = all)</source>
-        <translation>Bandauswahl (z. B. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; leer = alle)</translation>
+        <translation>Bandauswahl (z. B. '1-129, 136-224', 'drop 130-135', '400-1340 nm'; leer = alle)</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/train.py" line="107"/>
@@ -1142,17 +1142,17 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 <context>
     <name>TrainingLayer</name>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="77"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="78"/>
         <source>The file {0} exists already; choose another name so it is not overwritten.</source>
         <translation>Die Datei {0} existiert bereits; wählen Sie einen anderen Namen, damit sie nicht überschrieben wird.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="94"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="95"/>
         <source>Could not create {0}: {1}</source>
         <translation>{0} konnte nicht erstellt werden: {1}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="100"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="101"/>
         <source>The new training layer {0} could not be opened.</source>
         <translation>Der neue Trainingslayer {0} konnte nicht geöffnet werden.</translation>
     </message>

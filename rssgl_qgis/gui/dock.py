@@ -685,7 +685,7 @@ class RssglDockWidget(QgsDockWidget):
                 f"{100 * outcome.validation_oa:.1f}%", len(outcome.class_values), outcome.best_epoch, outcome.epochs,
                 outcome.train_seconds, outcome.device)
         else:  # the default: every pixel of the polygons trained, none held out
-            first = self.tr("Trained on every pixel of your samples: {0} classes, {1} epochs, {2:.1f} s on {3}.").format(
+            first = self.tr("Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.").format(
                 len(outcome.class_values), outcome.epochs, outcome.train_seconds, outcome.device)
         lines = [first]
         if outcome.cv_oa is not None:
