@@ -701,17 +701,14 @@ ENMAP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dir
                      "shared", "data", "enmap_potsdam_tiles")
 
 
-@pytest.mark.skipif(not os.path.isdir(ENMAP), reason="the real EnMAP tiles are in ../shared only on development machines")
-def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app, small_network, tmp_path):
-    """The dock's task on a real EnMAP L2A tile (224 bands, 130-135 empty and flagged bad), labels drawn as
-    polygons: no manual band removal; the tile opens in true colour."""
+def _train_on_enmap_labels(raster: str, label_raster: str, tmp_path) -> tuple:
+    """The dock's training task on a real EnMAP raster, its label raster drawn as polygons (GPKG), with the
+    water-vapour preset and a two-iteration CPU training; returns (finished task, its log lines, labels)."""
     from osgeo import ogr
 
-    from rssgl_qgis.gui.rendering import apply_true_colour
     from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
 
-    tile = os.path.join(ENMAP, "images", "enmap_potsdam_tile_128_0.tif")
-    source = gdal.Open(os.path.join(ENMAP, "labels", "enmap_potsdam_tile_128_0.tif"))
+    source = gdal.Open(label_raster)
     labels = np.nan_to_num(source.GetRasterBand(1).ReadAsArray()).astype(np.int32)
     memory = gdal.GetDriverByName("MEM").Create("", labels.shape[1], labels.shape[0], 1, gdal.GDT_Int32)
     memory.SetGeoTransform(source.GetGeoTransform())
@@ -726,7 +723,7 @@ def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app
         if feature.GetField("class_id") == 0:
             layer.DeleteFeature(feature.GetFID())
     vector = layer = None
-    request = TrainRequest(raster_path=tile, samples_path=samples, samples_layer="training_polygons",
+    request = TrainRequest(raster_path=raster, samples_path=samples, samples_layer="training_polygons",
                            class_field="class_id", run_folder=str(tmp_path / "run"), iterations=2, device="cpu",
                            cv_folds=0, drop_water_vapour=True, params_overrides={"epoch_iterations": 2})
     task = RssglTrainTask(request)
@@ -734,6 +731,18 @@ def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app
     task.log_message.connect(lambda level, message: lines.append(message))
     assert task.run() is True, task.outcome.details
     QgsApplication.processEvents()
+    return task, lines, labels
+
+
+@pytest.mark.skipif(not os.path.isdir(ENMAP), reason="the real EnMAP tiles are in ../shared only on development machines")
+def test_the_dock_trains_a_real_enmap_tile_with_the_water_vapour_preset(qgis_app, small_network, tmp_path):
+    """The dock's task on a real EnMAP L2A tile (224 bands, 130-135 empty and flagged bad), labels drawn as
+    polygons: no manual band removal; the tile opens in true colour."""
+    from rssgl_qgis.gui.rendering import apply_true_colour
+
+    tile = os.path.join(ENMAP, "images", "enmap_potsdam_tile_128_0.tif")
+    task, lines, _ = _train_on_enmap_labels(tile, os.path.join(ENMAP, "labels", "enmap_potsdam_tile_128_0.tif"),
+                                            tmp_path)
     notice = next(line for line in lines if "band(s) are left out" in line)
     assert notice.startswith("6 of 224 band(s) are left out: 130 (1331.2 nm), 131 (1343.2 nm)")
     assert "(flagged bad in the file, no data)" in notice
@@ -757,37 +766,12 @@ def test_the_dock_trains_the_whole_real_enmap_mosaic_with_gaps(qgis_app, small_n
     import html
     import sys
 
-    from osgeo import ogr
-
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    from rssgl_qgis.gui.tasks import RssglTrainTask, TrainRequest
     from scripts.enmap_mosaic import mosaic
 
     image = mosaic(os.path.join(ENMAP, "images"), str(tmp_path), "enmap_mosaic", copy_band_metadata=True)
     label_tif = mosaic(os.path.join(ENMAP, "labels"), str(tmp_path), "enmap_labels", copy_band_metadata=False)
-    source = gdal.Open(label_tif)
-    labels = np.nan_to_num(source.GetRasterBand(1).ReadAsArray()).astype(np.int32)
-    memory = gdal.GetDriverByName("MEM").Create("", labels.shape[1], labels.shape[0], 1, gdal.GDT_Int32)
-    memory.SetGeoTransform(source.GetGeoTransform())
-    memory.SetProjection(source.GetProjection())
-    memory.GetRasterBand(1).WriteArray(labels)
-    samples = str(tmp_path / "samples.gpkg")
-    vector = ogr.GetDriverByName("GPKG").CreateDataSource(samples)
-    layer = vector.CreateLayer("training_polygons", memory.GetSpatialRef(), ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
-    gdal.Polygonize(memory.GetRasterBand(1), None, layer, 0)
-    for feature in list(layer):
-        if feature.GetField("class_id") == 0:
-            layer.DeleteFeature(feature.GetFID())
-    vector = layer = None
-    request = TrainRequest(raster_path=image, samples_path=samples, samples_layer="training_polygons",
-                           class_field="class_id", run_folder=str(tmp_path / "run"), iterations=2, device="cpu",
-                           cv_folds=0, drop_water_vapour=True, params_overrides={"epoch_iterations": 2})
-    task = RssglTrainTask(request)
-    lines = []
-    task.log_message.connect(lambda level, message: lines.append(message))
-    assert task.run() is True, task.outcome.details
-    QgsApplication.processEvents()
+    task, lines, labels = _train_on_enmap_labels(image, label_tif, tmp_path)
     notice = next(line for line in lines if "band(s) are left out" in line)
     assert notice.startswith("6 of 224 band(s) are left out: 130 (1331.2 nm)") and "135 (1390.8 nm)" in notice
     with open(task.outcome.report_path, encoding="utf-8") as handle:
