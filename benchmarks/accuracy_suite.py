@@ -175,10 +175,39 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     return out
 
 
-def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
-    from sklearn.ensemble import RandomForestClassifier
+#: The SVM-RBF baseline's grid (a dzetsaka / EnMAP-Box user's grid search, on per-band standardised spectra).
+SVM_GRID = {"C": [1, 10, 100, 1000, 10000], "gamma": [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]}
+
+
+def svm_search(y: np.ndarray, seed: int, jobs: int):
+    """The grid-searched SVC-RBF baseline, unfitted: stratified k-fold, k = 2..5 as the smallest class allows."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
+
+    counts = np.bincount(y)
+    folds = int(max(2, min(5, counts[counts > 0].min())))
+    return GridSearchCV(SVC(kernel="rbf"), SVM_GRID, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                        n_jobs=jobs)
+
+
+def pixel_split(scene: dict, protocol: str, seed: int) -> dict:
+    """A split as per-pixel data: standardised spectra ``flat`` (pixels x bands, float64), the training and
+    test pixel indices ``tr`` / ``te``, their class indices ``y`` / ``yt`` (0..K-1) and the training pixels'
+    sample groups ``groups``; for the CPU studies of the spectral model."""
+    from rssgl_qgis.core.normalization import band_statistics, normalize_cube
+
+    train, test, groups = split(scene, protocol, seed)
+    cube, valid = scene["cube"], scene["valid"]
+    mean, std = band_statistics(cube, valid)
+    flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T.astype(np.float64)
+    classes = np.unique(train[train > 0])
+    tr, te = np.flatnonzero(train.ravel() > 0), np.flatnonzero(test.ravel() > 0)
+    return {"flat": flat, "valid": valid, "tr": tr, "te": te, "groups": groups.ravel()[tr],
+            "y": np.searchsorted(classes, train.ravel()[tr]), "yt": np.searchsorted(classes, test.ravel()[te])}
+
+
+def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
+    from sklearn.ensemble import RandomForestClassifier
 
     from rssgl_qgis.core.normalization import band_statistics, normalize_cube
 
@@ -187,12 +216,9 @@ def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
     flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T
     tr, te = np.flatnonzero(train.ravel() > 0), np.flatnonzero(valid.ravel())
     x, y = flat[tr], train.ravel()[tr]
-    folds = int(max(2, min(5, np.bincount(y)[np.bincount(y) > 0].min())))
     out = {}
     t0 = time.perf_counter()
-    grid = GridSearchCV(SVC(kernel="rbf"), {"C": [1, 10, 100, 1000, 10000],
-                                            "gamma": [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]},
-                        cv=StratifiedKFold(folds, shuffle=True, random_state=seed), n_jobs=jobs).fit(x, y)
+    grid = svm_search(y, seed, jobs).fit(x, y)
     pred = np.zeros(train.size, dtype=np.int64)
     pred[te] = grid.predict(flat[te])
     pred = pred.reshape(train.shape)

@@ -27,6 +27,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 Z_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
+def choice_row(cands: list, test: dict[float, float]) -> list[float]:
+    """Test OA of the spectral model alone, RSSGL alone, the lowest log-loss and the rule at each z (nan where
+    the run did not record the chosen candidate's test OA)."""
+    from rssgl_qgis.core import ensemble
+
+    lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
+    row = [test.get(0.0, np.nan), test.get(1.0, np.nan), test.get(lowest, np.nan)]
+    kept = ensemble.SIGNIFICANCE
+    try:
+        for z in Z_VALUES:
+            ensemble.SIGNIFICANCE = z
+            row.append(test.get(ensemble._choose(cands), np.nan))
+    finally:
+        ensemble.SIGNIFICANCE = kept
+    return row
+
+
+def print_table(cells: dict[str, list[list[float]]]) -> None:
+    print("| cell | seeds | spectral | RSSGL | lowest log-loss | " + " | ".join(f"z = {z:g}" for z in Z_VALUES) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(Z_VALUES))
+    for name, rows in sorted(cells.items()):
+        print(f"| {name} | {len(rows)} | " + " | ".join(f"{v:.2f}" for v in np.mean(rows, axis=0)) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -37,33 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.dump.endswith(".json"):
         return from_json(Path(args.dump))
-    cells: dict[str, list[dict]] = {}
+    cells: dict[str, list[list[float]]] = {}
     for f in sorted(Path(args.dump).glob("*.npz")):
-        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(dict(np.load(f)))
-    print("| cell | seeds | spectral | RSSGL | lowest log-loss | " + " | ".join(f"z = {z:g}" for z in Z_VALUES) + " |")
-    print("|---|---|---|---|---|" + "---|" * len(Z_VALUES))
-    for name, runs in sorted(cells.items()):
-        out = np.zeros((len(runs), 3 + len(Z_VALUES)))
-        for i, d in enumerate(runs):
-            weights = [float(w) for w in d["weights"]]
-            values = np.unique(d["reference"])
-            index = torch.from_numpy(np.searchsorted(values, d["reference"]))
-            pr, ps = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"])
-            nll = {w: torch.nn.functional.nll_loss(
-                torch.log(ensemble.combine(pr, ps, w, dim=0, temperature=float(d["temperature"])).double()
-                          .clamp_min(1e-6)).t(), index, reduction="none") for w in weights}
-            cands = [ensemble.CandidateEstimate(w, "", {}, np.zeros(0), float(nll[w].mean()),
-                                                float("nan") if w <= 0 else ensemble._gain_in_se(nll[w], nll[0.0],
-                                                                                                  d["sample"]))
-                     for w in weights]
-            test = dict(zip(weights, d["test_oa"], strict=True))
-            lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
-            out[i, :3] = test[0.0], test[1.0], test[lowest]
-            for j, z in enumerate(Z_VALUES):
-                ensemble.SIGNIFICANCE = z
-                out[i, 3 + j] = test[ensemble._choose(cands)]
-        m = out.mean(0)
-        print(f"| {name} | {len(runs)} | " + " | ".join(f"{v:.2f}" for v in m) + " |")
+        d = dict(np.load(f))
+        weights = [float(w) for w in d["weights"]]
+        values = np.unique(d["reference"])
+        index = torch.from_numpy(np.searchsorted(values, d["reference"]))
+        pr, ps = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"])
+        nll = {w: torch.nn.functional.nll_loss(
+            torch.log(ensemble.combine(pr, ps, w, dim=0, temperature=float(d["temperature"])).double()
+                      .clamp_min(1e-6)).t(), index, reduction="none") for w in weights}
+        cands = [ensemble.CandidateEstimate(w, "", {}, np.zeros(0), float(nll[w].mean()),
+                                            float("nan") if w <= 0 else ensemble._gain_in_se(nll[w], nll[0.0],
+                                                                                              d["sample"]))
+                 for w in weights]
+        test = dict(zip(weights, (float(v) for v in d["test_oa"]), strict=True))
+        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(choice_row(cands, test))
+    print_table(cells)
     return 0
 
 
@@ -73,7 +87,7 @@ def from_json(path: Path) -> int:
 
     from rssgl_qgis.core import ensemble
 
-    cells: dict[str, list[np.ndarray]] = {}
+    cells: dict[str, list[list[float]]] = {}
     for r in json.loads(path.read_text())["rows"]:
         res, d = r["results"], r["results"]["default"]
         if "cv_gain_se" not in d:
@@ -85,16 +99,8 @@ def from_json(path: Path) -> int:
         test.setdefault(1.0, res["rssgl"]["oa"])
         cands = [ensemble.CandidateEstimate(float(w), "", {}, np.zeros(0), float(ll), float(d["cv_gain_se"][w]))
                  for w, ll in d["cv_log_loss"].items()]
-        lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
-        row = [test[0.0], test[1.0], test.get(lowest, np.nan)]
-        for z in Z_VALUES:
-            ensemble.SIGNIFICANCE = z
-            row.append(test.get(ensemble._choose(cands), np.nan))
-        cells.setdefault(f"{r['scene']}_{r['protocol']}", []).append(np.array(row))
-    print("| cell | seeds | spectral | RSSGL | lowest log-loss | " + " | ".join(f"z = {z:g}" for z in Z_VALUES) + " |")
-    print("|---|---|---|---|---|" + "---|" * len(Z_VALUES))
-    for name, rows in sorted(cells.items()):
-        print(f"| {name} | {len(rows)} | " + " | ".join(f"{v:.2f}" for v in np.mean(rows, axis=0)) + " |")
+        cells.setdefault(f"{r['scene']}_{r['protocol']}", []).append(choice_row(cands, test))
+    print_table(cells)
     return 0
 
 

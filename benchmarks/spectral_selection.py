@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy_suite import load_scene, split  # noqa: E402
+from accuracy_suite import load_scene, pixel_split, svm_search  # noqa: E402
 
 PROTOCOLS = {"enmap_potsdam": ("p1", "n5", "n10", "n25"), "salinas_a": ("p1", "n5", "n10", "n25")}
 #: The grid and rule used before (accuracy, ties to the strongest ridge then the widest kernel).
@@ -63,10 +63,7 @@ def grid_scores(x, y, xt, groups, seed, gammas, ridges, folds=5):
 def main(argv: list[str] | None = None) -> int:
     import torch
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.svm import SVC
 
-    from rssgl_qgis.core.normalization import band_statistics, normalize_cube
     from rssgl_qgis.core.spectral import GAMMA_FACTORS, RIDGES, fit_spectral
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,15 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         for protocol in PROTOCOLS[name]:
             rows = []
             for seed in (int(s) for s in args.seeds.split(",")):
-                scene = load_scene(name, Path(args.data), seed)
-                train, test, groups = split(scene, protocol, seed)
-                cube, valid = scene["cube"], scene["valid"]
-                mean, std = band_statistics(cube, valid)
-                flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T.astype(np.float64)
-                classes = np.unique(train[train > 0])
-                tr, te = np.flatnonzero(train.ravel() > 0), np.flatnonzero(test.ravel() > 0)
-                y, yt = np.searchsorted(classes, train.ravel()[tr]), np.searchsorted(classes, test.ravel()[te])
-                g = groups.ravel()[tr]
+                d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
+                flat, tr, te, y, yt, g = d["flat"], d["tr"], d["te"], d["y"], d["yt"], d["groups"]
                 x, xt = torch.as_tensor(flat[tr]), torch.as_tensor(flat[te])
 
                 def oa(pred, yt=yt):
@@ -106,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 model = fit_spectral(flat[tr], y, groups=g, seed=seed)
                 now = oa(model.scores(xt).argmax(1).numpy())
                 oracle = max(oa(p) for p in new_t.ravel())
-                folds = int(max(2, min(5, np.bincount(y).min())))
-                svm = GridSearchCV(SVC(kernel="rbf"), {"C": [1, 10, 100, 1000, 10000],
-                                                       "gamma": [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]},
-                                   cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).fit(flat[tr], y)
+                svm = svm_search(y, seed, 1).fit(flat[tr], y)
                 rf = RandomForestClassifier(500, n_jobs=2, random_state=seed).fit(flat[tr], y)
                 rows.append((old, now, oracle, oa(svm.predict(flat[te])), oa(rf.predict(flat[te]))))
             m = np.mean(rows, axis=0)

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy_suite import load_scene, split  # noqa: E402
+from accuracy_suite import load_scene, pixel_split, svm_search  # noqa: E402
 
 PROTOCOLS = {"enmap_potsdam": ("p1", "n5", "n10", "n25", "tiles"), "salinas_a": ("p1", "n5", "n10", "n25"),
              "synthetic": ("polygons",)}
@@ -42,10 +42,7 @@ def features(kind: str, flat: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     import torch
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.svm import SVC
 
-    from rssgl_qgis.core.normalization import band_statistics, normalize_cube
     from rssgl_qgis.core.spectral import fit_spectral
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -66,25 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         for protocol in PROTOCOLS[name]:
             acc: dict[str, list[float]] = {}
             for seed in (int(s) for s in args.seeds.split(",")):
-                scene = load_scene(name, Path(args.data), seed)
-                train, test, groups = split(scene, protocol, seed)
-                cube, valid = scene["cube"], scene["valid"]
-                mean, std = band_statistics(cube, valid)
-                flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T.astype(np.float64)
-                classes = np.unique(train[train > 0])
-                tr, te = np.flatnonzero(train.ravel() > 0), np.flatnonzero(test.ravel() > 0)
-                y, yt = np.searchsorted(classes, train.ravel()[tr]), np.searchsorted(classes, test.ravel()[te])
+                d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
+                flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
                 for kind in kinds:
-                    f = features(kind, flat, valid.ravel())
-                    model = fit_spectral(f[tr], y, groups=groups.ravel()[tr], seed=seed)
+                    f = features(kind, flat, d["valid"].ravel())
+                    model = fit_spectral(f[tr], y, groups=d["groups"], seed=seed)
                     hit = model.scores(torch.as_tensor(f[te])).argmax(1).numpy() == yt
                     acc.setdefault(kind, []).append(100 * hit.mean())
                 if not args.no_svm:
-                    folds = int(max(2, min(5, np.bincount(y).min())))
-                    grid = GridSearchCV(SVC(kernel="rbf"), {"C": [1, 10, 100, 1000, 10000],
-                                                            "gamma": [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]},
-                                        cv=StratifiedKFold(folds, shuffle=True, random_state=seed), n_jobs=2)
-                    grid.fit(flat[tr], y)
+                    grid = svm_search(y, seed, 2).fit(flat[tr], y)
                     acc.setdefault("svm", []).append(100 * (grid.predict(flat[te]) == yt).mean())
             cols = [f"{np.mean(v):.2f} +- {np.std(v):.2f}" for v in acc.values()]
             print(f"| {name} | {protocol} | " + " | ".join(cols) + " |", flush=True)
