@@ -159,8 +159,8 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
     """Fit the kernel classifier on (n, d) normalised spectra and class indices ``y`` (0..K-1).
 
     The kernel width and ridge are chosen by ``folds``-fold cross-validation (the lowest out-of-fold
-    squared error of the scores, near ties to the stronger ridge, then the wider kernel): over whole ``groups`` (sample polygons) where each
-    class has two or more, otherwise over pixels. The final model is fitted on every pixel (at most
+    squared error of the scores, near ties to the stronger ridge, then the wider kernel): over whole
+    ``groups`` (sample polygons) where each class has two or more, otherwise over pixels. The final model is fitted on every pixel (at most
     FINAL_CAP, a stratified subset beyond).
     """
     dev = torch.device(device)
@@ -182,8 +182,8 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
     fold = cv_folds(ys, gs, k, seed)
     ys_t = torch.as_tensor(ys, device=dev)
     ridges = torch.as_tensor(RIDGES, dtype=torch.float64, device=dev)
-    # oof[g, r]: out-of-fold scores of every setting (squared error -> the choice; accuracy -> the report;
-    # the chosen one's -> the temperature)
+    # oof[g, r]: out-of-fold scores of every setting (their squared error -> the choice; the chosen one's
+    # accuracy -> the report, its scores -> the temperature)
     oof = torch.zeros(len(GAMMA_FACTORS), len(RIDGES), ys.size, n_classes, dtype=torch.float64, device=dev)
     tested = torch.zeros(ys.size, dtype=torch.bool, device=dev)
     for f in range(k):
@@ -205,7 +205,6 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
     if not bool(tested.any()):
         tested[:] = True  # no fold could be tested: every setting scores alike, the tie rule decides
     err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=(-1, -2))
-    acc = (oof[:, :, tested].argmax(-1) == ys_t[tested]).to(torch.float64).mean(-1)
     # near ties (within 0.1 %): the strongest ridge, then the widest kernel (smallest gamma)
     best_err = float(err.min())
     choice = None
@@ -217,7 +216,7 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
         if choice is not None:
             break
     gi, ri = choice
-    best = float(acc[gi, ri])
+    best = float((oof[gi, ri][tested].argmax(-1) == ys_t[tested]).to(torch.float64).mean())  # for the report
     gamma = GAMMA_FACTORS[gi] * base_gamma
     temperature = _fit_temperature(oof[gi, ri][tested], ys_t[tested])
 
