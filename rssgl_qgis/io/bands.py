@@ -21,7 +21,7 @@ from ..core.errors import RssglError
 from ..core.text import number_text
 from .raster import RasterInfo, _open
 
-__all__ = ["empty_bands", "flagged_bad_bands", "unusable_bands", "band_label", "describe_bands", "check_model_bands",
+__all__ = ["flagged_bad_bands", "unusable_bands", "band_label", "describe_bands", "check_model_bands",
            "model_band_numbers", "WAVELENGTH_TOLERANCE_NM", "FLAGGED", "NO_DATA", "CONSTANT"]
 
 #: Two band centres closer than this are the same band (EnMAP / PRISMA band spacing: 6-12 nm).
@@ -88,13 +88,6 @@ def unusable_bands(path: str, info: RasterInfo) -> dict[int, list[str]]:
     for b in constant:
         reasons.setdefault(b, []).append(CONSTANT)
     return dict(sorted(reasons.items()))
-
-
-def empty_bands(path: str, info: RasterInfo) -> list[int]:
-    """1-based numbers of the bands that hold no usable value anywhere: every pixel nodata or
-    NaN/inf, or one constant value (no information to learn from). Reads the raster in strips."""
-    no_data, constant = _scan_bands(path, info)
-    return sorted(no_data + constant)
 
 
 def _scan_bands(path: str, info: RasterInfo) -> tuple[list[int], list[int]]:

@@ -16,7 +16,7 @@ from osgeo import gdal
 
 from rssgl_qgis.core.errors import RssglError
 from rssgl_qgis.core.training import RssglClassifier, TrainingParams
-from rssgl_qgis.io.bands import empty_bands, model_band_numbers
+from rssgl_qgis.io.bands import model_band_numbers, unusable_bands
 from rssgl_qgis.io.classify_raster import ClassifyOutputs, classify_raster
 from rssgl_qgis.io.raster import raster_info
 from rssgl_qgis.workflow import train_from_files
@@ -71,13 +71,13 @@ def full(tmp_path):
     return raster, make_raster(tmp_path / "labels.tif", labels, nodata=0), cube, labels
 
 
-def test_empty_bands_are_found_in_strips(full, monkeypatch):
+def test_bands_without_data_are_found_in_strips(full, monkeypatch):
     from rssgl_qgis.io import bands
 
     raster = full[0]
-    assert empty_bands(raster, raster_info(raster)) == EMPTY
+    assert list(unusable_bands(raster, raster_info(raster))) == EMPTY
     monkeypatch.setattr(bands, "_SCAN_BYTES", 1)  # one row at a time: the same answer
-    assert empty_bands(raster, raster_info(raster)) == EMPTY
+    assert list(unusable_bands(raster, raster_info(raster))) == EMPTY
 
 
 def test_training_leaves_out_empty_bands_and_names_them(tmp_path, full):
