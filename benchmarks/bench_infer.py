@@ -20,8 +20,8 @@ Sources:
   ``--gdal-io`` (read and write throughput of the GeoTIFF path, no network).
 
 ``--cpu-memory`` measures the CPU memory per pixel of a forward pass and of a training step (the
-constants of core/inference.py's memory plan). ``--training-memory`` additionally measures peak GPU memory of whole-scene training at a few sizes
-(engine fit, one epoch) for core.inference.check_training_fits.
+constants of core/memory_model.py). ``--training-memory`` additionally measures peak GPU memory of whole-scene training at a few sizes
+(engine fit, one epoch) for core.memory_model.check_training_fits.
 
 Examples:
     python benchmarks/bench_infer.py --source gdal --size 512 --device cpu --gdal-io   # 2-core CPU
@@ -49,14 +49,10 @@ import torch  # noqa: E402
 
 from rssgl_qgis.core import inference  # noqa: E402
 from rssgl_qgis.core.device import choose_device, describe_device, set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import (  # noqa: E402
-    DEFAULT_SCENE_PASSES,
-    DEFAULT_SCENE_SAMPLE,
-    TilePredictor,
-    Window,
-    predict_tiled,
-)
+from rssgl_qgis.core.inference import TilePredictor, predict_tiled  # noqa: E402
 from rssgl_qgis.core.model import RSSGL, RssglConfig  # noqa: E402
+from rssgl_qgis.core.statistics_passes import DEFAULT_SCENE_PASSES, DEFAULT_SCENE_SAMPLE  # noqa: E402
+from rssgl_qgis.core.tiling import Window  # noqa: E402
 
 BLOCK = 256
 
@@ -269,7 +265,7 @@ def gdal_io(path: str, outdir: str) -> dict:
 
 def training_memory(device: torch.device, shapes) -> list[dict]:
     """Peak GPU memory of RssglClassifier.fit (one epoch of 10 iterations) on random scenes."""
-    from rssgl_qgis.core.inference import estimate_training_bytes
+    from rssgl_qgis.core.memory_model import estimate_training_bytes
     from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 
     rows = []

@@ -37,13 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rssgl_qgis.core.datasets import load_scene  # noqa: E402
 from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import (  # noqa: E402
-    DEFAULT_SCENE_SAMPLE,
-    plan_tiles,
-    predict_array_tiled,
-    statistics_tiles,
-)
+from rssgl_qgis.core.inference import predict_array_tiled  # noqa: E402
 from rssgl_qgis.core.sampling import percent_split  # noqa: E402
+from rssgl_qgis.core.statistics_passes import DEFAULT_SCENE_SAMPLE, statistics_tiles  # noqa: E402
+from rssgl_qgis.core.tiling import plan_tiles  # noqa: E402
 from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
 
 #: --scene-passes / --scene-sample: the values of predict_tiled(scene_passes=..., scene_sample=...)

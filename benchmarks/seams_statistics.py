@@ -37,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_seams import load_or_train, mirrored_mosaic  # noqa: E402
 from rssgl_qgis.core.datasets import load_scene  # noqa: E402
 from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import DEFAULT_SCENE_PASSES, plan_tiles, stats_region  # noqa: E402
 from rssgl_qgis.core.model import PAD_MULTIPLE  # noqa: E402
 from rssgl_qgis.core.normalization import normalize_cube  # noqa: E402
 from rssgl_qgis.core.scene_stats import SceneStatistics  # noqa: E402
+from rssgl_qgis.core.statistics_passes import DEFAULT_SCENE_PASSES, stats_region  # noqa: E402
+from rssgl_qgis.core.tiling import plan_tiles  # noqa: E402
 from rssgl_qgis.core.training import RssglClassifier  # noqa: E402
 
 

@@ -292,7 +292,7 @@ def train_from_files(
     import torch
 
     from .core.device import choose_device, cpu_count
-    from .core.inference import check_training_fits, estimate_training_bytes
+    from .core.memory_model import check_training_fits, estimate_training_bytes
     from .core.palette import default_colors
     from .core.training import RssglClassifier
     from .io.raster import raster_info, read_cube

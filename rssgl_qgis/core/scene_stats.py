@@ -14,9 +14,9 @@ bottom/right edge), so every pixel of the padded scene counts exactly once. The 
 layer depend on those of the layers before it, so they are refined in passes: pass 1 records with
 each window's own statistics, each later pass with the previous pass's, and the final pass predicts
 with the last ones. Exact would need one pass per statistic (12); the number of passes is
-``core.inference.DEFAULT_SCENE_PASSES`` (3), chosen from the measurement there. On rasters of many
+``core.statistics_passes.DEFAULT_SCENE_PASSES`` (3), chosen from the measurement there. On rasters of many
 tiles a statistics pass may look at a spread sample of the tiles only
-(``core.inference.statistics_tiles``): sums and counts are accumulated per region, so a sample gives
+(``core.statistics_passes.statistics_tiles``): sums and counts are accumulated per region, so a sample gives
 the sample's means and the largest value it saw.
 """
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from osgeo import gdal, gdal_array
 
-from ..core.inference import Window
+from ..core.tiling import Window
 from .raster import RasterInfo, _open, raster_info
 
 __all__ = ["GdalWindowReader", "mask_valid_fn"]

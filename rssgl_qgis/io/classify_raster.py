@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import RssglError
-from ..core.inference import DEFAULT_SCENE_PASSES, TileResult, predict_tiled
+from ..core.inference import TileResult, predict_tiled
+from ..core.statistics_passes import DEFAULT_SCENE_PASSES
 from .atomic import GDAL_SIDECARS
 from .bands import WAVELENGTH_TOLERANCE_NM, check_model_bands, model_band_numbers
 from .blocks import GdalWindowReader, mask_valid_fn

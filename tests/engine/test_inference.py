@@ -18,19 +18,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from rssgl_qgis.core.errors import Cancelled, RssglError
-from rssgl_qgis.core.inference import (
-    MIN_TILE,
-    TilePredictor,
-    Window,
-    check_training_fits,
-    estimate_training_bytes,
-    plan_memory,
-    plan_tiles,
-    predict_array_tiled,
-    predict_tiled,
-    smallest_label_dtype,
-)
+from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled, predict_tiled
+from rssgl_qgis.core.memory_model import MIN_TILE, check_training_fits, estimate_training_bytes, plan_memory
 from rssgl_qgis.core.model import RSSGL, RssglConfig
+from rssgl_qgis.core.tiling import Window, plan_tiles, smallest_label_dtype
 
 B, K = 5, 3
 

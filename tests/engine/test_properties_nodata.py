@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from osgeo import gdal
 
-from rssgl_qgis.core.inference import TilePredictor, Window, predict_tiled
+from rssgl_qgis.core.inference import TilePredictor, predict_tiled
+from rssgl_qgis.core.tiling import Window
 from rssgl_qgis.io.raster import read_cube
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core.inference import (
-    MIN_SAMPLED_TILES,
-    TilePredictor,
-    plan_tiles,
-    predict_array_tiled,
-    predict_tiled,
-    statistics_tiles,
-    stats_region,
-)
+from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled, predict_tiled
 from rssgl_qgis.core.model import RSSGL, RssglConfig
 from rssgl_qgis.core.scene_stats import SceneStatistics
+from rssgl_qgis.core.statistics_passes import MIN_SAMPLED_TILES, statistics_tiles, stats_region
+from rssgl_qgis.core.tiling import plan_tiles
 
 SMALL = dict(block_channels=(16, 16, 16, 16), inner_dim=16, kernel=(3, 3, 3))
 B = 6

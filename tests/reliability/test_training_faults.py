@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.inference import estimate_training_bytes
+from rssgl_qgis.core.memory_model import estimate_training_bytes
 from rssgl_qgis.core.model import RSSGL
 from rssgl_qgis.core.modelfile import load_model, save_model
 from rssgl_qgis.core.training import TrainingParams
@@ -211,12 +211,12 @@ def test_host_out_of_memory_in_training_says_what_to_do(inputs, tmp_path, monkey
 
 def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training(inputs, tmp_path, monkeypatch):
     """check_training_fits runs before the raster is read: the user hears at once what size to clip to."""
-    from rssgl_qgis.core import inference
+    from rssgl_qgis.core import memory_model
     from rssgl_qgis.core.training import RssglClassifier
     from rssgl_qgis.io import raster as io_raster
 
     available = 2**20  # 1 MiB "available": far below the estimate even for the 24 x 24 x 4 test raster
-    monkeypatch.setattr(inference, "_available_bytes", lambda device: available)
+    monkeypatch.setattr(memory_model, "_available_bytes", lambda device: available)
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the raster was read or training started although it cannot fit in memory")
@@ -225,7 +225,7 @@ def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training
     monkeypatch.setattr(io_raster, "read_cube", must_not_run)
     with pytest.raises(ValueError) as info:
         _train(inputs, tmp_path)
-    need = inference.estimate_training_bytes(4, 24, 24, "cpu")
+    need = memory_model.estimate_training_bytes(4, 24, 24, "cpu")
     assert str(info.value).startswith(
         f"Training RSSGL on the whole 24x24-pixel, 4-band raster needs about {need / 2**30:.1f} GiB of memory, but "
         "the computer has about 0.0 GiB available. RSSGL learns from the whole scene at once, so clip the raster "
