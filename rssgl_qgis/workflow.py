@@ -256,6 +256,24 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
     return result
 
 
+def _trains_on_windows(mode: str, bands: int, info, device, check_training_fits, log) -> bool:
+    """Whether training reads the raster window by window (TrainingParams.training_input; "auto": when the
+    whole scene does not fit the device). "whole" on a raster that does not fit is refused now, with the
+    size to clip it to, not after reading it and failing deep inside training."""
+    if mode == "windows":
+        return True
+    try:
+        check_training_fits(bands, info.height, info.width, device)
+    except RssglError:
+        if mode == "whole":
+            raise
+        log("info", f"The whole {info.width} x {info.height}-pixel raster does not fit the "
+                    f"{'GPU' if device.type == 'cuda' else 'computer'}'s memory for training at once: training on "
+                    "windows around the samples instead (the report says which input was used).")
+        return True
+    return False
+
+
 def train_from_files(
     raster_path: str,
     *,
@@ -295,6 +313,8 @@ def train_from_files(
     from .core.memory_model import check_training_fits, estimate_training_bytes
     from .core.palette import default_colors
     from .core.training import RssglClassifier
+    from .core.windowed_scene import WindowedScene
+    from .io.blocks import GdalWindowReader
     from .io.raster import raster_info, read_cube
 
     user_log = log or _no_log
@@ -322,11 +342,17 @@ def train_from_files(
         # Bands without data (EnMAP L2A leaves its water-vapour bands nodata everywhere) would make every pixel
         # invalid: they are left out and named (issue 14); the model file records the bands it uses.
         used = _usable_bands(raster_path, info, log, band_selection, drop_water_vapour)
-        check_training_fits(len(used), info.height, info.width, device)
+        windows = _trains_on_windows(params.training_input, len(used), info, device, check_training_fits, log)
         samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
         for warning in samples.warnings:
             log("warning", warning)
-        cube, valid = read_cube(raster_path, bands=used)
+        if windows:  # read window by window by the engine (core/window_training.py), never whole
+            reader = GdalWindowReader(raster_path, info, bands=used)
+            cube = WindowedScene(reader, len(used), info.height, info.width, nodata=reader.nodata)
+            valid = np.ones((info.height, info.width), dtype=bool)  # nodata pixels are found as windows are read
+            params = dataclasses.replace(params, training_input="windows")
+        else:
+            cube, valid = read_cube(raster_path, bands=used)
         invalid = int((~valid).sum())
         if invalid:
             log("info", f"{invalid} of {valid.size} pixels are nodata (or NaN) in at least one of the {len(used)} bands "
@@ -410,7 +436,7 @@ def train_from_files(
             ) from error
         del cube
         log("info", f"Trained on {clf.device_description_} in {clf.train_seconds_:.1f} s "
-                    f"({len(clf.history_)} epochs, kept epoch {clf.best_epoch_}).")
+                    f"({len(clf.history_)} epochs, kept epoch {clf.best_epoch_}; input: {clf.training_input_}).")
         if clf.selection_note_:
             log("warning", f"Model selection: {clf.selection_note_}.")
         combination = describe_combination(clf, cross_validation)
@@ -454,7 +480,7 @@ def train_from_files(
                 "early-stopping patience (epochs)": params.patience_epochs,
                 "iterations per epoch": params.epoch_iterations, "pixels per class per iteration":
                 params.per_class_batch, "fine-tuned from": getattr(clf, "fine_tuned_from_", None) or "no",
-                "cross-validation folds": cv_folds or "none",
+                "cross-validation folds": cv_folds or "none", "training input": clf.training_input_,
             }
             notes = list(warnings)  # samples (NULLs, outside, conflicts, empty classes), nodata, selection
             report = TrainingReport(

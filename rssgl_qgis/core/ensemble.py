@@ -198,18 +198,17 @@ def cross_validate_blend(
             progress(100.0 * (fold - 1 + percent / 100.0) / used, f"cross-validation fold {fold} of {used}: {message}")
 
         clf = make_classifier().fit(cube, train, valid=valid, progress=fold_progress, **(fit_kwargs or {}))
-        rssgl, spectral = clf.component_probabilities(cube, valid)
+        rssgl, spectral = clf.component_probabilities_at(cube, valid, held_out)
         # the fold's classes -> the scene's class order (a class missing from the fold's training gets 0)
         cols = [present.index(v) for v in clf.classes_]
         for source, sink in ((rssgl, p_r), (spectral, p_s)):
             full = np.zeros((len(present), int(held_out.sum())), dtype=np.float32)
             if source is not None:
-                full[cols] = source[:, held_out]
+                full[cols] = source
             sink.append(full)
         reference.append(labels[held_out])
         samples.append(groups[held_out])
-        pooled = combine(torch.from_numpy(rssgl[:, held_out]),
-                         None if spectral is None else torch.from_numpy(spectral[:, held_out]),
+        pooled = combine(torch.from_numpy(rssgl), None if spectral is None else torch.from_numpy(spectral),
                          getattr(clf, "blend_weight_", 1.0), dim=0, temperature=getattr(clf, "rssgl_temperature_", 1.0))
         hit = clf.classes_[pooled.argmax(dim=0).numpy()] == reference[-1]
         log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "

@@ -53,10 +53,15 @@ class SceneStatistics:
         self._regions: list[Region] = []
         self._input_hw: tuple[int, int] = (0, 0)
         self.passes = 0
+        #: Training on windows (core/window_training.py): every layer normalises the whole batch with the
+        #: statistics of all its regions pooled, computed with gradients, as whole-scene training does over
+        #: the scene; the finished statistics are then not used.
+        self.pooled = False
 
     # -- pass bookkeeping -------------------------------------------------------------------------
     def start_pass(self) -> None:
         self._accum = {}
+        self._affine = {}  # the weights may have changed since the last pass (training on windows)
 
     def end_pass(self) -> None:
         """Turn the sums of the pass into statistics used from now on."""
@@ -118,6 +123,8 @@ class SceneStatistics:
 
         def forward(x: Tensor) -> Tensor:
             n, c, h, w = x.shape
+            if self.pooled:
+                return self._pooled_group_norm(module, x)
             if self._accum is not None:
                 for i, (rs, cs) in enumerate(self._slices(h, w)):
                     part = x[i, :, rs, cs].reshape(groups, -1).double()
@@ -132,8 +139,12 @@ class SceneStatistics:
         return forward
 
     def _channel_affine(self, module: nn.GroupNorm, name: str, channels: int) -> tuple[Tensor, Tensor]:
-        """The scene's normalisation and the module's affine folded into one scale and shift per channel."""
-        if name in self._affine:
+        """The scene's normalisation and the module's affine folded into one scale and shift per channel.
+
+        Cached for prediction; recomputed at every call while gradients flow (training on windows with
+        frozen scene statistics, core/window_training.py), where the affine weights change every step."""
+        training = torch.is_grad_enabled() and module.affine and module.weight.requires_grad
+        if name in self._affine and not training:
             return self._affine[name]
         mean, var = self.current[name]
         per_group = channels // module.num_groups
@@ -142,12 +153,36 @@ class SceneStatistics:
         if module.affine:
             scale = scale * module.weight.float()
             shift = shift * module.weight.float() + module.bias.float()
-        self._affine[name] = (scale, shift)
+        if not training:
+            self._affine[name] = (scale, shift)
         return scale, shift
+
+    def _regions_of(self, x: Tensor) -> list[Tensor]:
+        """Each batch element's region of feature map ``x`` (N, C, h, w), as (C, pixels) views."""
+        n, c, h, w = x.shape
+        return [x[i, :, rs, cs].reshape(c, -1) for i, (rs, cs) in enumerate(self._slices(h, w))]
+
+    def _pooled_group_norm(self, module: nn.GroupNorm, x: Tensor) -> Tensor:
+        """GroupNorm of the batch with the mean and variance of all its regions together (differentiable)."""
+        groups, c = module.num_groups, x.shape[1]
+        parts = torch.cat(self._regions_of(x.float()), dim=1).reshape(groups, -1)
+        mean = parts.mean(1)
+        var = parts.var(1, unbiased=False)
+        per_group = c // groups
+        scale = torch.rsqrt(var + module.eps).repeat_interleave(per_group)
+        shift = -mean.repeat_interleave(per_group) * scale
+        if module.affine:
+            scale = scale * module.weight.float()
+            shift = shift * module.weight.float() + module.bias.float()
+        out = torch.addcmul(shift[None, :, None, None], x.float(), scale[None, :, None, None])
+        return out if torch.is_autocast_enabled(x.device.type) else out.to(x.dtype)
 
     def _attention(self, module: ChannelAttention, name: str):
         def forward(x: Tensor) -> Tensor:
             n, c, h, w = x.shape
+            if self.pooled:
+                parts = torch.cat(self._regions_of(x), dim=1)
+                return module.gate(x, parts.mean(1)[None, :, None, None], parts.amax(1)[None, :, None, None])
             if self._accum is not None:
                 for i, (rs, cs) in enumerate(self._slices(h, w)):
                     part = x[i, :, rs, cs].reshape(c, -1)

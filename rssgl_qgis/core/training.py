@@ -42,12 +42,16 @@ from .normalization import band_statistics, check_cube, normalize_cube
 from .palette import default_colors
 from .sampling import HBMinibatchSampler, validation_split
 from .spectral import SpectralModel, fit_spectral
+from .window_training import DEFAULT_HALO, WindowTrainer, plan_windows
+from .windowed_scene import WindowedScene
 
-__all__ = ["TrainingParams", "RssglClassifier", "SELECTION_MODES", "PAPER_LABEL", "MIN_VALIDATION_PIXELS"]
+__all__ = ["TrainingParams", "RssglClassifier", "SELECTION_MODES", "TRAINING_INPUTS", "PAPER_LABEL",
+           "MIN_VALIDATION_PIXELS"]
 
 log = logging.getLogger(__name__)
 
 SELECTION_MODES = ("fit", "validation", "paper", "loss")
+TRAINING_INPUTS = ("auto", "whole", "windows")
 #: Label attached to every output of the authors' (test-set) model selection.
 PAPER_LABEL = "paper protocol (selection on test pixels)"
 #: Below max(this, number of classes) validation pixels, "validation" selection falls back to "loss".
@@ -68,6 +72,10 @@ class TrainingParams:
     ``spectral``: also fit the per-pixel spectral model (core/spectral.py) and pool its probabilities
     with RSSGL's, RSSGL weighted ``blend_weight`` (core/ensemble.py; cross-validation may replace it).
     Never in "paper" mode, which reproduces the authors' method alone.
+    ``training_input``: "whole" (the whole scene at every iteration, the authors' way), "windows"
+    (core/window_training.py: windows around the samples, memory set by a budget) or "auto" (the
+    whole scene when the device's memory holds it, else windows). ``window_core`` / ``window_batch``
+    0 = automatic; ``window_halo`` is each window's context around its core.
     """
 
     iterations: int = 600
@@ -90,6 +98,10 @@ class TrainingParams:
     accelerate: str = "auto"
     spectral: bool = True
     blend_weight: float = DEFAULT_BLEND
+    training_input: str = "auto"
+    window_core: int = 0
+    window_halo: int = DEFAULT_HALO
+    window_batch: int = 0
 
     def validate(self) -> None:
         """Raise ValueError for values the trainer cannot use."""
@@ -108,6 +120,10 @@ class TrainingParams:
             raise ValueError(f"amp must be 'auto' or 'off', got '{self.amp}'.")
         if self.stat_loss_weight < 0:
             raise ValueError(f"The statistical-loss weight must be >= 0, got {self.stat_loss_weight}.")
+        if self.training_input not in TRAINING_INPUTS:
+            raise ValueError(f"Unknown training input '{self.training_input}'; expected one of {TRAINING_INPUTS}.")
+        if self.window_core < 0 or self.window_halo < 0 or self.window_batch < 0:
+            raise ValueError("window_core, window_halo and window_batch must be >= 0 (0 = automatic core and batch).")
         if not 0.0 <= self.blend_weight <= 1.0:
             raise ValueError(f"The RSSGL weight of the combination must be in [0, 1], got {self.blend_weight}.")
 
@@ -226,8 +242,9 @@ class RssglClassifier:
         """
         p = copy.deepcopy(self.params) if self.params is not None else TrainingParams()
         p.validate()
-        cube, valid = check_cube(cube, valid)
-        n_bands, height, width = cube.shape
+        device = choose_device(p.device)
+        scene, cube, valid = self._training_input(cube, valid, p, device)
+        n_bands, height, width = (scene.bands, scene.height, scene.width) if scene is not None else cube.shape
         train_labels = self._labels(train_labels, (height, width), "training labels")
         val_labels = self._labels(val_labels, (height, width), "validation labels")
         eval_labels = self._labels(eval_labels, (height, width), "evaluation labels")
@@ -254,37 +271,9 @@ class RssglClassifier:
                     f"The model to fine-tune expects {init_from.n_bands_} bands but the raster has {n_bands}; "
                     "fine-tune on the raster the model was trained on."
                 )
+        train_labels, val_labels, selection, selection_note = self._selection_pixels(
+            p, train_labels, val_labels, eval_labels, valid, classes)
 
-        # Validation pixels come out of the training pixels only.
-        selection_note = ""
-        selection = p.selection
-        carved = False  # validation pixels taken from train_labels here (not the caller's)
-        if selection == "validation" and val_labels is None:
-            train_labels, val_labels = validation_split(train_labels, p.validation_share, seed=p.seed)
-            carved = True
-        if selection == "validation":
-            val_labels = np.where(np.isin(val_labels, classes) & valid, val_labels, 0)
-            if not carved:  # the caller's validation pixels: never also trained on
-                train_labels = _without_validation_pixels(train_labels, val_labels)
-            n_val = int((val_labels > 0).sum())
-            if n_val < max(MIN_VALIDATION_PIXELS, classes.size):
-                selection_note = (
-                    f"only {n_val} validation pixel(s) (need >= {max(MIN_VALIDATION_PIXELS, classes.size)}): "
-                    "model selected on training loss instead"
-                )
-                log.warning("Validation selection falls back to training loss: %s.", selection_note)
-                selection = "loss"
-                if carved:  # give back what was carved; the caller's validation pixels are never trained on
-                    train_labels = np.where(val_labels > 0, val_labels, train_labels)
-                val_labels = None
-        elif selection == "paper":
-            selection_note = PAPER_LABEL
-        elif selection == "fit":  # every training pixel is also the pixel set whose fit decides when to stop
-            if val_labels is not None:
-                train_labels = _without_validation_pixels(train_labels, val_labels)
-            val_labels = np.where(valid, train_labels, 0)
-
-        device = choose_device(p.device)
         if device.type == "cpu":
             set_cpu_threads()
         self.device_ = str(device)
@@ -294,16 +283,11 @@ class RssglClassifier:
         # Normalisation: fine-tuning keeps the original model's statistics so its features stay meaningful.
         if init_from is not None:
             mean, std = init_from.band_mean_, init_from.band_std_
+        elif scene is not None:
+            mean, std, _ = scene.band_statistics(should_stop=should_stop)
         else:
             mean, std = band_statistics(cube, valid)
-        x = _padded_input(normalize_cube(cube, mean, std, valid), device)
-        hp, wp = x.shape[-2:]
-
         counts = np.array([(train_labels == c).sum() for c in classes], dtype=np.int64)
-        train_idx = _index_map(train_labels, classes, (hp, wp), device)
-        target = train_idx.clamp_min(0)[None]
-        val_idx = _index_map(val_labels, classes, (hp, wp), device) if val_labels is not None else None
-        eval_idx = _index_map(eval_labels, classes, (hp, wp), device) if eval_labels is not None else None
 
         overrides = dict(self.config_overrides or {})
         if init_from is not None:
@@ -320,32 +304,54 @@ class RssglClassifier:
         if init_from is not None:
             self._load_init(model, init_from, classes)
         model.to(device)
-
-        generator = torch.Generator(device=device)
-        generator.manual_seed(p.seed)
-        sampler = HBMinibatchSampler(train_idx, p.per_class_batch, generator)
         criterion = RssglLoss(counts, p.stat_loss_weight, p.cb_beta).to(device)
         use_amp = device.type == "cuda" and p.amp == "auto"
         horizon = max(p.poly_max_iterations, p.iterations)
-        lr_table = poly_lr_table(p.lr, horizon, p.poly_power, p.iterations + 1, device)
-        step = TrainStep(
-            model, criterion, x, target, sampler.draw, lr_table,
-            iterations=p.iterations, epoch_iterations=p.epoch_iterations, momentum=p.momentum,
-            weight_decay=p.weight_decay, amp=use_amp, selection=selection,
-            val_pixels=EvalPixels.from_index_map(val_idx), eval_pixels=EvalPixels.from_index_map(eval_idx),
-        )
         t0 = time.perf_counter()
-        with cudnn_autotune(device.type == "cuda"):
-            graphed = use_cuda_graph(p.accelerate, device) and step.enable_graph(generator=generator)
-            self.accelerated_ = bool(graphed)
-            history, best_epoch, stopped_early = self._train_loop(step, p, progress, should_stop, t0)
-        step.restore_best()
+        if scene is not None:
+            trainer, history, best_epoch, stopped_early = self._train_windows(
+                scene, mean, std, model, criterion, p, selection, classes,
+                {"train": train_labels, "val": val_labels, "eval": eval_labels}, device, use_amp, horizon,
+                progress, should_stop)
+            self.accelerated_ = False
+            self.training_input_ = trainer.plan.describe()
+            spectra, rows, cols, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None,) * 4
+        else:
+            x = _padded_input(normalize_cube(cube, mean, std, valid), device)
+            hp, wp = x.shape[-2:]
+            train_idx = _index_map(train_labels, classes, (hp, wp), device)
+            target = train_idx.clamp_min(0)[None]
+            val_idx = _index_map(val_labels, classes, (hp, wp), device) if val_labels is not None else None
+            eval_idx = _index_map(eval_labels, classes, (hp, wp), device) if eval_labels is not None else None
+            generator = torch.Generator(device=device)
+            generator.manual_seed(p.seed)
+            sampler = HBMinibatchSampler(train_idx, p.per_class_batch, generator)
+            lr_table = poly_lr_table(p.lr, horizon, p.poly_power, p.iterations + 1, device)
+            step = TrainStep(
+                model, criterion, x, target, sampler.draw, lr_table,
+                iterations=p.iterations, epoch_iterations=p.epoch_iterations, momentum=p.momentum,
+                weight_decay=p.weight_decay, amp=use_amp, selection=selection,
+                val_pixels=EvalPixels.from_index_map(val_idx), eval_pixels=EvalPixels.from_index_map(eval_idx),
+            )
+            with cudnn_autotune(device.type == "cuda"):
+                graphed = use_cuda_graph(p.accelerate, device) and step.enable_graph(generator=generator)
+                self.accelerated_ = bool(graphed)
+                history, best_epoch, stopped_early = self._train_loop(step, p, progress, should_stop, t0)
+            step.restore_best()
+            self.training_input_ = "whole scene"
+            spectra = rows = cols = y = None
+            if p.spectral and selection != "paper":
+                rows, cols = np.nonzero(train_labels > 0)
+                flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
+                spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
+                y = np.searchsorted(classes, train_labels[rows, cols])
         model.eval()
         self.spectral_ = None
         self.blend_weight_ = 1.0
         self.rssgl_temperature_ = 1.0
-        if p.spectral and selection != "paper":
-            self.spectral_ = self._fit_spectral(x, train_labels, classes, groups, p.seed)
+        if spectra is not None:
+            g = None if groups is None else np.asarray(groups)[rows, cols]
+            self.spectral_ = fit_spectral(spectra, y, groups=g, seed=p.seed, device=spectra.device)
             self.blend_weight_ = float(p.blend_weight)
         self.model_ = model
         self.config_ = config
@@ -377,15 +383,102 @@ class RssglClassifier:
         return self
 
     @staticmethod
-    def _fit_spectral(x: Tensor, train_labels: np.ndarray, classes: np.ndarray, groups: np.ndarray | None,
-                      seed: int) -> SpectralModel:
-        """The per-pixel kernel model on the training pixels' normalised spectra (x: the padded input)."""
-        rows, cols = np.nonzero(train_labels > 0)
-        flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-        spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
-        y = np.searchsorted(classes, train_labels[rows, cols])
-        g = None if groups is None else np.asarray(groups)[rows, cols]
-        return fit_spectral(spectra, y, groups=g, seed=seed, device=x.device)
+    def _training_input(cube: Any, valid: np.ndarray | None, p: TrainingParams, device: torch.device
+                        ) -> tuple[WindowedScene | None, np.ndarray | None, np.ndarray]:
+        """(windowed scene or None, cube or None, valid mask) as ``p.training_input`` and the device's memory say.
+
+        "auto" trains on the whole scene when the memory model says it fits the device, else on windows.
+        A WindowedScene trained on the whole scene is read whole first.
+        """
+        from .memory_model import check_training_fits
+
+        if isinstance(cube, WindowedScene):
+            bands, height, width = cube.bands, cube.height, cube.width
+        else:
+            cube = np.asarray(cube) if not isinstance(cube, np.memmap) else cube
+            if cube.ndim != 3:
+                check_cube(cube)  # its error message
+            bands, height, width = cube.shape
+        mode = p.training_input
+        if mode == "auto":
+            try:
+                check_training_fits(bands, height, width, device)
+                mode = "whole"
+            except RssglError:
+                mode = "windows"
+                log.info("The whole %d x %d raster does not fit the %s's memory for training: training on windows.",
+                         height, width, device.type.upper())
+        if mode == "windows":
+            scene = cube if isinstance(cube, WindowedScene) else WindowedScene.from_array(cube, valid)
+            ok = np.ones((height, width), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+            return scene, None, ok
+        if isinstance(cube, WindowedScene):
+            from .tiling import Window
+
+            cube, read_valid = cube.read(Window(0, 0, height, width))
+            valid = read_valid if valid is None else read_valid & np.asarray(valid, dtype=bool)
+        cube, valid = check_cube(cube, valid)
+        return None, cube, valid
+
+    @staticmethod
+    def _selection_pixels(p: TrainingParams, train_labels: np.ndarray, val_labels: np.ndarray | None,
+                          eval_labels: np.ndarray | None, valid: np.ndarray, classes: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray | None, str, str]:
+        """(training labels, the labels selection scores, the selection used, a note): validation pixels come
+        out of the training pixels only."""
+        selection_note = ""
+        selection = p.selection
+        carved = False  # validation pixels taken from train_labels here (not the caller's)
+        if selection == "validation" and val_labels is None:
+            train_labels, val_labels = validation_split(train_labels, p.validation_share, seed=p.seed)
+            carved = True
+        if selection == "validation":
+            val_labels = np.where(np.isin(val_labels, classes) & valid, val_labels, 0)
+            if not carved:  # the caller's validation pixels: never also trained on
+                train_labels = _without_validation_pixels(train_labels, val_labels)
+            n_val = int((val_labels > 0).sum())
+            if n_val < max(MIN_VALIDATION_PIXELS, classes.size):
+                selection_note = (
+                    f"only {n_val} validation pixel(s) (need >= {max(MIN_VALIDATION_PIXELS, classes.size)}): "
+                    "model selected on training loss instead"
+                )
+                log.warning("Validation selection falls back to training loss: %s.", selection_note)
+                selection = "loss"
+                if carved:  # give back what was carved; the caller's validation pixels are never trained on
+                    train_labels = np.where(val_labels > 0, val_labels, train_labels)
+                val_labels = None
+        elif selection == "paper":
+            selection_note = PAPER_LABEL
+        elif selection == "fit":  # every training pixel is also the pixel set whose fit decides when to stop
+            if val_labels is not None:
+                train_labels = _without_validation_pixels(train_labels, val_labels)
+            val_labels = np.where(valid, train_labels, 0)
+        return train_labels, val_labels, selection, selection_note
+
+    @staticmethod
+    def _train_windows(scene: WindowedScene, mean: np.ndarray, std: np.ndarray, model: RSSGL, criterion: RssglLoss,
+                       p: TrainingParams, selection: str, classes: np.ndarray, labels: dict[str, np.ndarray | None],
+                       device: torch.device, use_amp: bool, horizon: int, progress: ProgressFn | None,
+                       should_stop: StopFn | None) -> tuple[WindowTrainer, list[dict[str, Any]], int, bool]:
+        """Window training (core/window_training.py) of ``model`` on the pixels of ``labels`` ("train", "val", "eval")."""
+        points = {}
+        for name, lab in labels.items():
+            if lab is None or not (lab > 0).any():
+                continue
+            rows, cols = np.nonzero(lab > 0)
+            pos = np.searchsorted(classes, lab[rows, cols])
+            keep = (pos < classes.size) & (classes[np.minimum(pos, classes.size - 1)] == lab[rows, cols])
+            points[name] = (rows[keep], cols[keep], pos[keep])
+        plan = plan_windows(scene.bands, device, core=p.window_core, halo=p.window_halo, batch=p.window_batch)
+        trainer = WindowTrainer(scene, mean, std, plan, points, device, seed=p.seed, amp=use_amp)
+        log.info("Training on %s (%d windows hold training pixels).", plan.describe(), len(trainer.points["train"]))
+
+        def lr_at(it: int) -> float:
+            return p.lr * max(0.0, 1.0 - it / horizon) ** p.poly_power
+
+        history, best_epoch, stopped = trainer.train(model, criterion, p, selection, lr_at, int(classes.size),
+                                                     progress, should_stop)
+        return trainer, history, best_epoch, stopped
 
     @staticmethod
     def _train_loop(step: TrainStep, p: TrainingParams, progress: ProgressFn | None, should_stop: StopFn | None,
@@ -471,6 +564,21 @@ class RssglClassifier:
             weight = 1.0
         self.blend_weight_ = float(weight)
         self.rssgl_temperature_ = float(temperature)
+
+    def component_probabilities_at(self, cube: np.ndarray | WindowedScene, valid: np.ndarray | None,
+                                   pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """component_probabilities at the (H, W) boolean ``pixels`` only, each (K, n) in row-major pixel order.
+
+        A WindowedScene classifies only the tiles holding those pixels (window_training.pixel_probabilities):
+        cross-validation on a raster too large for whole-scene prediction."""
+        if isinstance(cube, WindowedScene):
+            from .window_training import pixel_probabilities
+
+            self._check_fitted()
+            rows, cols = np.nonzero(pixels)
+            return pixel_probabilities(self, cube, rows, cols)
+        rssgl, spectral = self.component_probabilities(cube, valid)
+        return rssgl[:, pixels], None if spectral is None else spectral[:, pixels]
 
     def component_probabilities(self, cube: np.ndarray, valid: np.ndarray | None = None
                                 ) -> tuple[np.ndarray, np.ndarray | None]:
