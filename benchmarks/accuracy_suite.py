@@ -114,6 +114,10 @@ def _new_fields(pred: np.ndarray, scene: dict, train: np.ndarray, test: np.ndarr
     return float(100 * (pred[m] == test[m]).mean()) if m.any() else None
 
 
+#: TrainingParams of the default's trainings (--training-input, --window): whole scene or windows (issue 15).
+TRAINING_INPUT: dict = {}
+
+
 def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int, with_paper: bool = True,
               dump: str = "") -> dict[str, dict]:
     """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
@@ -126,7 +130,7 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     out: dict[str, dict] = {}
 
     def make():
-        return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=iterations))
+        return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=iterations, **TRAINING_INPUT))
 
     t0 = time.perf_counter()
     kept: dict = {}
@@ -235,8 +239,10 @@ def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
 
 
 def run_cell(task: tuple) -> dict:
-    name, protocol, seed, data, device, jobs, iterations, methods, dump = task
+    name, protocol, seed, data, device, jobs, iterations, methods, dump, training_input = task
     import torch
+
+    TRAINING_INPUT.update(training_input)  # a spawned worker starts from the module's defaults
 
     torch.set_num_threads(jobs)
     scene = load_scene(name, Path(data), seed)
@@ -246,7 +252,8 @@ def run_cell(task: tuple) -> dict:
     results = run_rssgl(scene, train, test, groups, seed, device, iterations, "paper" in methods, dump)
     if "svm" in methods:
         results.update(run_baselines(scene, train, test, seed, jobs))
-    row = {"scene": name, "protocol": protocol, "seed": seed, "train_pixels": int((train > 0).sum()),
+    row = {"scene": name, "protocol": protocol, "seed": seed, "training_input": dict(training_input),
+           "train_pixels": int((train > 0).sum()),
            "test_pixels": int((test > 0).sum()), "results": results, "wall": time.perf_counter() - t0}
     print(f"{name:16s} {protocol:8s} seed {seed}: " + ", ".join(
         f"{m} {results[m]['oa']:.2f}" for m in METHODS if m in results), flush=True)
@@ -317,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="default,paper,svm",
                     help="'default' (with rssgl/spectral/blend), 'paper', 'svm' (with rf); a rerun of some "
                          "methods is merged over an earlier file by --summarise")
+    ap.add_argument("--training-input", default="auto", help="the default's training input: auto, whole, windows")
+    ap.add_argument("--window", default="", help="core:halo of training windows (default: the engine's)")
     ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels and candidates' test "
                                                "OA (.npz), to study the choice rule (benchmarks/blend_rule.py)")
     ap.add_argument("--summarise", default="",
@@ -326,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.summarise:
         print(summarise(merge_rows([json.loads(Path(f).read_text())["rows"] for f in args.summarise.split(",")])))
         return 0
+    TRAINING_INPUT["training_input"] = args.training_input
+    if args.window:
+        TRAINING_INPUT["window_core"], TRAINING_INPUT["window_halo"] = (int(v) for v in args.window.split(":"))
     data = Path(args.data)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.protocols.split(",")))
@@ -339,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             if only and protocol not in only:
                 continue
             tasks += [(name, protocol, s, str(data), args.device, args.jobs, args.iterations,
-                       methods, args.dump) for s in seeds]
+                       methods, args.dump, dict(TRAINING_INPUT)) for s in seeds]
     tasks.sort(key=lambda t: t[1] not in ("tiles", "blocks"))  # the longest cells first
     started = time.perf_counter()
     rows: list[dict] = []
