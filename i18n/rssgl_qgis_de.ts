@@ -687,97 +687,97 @@
         <translation>Wo trainiert wird: Automatisch nutzt eine NVIDIA-GPU, wenn torch eine findet, sonst die CPU; CUDA bricht mit einer klaren Meldung ab, wenn keine GPU vorhanden ist.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>Die trainierte Modelldatei (.rssgl: safetensors-Gewichte und JSON-Metadaten, niemals gepickelter Code).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>Optional: Das Trainingsraster sofort klassifizieren und die Klassenkarte hierhin schreiben (GeoTIFF, mit Stil).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>Optional: die Konfidenz des Modells pro Pixel (höchste Klassenwahrscheinlichkeit, 0-1, float32).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="131"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="140"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="147"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="152"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="153"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="155"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="160"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="161"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="166"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="170"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="167"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="172"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="138"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="143"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>Ausgabezahl: die kreuzvalidierte Gesamtgenauigkeit (0-1; leer ohne Kreuzvalidierung).</translation>
     </message>
@@ -787,29 +787,34 @@
         <translation>0 (Standard): auf jedem Stichprobenpixel trainieren und aufhören, sobald das Netz sie nicht mehr besser trifft (nichts wird zurückgehalten; die Kreuzvalidierung schätzt die Genauigkeit). Über 0 (bis 0,5): dieser Anteil der Pixel jeder Klasse wird zur Wahl der besten Epoche zurückgehalten, was bei wenigen Stichproben Genauigkeit kostet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="95"/>
         <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
         <translation>Frühes Beenden: nach so vielen Epochen (zu je 10 Iterationen) aufhören, in denen die Trainingspixel (oder, mit einem Validierungsanteil, die Validierungspixel) nicht besser klassifiziert wurden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="98"/>
         <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
         <translation>Ehrliche Genauigkeitsschätzung und Modellwahl (Standard 3; 0 = keine): mit N Teilmengen (2-10) werden die Stichproben (ganze Polygone; Flecken eines Label-Rasters) auf N Gruppen verteilt, N zusätzliche Modelle werden jeweils ohne eine Gruppe trainiert und an ihr getestet. Dieselben Teilmengen entscheiden, wie die Karte RSSGL mit einem pixelweisen Spektralmodell (einem SVM-ähnlichen Kernel-Klassifikator) kombiniert; die Genauigkeit jedes Kandidaten steht im Protokoll und im Bericht. Das Training dauert N + 1 mal so lange. Das gespeicherte Modell wird auf allen Stichproben trainiert. Klassen mit weniger als 2 getrennten Stichproben werden nicht getestet. Ohne Teilmengen werden RSSGL und das Spektralmodell mit gleichen Gewichten kombiniert.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="104"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
         <translation>Optional: die Bänder für das Training. Bandnummern und Bereiche (ab 1 gezählt, wie QGIS Bänder zählt) behalten diese Bänder: '1-129, 136-224'; ein vorangestelltes 'drop' lässt sie stattdessen weg: 'drop 130-135'. Bereiche mit 'nm' wählen Band-Mittenwellenlängen: '400-1340 nm, 1460-1790 nm' (das Raster muss seine Wellenlängen angeben). Leer: alle Bänder. Bänder, die die Schlechtband-Liste (bbl) der Datei als schlecht markiert oder die keine Daten oder nur einen konstanten Wert enthalten, werden immer weggelassen und im Protokoll genannt. Die Modelldatei hält die verwendeten Bänder fest, sodass 'Mit RSSGL klassifizieren' sie aus einem Raster mit allen Bändern auswählt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>Leave out the bands in the water-vapour absorption windows (band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 nm), which are noisy or empty in EnMAP, PRISMA, EMIT and airborne products. Needs the raster&apos;s band wavelengths; combines with the band selection.</source>
         <translation>Die Bänder in den Wasserdampf-Absorptionsfenstern weglassen (Bandmitten 1340-1460 nm, 1790-1960 nm und über 2450 nm), die in EnMAP-, PRISMA-, EMIT- und Flugzeugdaten verrauscht oder leer sind. Benötigt die Bandwellenlängen des Rasters; wirkt zusammen mit der Bandauswahl.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on; a model trained on some of the bands picks them from a raster with more bands (by wavelength when both record them, within 2 nm, else by band number).</source>
         <translation>Das zu klassifizierende Hyperspektralraster. Es muss die Bänder enthalten, mit denen das Modell trainiert wurde; ein Modell, das mit einem Teil der Bänder trainiert wurde, wählt sie aus einem Raster mit mehr Bändern aus (nach Wellenlänge innerhalb von 2 nm, wenn beide sie angeben, sonst nach Bandnummer).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <source>What the network sees at each iteration. Auto: the whole raster when the device&apos;s memory holds it (as the paper trains), else windows of 128 x 128 pixels around the samples, a few per iteration, so a flight line or a whole satellite scene trains on an 8 GB GPU. The report says which input was used.</source>
+        <translation>Was das Netz in jeder Iteration sieht. Automatisch: das ganze Raster, wenn der Speicher des Geräts es fasst (so trainiert das Paper), sonst Fenster von 128 x 128 Pixeln um die Stichproben, einige pro Iteration, sodass auch ein Flugstreifen oder eine ganze Satellitenszene auf einer 8-GB-GPU trainiert. Der Bericht nennt die verwendete Eingabe.</translation>
     </message>
 </context>
 <context>
@@ -974,169 +979,189 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 <context>
     <name>TrainRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="63"/>
         <source>Train RSSGL</source>
         <translation>RSSGL trainieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="149"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
         <source>Training samples (polygons or points)</source>
         <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="71"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="151"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="160"/>
         <source>Training samples as a label raster</source>
         <translation>Trainingsstichproben als Label-Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="84"/>
         <source>Learning rate</source>
         <translation>Lernrate</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM-Kernel</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
         <source>Auto (from the raster size)</source>
         <translation>Automatisch (aus der Rastergröße)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="92"/>
         <source>Statistical-loss weight</source>
         <translation>Gewicht des statistischen Verlusts</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="92"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Auto (GPU when available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>Geduld für frühes Beenden (Epochen)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="119"/>
         <source>Model file</source>
         <translation>Modelldatei</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="119"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL-Modell (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="121"/>
         <source>Classification of the training raster</source>
         <translation>Klassifikation des Trainingsrasters</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="115"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
         <source>Confidence</source>
         <translation>Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
         <source>HTML files (*.html)</source>
         <translation>HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="137"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>Geben Sie die Trainingsstichproben entweder als Vektorlayer ('Trainingsstichproben') oder als Label-Raster ('Trainingsstichproben als Label-Raster') an, nicht beides und nicht keines von beiden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="131"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="140"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>Wählen Sie das 'Klassenfeld' der Trainingsstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="145"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="154"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>Die RSSGL-Engine konnte nicht geladen werden ({}). Installieren Sie PyTorch für das Python, das QGIS verwendet (das RSSGL-Dock bietet dies an).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="188"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="198"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>Validierungs-Gesamtgenauigkeit des behaltenen Modells: {:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="197"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="207"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="199"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="209"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>Cross-validation folds over whole samples (0 = none)</source>
         <translation>Kreuzvalidierungs-Folds über ganze Stichproben (0 = keine)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="134"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="143"/>
         <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
         <translation>Die Kreuzvalidierung braucht mindestens 2 Folds; wählen Sie 0 für keine oder 2 bis {}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="194"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="204"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit ({} Folds ganzer Stichproben): {:.2f} % (+- {:.2f})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="129"/>
         <source>Cross-validated overall accuracy</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="76"/>
         <source>Validation share (0 = train on every sample pixel)</source>
         <translation>Validierungsanteil (0 = auf jedem Stichprobenpixel trainieren)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="104"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="113"/>
         <source>Band selection (e.g. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; empty = all)</source>
         <translation>Bandauswahl (z. B. '1-129, 136-224', 'drop 130-135', '400-1340 nm'; leer = alle)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="116"/>
         <source>Drop the water-vapour bands (1340-1460 nm, 1790-1960 nm, beyond 2450 nm)</source>
         <translation>Wasserdampfbänder weglassen (1340-1460 nm, 1790-1960 nm, über 2450 nm)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>Training input</source>
+        <translation>Trainingseingabe</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>Auto (the whole raster when it fits the device&apos;s memory, else windows)</source>
+        <translation>Automatisch (das ganze Raster, wenn es in den Speicher des Geräts passt, sonst Fenster)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>The whole raster at every iteration</source>
+        <translation>Das ganze Raster in jeder Iteration</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>Windows around the samples (memory independent of the raster size)</source>
+        <translation>Fenster um die Stichproben (Speicher unabhängig von der Rastergröße)</translation>
     </message>
 </context>
 <context>

@@ -687,97 +687,97 @@
         <translation>训练位置：自动模式在 torch 检测到 NVIDIA GPU 时使用 GPU，否则使用 CPU；选择 CUDA 而没有 GPU 时会给出明确的错误。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>训练得到的模型文件（.rssgl：safetensors 权重和 JSON 元数据，绝不包含 pickle 代码）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>可选：立即对训练栅格进行分类，并将分类图写到此处（带样式的 GeoTIFF）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="122"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>可选：模型在每个像元上的置信度（最高类别概率，0-1，float32）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="131"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="134"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="140"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="147"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="152"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="153"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="155"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="160"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="161"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="166"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="170"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="167"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="172"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="138"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="143"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL 使用整景的统计量进行归一化。大于一个分块的栅格会逐块分类；启用此选项时，会先在分块上收集统计量（额外 3 次遍历；对于大型栅格，每次遍历只查看四分之一的分块），使分类图没有分块接缝。取消勾选可更快地预览（每个分块单独归一化）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="129"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>输出数值：交叉验证的总体精度（0-1；未进行交叉验证时为空）。</translation>
     </message>
@@ -787,29 +787,34 @@
         <translation>0（默认）：在每个样本像元上训练，当网络对它们的拟合不再提高时停止（不留出任何像元；由交叉验证估计精度）。大于 0（最多 0.5）：留出每个类别该比例的像元用于选择最佳轮次，样本很少时会损失精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="95"/>
         <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
         <translation>提前停止：当训练像元（若设置了验证比例，则为验证像元）在这么多轮（每轮 10 次迭代）内分类没有改善时停止。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="93"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="98"/>
         <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
         <translation>可靠的精度估计与模型选择（默认 3；0 = 不做）：使用 N 折（2-10）时，样本（整个多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试。同样的折决定地图如何将 RSSGL 与逐像元光谱模型（类似 SVM 的核分类器）组合；每个候选方案的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型使用全部样本训练。少于 2 个独立样本的类别不参与测试。不做交叉验证时，RSSGL 与光谱模型以相同权重组合。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="104"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="109"/>
         <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
         <translation>可选：用于训练的波段。波段编号和范围（从 1 开始，与 QGIS 的波段计数一致）保留这些波段：'1-129, 136-224'；开头的 'drop' 则排除它们：'drop 130-135'。以 'nm' 结尾的范围按波段中心波长选择：'400-1340 nm, 1460-1790 nm'（栅格必须记录其波长）。留空：全部波段。文件坏波段列表（bbl）标记为坏的波段，以及无数据或只有一个常数值的波段，总是被排除并在日志中列出。模型文件记录所用的波段，因此“用 RSSGL 分类”会从包含全部波段的栅格中选取它们。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="113"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="118"/>
         <source>Leave out the bands in the water-vapour absorption windows (band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 nm), which are noisy or empty in EnMAP, PRISMA, EMIT and airborne products. Needs the raster&apos;s band wavelengths; combines with the band selection.</source>
         <translation>排除水汽吸收窗口中的波段（波段中心 1340-1460 nm、1790-1960 nm 及 2450 nm 以上），这些波段在 EnMAP、PRISMA、EMIT 和航空数据中噪声大或为空。需要栅格的波段波长；可与波段选择同时使用。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on; a model trained on some of the bands picks them from a raster with more bands (by wavelength when both record them, within 2 nm, else by band number).</source>
         <translation>要分类的高光谱栅格。它必须包含模型训练所用的波段；用部分波段训练的模型会从波段更多的栅格中选取这些波段（双方都记录波长时按波长匹配，容差 2 nm，否则按波段编号）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="90"/>
+        <source>What the network sees at each iteration. Auto: the whole raster when the device&apos;s memory holds it (as the paper trains), else windows of 128 x 128 pixels around the samples, a few per iteration, so a flight line or a whole satellite scene trains on an 8 GB GPU. The report says which input was used.</source>
+        <translation>网络在每次迭代中看到的内容。自动：当设备内存容纳得下时使用整幅栅格（与论文的训练方式相同），否则使用样本周围 128 x 128 像素的窗口，每次迭代若干个，因此航带或整幅卫星影像也能在 8 GB 的 GPU 上训练。报告会说明使用了哪种输入。</translation>
     </message>
 </context>
 <context>
@@ -974,169 +979,189 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
 <context>
     <name>TrainRssglAlgorithm</name>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="60"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="63"/>
         <source>Train RSSGL</source>
         <translation>训练 RSSGL</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="149"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="158"/>
         <source>Hyperspectral raster</source>
         <translation>高光谱栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="65"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
         <source>Training samples (polygons or points)</source>
         <translation>训练样本（多边形或点）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="68"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="71"/>
         <source>Class field</source>
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="151"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="160"/>
         <source>Training samples as a label raster</source>
         <translation>以标签栅格作为训练样本</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="81"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="84"/>
         <source>Learning rate</source>
         <translation>学习率</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
         <source>ConvLSTM kernel</source>
         <translation>ConvLSTM 卷积核</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="86"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
         <source>Auto (from the raster size)</source>
         <translation>自动（根据栅格大小）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="92"/>
         <source>Statistical-loss weight</source>
         <translation>统计损失权重</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="92"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
         <source>Random seed</source>
         <translation>随机种子</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="95"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
         <source>Auto (GPU when available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="98"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
         <source>Early-stopping patience (epochs)</source>
         <translation>提前停止耐心值（轮）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="119"/>
         <source>Model file</source>
         <translation>模型文件</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="119"/>
         <source>RSSGL model (*.rssgl)</source>
         <translation>RSSGL 模型 (*.rssgl)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="112"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="121"/>
         <source>Classification of the training raster</source>
         <translation>训练栅格的分类结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="115"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="124"/>
         <source>Confidence</source>
         <translation>置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="117"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="126"/>
         <source>HTML files (*.html)</source>
         <translation>HTML 文件 (*.html)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="137"/>
         <source>Give the training samples either as a vector layer (&apos;Training samples&apos;) or as a label raster (&apos;Training samples as a label raster&apos;), not both or neither.</source>
         <translation>请以矢量图层（“训练样本”）或标签栅格（“以标签栅格作为训练样本”）二者之一提供训练样本，不能两者都给或都不给。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="131"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="140"/>
         <source>Choose the &apos;Class field&apos; of the training samples.</source>
         <translation>请为训练样本选择“类别字段”。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="145"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="154"/>
         <source>The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS uses (the RSSGL dock offers to do it).</source>
         <translation>无法加载 RSSGL 引擎（{}）。请为 QGIS 所用的 Python 安装 PyTorch（RSSGL 停靠面板可代为安装）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="188"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="198"/>
         <source>Validation overall accuracy of the kept model: {:.2f} %</source>
         <translation>所保留模型的验证总体精度：{:.2f} %</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="197"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="207"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="199"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="209"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="110"/>
         <source>Cross-validation folds over whole samples (0 = none)</source>
         <translation>按完整样本划分的交叉验证折数（0 = 不进行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="134"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="143"/>
         <source>Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.</source>
         <translation>交叉验证至少需要 2 折；请选择 0（不进行）或 2 到 {}。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="194"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="204"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>交叉验证总体精度（{} 折，按完整样本）：{:.2f} %（+- {:.2f}）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="120"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="129"/>
         <source>Cross-validated overall accuracy</source>
         <translation>交叉验证总体精度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="76"/>
         <source>Validation share (0 = train on every sample pixel)</source>
         <translation>验证比例（0 = 在每个样本像元上训练）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="104"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="113"/>
         <source>Band selection (e.g. &apos;1-129, 136-224&apos;, &apos;drop 130-135&apos;, &apos;400-1340 nm&apos;; empty = all)</source>
         <translation>波段选择（例如 '1-129, 136-224'、'drop 130-135'、'400-1340 nm'；留空 = 全部）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/train.py" line="107"/>
+        <location filename="../rssgl_qgis/processing/train.py" line="116"/>
         <source>Drop the water-vapour bands (1340-1460 nm, 1790-1960 nm, beyond 2450 nm)</source>
         <translation>排除水汽吸收波段（1340-1460 nm、1790-1960 nm、2450 nm 以上）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>Training input</source>
+        <translation>训练输入</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>Auto (the whole raster when it fits the device&apos;s memory, else windows)</source>
+        <translation>自动（设备内存容纳得下时用整幅栅格，否则用窗口）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>The whole raster at every iteration</source>
+        <translation>每次迭代使用整幅栅格</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="101"/>
+        <source>Windows around the samples (memory independent of the raster size)</source>
+        <translation>样本周围的窗口（内存与栅格大小无关）</translation>
     </message>
 </context>
 <context>

@@ -87,6 +87,11 @@ def parameter_help() -> dict[str, dict[str, str]]:
             "SEED": translate("RssglHelp", "Random seed: the same seed, data and device give the same model."),
             "DEVICE": translate("RssglHelp", "Where to train: Auto uses an NVIDIA GPU when torch sees one and the "
                                              "CPU otherwise; CUDA fails clearly when there is no GPU."),
+            "TRAINING_INPUT": translate("RssglHelp", "What the network sees at each iteration. Auto: the whole raster "
+                                                     "when the device's memory holds it (as the paper trains), else "
+                                                     "windows of 128 x 128 pixels around the samples, a few per "
+                                                     "iteration, so a flight line or a whole satellite scene trains "
+                                                     "on an 8 GB GPU. The report says which input was used."),
             "PATIENCE": translate("RssglHelp", "Early stopping: stop after this many epochs (of 10 iterations) "
                                                "in which the training pixels (or, with a validation share, the "
                                                "validation pixels) were classified no better."),

@@ -27,6 +27,8 @@ from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_
 
 #: DEVICE enum order -> engine device names.
 DEVICES = ("auto", "cuda", "cpu")
+#: TRAINING_INPUT enum order -> TrainingParams.training_input.
+TRAINING_INPUTS = ("auto", "whole", "windows")
 
 
 class TrainRssglAlgorithm(RssglAlgorithm):
@@ -45,6 +47,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
     STAT_LOSS_WEIGHT = "STAT_LOSS_WEIGHT"
     SEED = "SEED"
     DEVICE = "DEVICE"
+    TRAINING_INPUT = "TRAINING_INPUT"
     PATIENCE = "PATIENCE"
     CROSS_VALIDATION = "CROSS_VALIDATION"
     BANDS = "BANDS"
@@ -94,6 +97,12 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             defaultValue=2333, minValue=0)))
         self.addParameter(self.advanced(QgsProcessingParameterEnum(
             self.DEVICE, self.tr("Device"), options=[self.tr("Auto (GPU when available)"), "CUDA", "CPU"],
+            defaultValue=0)))
+        self.addParameter(self.advanced(QgsProcessingParameterEnum(
+            self.TRAINING_INPUT, self.tr("Training input"),
+            options=[self.tr("Auto (the whole raster when it fits the device's memory, else windows)"),
+                     self.tr("The whole raster at every iteration"),
+                     self.tr("Windows around the samples (memory independent of the raster size)")],
             defaultValue=0)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.PATIENCE, self.tr("Early-stopping patience (epochs)"), QgsProcessingParameterNumber.Integer,
@@ -166,6 +175,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             validation_share=share,
             seed=self.parameterAsInt(parameters, self.SEED, context),
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            training_input=TRAINING_INPUTS[self.parameterAsEnum(parameters, self.TRAINING_INPUT, context)],
             patience_epochs=patience,
         )
         kernel = KERNEL_CHOICES[self.parameterAsEnum(parameters, self.KERNEL, context)]

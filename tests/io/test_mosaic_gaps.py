@@ -127,3 +127,36 @@ def test_training_on_a_mosaic_with_gaps(tmp_path, mosaics, monkeypatch):
     assert not any("left out" in m for m in messages)
     classes = gdal.Open(result.classification_path).ReadAsArray()
     assert (classes[gaps] == 0).all() and (classes[~gaps] > 0).all()
+
+
+def test_train_raster_on_windows_reads_the_gapped_mosaic_window_by_window(mosaics, tmp_path, monkeypatch):
+    """A raster that does not fit the device's memory trains on windows through GDAL: the report and the log say
+    so, cross-validation runs on windows too, the gaps stay nodata and the map is a real map."""
+    from rssgl_qgis.core import memory_model
+    from rssgl_qgis.io import raster as raster_module
+
+    _, paths, _, _, gaps = mosaics
+    real_init = RssglClassifier.__init__
+    monkeypatch.setattr(RssglClassifier, "__init__", lambda self, config_overrides=None, params=None: real_init(
+        self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params))
+    monkeypatch.setattr(memory_model, "_available_bytes", lambda device: 64 << 20)  # nothing fits whole
+    monkeypatch.setattr(raster_module, "read_cube", lambda *a, **k: pytest.fail("the raster was read whole"))
+    cubes, labels = _tiles()
+    _, gapped_labels = _mosaic(cubes, labels, GAP)
+    sparse = np.where(np.random.default_rng(2).random(gapped_labels.shape) < 0.03, gapped_labels, 0)
+    label_path = make_raster(tmp_path / "labels.tif", sparse.astype(np.uint8), nodata=0)
+    messages = []
+    result = train_from_files(paths["gapped"], samples_raster=label_path,
+                              params=TrainingParams(iterations=20, epoch_iterations=5, device="cpu", seed=0,
+                                                    window_core=16, window_halo=8),
+                              kernel="3x3x3", model_out=str(tmp_path / "m.rssgl"), cv_folds=2,
+                              classification_out=str(tmp_path / "map.tif"), report_out=str(tmp_path / "r.html"),
+                              log=lambda level, message: messages.append(message))
+    assert any("does not fit" in m and "training on windows" in m for m in messages), messages
+    assert any("input: windows of 32 x 32 pixels (16-pixel cores with a 8-pixel halo)" in m for m in messages)
+    assert result.cross_validation is not None and result.cross_validation.candidates
+    assert "windows of 32 x 32 pixels" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    classes = gdal.Open(result.classification_path).ReadAsArray()
+    assert (classes[gaps] == 0).all() and (classes[~gaps] > 0).all()
+    m = (gapped_labels > 0) & (sparse == 0)
+    assert (classes[m] == gapped_labels[m]).mean() > 0.6  # four classes: chance is 25 %
