@@ -101,6 +101,10 @@ class _FakeClassifier:
         cols = np.arange(w)[None, None, :] < w // 2
         return np.where(cols, right, wrong), np.where(cols, wrong * 0 + 1.0 / k, right)
 
+    def component_probabilities_at(self, cube, valid, pixels):
+        rssgl, spectral = self.component_probabilities(cube, valid)
+        return rssgl[:, pixels], spectral[:, pixels]
+
     def predict_proba(self, cube, valid):
         return self.component_probabilities(cube, valid)[0]
 

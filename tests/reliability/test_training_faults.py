@@ -210,7 +210,8 @@ def test_host_out_of_memory_in_training_says_what_to_do(inputs, tmp_path, monkey
 
 
 def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training(inputs, tmp_path, monkeypatch):
-    """check_training_fits runs before the raster is read: the user hears at once what size to clip to."""
+    """With "the whole raster" asked, check_training_fits runs before the raster is read: the user hears at once
+    what size to clip to (Auto trains on windows instead: the next test)."""
     from rssgl_qgis.core import memory_model
     from rssgl_qgis.core.training import RssglClassifier
     from rssgl_qgis.io import raster as io_raster
@@ -224,7 +225,7 @@ def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training
     monkeypatch.setattr(RssglClassifier, "fit", must_not_run)
     monkeypatch.setattr(io_raster, "read_cube", must_not_run)
     with pytest.raises(ValueError) as info:
-        _train(inputs, tmp_path)
+        _train(inputs, tmp_path, training_input="whole")
     need = memory_model.estimate_training_bytes(4, 24, 24, "cpu")
     assert str(info.value).startswith(
         f"Training RSSGL on the whole 24x24-pixel, 4-band raster needs about {need / 2**30:.1f} GiB of memory, but "
@@ -232,3 +233,16 @@ def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training
         "to the area around your training samples"
     )
     assert snapshot(tmp_path) == {}
+
+
+def test_a_raster_too_large_for_the_memory_trains_on_windows_without_reading_it_whole(inputs, tmp_path, monkeypatch):
+    """Auto (the default): the same raster is not refused; it trains on windows, never read whole, and says so."""
+    from rssgl_qgis.core import memory_model
+    from rssgl_qgis.io import raster as io_raster
+
+    monkeypatch.setattr(memory_model, "_available_bytes", lambda device: 2**20)
+    monkeypatch.setattr(io_raster, "read_cube", lambda *a, **k: pytest.fail("the raster was read whole"))
+    result, logs = _train(inputs, tmp_path, iterations=2, window_core=16, window_halo=4)
+    assert result.classifier.training_input_.startswith("windows of")
+    assert any("does not fit" in m and "training on windows" in m for _, m in logs)
+    assert "training input" in (tmp_path / "report.html").read_text(encoding="utf-8")
