@@ -339,7 +339,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scene-sample", type=int, default=DEFAULT_SCENE_SAMPLE,
                     help="statistics passes look at every N-th tile of large rasters (1 = all)")
     ap.add_argument("--memory-gib", type=float, default=2.0, help="host memory limit of the run")
-    ap.add_argument("--amp", choices=["auto", "off"], default="auto", help="bf16 autocast on CUDA")
+    ap.add_argument("--amp", choices=["auto", "off", "on"], default="auto",
+                    help="bf16 autocast: auto = on CUDA only (the engine's default); on = on the CPU too")
     ap.add_argument("--baseline-rows", type=int, default=None, help="rows of the baseline strip (default size/4)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--gdal-io", action="store_true", help="also measure GDAL read/write throughput")
@@ -375,7 +376,8 @@ def main(argv=None) -> int:
     print(f"# device: {describe_device(device)}; torch {torch.__version__}", flush=True)
     results: dict = {"device": describe_device(device), "torch": torch.__version__, "size": args.size,
                      "bands": args.bands, "runs": []}
-    pred = random_predictor(args.bands, args.classes, device, amp=device.type == "cuda" and args.amp == "auto")
+    pred = random_predictor(args.bands, args.classes, device,
+                            amp=args.amp == "on" or (device.type == "cuda" and args.amp == "auto"))
     tiles = [None] if args.tile is None else [int(t) for t in str(args.tile).split(",")]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         if args.training_memory_only:
