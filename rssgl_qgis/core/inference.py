@@ -12,7 +12,8 @@ parts it drives live in their own modules:
   GPU memory, and which errors count as out-of-memory;
 * core/pipeline.py: reading batches ahead in a background thread through a bounded queue,
   page-locked buffers and asynchronous copies on CUDA;
-* core/statistics_passes.py: the sweeps that gather whole-scene statistics before the final one.
+* core/statistics_passes.py: the sweeps that gather whole-scene statistics before the final one;
+* core/stage_cache.py: on the CPU, each window's stage-1 ConvLSTM output reused across those sweeps.
 
 Tiling is not exactly whole-scene prediction: GroupNorm statistics and the channel attention's
 global pooling are computed per window unless the statistics passes inject whole-scene ones.
@@ -43,6 +44,7 @@ from .errors import Cancelled
 from .memory_model import MIN_TILE, is_out_of_memory, plan_memory
 from .pipeline import BatchReader, Pending, PinnedBatch, Prefetcher, SyncReader, to_host_async
 from .scene_stats import SceneStatistics
+from .stage_cache import Stage1Cache
 from .statistics_passes import DEFAULT_SCENE_PASSES, DEFAULT_SCENE_SAMPLE, StatisticsPasses, stats_region
 from .tiling import PAD_MULTIPLE, Tile, Window, batches, plan_tiles, round_up, smallest_label_dtype
 
@@ -234,6 +236,7 @@ class _TiledRun:
         self.valid_pixels = 0
         self.compute_seconds = 0.0
         self.scene_stats: SceneStatistics | None = None  # set by predict_tiled when it gathers statistics
+        self.stage_cache: Stage1Cache | None = None  # set by predict_tiled: stage-1 outputs reused on the CPU
         # reading the windows into (on CUDA page-locked) batch buffers and onto the device (core/pipeline.py)
         self.io = BatchReader(read_window, valid_fn, height, width, predictor.bands, predictor.device)
 
@@ -309,6 +312,8 @@ class _TiledRun:
         del x_raw
         if self.scene_stats is not None:
             self.scene_stats.set_regions([stats_region(t, self.height, self.width) for t in tiles], x.shape[-2:])
+        if self.stage_cache is not None:
+            self.stage_cache.keys = [t.read for t in tiles]
         proba = self.p.probabilities(x)
         del x
         conf, idx = proba.max(dim=1)
@@ -432,8 +437,11 @@ def predict_tiled(
     write_seconds = 0.0
     if should_stop is not None and should_stop():
         raise Cancelled("Classification cancelled before the first tile.")
-    sweeps = StatisticsPasses(tiles, final_batches, plan.tile, plan.batch, p.network, scene_passes, scene_sample)
+    cache = Stage1Cache(p.network, memory_limit_bytes // 4) if Stage1Cache.applies(p.network, p.device) else None
+    sweeps = StatisticsPasses(tiles, final_batches, plan.tile, plan.batch, p.network, scene_passes, scene_sample,
+                              stage_cache=cache)
     run.scene_stats = sweeps.stats
+    run.stage_cache = sweeps.stage_cache
     # Every batch has the same shape: let cuDNN pick its fastest kernels once (restored afterwards).
     cudnn_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = cudnn_benchmark or (p.device.type == "cuda" and CUDNN_AUTOTUNE)
@@ -489,8 +497,20 @@ def predict_tiled(
     def statistics_pass_done() -> None:
         run.valid_pixels = 0  # the report counts the valid pixels of the final pass
 
+    def stem_sweep(groups: list[list[Tile]]) -> None:
+        """The stem alone over ``groups``: its GroupNorm statistics, before the passes (core/stage_cache.py)."""
+        for k, group in enumerate(groups, start=1):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"Classification cancelled after {k - 1} of {len(groups)} tile batches.")
+            raw, mask = run.io.read(group)
+            x_raw, m = run.io.to_device(raw, mask)
+            x, _ = p.normalise(x_raw, run.nodata_t, m)
+            run.scene_stats.set_regions([stats_region(t, height, width) for t in group], x.shape[-2:])
+            with torch.no_grad(), torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.amp):
+                p.network.stem(x)
+
     try:
-        sweeps.run(sweep, after_pass=statistics_pass_done)
+        sweeps.run(sweep, after_pass=statistics_pass_done, stem_sweep=stem_sweep)
     finally:
         if run.io.read_pool is not None:
             run.io.read_pool.shutdown(wait=True, cancel_futures=True)

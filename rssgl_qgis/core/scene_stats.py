@@ -57,6 +57,9 @@ class SceneStatistics:
         #: statistics of all its regions pooled, computed with gradients, as whole-scene training does over
         #: the scene; the finished statistics are then not used.
         self.pooled = False
+        #: Statistics that are final (recorded once, e.g. the stem's by a stem-only pass): later passes neither
+        #: record nor replace them (core/stage_cache.py relies on them staying fixed).
+        self.frozen: set[str] = set()
 
     # -- pass bookkeeping -------------------------------------------------------------------------
     def start_pass(self) -> None:
@@ -73,6 +76,7 @@ class SceneStatistics:
                 finished[name] = (mean.float(), var.float())
             else:
                 finished[name] = ((a / count).float(), b.float())
+        finished.update({name: self.current[name] for name in self.frozen if name in self.current})
         self.current = finished
         self._affine = {}
         self._accum = None
@@ -125,7 +129,7 @@ class SceneStatistics:
             n, c, h, w = x.shape
             if self.pooled:
                 return self._pooled_group_norm(module, x)
-            if self._accum is not None:
+            if self._accum is not None and name not in self.frozen:
                 for i, (rs, cs) in enumerate(self._slices(h, w)):
                     part = x[i, :, rs, cs].reshape(groups, -1).double()
                     self._add(name, "gn", part.sum(1), (part * part).sum(1), part.shape[1])
@@ -183,7 +187,7 @@ class SceneStatistics:
             if self.pooled:
                 parts = torch.cat(self._regions_of(x), dim=1)
                 return module.gate(x, parts.mean(1)[None, :, None, None], parts.amax(1)[None, :, None, None])
-            if self._accum is not None:
+            if self._accum is not None and name not in self.frozen:
                 for i, (rs, cs) in enumerate(self._slices(h, w)):
                     part = x[i, :, rs, cs].reshape(c, -1)
                     self._add(name, "ca", part.double().sum(1), part.float().amax(1), part.shape[1])

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .scene_stats import SceneStatistics
+from .stage_cache import Stage1Cache
 from .tiling import PAD_MULTIPLE, Tile, batches, round_up
 
 __all__ = [
@@ -83,10 +84,12 @@ class StatisticsPasses:
     """
 
     def __init__(self, tiles: list[Tile], final: list[list[Tile]], tile: int, batch: int, network: Any,
-                 scene_passes: int, scene_sample: int):
+                 scene_passes: int, scene_sample: int, stage_cache: Stage1Cache | None = None):
         self.network = network
         self.passes = scene_passes if len(tiles) > 1 and isinstance(network, torch.nn.Module) else 0
         self.stats = SceneStatistics() if self.passes > 0 else None
+        #: with statistics passes on the CPU: a stem-only pass first, then each tile's stage-1 output is reused
+        self.stage_cache = stage_cache if self.passes > 0 else None
         # the tile batches of each sweep: a spread sample of the tiles for statistics, all tiles for the last
         self.batches = [batches(statistics_tiles(tiles, tile, i, scene_sample), batch)
                         for i in range(self.passes)] + [final]
@@ -110,10 +113,21 @@ class StatisticsPasses:
             return f"Whole-scene statistics, pass {index + 1} of {self.passes}: tile batch {{}} of {n}"
         return f"Classifying with whole-scene statistics: tile batch {{}} of {n}"
 
-    def run(self, sweep: Callable[..., None], after_pass: Callable[[], None]) -> None:
+    def run(self, sweep: Callable[..., None], after_pass: Callable[[], None],
+            stem_sweep: Callable[[list[list[Tile]]], None] | None = None) -> None:
         """``sweep(index, write=False)`` for each statistics pass (``after_pass()`` after each), then
-        ``sweep(passes, write=True)`` with the gathered statistics, all with the statistics attached."""
-        with self.stats.attached(self.network) if self.stats is not None else contextlib.nullcontext():
+        ``sweep(passes, write=True)`` with the gathered statistics, all with the statistics attached.
+
+        With a stage cache, ``stem_sweep(batches)`` first runs the stem alone over the first pass's tiles;
+        its GroupNorm statistics are then fixed (core/stage_cache.py)."""
+        cache = self.stage_cache
+        with self.stats.attached(self.network) if self.stats is not None else contextlib.nullcontext(), \
+                cache.attached() if cache is not None else contextlib.nullcontext():
+            if cache is not None and stem_sweep is not None:
+                self.stats.start_pass()
+                stem_sweep(self.batches[0])
+                self.stats.end_pass()
+                self.stats.frozen.add(cache.stem_norm_name)
             for index in range(self.passes):
                 self.stats.start_pass()
                 sweep(index, write=False)
