@@ -38,6 +38,17 @@ __all__ = ["SceneStatistics", "Region"]
 Region = tuple[int, int, int, int]
 
 
+def _folded_affine(module: nn.GroupNorm, mean: Tensor, var: Tensor, channels: int) -> tuple[Tensor, Tensor]:
+    """Per-group mean and variance and the module's affine folded into one scale and shift per channel."""
+    per_group = channels // module.num_groups
+    scale = torch.rsqrt(var + module.eps).repeat_interleave(per_group)
+    shift = -mean.repeat_interleave(per_group) * scale
+    if module.affine:
+        scale = scale * module.weight.float()
+        shift = shift * module.weight.float() + module.bias.float()
+    return scale, shift
+
+
 class SceneStatistics:
     """Accumulates and applies whole-scene GroupNorm / channel-attention statistics of one network.
 
@@ -151,12 +162,7 @@ class SceneStatistics:
         if name in self._affine and not training:
             return self._affine[name]
         mean, var = self.current[name]
-        per_group = channels // module.num_groups
-        scale = torch.rsqrt(var + module.eps).repeat_interleave(per_group)
-        shift = -mean.repeat_interleave(per_group) * scale
-        if module.affine:
-            scale = scale * module.weight.float()
-            shift = shift * module.weight.float() + module.bias.float()
+        scale, shift = _folded_affine(module, mean, var, channels)
         if not training:
             self._affine[name] = (scale, shift)
         return scale, shift
@@ -170,14 +176,7 @@ class SceneStatistics:
         """GroupNorm of the batch with the mean and variance of all its regions together (differentiable)."""
         groups, c = module.num_groups, x.shape[1]
         parts = torch.cat(self._regions_of(x.float()), dim=1).reshape(groups, -1)
-        mean = parts.mean(1)
-        var = parts.var(1, unbiased=False)
-        per_group = c // groups
-        scale = torch.rsqrt(var + module.eps).repeat_interleave(per_group)
-        shift = -mean.repeat_interleave(per_group) * scale
-        if module.affine:
-            scale = scale * module.weight.float()
-            shift = shift * module.weight.float() + module.bias.float()
+        scale, shift = _folded_affine(module, parts.mean(1), parts.var(1, unbiased=False), c)
         out = torch.addcmul(shift[None, :, None, None], x.float(), scale[None, :, None, None])
         return out if torch.is_autocast_enabled(x.device.type) else out.to(x.dtype)
 

@@ -56,6 +56,21 @@ def _tile_pixels(image: np.ndarray, gap: int) -> np.ndarray:
     return np.stack([image[y:y + TILE, x:x + TILE] for y, x in _origins(gap)])
 
 
+def _tiny_network(monkeypatch) -> None:
+    """Every RssglClassifier the workflow builds gets the tiny test network (seconds on a CPU)."""
+    real_init = RssglClassifier.__init__
+    monkeypatch.setattr(RssglClassifier, "__init__", lambda self, config_overrides=None, params=None: real_init(
+        self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params))
+
+
+def _sparse_samples(folder, share: float):
+    """(gapped mosaic's labels, a random ``share`` of them as samples, the samples as a label raster)."""
+    cubes, labels = _tiles()
+    _, gapped_labels = _mosaic(cubes, labels, GAP)
+    sparse = np.where(np.random.default_rng(2).random(gapped_labels.shape) < share, gapped_labels, 0)
+    return gapped_labels, sparse, make_raster(folder / "labels.tif", sparse.astype(np.uint8), nodata=0)
+
+
 @pytest.fixture(scope="module")
 def mosaics(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mosaic")
@@ -108,13 +123,8 @@ def test_training_on_a_mosaic_with_gaps(tmp_path, mosaics, monkeypatch):
     """Train RSSGL's workflow on the gapped mosaic: the gaps are nodata (counted in the log, never trained
     on, nodata in the map); no band is left out for them."""
     _, paths, _, _, gaps = mosaics
-    real_init = RssglClassifier.__init__
-    monkeypatch.setattr(RssglClassifier, "__init__", lambda self, config_overrides=None, params=None: real_init(
-        self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params))
-    cubes, labels = _tiles()
-    _, gapped_labels = _mosaic(cubes, labels, GAP)
-    sparse = np.where(np.random.default_rng(2).random(gapped_labels.shape) < 0.02, gapped_labels, 0)
-    label_path = make_raster(tmp_path / "labels.tif", sparse.astype(np.uint8), nodata=0)
+    _tiny_network(monkeypatch)
+    gapped_labels, sparse, label_path = _sparse_samples(tmp_path, 0.02)
     messages = []
     result = train_from_files(paths["gapped"], samples_raster=label_path,
                               params=TrainingParams(iterations=5, epoch_iterations=5, device="cpu", seed=0),
@@ -136,15 +146,10 @@ def test_train_raster_on_windows_reads_the_gapped_mosaic_window_by_window(mosaic
     from rssgl_qgis.io import raster as raster_module
 
     _, paths, _, _, gaps = mosaics
-    real_init = RssglClassifier.__init__
-    monkeypatch.setattr(RssglClassifier, "__init__", lambda self, config_overrides=None, params=None: real_init(
-        self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params))
+    _tiny_network(monkeypatch)
     monkeypatch.setattr(memory_model, "_available_bytes", lambda device: 64 << 20)  # nothing fits whole
     monkeypatch.setattr(raster_module, "read_cube", lambda *a, **k: pytest.fail("the raster was read whole"))
-    cubes, labels = _tiles()
-    _, gapped_labels = _mosaic(cubes, labels, GAP)
-    sparse = np.where(np.random.default_rng(2).random(gapped_labels.shape) < 0.03, gapped_labels, 0)
-    label_path = make_raster(tmp_path / "labels.tif", sparse.astype(np.uint8), nodata=0)
+    gapped_labels, sparse, label_path = _sparse_samples(tmp_path, 0.03)
     messages = []
     result = train_from_files(paths["gapped"], samples_raster=label_path,
                               params=TrainingParams(iterations=20, epoch_iterations=5, device="cpu", seed=0,
