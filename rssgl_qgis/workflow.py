@@ -350,9 +350,10 @@ def train_from_files(
             reader = GdalWindowReader(raster_path, info, bands=used)
             cube = WindowedScene(reader, len(used), info.height, info.width, nodata=reader.nodata)
             valid = np.ones((info.height, info.width), dtype=bool)  # nodata pixels are found as windows are read
-            params = dataclasses.replace(params, training_input="windows")
         else:
             cube, valid = read_cube(raster_path, bands=used)
+        # decided here, before the raster was read: the engine must not decide again with it in memory
+        params = dataclasses.replace(params, training_input="windows" if windows else "whole")
         invalid = int((~valid).sum())
         if invalid:
             log("info", f"{invalid} of {valid.size} pixels are nodata (or NaN) in at least one of the {len(used)} bands "

@@ -305,15 +305,20 @@ class _TiledRun:
                 out += self.compute(group, raw, mask)
         return out
 
-    def _forward(self, tiles: list[Tile], raw: Any, mask: Any) -> list[Pending]:
-        t0 = time.perf_counter()
+    def inputs(self, tiles: list[Tile], raw: Any, mask: Any) -> tuple[Tensor, Tensor]:
+        """The normalised batch and its valid mask on the device, with the statistics' regions and the stage
+        cache's keys set for it (the network's next forward call is on this batch)."""
         x_raw, m = self.io.to_device(raw, mask)
         x, valid = self.p.normalise(x_raw, self.nodata_t, m)
-        del x_raw
         if self.scene_stats is not None:
             self.scene_stats.set_regions([stats_region(t, self.height, self.width) for t in tiles], x.shape[-2:])
         if self.stage_cache is not None:
             self.stage_cache.keys = [t.read for t in tiles]
+        return x, valid
+
+    def _forward(self, tiles: list[Tile], raw: Any, mask: Any) -> list[Pending]:
+        t0 = time.perf_counter()
+        x, valid = self.inputs(tiles, raw, mask)
         proba = self.p.probabilities(x)
         del x
         conf, idx = proba.max(dim=1)
@@ -502,10 +507,7 @@ def predict_tiled(
         for k, group in enumerate(groups, start=1):
             if should_stop is not None and should_stop():
                 raise Cancelled(f"Classification cancelled after {k - 1} of {len(groups)} tile batches.")
-            raw, mask = run.io.read(group)
-            x_raw, m = run.io.to_device(raw, mask)
-            x, _ = p.normalise(x_raw, run.nodata_t, m)
-            run.scene_stats.set_regions([stats_region(t, height, width) for t in group], x.shape[-2:])
+            x, _ = run.inputs(group, *run.io.read(group))
             with torch.no_grad(), torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.amp):
                 p.network.stem(x)
 

@@ -81,11 +81,14 @@ class SpectralModel:
         """(n, d) -> (n, K) log-softmax of the calibrated scores."""
         return torch.log_softmax(self.scores(x) / self.temperature, dim=1)
 
+    def probabilities(self, x: Tensor) -> Tensor:
+        """(n, d) -> (n, K) softmax of the calibrated scores."""
+        return torch.softmax(self.scores(x) / self.temperature, dim=1)
+
     def probabilities_map(self, x: Tensor) -> Tensor:
         """(N, B, h, w) normalised batch -> (N, K, h, w) probabilities (the tile predictor's layout)."""
         n, b, h, w = x.shape
-        flat = x.permute(0, 2, 3, 1).reshape(-1, b)
-        p = torch.softmax(self.scores(flat) / self.temperature, dim=1)
+        p = self.probabilities(x.permute(0, 2, 3, 1).reshape(-1, b))
         return p.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
     def state(self) -> dict[str, Tensor]:

@@ -149,15 +149,18 @@ def _padded_input(cube_norm: np.ndarray, device: torch.device) -> Tensor:
     return x.to(device)
 
 
+def _class_index(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The index of each label value in ``classes`` (sorted), -1 where unlabelled (0) or not one of them."""
+    pos = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
+    return np.where((labels > 0) & (classes[pos] == labels), pos, -1)
+
+
 def _index_map(labels: np.ndarray | None, classes: np.ndarray, shape: tuple[int, int], device) -> Tensor:
     """(H', W') long tensor of class indices, -1 where unlabelled, padding included."""
     out = torch.full(shape, -1, dtype=torch.long)
     if labels is not None:
         h, w = labels.shape
-        pos = np.searchsorted(classes, labels)
-        pos = np.clip(pos, 0, len(classes) - 1)
-        idx = np.where((labels > 0) & (classes[pos] == labels), pos, -1)
-        out[:h, :w] = torch.from_numpy(idx.astype(np.int64))
+        out[:h, :w] = torch.from_numpy(_class_index(labels, classes).astype(np.int64))
     return out.to(device)
 
 
@@ -466,9 +469,9 @@ class RssglClassifier:
             if lab is None or not (lab > 0).any():
                 continue
             rows, cols = np.nonzero(lab > 0)
-            pos = np.searchsorted(classes, lab[rows, cols])
-            keep = (pos < classes.size) & (classes[np.minimum(pos, classes.size - 1)] == lab[rows, cols])
-            points[name] = (rows[keep], cols[keep], pos[keep])
+            index = _class_index(lab[rows, cols], classes)
+            keep = index >= 0
+            points[name] = (rows[keep], cols[keep], index[keep])
         plan = plan_windows(scene.bands, device, core=p.window_core, halo=p.window_halo, batch=p.window_batch)
         trainer = WindowTrainer(scene, mean, std, plan, points, device, seed=p.seed, amp=use_amp)
         log.info("Training on %s (%d windows hold training pixels).", plan.describe(), len(trainer.points["train"]))

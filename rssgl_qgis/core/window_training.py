@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,13 +144,11 @@ class WindowTrainer:
         self.stats = SceneStatistics()
         self._cache: dict[int, tuple[Tensor, Tensor]] = {}
         self._cache_bytes = 0
-        self.reads = 0
         self.points = {k: self._by_tile(*v) for k, v in points.items()}
         # float32 windows when every training window fits the cache (exactly the whole-scene input), else float16
         window_values = scene.bands * self.read_shape[0] * self.read_shape[1]
         self.cache_dtype = torch.float32 if len(self.points["train"]) * window_values * 4 <= CACHE_BYTES \
             else torch.float16
-        self.dropped = 0  # training pixels on invalid (nodata) pixels, found when their windows were read
 
     # ------------------------------------------------------------------ geometry
     def _tile_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -179,7 +177,6 @@ class WindowTrainer:
         if hit is not None:
             return hit[0].to(self.device, torch.float32, non_blocking=True), hit[1].to(self.device)
         raw, valid = self.scene.read(self.tiles[t].read)
-        self.reads += 1
         x = (torch.from_numpy(raw) - self.mean) * self.inv_std
         v = torch.from_numpy(valid)
         x = torch.where(v[None], x, torch.zeros(()))
@@ -192,6 +189,16 @@ class WindowTrainer:
     def batch(self, tiles: list[int]) -> tuple[Tensor, list[Tensor]]:
         xs, vs = zip(*(self.window(t) for t in tiles), strict=True)
         return torch.stack(xs), list(vs)
+
+    def batches(self, tiles: Iterable[int], should_stop: Callable[[], bool] | None
+                ) -> Iterator[tuple[list[int], Tensor, list[Tensor]]]:
+        """(tiles, windows, valid masks) of ``tiles`` in batches of the plan's size; Cancelled before each batch."""
+        tiles = [int(t) for t in tiles]
+        for i in range(0, len(tiles), self.plan.batch):
+            if should_stop is not None and should_stop():
+                raise Cancelled("Training was cancelled.")
+            part = tiles[i : i + self.plan.batch]
+            yield (part, *self.batch(part))
 
     def targets(self, tiles: list[int], valids: list[Tensor], name: str) -> Tensor:
         """(N, h, w) class-index map of the ``name`` pixels in each tile's core, -1 elsewhere (and on invalid pixels)."""
@@ -227,11 +234,7 @@ class WindowTrainer:
         chosen = [int(t) for t in _spread(all_tiles, self.grid, STAT_TILES, refresh)]
         self.stats.start_pass()
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            for i in range(0, len(chosen), self.plan.batch):
-                if should_stop is not None and should_stop():
-                    raise Cancelled("Training was cancelled.")
-                part = chosen[i : i + self.plan.batch]
-                x, _ = self.batch(part)
+            for part, x, _ in self.batches(chosen, should_stop):
                 self.stats.set_regions(self.regions(part), x.shape[-2:])
                 model(x)
         self.stats.end_pass()
@@ -255,11 +258,7 @@ class WindowTrainer:
         """(OA, mean cross-entropy) of the ``name`` pixels of ``tiles`` with the current weights and statistics."""
         correct, total, ce = 0.0, 0.0, 0.0
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            for i in range(0, len(tiles), self.plan.batch):
-                if should_stop is not None and should_stop():
-                    raise Cancelled("Training was cancelled.")
-                part = [int(t) for t in tiles[i : i + self.plan.batch]]
-                x, valids = self.batch(part)
+            for part, x, valids in self.batches(tiles, should_stop):
                 target = self.targets(part, valids, name)
                 logits = model(x)[0].float()
                 keep = target >= 0
@@ -286,7 +285,7 @@ class WindowTrainer:
             eval_tiles = _spread(self.tile_indices(eval_name), self.grid, EVAL_TILES, 0)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr_at(0), momentum=p.momentum, weight_decay=p.weight_decay)
         history: list[dict[str, Any]] = []
-        best_epoch, best_key, best_state, best_stats, since_best = 0, None, None, {}, 0
+        best_epoch, best_key, best_state, since_best = 0, None, None, 0
         stopped = False
         patience = p.fit_patience_epochs if selection == "fit" else p.patience_epochs
         losses: list[Tensor] = []
@@ -347,7 +346,6 @@ class WindowTrainer:
                 if better or tie:
                     best_key, best_epoch = score, refresh
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    best_stats = {k: (a.clone(), b.clone()) for k, (a, b) in self.stats.current.items()}
                 since_best = 0 if better else since_best + 1
                 better = better or tie
                 entry["selected"] = better
@@ -368,7 +366,6 @@ class WindowTrainer:
                     break
         if best_state is not None:
             model.load_state_dict(best_state)
-            self.stats.current = best_stats
         model.eval()
         return history, best_epoch, stopped
 
@@ -397,13 +394,8 @@ def pixel_probabilities(classifier: Any, scene: WindowedScene, rows: np.ndarray,
     with trainer.stats.attached(model):
         for i in range(max(1, passes)):
             trainer.refresh_statistics(model, i, should_stop)
-        tiles = [int(t) for t in trainer.tile_indices("train")]
         with torch.no_grad():
-            for i in range(0, len(tiles), plan.batch):
-                if should_stop is not None and should_stop():
-                    raise Cancelled("Cancelled.")
-                part = tiles[i : i + plan.batch]
-                x, valids = trainer.batch(part)
+            for part, x, valids in trainer.batches(trainer.tile_indices("train"), should_stop):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     logits = model(x)[0]
                 proba = torch.softmax(logits.float(), dim=1)
@@ -411,9 +403,7 @@ def pixel_probabilities(classifier: Any, scene: WindowedScene, rows: np.ndarray,
                     r, c, idx = trainer.points["train"][t]
                     rr, cc = torch.as_tensor(r), torch.as_tensor(c)
                     ok = valids[j][rr, cc].cpu().numpy()
-                    rssgl[:, idx] = (proba[j][:, rr, cc].cpu().numpy() * ok)
+                    rssgl[:, idx] = proba[j][:, rr, cc].cpu().numpy() * ok
                     if spectral is not None:
-                        spectra = x[j][:, rr, cc].t()
-                        sp = torch.softmax(classifier.spectral_.scores(spectra) / classifier.spectral_.temperature, 1)
-                        spectral[:, idx] = sp.t().cpu().numpy() * ok
+                        spectral[:, idx] = classifier.spectral_.probabilities(x[j][:, rr, cc].t()).t().cpu().numpy() * ok
     return rssgl, spectral
