@@ -22,7 +22,8 @@ def descriptions() -> dict[str, str]:
             "RssglHelp",
             "Trains an RSSGL network (a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) "
             "on a hyperspectral raster from a few labelled pixels. The whole scene is given to the network at "
-            "once, so it learns spatial context as well as spectra. Training samples are either a vector layer "
+            "once, so it learns spatial context as well as spectra; a raster too large for the device's memory "
+            "is trained on windows around the samples instead. Training samples are either a vector layer "
             "(polygons or points) with a class field, or a label raster on the same grid. A share of the "
             "samples is held out to choose the best epoch honestly; the model file (.rssgl) keeps the "
             "class names and colours and the band statistics, and can classify other rasters with "
