@@ -203,10 +203,10 @@ def run_memmap(mm: np.memmap, pred: TilePredictor, args, rows: int | None = None
                             batch=1 if baseline else args.batch, nodata=[-32768] * mm.shape[0], itemsize=2,
                             memory_limit_bytes=int(args.memory_gib * 2**30), prefetch=0 if baseline else 2,
                             progress=lambda p, m: ticks.append(p), scene_passes=args.scene_passes,
-                            scene_sample=args.scene_sample)
+                            scene_sample=args.scene_sample, layerwise=False if baseline else args.layerwise)
         seconds = time.perf_counter() - t0
     return dict(mode="baseline" if baseline else "tiled", source="memmap", height=height, width=size,
-                scene_passes=rep.scene_passes, scene_sample=args.scene_sample,
+                scene_passes=rep.scene_passes, scene_sample=args.scene_sample, layerwise=rep.layerwise,
                 seconds=round(seconds, 2), mpix_per_min=round(height * size / 1e6 / seconds * 60, 4),
                 peak_anon_gib=round(mem.peak_anon_kib / 2**20, 2), maxrss_gib=round(maxrss_gib(), 2),
                 tiles=rep.tiles, tile=rep.tile, halo=rep.halo, batch=rep.batch, read=list(rep.read_shape),
@@ -343,6 +343,10 @@ def main(argv=None) -> int:
                     help="bf16 autocast: auto = on CUDA only (the engine's default); on = on the CPU too")
     ap.add_argument("--baseline-rows", type=int, default=None, help="rows of the baseline strip (default size/4)")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--layerwise", dest="layerwise_modes", default="auto",
+                    help="memmap source: layer-wise whole-scene prediction on the CPU (core/layerwise.py): "
+                         "auto (the default: where it fits), off (read windows + statistics passes), on; a comma "
+                         "list runs each in the same process (e.g. auto,off)")
     ap.add_argument("--gdal-io", action="store_true", help="also measure GDAL read/write throughput")
     ap.add_argument("--training-memory", action="store_true", help="CUDA only: peak memory of fit at 3 sizes")
     ap.add_argument("--training-memory-only", action="store_true", help="skip the raster benchmark")
@@ -398,12 +402,14 @@ def main(argv=None) -> int:
             print(f"# wrote {args.size}x{args.size}x{args.bands} int16 ({gib:.2f} GiB) in "
                   f"{time.perf_counter() - t0:.1f} s ({args.source})", flush=True)
         passes_list = [int(v) for v in str(args.scene_passes).split(",") if v]
+        modes = {"auto": None, "off": False, "on": True}
         for tile in [] if args.io_only else tiles:
             for passes in passes_list:
-                args.tile, args.scene_passes = tile, passes
-                row = run_gdal(path, pred, args, tmp) if args.source == "gdal" else run_memmap(mm, pred, args)
-                results["runs"].append(row)
-                print("tiled   ", row, flush=True)
+                for mode in args.layerwise_modes.split(","):
+                    args.tile, args.scene_passes, args.layerwise = tile, passes, modes[mode]
+                    row = run_gdal(path, pred, args, tmp) if args.source == "gdal" else run_memmap(mm, pred, args)
+                    results["runs"].append(row)
+                    print("tiled   ", row, flush=True)
         if tiles and not args.io_only and not args.no_baseline and args.source == "memmap":
             # naive: batch 1, no reader thread, and statistics passes over every tile (no sampling)
             args.tile, args.scene_passes, args.scene_sample = tiles[0], passes_list[0], 1

@@ -26,6 +26,7 @@ dtype, so the engine runs the same on GDAL rasters (rssgl_qgis.io.blocks), memor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -39,8 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import layerwise as layerwise_forward
 from .ensemble import combine
 from .errors import Cancelled
+from .host_memory import reuse_freed_memory
 from .memory_model import MIN_TILE, is_out_of_memory, plan_memory
 from .pipeline import BatchReader, Pending, PinnedBatch, Prefetcher, SyncReader, to_host_async
 from .scene_stats import SceneStatistics
@@ -208,6 +211,7 @@ class TiledReport:
     write_seconds: float = 0.0
     scene_passes: int = 0  # statistics passes run before the writing pass (core/scene_stats.py)
     scene_pass_tiles: int = 0  # tiles each statistics pass looked at (fewer than ``tiles`` when sampled)
+    layerwise: bool = False  # the whole-scene forward computed layer by layer (core/layerwise.py), no passes
 
     @property
     def mpixels_per_minute(self) -> float:
@@ -389,6 +393,7 @@ def predict_tiled(
     should_stop: Callable[[], bool] | None = None,
     scene_passes: int = DEFAULT_SCENE_PASSES,
     scene_sample: int = DEFAULT_SCENE_SAMPLE,
+    layerwise: bool | None = None,
 ) -> TiledReport:
     """Classify a ``height`` x ``width`` raster tile by tile and hand each core's result to ``write_window``.
 
@@ -397,6 +402,9 @@ def predict_tiled(
     uses, so tiles agree with whole-scene prediction instead of each normalising itself (0 = each
     window its own statistics: fastest, visible tile seams). On rasters of many tiles each
     statistics pass looks at every ``scene_sample``-th tile only (``statistics_tiles``; 1 = all).
+    ``layerwise``: on the CPU, when the scene's layer maps fit ``memory_limit_bytes``, compute the
+    whole-scene forward layer by layer instead (core/layerwise.py: the whole-scene result, no passes);
+    None = whenever it applies and ``scene_passes`` > 0, False = never (benchmarks, tests of the passes).
 
     ``classifier``: a fitted RssglClassifier or a TilePredictor. ``read_window(window)`` returns the raw
     (B, h, w) block (any numeric dtype; called from background threads, on CUDA several at once for
@@ -442,6 +450,9 @@ def predict_tiled(
     write_seconds = 0.0
     if should_stop is not None and should_stop():
         raise Cancelled("Classification cancelled before the first tile.")
+    if _use_layerwise(p, layerwise, len(tiles), scene_passes, height, width, memory_limit_bytes):
+        return _predict_layerwise(p, run, tiles, plan, height, width, write_window, memory_limit_bytes,
+                                  with_probabilities, progress, should_stop, t_start)
     cache = Stage1Cache(p.network, memory_limit_bytes // 4) if Stage1Cache.applies(p.network, p.device) else None
     sweeps = StatisticsPasses(tiles, final_batches, plan.tile, plan.batch, p.network, scene_passes, scene_sample,
                               stage_cache=cache)
@@ -512,7 +523,8 @@ def predict_tiled(
                 p.network.stem(x)
 
     try:
-        sweeps.run(sweep, after_pass=statistics_pass_done, stem_sweep=stem_sweep)
+        with host_memory(p.device):
+            sweeps.run(sweep, after_pass=statistics_pass_done, stem_sweep=stem_sweep)
     finally:
         if run.io.read_pool is not None:
             run.io.read_pool.shutdown(wait=True, cancel_futures=True)
@@ -544,6 +556,51 @@ def predict_tiled(
     )
 
 
+def host_memory(device: torch.device) -> contextlib.AbstractContextManager:
+    """On the CPU, freed tensors' memory is reused instead of faulted in afresh (core/host_memory.py)."""
+    return reuse_freed_memory() if device.type == "cpu" else contextlib.nullcontext()
+
+
+def _use_layerwise(p: TilePredictor, layerwise: bool | None, tiles: int, scene_passes: int, height: int, width: int,
+                   memory_limit_bytes: int) -> bool:
+    """Layer-wise whole-scene prediction (core/layerwise.py) where it applies and its maps fit the memory setting."""
+    if layerwise is False or not layerwise_forward.applies(p.network, p.device, p.amp):
+        return False
+    if layerwise is None and (tiles <= 1 or scene_passes <= 0):
+        return False  # one window is whole-scene prediction already; 0 passes asks for per-window statistics
+    spectral = p.spectral is not None and p.blend_weight < 1.0
+    need = layerwise_forward.bytes_needed(p.network, height, width, p.num_classes, spectral)
+    return need + layerwise_forward.MIN_WORK_BYTES <= memory_limit_bytes
+
+
+def _predict_layerwise(p: TilePredictor, run: _TiledRun, tiles: list[Tile], plan, height: int, width: int,
+                       write_window: Callable[[TileResult], None], memory_limit_bytes: int, with_probabilities: bool,
+                       progress, should_stop, t_start: float) -> TiledReport:
+    """predict_tiled's layer-wise branch: the same cores handed to ``write_window``, the same report."""
+    seconds = {"write": 0.0}
+
+    def write(tile: Tile, labels: Tensor, conf: Tensor, valid: Tensor, proba: Tensor | None) -> None:
+        t0 = time.perf_counter()
+        run.valid_pixels += int(valid.sum())
+        write_window(TileResult(window=tile.core, labels=labels.numpy().astype(run.label_dtype),
+                                confidence=np.ascontiguousarray(conf.numpy(), dtype=np.float32),
+                                probabilities=None if proba is None else np.ascontiguousarray(proba.numpy())))
+        seconds["write"] += time.perf_counter() - t0
+
+    with host_memory(p.device):
+        done = layerwise_forward.layerwise_predict(p, run.io, run.nodata_t, height, width, tiles, write,
+                                                   memory_limit_bytes=memory_limit_bytes,
+                                                   with_probabilities=with_probabilities, progress=progress,
+                                                   should_stop=should_stop)
+    log.info("Layer-wise whole-scene prediction: %dx%d pixels, ConvLSTM tiles of %d, %.1f s.", height, width,
+             done.lstm_tile, done.seconds)
+    return TiledReport(height=height, width=width, tiles=len(tiles), tile=plan.tile, halo=plan.halo, batch=1,
+                       read_shape=plan.read_shape, device=str(p.device), seconds=time.perf_counter() - t_start,
+                       valid_pixels=run.valid_pixels, final_tile=plan.tile, final_batch=1,
+                       compute_seconds=done.seconds - seconds["write"], write_seconds=seconds["write"],
+                       layerwise=True)
+
+
 def predict_array_tiled(
     classifier: Any,
     cube: np.ndarray,
@@ -556,6 +613,7 @@ def predict_array_tiled(
     with_probabilities: bool = False,
     scene_passes: int = DEFAULT_SCENE_PASSES,
     scene_sample: int = DEFAULT_SCENE_SAMPLE,
+    layerwise: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, TiledReport]:
     """Tiled prediction of an in-memory (B, H, W) cube (or np.memmap): labels, confidence, probabilities.
 
@@ -596,5 +654,6 @@ def predict_array_tiled(
         with_probabilities=with_probabilities,
         scene_passes=scene_passes,
         scene_sample=scene_sample,
+        layerwise=layerwise,
     )
     return labels, conf, proba, report

@@ -175,6 +175,34 @@ class ConvLSTM3d(nn.Module):
             return self._forward_3d(x, folded_weight_grad=torch.is_grad_enabled())
         return self._forward_folded(x) if self.fold_depth else self._forward_3d(x)
 
+    @torch.no_grad()
+    def forward_lean(self, x: Tensor) -> Tensor:
+        """``forward`` for inference with a third of the working memory (core/layerwise.py): the input
+        convs run one step at a time and the gates are computed in place, so no step's gate maps outlive
+        it. Same 3-D convolutions, same result (tests/engine/test_layerwise.py)."""
+        n, t, d, hgt, wid = x.shape
+        steps: list[Tensor] = list(x.reshape(n, t, 1, d, hgt, wid).unbind(1))
+        for layer, (x_conv, h_conv) in enumerate(zip(self.x_convs, self.h_convs, strict=True)):
+            last = layer + 1 == len(self.x_convs)
+            h = c = None
+            outs: list[Tensor] = []
+            for step in steps:
+                gates = x_conv(step)
+                if h is not None:
+                    gates += h_conv(h)
+                i, f, o, g = gates.chunk(4, dim=1)
+                i.sigmoid_()
+                f.sigmoid_()
+                o.sigmoid_()
+                g.tanh_()
+                c = i * g if c is None else c.mul_(f).addcmul_(i, g)
+                h = o * torch.tanh(c)
+                del gates, i, f, o, g
+                if not last:
+                    outs.append(h)
+            steps = outs
+        return h
+
     def _forward_3d(self, x: Tensor, folded_weight_grad: bool = False) -> Tensor:
         n, t, d, hgt, wid = x.shape
         seq = x.reshape(n * t, 1, d, hgt, wid)  # steps folded into the batch: one conv for all steps

@@ -298,7 +298,10 @@ def classify_raster(
     )
     say("info", f"Classified {report.tiles} tiles of {report.tile} px (+{report.halo} halo) in {seconds:.1f} s "
                 f"({result.mpixels_per_minute:.1f} Mpixel/min); {report.valid_pixels} valid pixels.")
-    if report.scene_passes:
+    if report.layerwise:
+        say("info", "Computed layer by layer over the whole raster on the CPU: the map is whole-scene prediction's "
+                    "(no tile seams, no statistics passes).")
+    elif report.scene_passes:
         seen = "" if report.scene_pass_tiles >= report.tiles else f", each over {report.scene_pass_tiles} of the tiles"
         say("info", f"Whole-scene statistics gathered over the tiles in {report.scene_passes} extra passes{seen}, so "
                     "tiles are normalised like the whole raster (no tile seams).")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rssgl_qgis.core import inference
 from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled, predict_tiled
 from rssgl_qgis.core.model import RSSGL, RssglConfig
 from rssgl_qgis.core.scene_stats import SceneStatistics
@@ -14,6 +15,14 @@ from rssgl_qgis.core.tiling import plan_tiles
 
 SMALL = dict(block_channels=(16, 16, 16, 16), inner_dim=16, kernel=(3, 3, 3))
 B = 6
+
+
+
+@pytest.fixture(autouse=True)
+def _windowed_passes(monkeypatch):
+    """These tests are about the read windows' statistics passes: keep the CPU off the layer-wise path
+    (core/layerwise.py, tested in test_layerwise.py)."""
+    monkeypatch.setattr(inference, "_use_layerwise", lambda *a, **k: False)
 
 
 def _network(seed: int = 0) -> RSSGL:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from rssgl_qgis.core import inference
@@ -10,6 +11,14 @@ from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled
 from rssgl_qgis.core.model import RSSGL, RssglConfig
 from rssgl_qgis.core.stage_cache import Stage1Cache
 from rssgl_qgis.core.tiling import plan_tiles
+
+
+
+@pytest.fixture(autouse=True)
+def _windowed_passes(monkeypatch):
+    """These tests are about the read windows' statistics passes: keep the CPU off the layer-wise path
+    (core/layerwise.py, tested in test_layerwise.py)."""
+    monkeypatch.setattr(inference, "_use_layerwise", lambda *a, **k: False)
 
 
 def _predictor() -> TilePredictor:

@@ -296,7 +296,7 @@ def test_statistics_passes_do_not_evaluate_the_spectral_model(monkeypatch):
     original = spectral.SpectralModel.probabilities_map
     monkeypatch.setattr(spectral.SpectralModel, "probabilities_map",
                         lambda self, x: calls.append(x.shape) or original(self, x))
-    _, _, _, report = predict_array_tiled(clf, cube, tile=32, halo=16, scene_passes=2)
+    _, _, _, report = predict_array_tiled(clf, cube, tile=32, halo=16, scene_passes=2, layerwise=False)
     assert report.scene_passes == 2
     pixels = sum(s[0] * s[2] * s[3] for s in calls)
     assert 0 < pixels <= 4 * (32 + 32) ** 2, "the spectral model ran in the statistics passes"

@@ -224,10 +224,15 @@ def test_whole_scene_statistics_are_gathered_unless_switched_off(clf, tmp_path):
     logs = []
     classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "a.tif")), tile=24, halo=8,
                     log=lambda level, message: logs.append(message))
+    # on the CPU the raster's layer maps fit the memory setting: computed layer by layer (core/layerwise.py)
+    assert any(m.startswith("Computed layer by layer over the whole raster") for m in logs)
+    logs.clear()
+    classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "c.tif")), tile=24, halo=8, memory_limit_bytes=64 << 20,
+                    log=lambda level, message: logs.append(message))
     assert any(m.startswith("Whole-scene statistics gathered over the tiles in 3 extra passes") for m in logs)
     logs.clear()
     classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "b.tif")), tile=24, halo=8, scene_passes=0,
                     log=lambda level, message: logs.append(message))
-    assert not any("Whole-scene statistics" in m for m in logs)
+    assert not any("Whole-scene statistics" in m or "layer by layer" in m for m in logs)
     labels, _, _, _ = predict_array_tiled(clf, cube, tile=24, halo=8, scene_passes=0)
     np.testing.assert_array_equal(gdal.Open(str(tmp_path / "b.tif")).ReadAsArray(), labels)
