@@ -1,5 +1,9 @@
 """CPU bf16 inference against float32 (issue 15): label agreement with float32 whole-scene prediction.
 
+Three ways to classify: "whole" (one window, the reference), "tiled" (the CPU default for 128-px cores:
+layer by layer over the whole scene where its maps fit, core/layerwise.py; under bf16 autocast that does
+not apply and it is the next), "windows" (read windows of 128 + 2 x 32 px with 3 statistics passes).
+
 Trains RSSGL alone on Salinas-A (1 % per class, seed 2333, CPU, defaults, "fit" selection) once, saves
 it (``--model``), then classifies Salinas-A and a 3 x 3 mosaic of it (249 x 258) whole and tiled (128-px
 cores, 32-px halo, 3 statistics passes: the CPU default) in float32 and under bf16 autocast, and prints
@@ -45,11 +49,14 @@ def main() -> int:
     for name, c, v in (("salinas_a", cube, valid), ("mosaic3", np.tile(cube, (1, 3, 3)), np.tile(valid, (3, 3)))):
         out = {}
         for label, pr in (("fp32", p32), ("bf16", p16)):
-            for mode, kw in (("whole", {"tile": 4096}), ("tiled", {"tile": 128, "halo": 32})):
+            for mode, kw in (("whole", {"tile": 4096, "memory_limit_bytes": 16 << 30, "layerwise": False}),
+                             ("tiled", {"tile": 128, "halo": 32}),  # the CPU default: layer by layer where it fits
+                             ("windows", {"tile": 128, "halo": 32, "layerwise": False})):  # read windows + passes
                 t = time.time()
-                lab, _, _, _ = predict_array_tiled(pr, c, valid=v, **kw)
+                lab, _, _, rep = predict_array_tiled(pr, c, valid=v, **kw)
                 out[label, mode] = lab
-                print(name, label, mode, f"{time.time() - t:.1f}s", flush=True)
+                print(name, label, mode, f"{time.time() - t:.1f}s", f"windows {rep.tiles}", f"layerwise {rep.layerwise}",
+                      flush=True)
         ref = out["fp32", "whole"]
         for k, lab in out.items():
             print(name, k, "agreement with fp32 whole", f"{100 * (lab[v] == ref[v]).mean():.3f}", flush=True)

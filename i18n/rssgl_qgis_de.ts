@@ -717,64 +717,59 @@
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="150"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="153"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="157"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="155"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="159"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="159"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="161"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="164"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="167"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="171"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="169"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="171"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="175"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="177"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="174"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="178"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
-        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
-        <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="130"/>
@@ -815,6 +810,11 @@
         <location filename="../rssgl_qgis/processing/help.py" line="91"/>
         <source>What the network sees at each iteration. Auto: the whole raster when the device&apos;s memory holds it (as the paper trains), else windows of 128 x 128 pixels around the samples, a few per iteration, so a flight line or a whole satellite scene trains on an 8 GB GPU. The report says which input was used.</source>
         <translation>Was das Netz in jeder Iteration sieht. Automatisch: das ganze Raster, wenn der Speicher des Geräts es fasst (so trainiert das Paper), sonst Fenster von 128 x 128 Pixeln um die Stichproben, einige pro Iteration, sodass auch ein Flugstreifen oder eine ganze Satellitenszene auf einer 8-GB-GPU trainiert. Der Bericht nennt die verwendete Eingabe.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. On the CPU, a raster whose layer maps fit the memory setting (up to about 1500 x 1500 pixels with 2 GiB) is instead computed layer by layer over the whole raster: exactly the whole-scene map, without extra passes. Untick it for a quicker preview (each tile normalised on its own).</source>
+        <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Auf der CPU wird ein Raster, dessen Schichtkarten in die Speichereinstellung passen (bis etwa 1500 x 1500 Pixel bei 2 GiB), stattdessen Schicht für Schicht über das ganze Raster berechnet: genau die Karte der Gesamtszene, ohne zusätzliche Durchläufe. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
     </message>
 </context>
 <context>

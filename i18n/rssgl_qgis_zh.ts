@@ -717,64 +717,59 @@
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="150"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="153"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="157"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="155"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="159"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="159"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="161"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="164"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="167"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="171"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="169"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="171"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="175"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="177"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="174"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="178"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
-    </message>
-    <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
-        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. Untick it for a quicker preview (each tile normalised on its own).</source>
-        <translation>RSSGL 使用整景的统计量进行归一化。大于一个分块的栅格会逐块分类；启用此选项时，会先在分块上收集统计量（额外 3 次遍历；对于大型栅格，每次遍历只查看四分之一的分块），使分类图没有分块接缝。取消勾选可更快地预览（每个分块单独归一化）。</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="130"/>
@@ -815,6 +810,11 @@
         <location filename="../rssgl_qgis/processing/help.py" line="91"/>
         <source>What the network sees at each iteration. Auto: the whole raster when the device&apos;s memory holds it (as the paper trains), else windows of 128 x 128 pixels around the samples, a few per iteration, so a flight line or a whole satellite scene trains on an 8 GB GPU. The report says which input was used.</source>
         <translation>网络在每次迭代中看到的内容。自动：当设备内存容纳得下时使用整幅栅格（与论文的训练方式相同），否则使用样本周围 128 x 128 像素的窗口，每次迭代若干个，因此航带或整幅卫星影像也能在 8 GB 的 GPU 上训练。报告会说明使用了哪种输入。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. On the CPU, a raster whose layer maps fit the memory setting (up to about 1500 x 1500 pixels with 2 GiB) is instead computed layer by layer over the whole raster: exactly the whole-scene map, without extra passes. Untick it for a quicker preview (each tile normalised on its own).</source>
+        <translation>RSSGL 使用整个场景的统计量进行归一化。大于一个图块的栅格逐块分类；启用此选项时，先在各图块上收集统计量（额外 3 遍；大型栅格每遍只查看四分之一的图块），因此地图没有图块接缝。在 CPU 上，若栅格的各层特征图能放入内存设置（2 GiB 时约可达 1500 x 1500 像素），则改为在整个栅格上逐层计算：结果与整景预测完全相同，无需额外遍历。取消勾选可得到更快的预览（每个图块各自归一化）。</translation>
     </message>
 </context>
 <context>

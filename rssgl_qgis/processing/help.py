@@ -145,8 +145,12 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                                        "larger than one tile is classified tile by tile; with this "
                                                        "option the statistics are first gathered over the tiles (3 "
                                                        "extra passes; on large rasters each pass looks at a quarter "
-                                                       "of the tiles), so the map has no tile seams. Untick it for a "
-                                                       "quicker preview (each tile normalised on its own)."),
+                                                       "of the tiles), so the map has no tile seams. On the CPU, a "
+                                                       "raster whose layer maps fit the memory setting (up to about "
+                                                       "1500 x 1500 pixels with 2 GiB) is instead computed layer by "
+                                                       "layer over the whole raster: exactly the whole-scene map, "
+                                                       "without extra passes. Untick it for a quicker preview (each "
+                                                       "tile normalised on its own)."),
             "OUTPUT": translate("RssglHelp", "The classification: GeoTIFF of class values (0 = no data), smallest "
                                              "unsigned integer type, with colour table, class names and a .qml "
                                              "style."),
