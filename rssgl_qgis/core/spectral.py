@@ -15,6 +15,13 @@ points and picks among near ties by chance. Measured on the accuracy suite's spl
 report does not use (benchmarks/spectral_selection.py): +1.0 to +1.3 OA points on EnMAP, +0.1 to
 +4.3 on Salinas-A, against choosing by accuracy on the narrower grid used before.
 
+Self-training on the scene's unlabelled pixels: with a few samples per class the first fit is
+refitted once with the unlabelled pixels it is surest of added under the class it gives them
+(PSEUDO_LABELS_PER_SAMPLE per training pixel of that class, up to SEARCH_CAP pixels in all, so larger
+sample sets are left as they are). Measured on the accuracy suite's exploration splits (seeds 100+,
+``benchmarks/spectral_self_training.py``): +2.9 OA points on EnMAP with 5 pixels per class, +0.8
+with 10, neutral (-0.4 to +0.3) with 1 % and 25 per class, on Salinas-A and on the synthetic scene.
+
 Everything is closed form: one eigendecomposition per fold and kernel width gives every
 regularisation at once, so the search costs seconds on a CPU. Prediction is a kernel product with
 the stored training spectra, in chunks, so a tile of any size fits in a bounded amount of memory.
@@ -28,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SpectralModel", "fit_spectral", "cv_folds", "GAMMA_FACTORS", "RIDGES"]
+__all__ = ["SpectralModel", "fit_spectral", "cv_folds", "GAMMA_FACTORS", "RIDGES", "PSEUDO_LABELS_PER_SAMPLE"]
 
 #: Kernel widths searched, as factors of 1 / (median squared distance between training spectra). The
 #: widest (1/64) make the model close to a linear one, which measured best on EnMAP with few samples.
@@ -41,6 +48,10 @@ SEARCH_CAP = 1200
 FINAL_CAP = 4000
 #: Pixels per kernel chunk at prediction time (chunk x training pixels x 4 bytes).
 PREDICT_CHUNK = 16384
+#: Self-training: unlabelled pixels added per training pixel of a class (0 = off), the most confident of
+#: those the first fit assigns to it; and at most this many unlabelled pixels are scored.
+PSEUDO_LABELS_PER_SAMPLE = 3
+UNLABELLED_CAP = 20000
 
 
 @dataclass
@@ -51,9 +62,10 @@ class SpectralModel:
     alpha: Tensor  # (m, K) float32
     gamma: float
     temperature: float
-    cv_accuracy: float | None = None  # mean out-of-fold accuracy of the chosen settings
+    cv_accuracy: float | None = None  # mean out-of-fold accuracy of the chosen settings (labelled pixels only)
     ridge: float = 0.0
     folds: int = 0
+    pseudo_labels: int = 0  # unlabelled pixels added by self-training
 
     def to(self, device: torch.device | str) -> SpectralModel:
         self.centers = self.centers.to(device)
@@ -99,14 +111,14 @@ class SpectralModel:
     def meta(self) -> dict:
         return {"gamma": float(self.gamma), "temperature": float(self.temperature), "ridge": float(self.ridge),
                 "cv_accuracy": None if self.cv_accuracy is None else float(self.cv_accuracy),
-                "folds": int(self.folds)}
+                "folds": int(self.folds), "pseudo_labels": int(self.pseudo_labels)}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor], meta: dict) -> SpectralModel:
         return cls(centers=state["spectral.centers"].float(), alpha=state["spectral.alpha"].float(),
                    gamma=float(meta["gamma"]), temperature=float(meta["temperature"]),
                    ridge=float(meta.get("ridge", 0.0)), cv_accuracy=meta.get("cv_accuracy"),
-                   folds=int(meta.get("folds", 0)))
+                   folds=int(meta.get("folds", 0)), pseudo_labels=int(meta.get("pseudo_labels", 0)))
 
 
 def _rbf(a: Tensor, b: Tensor, gamma: float, b_sq: Tensor | None = None) -> Tensor:
@@ -158,8 +170,65 @@ def _fit_temperature(scores: Tensor, y: Tensor) -> float:
 
 
 def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | None = None, folds: int = 5,
-                 seed: int = 0, device: torch.device | str = "cpu") -> SpectralModel:
-    """Fit the kernel classifier on (n, d) normalised spectra and class indices ``y`` (0..K-1).
+                 seed: int = 0, device: torch.device | str = "cpu",
+                 unlabelled: np.ndarray | Tensor | None = None) -> SpectralModel:
+    """Fit the kernel classifier on (n, d) normalised spectra and class indices ``y`` (0..K-1); with
+    ``unlabelled`` (m, d) spectra of the scene, self-train once (module docstring, ``_pseudo_labels``).
+
+    The report's cross-validated accuracy and the temperature stay those of the labelled pixels.
+    """
+    model = _fit(x, y, groups, folds, seed, device)
+    if unlabelled is None or PSEUDO_LABELS_PER_SAMPLE <= 0 or len(unlabelled) == 0:
+        return model
+    y = np.asarray(y, dtype=np.int64)
+    dev = torch.device(device)
+    picked, labels = _pseudo_labels(model, torch.as_tensor(np.asarray(unlabelled) if not isinstance(unlabelled, Tensor)
+                                                           else unlabelled).to(dev, torch.float32), y, seed)
+    if picked.shape[0] == 0:
+        return model
+    xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).to(dev)
+    x2 = torch.cat([xt.to(torch.float64), picked.to(torch.float64)])
+    y2 = np.concatenate([y, labels])
+    g2 = None
+    if groups is not None:
+        g = np.asarray(groups)
+        g2 = np.concatenate([g, np.arange(labels.size) + (int(g.max()) + 1 if g.size else 0)])
+    refit = _fit(x2, y2, g2, folds, seed, device, labelled=y.size)
+    refit.cv_accuracy = model.cv_accuracy
+    refit.pseudo_labels = int(labels.size)
+    return refit
+
+
+def _pseudo_labels(model: SpectralModel, unlabelled: Tensor, y: np.ndarray, seed: int) -> tuple[Tensor, np.ndarray]:
+    """The unlabelled pixels the model is surest of, per class PSEUDO_LABELS_PER_SAMPLE per training pixel
+    (all added pixels and the training ones at most SEARCH_CAP), with the classes it gives them."""
+    room = SEARCH_CAP - y.size
+    if room <= 0:
+        return unlabelled[:0], np.zeros(0, dtype=np.int64)
+    if unlabelled.shape[0] > UNLABELLED_CAP:
+        keep = np.sort(np.random.default_rng(seed).choice(unlabelled.shape[0], UNLABELLED_CAP, replace=False))
+        unlabelled = unlabelled[torch.as_tensor(keep, device=unlabelled.device)]
+    with torch.no_grad():
+        proba = model.probabilities(unlabelled)
+    conf, label = proba.max(dim=1)
+    counts = np.bincount(y, minlength=model.num_classes) * PSEUDO_LABELS_PER_SAMPLE
+    counts = np.floor(counts * min(1.0, room / max(1, counts.sum()))).astype(int)
+    chosen = []
+    for c in range(model.num_classes):
+        idx = torch.nonzero(label == c).flatten()
+        if idx.numel() and counts[c] > 0:
+            top = torch.argsort(conf[idx], descending=True)[: int(counts[c])]
+            chosen.append(idx[top])
+    if not chosen:
+        return unlabelled[:0], np.zeros(0, dtype=np.int64)
+    pick = torch.cat(chosen)
+    return unlabelled[pick], label[pick].cpu().numpy().astype(np.int64)
+
+
+def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int,
+         device: torch.device | str, labelled: int | None = None) -> SpectralModel:
+    """One fit: settings by cross-validation, then the final model. ``labelled``: only the first this many
+    pixels carry real labels (self-training); the temperature and the reported accuracy are theirs.
 
     The kernel width and ridge are chosen by ``folds``-fold cross-validation (the lowest out-of-fold
     squared error of the scores, near ties to the stronger ridge, then the wider kernel): over whole
@@ -219,9 +288,14 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
         if choice is not None:
             break
     gi, ri = choice
-    best = float((oof[gi, ri][tested].argmax(-1) == ys_t[tested]).to(torch.float64).mean())  # for the report
+    real = tested.clone()
+    if labelled is not None:
+        real &= torch.as_tensor(search < labelled, device=dev)
+        if not bool(real.any()):
+            real = tested
+    best = float((oof[gi, ri][real].argmax(-1) == ys_t[real]).to(torch.float64).mean())  # for the report
     gamma = GAMMA_FACTORS[gi] * base_gamma
-    temperature = _fit_temperature(oof[gi, ri][tested], ys_t[tested])
+    temperature = _fit_temperature(oof[gi, ri][real], ys_t[real])
 
     final = _stratified_subset(y, FINAL_CAP, rng)
     xf = xt[final]

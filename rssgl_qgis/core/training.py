@@ -41,7 +41,7 @@ from .model import PAD_MULTIPLE, RSSGL, RssglConfig, auto_kernel
 from .normalization import band_statistics, check_cube, normalize_cube
 from .palette import default_colors
 from .sampling import HBMinibatchSampler, validation_split
-from .spectral import SpectralModel, fit_spectral
+from .spectral import UNLABELLED_CAP, SpectralModel, fit_spectral
 from .window_training import DEFAULT_HALO, WindowTrainer, plan_windows
 from .windowed_scene import WindowedScene
 
@@ -138,6 +138,21 @@ class TrainingParams:
 
 def _pad_hw(height: int, width: int) -> tuple[int, int]:
     return (math.ceil(height / PAD_MULTIPLE) * PAD_MULTIPLE, math.ceil(width / PAD_MULTIPLE) * PAD_MULTIPLE)
+
+
+def _unlabelled_spectra(x: Tensor, valid: np.ndarray, labelled: tuple[np.ndarray | None, ...], seed: int) -> Tensor:
+    """Normalised spectra (m, B) of up to UNLABELLED_CAP valid pixels without a label, drawn at random from the
+    padded input ``x`` (1, B, hp, wp): the pool the spectral model self-trains from (core/spectral.py)."""
+    free = np.asarray(valid, dtype=bool).copy()
+    for labels in labelled:
+        if labels is not None:
+            free &= labels == 0
+    idx = np.flatnonzero(free.ravel())
+    if idx.size > UNLABELLED_CAP:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, UNLABELLED_CAP, replace=False))
+    rows, cols = np.divmod(idx, free.shape[1])
+    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
+    return x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
 
 
 def _padded_input(cube_norm: np.ndarray, device: torch.device) -> Tensor:
@@ -319,6 +334,7 @@ class RssglClassifier:
             self.accelerated_ = False
             self.training_input_ = trainer.plan.describe()
             spectra, rows, cols, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None,) * 4
+            unlabelled = trainer.unlabelled_spectra(UNLABELLED_CAP, p.seed) if spectra is not None else None
         else:
             x = _padded_input(normalize_cube(cube, mean, std, valid), device)
             hp, wp = x.shape[-2:]
@@ -342,19 +358,23 @@ class RssglClassifier:
                 history, best_epoch, stopped_early = self._train_loop(step, p, progress, should_stop, t0)
             step.restore_best()
             self.training_input_ = "whole scene"
-            spectra = rows = cols = y = None
+            spectra = rows = cols = y = unlabelled = None
             if p.spectral and selection != "paper":
                 rows, cols = np.nonzero(train_labels > 0)
                 flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
                 spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
                 y = np.searchsorted(classes, train_labels[rows, cols])
+                unlabelled = _unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
         model.eval()
         self.spectral_ = None
         self.blend_weight_ = 1.0
         self.rssgl_temperature_ = 1.0
         if spectra is not None:
             g = None if groups is None else np.asarray(groups)[rows, cols]
-            self.spectral_ = fit_spectral(spectra, y, groups=g, seed=p.seed, device=spectra.device)
+            self.spectral_ = fit_spectral(spectra, y, groups=g, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+            if self.spectral_.pseudo_labels:
+                log.info("Spectral model self-trained with %d unlabelled pixels it was surest of.",
+                         self.spectral_.pseudo_labels)
             self.blend_weight_ = float(p.blend_weight)
         self.model_ = model
         self.config_ = config

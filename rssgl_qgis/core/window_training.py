@@ -223,6 +223,27 @@ class WindowTrainer:
             classes.append(k[keep])
         return torch.cat(spectra), np.concatenate(rows), np.concatenate(cols), np.concatenate(classes)
 
+    def unlabelled_spectra(self, cap: int, seed: int) -> Tensor:
+        """Normalised spectra (m, B) of up to ``cap`` valid unlabelled pixels from the cores of a spread sample of
+        the raster's tiles (the spectral model's self-training, core/spectral.py)."""
+        chosen = [int(t) for t in _spread(np.arange(len(self.tiles)), self.grid, STAT_TILES, 0)]
+        parts = []
+        for t in chosen:
+            x, v = self.window(t)
+            core = self.tiles[t].core_in_read
+            free = v.clone()
+            for name in ("train", "val"):
+                r, c, _ = self.points.get(name, {}).get(t, (np.empty(0, int),) * 3)
+                free[torch.as_tensor(r, dtype=torch.long), torch.as_tensor(c, dtype=torch.long)] = False
+            mask = torch.zeros_like(free)
+            mask[core] = free[core]
+            parts.append(x[:, mask].t())
+        spectra = torch.cat(parts) if parts else torch.zeros((0, self.scene.bands), device=self.device)
+        if spectra.shape[0] > cap:
+            keep = np.sort(np.random.default_rng(seed).choice(spectra.shape[0], cap, replace=False))
+            spectra = spectra[torch.as_tensor(keep, device=spectra.device)]
+        return spectra
+
     # ------------------------------------------------------------------ statistics
     def regions(self, tiles: list[int]) -> list[tuple[int, int, int, int]]:
         return [stats_region(self.tiles[t], self.scene.height, self.scene.width) for t in tiles]
