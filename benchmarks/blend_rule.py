@@ -9,9 +9,12 @@ A suite JSON file works too: its rows hold each candidate's cross-validated log-
 (since the rule was studied) each candidate's test OA; where a row lacks a candidate's test OA the
 cell says nan.
 
-For each scene x protocol: the mean test OA of the spectral model alone, of RSSGL alone, of the
-lowest cross-validated log-loss (the rule before), and of that rule with a pool containing RSSGL
-chosen only when it beats the spectral model alone by z standard errors (now: z = SIGNIFICANCE).
+For each scene x protocol: the mean test OA of the spectral model alone, of RSSGL alone, of the light
+pool (RSSGL x 0.25) always, of the lowest cross-validated log-loss (the first rule), of the rule before
+(a pool only when it beats the spectral model alone by SIGNIFICANCE standard errors, else the spectral
+model), of the rule now (``ensemble._choose``: heavy pools need STRONG_SIGNIFICANCE, the fallback is the
+light pool), and of the rule now with SIGNIFICANCE set to z. The last two rows: the worst and the mean
+difference to the spectral model alone over the cells.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def choice_row(cands: list, test: dict[float, float]) -> list[float]:
     from rssgl_qgis.core import ensemble
 
     lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
-    row = [test.get(0.0, np.nan), test.get(1.0, np.nan), test.get(lowest, np.nan)]
+    row = [test.get(0.0, np.nan), test.get(1.0, np.nan), test.get(ensemble.FALLBACK, np.nan), test.get(lowest, np.nan),
+           test.get(_choose_before(cands), np.nan), test.get(ensemble._choose(cands), np.nan)]
     kept = ensemble.SIGNIFICANCE
     try:
         for z in Z_VALUES:
@@ -44,11 +48,31 @@ def choice_row(cands: list, test: dict[float, float]) -> list[float]:
     return row
 
 
+def _choose_before(cands: list) -> float:
+    """The rule before the light-pool fallback: the lowest log-loss pool if it beats the spectral model alone
+    by SIGNIFICANCE standard errors, else the spectral model."""
+    from rssgl_qgis.core import ensemble
+
+    spectral = [c for c in cands if c.weight <= 0.0]
+    pools = [c for c in cands if c.weight > 0.0] if spectral else cands
+    chosen = min(pools, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND)))
+    if spectral and not (chosen.log_loss < spectral[0].log_loss and chosen.gain_se > ensemble.SIGNIFICANCE):
+        return spectral[0].weight
+    return chosen.weight
+
+
 def print_table(cells: dict[str, list[list[float]]]) -> None:
-    print("| cell | seeds | spectral | RSSGL | lowest log-loss | " + " | ".join(f"z = {z:g}" for z in Z_VALUES) + " |")
-    print("|---|---|---|---|---|" + "---|" * len(Z_VALUES))
+    print("| cell | seeds | spectral | RSSGL | light pool | lowest log-loss | before | **now** | "
+          + " | ".join(f"now, z = {z:g}" for z in Z_VALUES) + " |")
+    print("|---|---|---|---|---|---|---|---|" + "---|" * len(Z_VALUES))
+    means = []
     for name, rows in sorted(cells.items()):
-        print(f"| {name} | {len(rows)} | " + " | ".join(f"{v:.2f}" for v in np.mean(rows, axis=0)) + " |")
+        m = np.mean(rows, axis=0)
+        means.append(m)
+        print(f"| {name} | {len(rows)} | " + " | ".join(f"{v:.2f}" for v in m) + " |")
+    diff = np.asarray(means) - np.asarray(means)[:, :1]
+    print("| worst - spectral | | " + " | ".join(f"{v:+.2f}" for v in np.nanmin(diff, axis=0)) + " |")
+    print("| mean - spectral | | " + " | ".join(f"{v:+.2f}" for v in np.nanmean(diff, axis=0)) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,11 +179,23 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     noisy = base + noise - noise.mean() - 0.03
     cands = [_candidate(0.5, noisy, base, sample), _candidate(0.0, base, base, sample)]
     assert cands[0].log_loss < cands[1].log_loss and cands[0].gain_se < ensemble.SIGNIFICANCE
-    assert ensemble._choose(cands) == 0.0
+    assert ensemble._choose(cands) == 0.0  # no light pool among the candidates: the spectral model stays
+    light = _candidate(0.25, base + 0.01, base, sample)  # the fallback, even though no better
+    assert ensemble._choose(cands + [light]) == ensemble.FALLBACK
     # clearly better on nearly every held-out pixel: the pool is chosen
     clear = base - 0.3 + rng.normal(0, 0.05, 40)
     cands = [_candidate(0.5, clear, base, sample), _candidate(0.0, base, base, sample)]
     assert cands[0].gain_se > 5 and ensemble._choose(cands) == 0.5
+    # a heavy pool needs STRONG_SIGNIFICANCE: between 1 and 2 standard errors it gives way to a light pool
+    e = noise - noise.mean()
+    se = 0.03 / _candidate(0.5, base - 0.03 - e, base, sample).gain_se  # the standard error of a gain with noise e
+    heavy = _candidate(0.75, base - 1.5 * se - e, base, sample)  # 1.5 standard errors
+    half = _candidate(0.5, base - 0.65 * se - 0.5 * e, base, sample)  # 1.3 (half the noise), a higher log-loss
+    assert ensemble.SIGNIFICANCE < heavy.gain_se < ensemble.STRONG_SIGNIFICANCE, heavy.gain_se
+    assert half.gain_se > ensemble.SIGNIFICANCE and heavy.log_loss < half.log_loss
+    assert ensemble._choose([heavy, half, light, _candidate(0.0, base, base, sample)]) == 0.5
+    strong = _candidate(0.75, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
+    assert ensemble._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
     # without the spectral model (an old model file's cross-validation) the lowest log-loss decides
     assert ensemble._choose([_candidate(1.0, clear, base, sample)]) == 1.0
 
