@@ -44,7 +44,8 @@ def _glibc() -> ctypes.CDLL | None:
         if sys.platform.startswith("linux"):
             try:
                 libc = ctypes.CDLL("libc.so.6")
-                libc.gnu_get_libc_version  # glibc only (musl has no such function)
+                if not hasattr(libc, "gnu_get_libc_version"):  # glibc only (musl has no such function)
+                    raise AttributeError("not glibc")
                 libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
                 libc.malloc_trim.argtypes = [ctypes.c_size_t]
                 _libc = libc

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -36,7 +35,7 @@ from .ensemble import combine
 from .errors import Cancelled
 from .host_memory import HEAP_BLOCK_LIMIT
 from .model import RSSGL, TIME_STEPS
-from .tiling import PAD_MULTIPLE, Tile, Window, plan_tiles, round_up
+from .tiling import PAD_MULTIPLE, Tile, plan_tiles, round_up
 
 __all__ = ["applies", "bytes_needed", "layerwise_predict", "lstm_halo", "MIN_WORK_BYTES", "LayerwiseReport"]
 
@@ -232,7 +231,9 @@ def layerwise_predict(predictor, io, nodata_t: Tensor | None, height: int, width
                 _tiled(lambda r, c, src=src, down=down: F.relu(down[0](src[None, :, r, c])), y, src.shape[1:], 2, 2,
                        256, check)
                 del src
-            y = _stage(stage, y, tiles_of[i], check)
+            held = [y]
+            del y
+            y = _stage(stage, held, tiles_of[i], check)
             skips.append(y)
             work.step(shares[i], f"classifying: encoder stage {i + 1} of {len(net.stages)}")
         del y
@@ -294,35 +295,47 @@ def _upsampled(prev: Tensor, rows: slice, cols: slice) -> Tensor:
     return up[:, :, : b - a, : bc - ac]
 
 
-def _stage(stage, x: Tensor, lstm_tile: int, check: Callable[[], None]) -> Tensor:
-    """One encoder stage over the whole map: ConvLSTM (tiled) -> attention block -> GroupNorm + ReLU."""
+def _stage(stage, held: list[Tensor], lstm_tile: int, check: Callable[[], None]) -> Tensor:
+    """One encoder stage over the whole map: ConvLSTM (tiled) -> attention block -> GroupNorm + ReLU.
+
+    ``held`` holds the stage's input map alone (the caller keeps no other reference), so it is freed as
+    soon as the ConvLSTM has read it: the input, the ConvLSTM map and the block's map are never all alive
+    (``bytes_needed`` counts two of them)."""
+    x = held.pop()
     c, h, w = x.shape
-    steps = TIME_STEPS
-    hidden = stage.lstm.hidden[-1]
-    half = hidden * c // steps
+    half = stage.lstm.hidden[-1] * c // TIME_STEPS
     lstm_out = torch.empty((half, h, w), dtype=torch.float32)
-
-    def lstm_fn(r, cc):
-        crop = x[None, :, r, cc]
-        n, ch, hh, ww = crop.shape
-        return stage.lstm.forward_lean(crop.reshape(n, steps, ch // steps, hh, ww)).reshape(n, -1, hh, ww)
-
-    _tiled(lstm_fn, lstm_out, (h, w), lstm_halo(stage.lstm), 1, lstm_tile, check)
+    _tiled(lambda r, cc, src=x: _lstm_crop(stage.lstm, src, r, cc), lstm_out, (h, w), lstm_halo(stage.lstm), 1,
+           lstm_tile, check)
     del x
     # the channel attention's pooled vectors over the whole map, as whole-scene prediction pools them
     ca = stage.block.ca
-    avg = lstm_out.double().mean(dim=(1, 2)).float()[None, :, None, None]
-    mx = lstm_out.amax(dim=(1, 2))[None, :, None, None]
+    total = torch.zeros(half, dtype=torch.float64)
+    mx = torch.full((half,), -math.inf)
+    for r in range(0, h, 64):
+        part = lstm_out[:, r : r + 64]
+        total += part.double().sum(dim=(1, 2))
+        mx = torch.maximum(mx, part.amax(dim=(1, 2)))
+    avg = (total / (h * w)).float()[None, :, None, None]
+    mx = mx[None, :, None, None]
     gate = torch.sigmoid(ca.fc2(F.relu(ca.fc1(avg))) + ca.fc2(F.relu(ca.fc1(mx))))[0]
     out = torch.empty((2 * half, h, w), dtype=torch.float32)
     sa = stage.block.sa
-    halo = sa.conv.kernel_size[0] // 2
-
-    def block_fn(r, cc):
-        crop = lstm_out[None, :, r, cc]
-        return torch.cat([crop * gate + crop, sa(crop)], dim=1)
-
-    _tiled(block_fn, out, (h, w), halo, 1, 256, check)
+    _tiled(lambda r, cc, src=lstm_out: _block_crop(sa, gate, src, r, cc), out, (h, w), sa.conv.kernel_size[0] // 2,
+           1, 256, check)
     del lstm_out
     _group_norm_relu_(out, stage.norm)
     return out
+
+
+def _lstm_crop(lstm: nn.Module, x: Tensor, rows: slice, cols: slice) -> Tensor:
+    """The ConvLSTM on a crop of the (C, h, w) stage input: (1, hidden x C/8, rows, cols)."""
+    crop = x[None, :, rows, cols]
+    n, ch, hh, ww = crop.shape
+    return lstm.forward_lean(crop.reshape(n, TIME_STEPS, ch // TIME_STEPS, hh, ww)).reshape(n, -1, hh, ww)
+
+
+def _block_crop(sa: nn.Module, gate: Tensor, lstm_out: Tensor, rows: slice, cols: slice) -> Tensor:
+    """The attention block on a crop of the ConvLSTM map, the channel attention's gate given (whole-map)."""
+    crop = lstm_out[None, :, rows, cols]
+    return torch.cat([crop * gate + crop, sa(crop)], dim=1)

@@ -13,7 +13,6 @@ from rssgl_qgis.core.stage_cache import Stage1Cache
 from rssgl_qgis.core.tiling import plan_tiles
 
 
-
 @pytest.fixture(autouse=True)
 def _windowed_passes(monkeypatch):
     """These tests are about the read windows' statistics passes: keep the CPU off the layer-wise path
