@@ -451,8 +451,21 @@ def predict_tiled(
     if should_stop is not None and should_stop():
         raise Cancelled("Classification cancelled before the first tile.")
     if _use_layerwise(p, layerwise, len(tiles), scene_passes, height, width, memory_limit_bytes):
-        return _predict_layerwise(p, run, tiles, plan, height, width, write_window, memory_limit_bytes,
-                                  with_probabilities, progress, should_stop, t_start)
+        written: list[int] = []
+
+        def counted(result: TileResult) -> None:
+            written.append(1)
+            write_window(result)
+
+        try:
+            return _predict_layerwise(p, run, tiles, plan, height, width, counted, memory_limit_bytes,
+                                      with_probabilities, progress, should_stop, t_start)
+        except Exception as exc:  # the host ran out of memory before any tile was written: use the windows
+            if written or not is_out_of_memory(exc):
+                raise
+            log.warning("Out of memory computing the raster layer by layer (%s); classifying it in read windows "
+                        "with statistics passes instead.", exc)
+            run.valid_pixels = 0
     cache = Stage1Cache(p.network, memory_limit_bytes // 4) if Stage1Cache.applies(p.network, p.device) else None
     sweeps = StatisticsPasses(tiles, final_batches, plan.tile, plan.batch, p.network, scene_passes, scene_sample,
                               stage_cache=cache)

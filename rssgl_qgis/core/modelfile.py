@@ -88,18 +88,20 @@ def _read_header(path) -> tuple[dict[str, Any], int, int]:
         head = fh.read(8)
         n = struct.unpack("<Q", head)[0] if len(head) == 8 else None
         plausible = n is not None and 2 <= n <= _MAX_HEADER and 8 + n <= size
-        raw = fh.read(n) if plausible else b""
+        raw = fh.read(n) if plausible else fh.read(1)  # else the first header byte, if any: '{' in a cut file
     # Sniff foreign formats only when the bytes are no plausible safetensors header: the first byte
     # of a safetensors file is the low byte of the header length and may well be 0x80.
+    # A cut-off file is told before the sniffing: a safetensors header length's low byte may well be 0x80
+    # (a pickle's first byte), but a cut header still starts with '{' right after the length.
     if not (plausible and raw[:1] == b"{"):
+        if len(head) < 8:
+            raise ValueError(f"The model file '{path}' is truncated ({size} bytes); save or copy it again.")
+        if n is not None and 2 <= n <= _MAX_HEADER and 8 + n > size and raw[:1] in (b"{", b""):
+            raise ValueError(f"The model file '{path}' is truncated (header cut off); save or copy it again.")
         if head[:2] == b"PK":
             raise _not_a_model(path, "it is a zip archive, e.g. a torch.save checkpoint")
         if head[:1] == b"\x80":
             raise _not_a_model(path, "it is a Python pickle")
-        if len(head) < 8:
-            raise ValueError(f"The model file '{path}' is truncated ({size} bytes); save or copy it again.")
-        if n is not None and n <= _MAX_HEADER and 8 + n > size:
-            raise ValueError(f"The model file '{path}' is truncated (header cut off); save or copy it again.")
         raise _not_a_model(path, "no safetensors header")
     try:
         header = json.loads(raw.decode("utf-8"))

@@ -156,3 +156,21 @@ def test_reuse_freed_memory_nests_and_restores():
             assert host_memory._depth == 2
         assert host_memory._depth == 1
     assert host_memory._depth == 0 and seen == [2]
+
+
+def test_out_of_memory_before_any_tile_falls_back_to_the_windows(monkeypatch):
+    """A host too short of memory for the layer maps: the read windows classify the raster, once each."""
+    p = _predictor()
+    cube, valid = _cube()
+    reference = predict_array_tiled(p, cube, valid=valid, tile=32, halo=16, layerwise=False)[0]
+
+    def short_of_memory(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 5 GB")
+
+    monkeypatch.setattr(layerwise, "layerwise_predict", short_of_memory)
+    labels, _, _, report = predict_array_tiled(p, cube, valid=valid, tile=32, halo=16)
+    assert not report.layerwise and report.scene_passes > 0
+    np.testing.assert_array_equal(labels, reference)
+    monkeypatch.setattr(layerwise, "layerwise_predict", lambda *a, **k: (_ for _ in ()).throw(ValueError("bug")))
+    with pytest.raises(ValueError, match="bug"):  # anything else is not swallowed
+        predict_array_tiled(p, cube, valid=valid, tile=32, halo=16)

@@ -224,7 +224,12 @@ def test_permission_denied_at_rename(model, raster, out, monkeypatch):
 
 # ------------------------------------------------------------------------------------- out of memory
 def _fake_oom_above(monkeypatch, limit: int) -> list[int]:
-    """Make the network "run out of GPU memory" on inputs wider than ``limit`` pixels."""
+    """Make the network "run out of GPU memory" on inputs wider than ``limit`` pixels (in the read windows:
+    the CPU's layer-wise path, which has no tiles to shrink, is switched off; its own fallback is tested in
+    tests/engine/test_layerwise.py)."""
+    from rssgl_qgis.core import inference
+
+    monkeypatch.setattr(inference, "_use_layerwise", lambda *a, **k: False)
     real = TilePredictor.probabilities
     widths: list[int] = []
 
