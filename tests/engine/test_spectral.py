@@ -160,12 +160,13 @@ def test_settings_are_those_with_the_lowest_out_of_fold_squared_error():
     assert chosen <= best * (1 + 2e-3)
 
 
-def _candidate(weight, nll, base, sample):
+def _candidate(weight, nll, base, sample, oa=None):
     from rssgl_qgis.core import ensemble
 
     nll, base = torch.as_tensor(nll, dtype=torch.float64), torch.as_tensor(base, dtype=torch.float64)
     gain = float("nan") if weight <= 0 else ensemble._gain_in_se(nll, base, np.asarray(sample))
-    return ensemble.CandidateEstimate(weight, blend_label(weight), {}, np.zeros(0), float(nll.mean()), gain)
+    summary = {} if oa is None else {"oa": oa}
+    return ensemble.CandidateEstimate(weight, blend_label(weight), summary, np.zeros(0), float(nll.mean()), gain)
 
 
 def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
@@ -196,6 +197,12 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     assert ensemble._choose([heavy, half, light, _candidate(0.0, base, base, sample)]) == 0.5
     strong = _candidate(0.75, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
     assert ensemble._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
+    # ... unless it got fewer held-out pixels right than the spectral model alone: then the light pool
+    strong_nll = base - 0.3 + rng.normal(0, 0.05, 40)
+    spectral_oa = _candidate(0.0, base, base, sample, oa=0.62)
+    assert ensemble._choose([_candidate(0.75, strong_nll, base, sample, oa=0.60), light, spectral_oa]) \
+        == ensemble.FALLBACK
+    assert ensemble._choose([_candidate(0.75, strong_nll, base, sample, oa=0.62), light, spectral_oa]) == 0.75
     # without the spectral model (an old model file's cross-validation) the lowest log-loss decides
     assert ensemble._choose([_candidate(1.0, clear, base, sample)]) == 1.0
 
