@@ -25,7 +25,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -34,15 +33,23 @@ from torch import Tensor
 
 from .accel import HISTORY_COLUMNS, EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from .device import choose_device, describe_device, set_cpu_threads
-from .ensemble import DEFAULT_BLEND, combine
+from .ensemble import combine
 from .errors import Cancelled, RssglError
 from .losses import RssglLoss
 from .model import PAD_MULTIPLE, RSSGL, RssglConfig, auto_kernel
+from .model_checks import Damaged, checked_model_contents, checked_spectral
 from .normalization import band_statistics, check_cube, normalize_cube
 from .palette import default_colors
 from .sampling import HBMinibatchSampler, validation_split
-from .spectral import UNLABELLED_CAP, SpectralModel, fit_spectral
-from .window_training import DEFAULT_HALO, WindowTrainer, plan_windows
+from .spectral import UNLABELLED_CAP, fit_spectral
+from .training_params import (
+    MIN_VALIDATION_PIXELS,
+    PAPER_LABEL,
+    SELECTION_MODES,
+    TRAINING_INPUTS,
+    TrainingParams,
+)
+from .window_training import WindowTrainer, plan_windows
 from .windowed_scene import WindowedScene
 
 __all__ = ["TrainingParams", "RssglClassifier", "SELECTION_MODES", "TRAINING_INPUTS", "PAPER_LABEL",
@@ -50,90 +57,8 @@ __all__ = ["TrainingParams", "RssglClassifier", "SELECTION_MODES", "TRAINING_INP
 
 log = logging.getLogger(__name__)
 
-SELECTION_MODES = ("fit", "validation", "paper", "loss")
-TRAINING_INPUTS = ("auto", "whole", "windows")
-#: Label attached to every output of the authors' (test-set) model selection.
-PAPER_LABEL = "paper protocol (selection on test pixels)"
-#: Below max(this, number of classes) validation pixels, "validation" selection falls back to "loss".
-MIN_VALIDATION_PIXELS = 5
-
 ProgressFn = Callable[[float, str], None]
 StopFn = Callable[[], bool]
-
-
-@dataclass
-class TrainingParams:
-    """Training hyper-parameters (defaults: the authors' Salinas / Pavia settings).
-
-    ``poly_max_iterations`` is the horizon of the poly schedule lr * (1 - it / horizon) ** power;
-    the authors use 1000 for every scene even when training stops at 600, so the learning rate
-    never reaches 0. The horizon used is max(poly_max_iterations, iterations).
-    ``accelerate`` is reserved for CUDA-graph capture (core/accel.py); "off" forces eager mode.
-    ``spectral``: also fit the per-pixel spectral model (core/spectral.py) and pool its probabilities
-    with RSSGL's, RSSGL weighted ``blend_weight`` (core/ensemble.py; cross-validation may replace it).
-    Never in "paper" mode, which reproduces the authors' method alone.
-    ``training_input``: "whole" (the whole scene at every iteration, the authors' way), "windows"
-    (core/window_training.py: windows around the samples, memory set by a budget) or "auto" (the
-    whole scene when the device's memory holds it, else windows). ``window_core`` / ``window_batch``
-    0 = automatic; ``window_halo`` is each window's context around its core.
-    """
-
-    iterations: int = 600
-    lr: float = 0.005
-    momentum: float = 0.9
-    weight_decay: float = 1e-3
-    poly_power: float = 0.8
-    poly_max_iterations: int = 1000
-    per_class_batch: int = 10
-    epoch_iterations: int = 10
-    patience_epochs: int = 10
-    fit_patience_epochs: int = 5
-    stat_loss_weight: float = 0.001
-    cb_beta: float = 0.9999
-    selection: str = "fit"
-    validation_share: float = 0.2
-    seed: int = 2333
-    device: str = "auto"
-    amp: str = "auto"
-    accelerate: str = "auto"
-    spectral: bool = True
-    blend_weight: float = DEFAULT_BLEND
-    training_input: str = "auto"
-    window_core: int = 0
-    window_halo: int = DEFAULT_HALO
-    window_batch: int = 0
-
-    def validate(self) -> None:
-        """Raise ValueError for values the trainer cannot use."""
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}.")
-        if self.lr <= 0:
-            raise ValueError(f"The learning rate must be > 0, got {self.lr}.")
-        if self.epoch_iterations < 1 or self.patience_epochs < 1 or self.per_class_batch < 1 or \
-                self.fit_patience_epochs < 1:
-            raise ValueError("epoch_iterations, patience_epochs, fit_patience_epochs and per_class_batch must be >= 1.")
-        if self.selection not in SELECTION_MODES:
-            raise ValueError(f"Unknown model selection '{self.selection}'; expected one of {SELECTION_MODES}.")
-        if not 0.0 <= self.validation_share < 1.0:
-            raise ValueError(f"The validation share must be in [0, 1), got {self.validation_share}.")
-        if self.amp not in ("auto", "off"):
-            raise ValueError(f"amp must be 'auto' or 'off', got '{self.amp}'.")
-        if self.stat_loss_weight < 0:
-            raise ValueError(f"The statistical-loss weight must be >= 0, got {self.stat_loss_weight}.")
-        if self.training_input not in TRAINING_INPUTS:
-            raise ValueError(f"Unknown training input '{self.training_input}'; expected one of {TRAINING_INPUTS}.")
-        if self.window_core < 0 or self.window_halo < 0 or self.window_batch < 0:
-            raise ValueError("window_core, window_halo and window_batch must be >= 0 (0 = automatic core and batch).")
-        if not 0.0 <= self.blend_weight <= 1.0:
-            raise ValueError(f"The RSSGL weight of the combination must be in [0, 1], got {self.blend_weight}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainingParams:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _pad_hw(height: int, width: int) -> tuple[int, int]:
@@ -703,9 +628,9 @@ class RssglClassifier:
         state, meta = load_model(path)
         spectral_state = {k: state.pop(k) for k in list(state) if k.startswith("spectral.")}
         try:
-            config, fields_ = _checked_model_contents(meta, state)
-            spectral, blend, temperature = _checked_spectral(meta, spectral_state, config)
-        except _Damaged as exc:
+            config, fields_ = checked_model_contents(meta, state)
+            spectral, blend, temperature = checked_spectral(meta, spectral_state, config)
+        except Damaged as exc:
             raise RssglError(
                 f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
             ) from None
@@ -747,167 +672,3 @@ class RssglClassifier:
         obj.device_description_ = describe_device(dev)
         obj.created_ = meta.get("created")
         return obj
-
-
-class _Damaged(Exception):
-    """A model file's contents contradict themselves; the message names what (for the user's sentence)."""
-
-
-def _checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: RssglConfig
-                      ) -> tuple[SpectralModel | None, float, float]:
-    """The spectral model, RSSGL's weight and RSSGL's temperature from a model file (None, 1.0, 1.0 for
-    files written before them)."""
-    temperature = meta.get("rssgl_temperature", 1.0)
-    if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
-        raise _Damaged(f"'rssgl_temperature' is {temperature!r}")
-    info = meta.get("spectral")
-    if info is None and not state:
-        return None, 1.0, float(temperature)
-    if not isinstance(info, dict) or set(state) != {"spectral.centers", "spectral.alpha"}:
-        raise _Damaged("the spectral model's settings and weights do not match")
-    centers, alpha = state["spectral.centers"], state["spectral.alpha"]
-    if (centers.ndim != 2 or alpha.ndim != 2 or centers.shape[0] != alpha.shape[0]
-            or centers.shape[1] != config.in_bands or alpha.shape[1] != config.num_classes):
-        raise _Damaged(f"the spectral model is shaped {tuple(centers.shape)} / {tuple(alpha.shape)} for "
-                       f"{config.in_bands} bands and {config.num_classes} classes")
-    if not (bool(torch.isfinite(centers).all()) and bool(torch.isfinite(alpha).all())):
-        raise _Damaged("non-finite weights in the spectral model")
-    for key in ("gamma", "temperature"):
-        if not _is_number(info.get(key)) or not (math.isfinite(info[key]) and info[key] > 0):
-            raise _Damaged(f"the spectral model's '{key}' is {info.get(key)!r}, not a positive number")
-    blend = meta.get("blend_weight", 1.0)
-    if not _is_number(blend) or not 0.0 <= blend <= 1.0:
-        raise _Damaged(f"'blend_weight' is {blend!r}, not a number in [0, 1]")
-    return SpectralModel.from_state(state, info), float(blend), float(temperature)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number_list(meta: dict[str, Any], key: str, length: int, *, finite: bool = True, positive: bool = False) -> None:
-    values = meta.get(key)
-    if not isinstance(values, list) or len(values) != length:
-        found = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
-        raise _Damaged(f"'{key}' should list {length} numbers, one per band, but holds {found}")
-    for v in values:
-        if not _is_number(v) or (finite and not math.isfinite(v)) or (positive and not v > 0):
-            raise _Damaged(f"'{key}' holds {v!r}, not a{' finite' if finite else ''}{' positive' if positive else ''} "
-                           "number")
-
-
-def _checked_model_contents(meta: dict[str, Any], state: dict[str, Tensor]) -> tuple[RssglConfig, dict[str, Any]]:
-    """Validate a model file's metadata against itself and its weights WITHOUT allocating the network.
-
-    Returns (architecture, the optional fields in usable types); raises _Damaged naming the problem.
-    """
-    arch = meta.get("architecture")
-    if not isinstance(arch, dict):
-        raise _Damaged(f"'architecture' is {type(arch).__name__}, not an object")
-    for key in ("in_bands", "num_classes", "inner_dim", "gn_groups"):
-        if key in arch and not _is_int(arch[key]):
-            raise _Damaged(f"architecture '{key}' is {arch[key]!r}, not an integer")
-    try:
-        config = RssglConfig.from_dict(arch)
-    except (TypeError, ValueError) as exc:
-        raise _Damaged(f"architecture: {exc}") from None
-    n_bands, n_classes = config.in_bands, config.num_classes
-
-    # classes: values, names and colours, one per network output
-    values = meta.get("class_values")
-    if not isinstance(values, list) or not all(_is_int(v) and v > 0 for v in values):
-        raise _Damaged("'class_values' is missing or not a list of positive integers")
-    if len(values) != n_classes:
-        raise _Damaged(f"{len(values)} class values for a network with {n_classes} outputs")
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise _Damaged("'class_values' are not in strictly ascending order")
-    names = meta.get("class_names")
-    if not isinstance(names, list) or len(names) != n_classes or not all(isinstance(n, str) for n in names):
-        raise _Damaged(f"'class_names' should list {n_classes} names")
-    colors = meta.get("class_colors")
-    if not isinstance(colors, list) or len(colors) != n_classes or not all(
-        isinstance(c, list) and len(c) in (3, 4) and all(_is_int(v) and 0 <= v <= 255 for v in c) for c in colors
-    ):
-        raise _Damaged(f"'class_colors' should list {n_classes} RGB colours")
-
-    # bands: count, normalisation statistics and band information
-    band_count = meta.get("band_count")
-    if not _is_int(band_count) or band_count != n_bands:
-        raise _Damaged(f"band count {band_count!r} but the network takes {n_bands} bands")
-    _number_list(meta, "band_mean", n_bands)
-    _number_list(meta, "band_std", n_bands, positive=True)
-    band_names = meta.get("band_names")
-    if band_names is not None and (not isinstance(band_names, list) or len(band_names) != n_bands):
-        raise _Damaged(f"'band_names' should list {n_bands} names")
-    if meta.get("band_wavelengths") is not None:
-        _number_list(meta, "band_wavelengths", n_bands, finite=False)  # as read from the raster's metadata
-    if meta.get("band_fwhm") is not None:
-        _number_list(meta, "band_fwhm", n_bands, finite=False)
-    indices = meta.get("band_indices")
-    if indices is not None and (not isinstance(indices, list) or len(indices) != n_bands
-                                or not all(_is_int(b) and b > 0 for b in indices) or len(set(indices)) != n_bands):
-        raise _Damaged(f"'band_indices' should list {n_bands} different band numbers (1 or more)")
-    counts = meta.get("train_counts")
-    if counts not in (None, []) and (
-        not isinstance(counts, list) or len(counts) != n_classes or not all(_is_int(c) and c >= 0 for c in counts)
-    ):
-        raise _Damaged(f"'train_counts' should list {n_classes} pixel counts")
-
-    # the remaining fields, in the types the classifier keeps
-    params = meta.get("training_params", {})
-    if not isinstance(params, dict):
-        raise _Damaged(f"'training_params' is {type(params).__name__}, not an object")
-    try:
-        fields_: dict[str, Any] = {"params": TrainingParams.from_dict(params)}
-    except TypeError as exc:
-        raise _Damaged(f"training_params: {exc}") from None
-    expected_types = {
-        "history": (list, []), "validation_metrics": (dict, {}), "selection": (str, ""), "selection_note": (str, ""),
-    }
-    for key, (kind, default) in expected_types.items():
-        value = meta.get(key)
-        if value is None:
-            value = default
-        if not isinstance(value, kind):
-            raise _Damaged(f"'{key}' is {type(value).__name__}, not {kind.__name__}")
-        fields_[key] = value
-    best_epoch, seconds = meta.get("best_epoch", 0), meta.get("train_seconds", 0.0)
-    if not _is_int(best_epoch) or best_epoch < 0:
-        raise _Damaged(f"'best_epoch' is {best_epoch!r}, not a count")
-    if not _is_number(seconds):
-        raise _Damaged(f"'train_seconds' is {seconds!r}, not a number")
-    fields_["best_epoch"], fields_["train_seconds"] = best_epoch, float(seconds)
-
-    # weights: the declared class and band counts first (cheap; they size the network), then every
-    # parameter's shape from the architecture built on the meta device (no memory), then finiteness.
-    head = state.get("classifier.weight")
-    if head is None or head.ndim != 4 or tuple(head.shape[:2]) != (n_classes, n_bands):
-        found = "missing" if head is None else f"shaped {tuple(head.shape)}"
-        raise _Damaged(
-            f"the architecture declares {n_bands} bands and {n_classes} classes but the stored classifier layer "
-            f"is {found}"
-        )
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in RSSGL(config).state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} weight(s) missing, e.g. {missing[0]}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected weight(s), e.g. {unexpected[0]}")
-        raise _Damaged("the weights do not belong to the declared architecture: " + ", ".join(parts))
-    for key, shape in expected.items():
-        tensor = state[key]
-        if tuple(tensor.shape) != shape:
-            raise _Damaged(f"weight {key} is shaped {tuple(tensor.shape)} but the architecture needs {shape}")
-        if not tensor.is_floating_point():
-            raise _Damaged(f"weight {key} has type {tensor.dtype}, not floating point")
-        if not bool(torch.isfinite(tensor).all()):
-            raise _Damaged(f"non-finite weights in {key}")
-    return config, fields_
