@@ -52,7 +52,7 @@ DEFAULT_BLEND = 0.5
 SIGNIFICANCE = 1.0
 #: Pools with at least this RSSGL weight need STRONG_SIGNIFICANCE standard errors; the pool chosen when
 #: none has the evidence it needs. Chosen on the exploration seeds 100-105 of the accuracy suite
-#: (``benchmarks/blend_fallback.py``, docs/RESULTS.md): the worst cell against the spectral model alone
+#: (``benchmarks/blend_rule.py``, docs/RESULTS.md): the worst cell against the spectral model alone
 #: went from -1.48 to -0.27 OA points, the mean from +0.28 to +0.57.
 HEAVY = 0.75
 STRONG_SIGNIFICANCE = 2.0

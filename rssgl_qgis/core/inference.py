@@ -167,11 +167,33 @@ class TilePredictor:
             out = self.network(x)
         logits = out[0] if isinstance(out, tuple | list) else out
         proba = torch.softmax(logits[:, :, :h, :w].float(), dim=1)
-        if self.spectral is None or self.blend_weight >= 1.0 or not self.pool_spectral:
-            return combine(proba, None, 1.0, dim=1, temperature=self.rssgl_temperature)
+        if not self.pools_spectral:
+            return self.pooled(proba, None)
         with torch.no_grad():  # fp32 kernel distances, outside autocast
-            return combine(proba, self.spectral.probabilities_map(x[:, :, :h, :w]), self.blend_weight, dim=1,
-                           temperature=self.rssgl_temperature)
+            return self.pooled(proba, self.spectral.probabilities_map(x[:, :, :h, :w]))
+
+    @property
+    def pools_spectral(self) -> bool:
+        """Whether the spectral model's probabilities enter the pool (not during statistics passes)."""
+        return self.spectral is not None and self.blend_weight < 1.0 and self.pool_spectral
+
+    def pooled(self, proba: Tensor, spectral: Tensor | None) -> Tensor:
+        """RSSGL's (N, K, h, w) softmax pooled with the spectral model's (None: RSSGL alone), calibrated."""
+        if spectral is None:
+            return combine(proba, None, 1.0, dim=1, temperature=self.rssgl_temperature)
+        return combine(proba, spectral, self.blend_weight, dim=1, temperature=self.rssgl_temperature)
+
+    def outputs(self, proba: Tensor, valid: Tensor, with_probabilities: bool
+                ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Labels (original class values, 0 where invalid), confidence (-1 where invalid) and, if asked for,
+        the probabilities (-1 where invalid) of an (N, K, h, w) batch with its (N, h, w) valid mask."""
+        conf, idx = proba.max(dim=1)
+        labels = torch.where(valid, self._classes_t[idx], torch.zeros((), dtype=self._classes_t.dtype,
+                                                                       device=proba.device))
+        conf = torch.where(valid, conf, torch.full((), -1.0, device=conf.device))
+        if not with_probabilities:
+            return labels, conf, None
+        return labels, conf, torch.where(valid[:, None], proba, torch.full((), -1.0, device=proba.device))
 
 
 @dataclass
@@ -309,6 +331,10 @@ class _TiledRun:
                 out += self.compute(group, raw, mask)
         return out
 
+    def read_inputs(self, tiles: list[Tile]) -> tuple[Tensor, Tensor]:
+        """``inputs`` of the tiles, read now (no prefetching)."""
+        return self.inputs(tiles, *self.io.read(tiles))
+
     def inputs(self, tiles: list[Tile], raw: Any, mask: Any) -> tuple[Tensor, Tensor]:
         """The normalised batch and its valid mask on the device, with the statistics' regions and the stage
         cache's keys set for it (the network's next forward call is on this batch)."""
@@ -325,14 +351,7 @@ class _TiledRun:
         x, valid = self.inputs(tiles, raw, mask)
         proba = self.p.probabilities(x)
         del x
-        conf, idx = proba.max(dim=1)
-        labels = self.p._classes_t[idx]
-        labels = torch.where(valid, labels, torch.zeros((), dtype=labels.dtype, device=labels.device))
-        conf = torch.where(valid, conf, torch.full((), -1.0, device=conf.device))
-        if self.with_probabilities:
-            proba = torch.where(valid[:, None], proba, torch.full((), -1.0, device=proba.device))
-        else:
-            proba = None
+        labels, conf, proba = self.p.outputs(proba, valid, self.with_probabilities)
         outs = [labels, conf, valid, proba]
         event = None
         if self.io.pin:
@@ -531,7 +550,7 @@ def predict_tiled(
         for k, group in enumerate(groups, start=1):
             if should_stop is not None and should_stop():
                 raise Cancelled(f"Classification cancelled after {k - 1} of {len(groups)} tile batches.")
-            x, _ = run.inputs(group, *run.io.read(group))
+            x, _ = run.read_inputs(group)
             with torch.no_grad(), torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.amp):
                 p.network.stem(x)
 
@@ -581,8 +600,7 @@ def _use_layerwise(p: TilePredictor, layerwise: bool | None, tiles: int, scene_p
         return False
     if layerwise is None and (tiles <= 1 or scene_passes <= 0):
         return False  # one window is whole-scene prediction already; 0 passes asks for per-window statistics
-    spectral = p.spectral is not None and p.blend_weight < 1.0
-    need = layerwise_forward.bytes_needed(p.network, height, width, p.num_classes, spectral)
+    need = layerwise_forward.bytes_needed(p.network, height, width, p.num_classes, p.pools_spectral)
     return need + layerwise_forward.MIN_WORK_BYTES <= memory_limit_bytes
 
 
@@ -601,7 +619,7 @@ def _predict_layerwise(p: TilePredictor, run: _TiledRun, tiles: list[Tile], plan
         seconds["write"] += time.perf_counter() - t0
 
     with host_memory(p.device):
-        done = layerwise_forward.layerwise_predict(p, run.io, run.nodata_t, height, width, tiles, write,
+        done = layerwise_forward.layerwise_predict(p, lambda t: run.read_inputs([t]), height, width, tiles, write,
                                                    memory_limit_bytes=memory_limit_bytes,
                                                    with_probabilities=with_probabilities, progress=progress,
                                                    should_stop=should_stop)

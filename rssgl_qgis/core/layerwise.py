@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .ensemble import combine
 from .errors import Cancelled
 from .host_memory import HEAP_BLOCK_LIMIT
 from .model import RSSGL, TIME_STEPS
@@ -155,12 +154,11 @@ def _group_norm_relu_(x: Tensor, norm: nn.GroupNorm, chunk_rows: int = 64) -> No
 
 
 class _Progress:
-    """Progress in shares of the estimated work (the stage-1 ConvLSTM dominates), cancel checks."""
+    """Progress in shares (0-1) of the estimated work (the stage-1 ConvLSTM dominates), cancel checks."""
 
-    def __init__(self, progress, should_stop, total: float):
-        self.progress, self.should_stop, self.total = progress, should_stop, max(total, 1e-9)
+    def __init__(self, progress, should_stop):
+        self.progress, self.should_stop = progress, should_stop
         self.done = 0.0
-        self.message = ""
 
     def check(self) -> None:
         if self.should_stop is not None and self.should_stop():
@@ -169,10 +167,11 @@ class _Progress:
     def step(self, amount: float, message: str) -> None:
         self.done += amount
         if self.progress is not None:
-            self.progress(min(100.0, 100.0 * self.done / self.total), message)
+            self.progress(min(100.0, 100.0 * self.done), message)
 
 
-def layerwise_predict(predictor, io, nodata_t: Tensor | None, height: int, width: int, out_tiles: list[Tile],
+def layerwise_predict(predictor, read_inputs: Callable[[Tile], tuple[Tensor, Tensor]], height: int, width: int,
+                      out_tiles: list[Tile],
                       write: Callable[[Tile, Tensor, Tensor, Tensor, Tensor | None], None], *,
                       memory_limit_bytes: int, with_probabilities: bool,
                       progress: Callable[[float, str], None] | None = None,
@@ -180,21 +179,21 @@ def layerwise_predict(predictor, io, nodata_t: Tensor | None, height: int, width
                       lstm_tile: int | None = None) -> LayerwiseReport:
     """Whole-scene prediction of a ``height`` x ``width`` raster, layer by layer (module docstring).
 
-    ``predictor`` is a TilePredictor, ``io`` its BatchReader; ``write(tile, labels, confidence, valid,
-    probabilities)`` receives each of ``out_tiles``' cores (row-major) as (h, w) / (K, h, w) tensors.
+    ``predictor`` is a TilePredictor; ``read_inputs(tile)`` returns the tile's read window normalised
+    (1, B, h, w) and its valid mask (1, h, w); ``write(tile, labels, confidence, valid, probabilities)`` receives each of ``out_tiles``' cores (row-major) as (h, w) / (K, h, w) tensors.
     ``lstm_tile`` overrides the ConvLSTM tile the memory setting gives (tests).
     """
     t_start = time.perf_counter()
     net: RSSGL = predictor.network
     cfg = net.config
     hp, wp = _padded(height, width)
-    use_spectral = predictor.spectral is not None and predictor.blend_weight < 1.0
+    use_spectral = predictor.pools_spectral
     maps = bytes_needed(net, height, width, predictor.num_classes, use_spectral)
     work_budget = max(memory_limit_bytes - maps, 64 << 20)
     tiles_of = [lstm_tile or _lstm_tile(s.lstm, s.channels, work_budget) for s in net.stages]
     c1 = cfg.block_channels[0]
     # work estimate per padded pixel (stage-1 ConvLSTM ~ 70 %, the rest shared by the other layers)
-    work = _Progress(progress, should_stop, 1.0)
+    work = _Progress(progress, should_stop)
     check = work.check
 
     # ---- the stem over the padded scene, read once (valid mask and the spectral model's probabilities too)
@@ -207,9 +206,7 @@ def layerwise_predict(predictor, io, nodata_t: Tensor | None, height: int, width
     with torch.no_grad():
         for t in reads:
             check()
-            raw, mask = io.read([t])
-            x_raw, m = io.to_device(raw, mask)
-            x, valid = predictor.normalise(x_raw, nodata_t, m)
+            x, valid = read_inputs(t)
             rs, cs = t.core_in_read
             y[:, t.core.row : t.core.row + t.core.height, t.core.col : t.core.col + t.core.width] = \
                 stem_conv(x)[0][:, rs, cs]
@@ -218,7 +215,7 @@ def layerwise_predict(predictor, io, nodata_t: Tensor | None, height: int, width
                 spectral_map[:, t.core.slices[0], t.core.slices[1]] = \
                     predictor.spectral.probabilities_map(x[:, :, rs, cs])[0]
             work.step(0.08 * t.core.pixels / (hp * wp), "classifying: reading the raster")
-        del x, x_raw
+        del x
         _group_norm_relu_(y, stem_norm)
 
         skips: list[Tensor] = []
@@ -271,17 +268,12 @@ def layerwise_predict(predictor, io, nodata_t: Tensor | None, height: int, width
             ac, bc = max(0, (c0 - 2) // 2 * 2), min(wp, c1_ + 2)
             inner = lateral(s1[None, :, a:b, ac:bc]) + _upsampled(out, slice(a, b), slice(ac, bc))
             logits = classifier(last(inner))[0][:, r0 - a : r1 - a, c0 - ac : c1_ - ac]
-            proba = torch.softmax(logits, dim=0)[None]
             rows, cols = slice(r0, r1), slice(c0, c1_)
             spectral = None if spectral_map is None else spectral_map[None, :, rows, cols]
-            proba = combine(proba, spectral, predictor.blend_weight if spectral is not None else 1.0, dim=1,
-                            temperature=predictor.rssgl_temperature)[0]
+            proba = predictor.pooled(torch.softmax(logits, dim=0)[None], spectral)
             valid = valid_map[rows, cols]
-            conf, idx = proba.max(dim=0)
-            labels = torch.where(valid, predictor._classes_t[idx], torch.zeros((), dtype=torch.int64))
-            conf = torch.where(valid, conf, torch.full((), -1.0))
-            p_out = torch.where(valid[None], proba, torch.full((), -1.0)) if with_probabilities else None
-            write(t, labels, conf, valid, p_out)
+            labels, conf, p_out = predictor.outputs(proba, valid[None], with_probabilities)
+            write(t, labels[0], conf[0], valid, None if p_out is None else p_out[0])
             work.step(remaining * t.core.pixels / (height * width), "classifying: writing")
     return LayerwiseReport(lstm_tile=tiles_of[0], seconds=time.perf_counter() - t_start, peak_map_bytes=maps)
 

@@ -259,7 +259,7 @@ class RssglClassifier:
             self.accelerated_ = False
             self.training_input_ = trainer.plan.describe()
             spectra, rows, cols, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None,) * 4
-            unlabelled = trainer.unlabelled_spectra(UNLABELLED_CAP, p.seed) if spectra is not None else None
+            unlabelled = trainer.unlabelled_spectra() if spectra is not None else None
         else:
             x = _padded_input(normalize_cube(cube, mean, std, valid), device)
             hp, wp = x.shape[-2:]

@@ -223,9 +223,10 @@ class WindowTrainer:
             classes.append(k[keep])
         return torch.cat(spectra), np.concatenate(rows), np.concatenate(cols), np.concatenate(classes)
 
-    def unlabelled_spectra(self, cap: int, seed: int) -> Tensor:
-        """Normalised spectra (m, B) of up to ``cap`` valid unlabelled pixels from the cores of a spread sample of
-        the raster's tiles (the spectral model's self-training, core/spectral.py)."""
+    def unlabelled_spectra(self) -> Tensor:
+        """Normalised spectra (m, B) of the valid unlabelled pixels in the cores of a spread sample of the
+        raster's tiles (the spectral model's self-training, core/spectral.py, which draws at most
+        UNLABELLED_CAP of them)."""
         chosen = [int(t) for t in _spread(np.arange(len(self.tiles)), self.grid, STAT_TILES, 0)]
         parts = []
         for t in chosen:
@@ -238,11 +239,7 @@ class WindowTrainer:
             mask = torch.zeros_like(free)
             mask[core] = free[core]
             parts.append(x[:, mask].t())
-        spectra = torch.cat(parts) if parts else torch.zeros((0, self.scene.bands), device=self.device)
-        if spectra.shape[0] > cap:
-            keep = np.sort(np.random.default_rng(seed).choice(spectra.shape[0], cap, replace=False))
-            spectra = spectra[torch.as_tensor(keep, device=spectra.device)]
-        return spectra
+        return torch.cat(parts) if parts else torch.zeros((0, self.scene.bands), device=self.device)
 
     # ------------------------------------------------------------------ statistics
     def regions(self, tiles: list[int]) -> list[tuple[int, int, int, int]]:
