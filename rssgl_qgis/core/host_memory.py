@@ -3,9 +3,10 @@
 Why: glibc hands allocations above its mmap threshold (128 KiB at first, rising up to 32 MiB as such
 blocks are freed) straight to the kernel and returns them on free, and gives the heap's free top back
 beyond a trim threshold; so many tensors of a CPU forward pass are fresh memory that the kernel must
-fault in and zero page by page. RSSGL's ConvLSTM allocates gate maps step after step: on a 2-core CPU
-half of its time went to that (system time as large as the wall time; 31-35 us per pixel of a tile
-against 13-14 us with freed memory reused: ``benchmarks/profile_cpu_forward.py``, docs/PERFORMANCE.md).
+fault in and zero page by page. RSSGL's ConvLSTM allocates gate maps step after step: in a worker
+thread (where QGIS runs a QgsTask) the lean ConvLSTM of the layer-wise path took 26-28 us per pixel of
+a tile, 17-21 us with freed memory reused (the plain forward 34 and 19-23; in the main thread, whose
+heap glibc grows more readily, 10-15 either way: ``benchmarks/cpu_allocator.py``, docs/PERFORMANCE.md).
 Inside ``reuse_freed_memory()`` blocks up to 32 MiB (the most glibc allows; larger ones always come
 from mmap, and a worker thread's heap cannot hold them either, so the layer-wise ConvLSTM tiles keep
 their step maps below it) come from the heap and freed ones stay there for the next tensor. On leaving,

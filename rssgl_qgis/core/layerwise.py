@@ -49,7 +49,8 @@ def lstm_halo(lstm: nn.Module) -> int:
     return round_up(radius * (TIME_STEPS + len(lstm.x_convs) - 1) + 1, 8)
 
 #: Host bytes of ``ConvLSTM3d.forward_lean``'s working memory per pixel of a tile and channel of its
-#: input: 76 measured (7.3 KB per pixel at the default 96 channels, 256-px tile, 2-core CPU), with a margin.
+#: input, with a margin: 4.8-6.2 KB per pixel measured at the default 96 channels (208- and 256-px
+#: tiles, ``benchmarks/cpu_allocator.py``), i.e. 50-65 per channel.
 _LSTM_WORK_PER_CHANNEL_PIXEL = 96
 #: The least working memory a run needs beside the maps (a 64-px ConvLSTM tile and the read windows).
 MIN_WORK_BYTES = 256 << 20
@@ -96,8 +97,8 @@ def bytes_needed(net: RSSGL, height: int, width: int, num_classes: int, spectral
 def _lstm_tile(lstm: nn.Module, channels: int, budget: int) -> int:
     """The ConvLSTM tile core (a multiple of 16) for a stage of ``channels`` input channels: its working
     memory fits ``budget`` bytes, and one step's gate maps (4 x hidden x depth float32 per pixel) stay
-    below host_memory.HEAP_BLOCK_LIMIT, so the allocator reuses them instead of faulting in fresh pages
-    (measured 13 against 19-31 us per pixel in a worker thread, host_memory)."""
+    below host_memory.HEAP_BLOCK_LIMIT, so the allocator can reuse them instead of faulting in fresh pages
+    (in a worker thread 17-21 against 26-28 us per pixel, benchmarks/cpu_allocator.py)."""
     halo = lstm_halo(lstm)
     per_pixel = _LSTM_WORK_PER_CHANNEL_PIXEL * channels + 8 * channels  # working memory + input and output crops
     gates = 4 * 4 * max(lstm.hidden) * (channels // TIME_STEPS)
