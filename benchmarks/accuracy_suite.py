@@ -137,7 +137,7 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     choice = cross_validate_blend(make, cube, valid, train, groups, CV_FOLDS, seed=seed, keep_pixels=kept)
     t_cv = time.perf_counter() - t0
     t1 = time.perf_counter()
-    clf = make().fit(cube, train, valid=valid, groups=groups)
+    clf = make().fit(cube, train, valid=valid)
     t_fit = time.perf_counter() - t1
     weight = choice.weight if choice is not None else DEFAULT_BLEND
     temperature = choice.temperature if choice is not None else 1.0

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                         pool = np.sort(np.random.default_rng(seed).choice(pool, spectral.UNLABELLED_CAP, replace=False))
                     for k, label in zip(settings, names, strict=False):
                         spectral.PSEUDO_LABELS_PER_SAMPLE = k
-                        model = spectral.fit_spectral(flat[tr], y, groups=d["groups"], seed=seed, unlabelled=flat[pool])
+                        model = spectral.fit_spectral(flat[tr], y, seed=seed, unlabelled=flat[pool])  # pixel folds, as Train RSSGL
                         hit = model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt
                         acc.setdefault(label, []).append(100 * hit.mean())
                     if not args.no_svm:

@@ -411,12 +411,12 @@ def train_from_files(
             if cv_folds:
                 cross_validation = _cross_validate(
                     make_classifier, cube, valid, labels, samples.groups, cv_folds, params.seed, present, names,
-                    {"init_from": init_from, "should_stop": should_stop, "groups": samples.groups},
+                    {"init_from": init_from, "should_stop": should_stop},
                     lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
             clf.fit(
                 cube, labels, valid=valid, class_names=names, class_colors=colors,
                 band_info={"names": band_names, "wavelengths": wavelengths, "indices": used, "fwhm": fwhm},
-                init_from=init_from, groups=samples.groups, progress=train_progress, should_stop=should_stop,
+                init_from=init_from, progress=train_progress, should_stop=should_stop,
             )
             if cross_validation is not None and cross_validation.candidates:
                 clf.use_combination(cross_validation.weight, cross_validation.temperature)

@@ -171,7 +171,6 @@ class RssglClassifier:
         class_colors: list[tuple[int, int, int]] | None = None,
         band_info: dict | None = None,
         init_from: RssglClassifier | None = None,
-        groups: np.ndarray | None = None,
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
     ) -> RssglClassifier:
@@ -179,9 +178,9 @@ class RssglClassifier:
 
         val_labels: explicit validation pixels (else carved from train_labels in "validation"
         mode); eval_labels: held-out pixels, used for model selection only in "paper" mode and
-        otherwise just logged per epoch; init_from: a trained classifier to fine-tune; groups: (H, W)
-        sample numbers (polygons), so the spectral model's own settings are cross-validated over
-        whole samples.
+        otherwise just logged per epoch; init_from: a trained classifier to fine-tune. The spectral
+        model's own settings are cross-validated over pixels, not whole samples (core/spectral.py says
+        why); the accuracy estimate over whole samples is core.ensemble.cross_validate_blend's.
         """
         p = copy.deepcopy(self.params) if self.params is not None else TrainingParams()
         p.validate()
@@ -295,8 +294,7 @@ class RssglClassifier:
         self.blend_weight_ = 1.0
         self.rssgl_temperature_ = 1.0
         if spectra is not None:
-            g = None if groups is None else np.asarray(groups)[rows, cols]
-            self.spectral_ = fit_spectral(spectra, y, groups=g, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+            self.spectral_ = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
             if self.spectral_.pseudo_labels:
                 log.info("Spectral model self-trained with %d unlabelled pixels it was surest of.",
                          self.spectral_.pseudo_labels)

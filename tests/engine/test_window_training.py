@@ -110,7 +110,7 @@ def _params(**kw) -> TrainingParams:
 
 def test_window_training_learns_the_scene_and_says_how_it_trained():
     s = _scene()
-    clf = RssglClassifier(TINY, _params()).fit(s.cube, s.polygon_labels, groups=None)
+    clf = RssglClassifier(TINY, _params()).fit(s.cube, s.polygon_labels)
     assert clf.training_input_.startswith("windows of 32 x 32 pixels (16-pixel cores with a 8-pixel halo)")
     assert clf.history_ and clf.best_epoch_ >= 1
     assert clf.history_[clf.best_epoch_ - 1]["val_oa"] > 0.8  # the training pixels it was selected on
