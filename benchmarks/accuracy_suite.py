@@ -210,6 +210,17 @@ def pixel_split(scene: dict, protocol: str, seed: int) -> dict:
             "y": np.searchsorted(classes, train.ravel()[tr]), "yt": np.searchsorted(classes, test.ravel()[te])}
 
 
+def unlabelled_pool(d: dict, seed: int) -> np.ndarray:
+    """Indices (into ``d["flat"]``) of the unlabelled pool Train RSSGL gives the spectral model's self-training:
+    up to UNLABELLED_CAP valid pixels without a training label, drawn at random; ``d`` from ``pixel_split``."""
+    from rssgl_qgis.core.spectral import UNLABELLED_CAP
+
+    pool = np.setdiff1d(np.flatnonzero(d["valid"].ravel()), d["tr"])
+    if pool.size > UNLABELLED_CAP:
+        pool = np.sort(np.random.default_rng(seed).choice(pool, UNLABELLED_CAP, replace=False))
+    return pool
+
+
 def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
     from sklearn.ensemble import RandomForestClassifier
 

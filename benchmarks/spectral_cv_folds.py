@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy_suite import load_scene, pixel_split, svm_search  # noqa: E402
+from accuracy_suite import load_scene, pixel_split, svm_search, unlabelled_pool  # noqa: E402
 
 PROTOCOLS = {"enmap_potsdam": ("tiles", "n5", "n10", "p1", "n25"), "salinas_a": ("blocks", "n5", "n10", "p1"),
              "synthetic": ("polygons",)}
@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds:
                 d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
                 flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
-                pool = np.setdiff1d(np.flatnonzero(d["valid"].ravel()), tr)
-                if pool.size > spectral.UNLABELLED_CAP:
-                    pool = np.sort(np.random.default_rng(seed).choice(pool, spectral.UNLABELLED_CAP, replace=False))
+                pool = unlabelled_pool(d, seed)
                 for key, groups in (("pixels", None), ("samples", d["groups"])):
                     model = spectral.fit_spectral(flat[tr], y, groups=groups, seed=seed, unlabelled=flat[pool])
                     hit = model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt

@@ -179,8 +179,6 @@ class TilePredictor:
 
     def pooled(self, proba: Tensor, spectral: Tensor | None) -> Tensor:
         """RSSGL's (N, K, h, w) softmax pooled with the spectral model's (None: RSSGL alone), calibrated."""
-        if spectral is None:
-            return combine(proba, None, 1.0, dim=1, temperature=self.rssgl_temperature)
         return combine(proba, spectral, self.blend_weight, dim=1, temperature=self.rssgl_temperature)
 
     def outputs(self, proba: Tensor, valid: Tensor, with_probabilities: bool

@@ -181,7 +181,8 @@ def layerwise_predict(predictor, read_inputs: Callable[[Tile], tuple[Tensor, Ten
     """Whole-scene prediction of a ``height`` x ``width`` raster, layer by layer (module docstring).
 
     ``predictor`` is a TilePredictor; ``read_inputs(tile)`` returns the tile's read window normalised
-    (1, B, h, w) and its valid mask (1, h, w); ``write(tile, labels, confidence, valid, probabilities)`` receives each of ``out_tiles``' cores (row-major) as (h, w) / (K, h, w) tensors.
+    (1, B, h, w) and its valid mask (1, h, w); ``write(tile, labels, confidence, valid, probabilities)``
+    receives each of ``out_tiles``' cores (row-major) as (h, w) / (K, h, w) tensors.
     ``lstm_tile`` overrides the ConvLSTM tile the memory setting gives (tests).
     """
     t_start = time.perf_counter()

@@ -89,10 +89,9 @@ def _read_header(path) -> tuple[dict[str, Any], int, int]:
         n = struct.unpack("<Q", head)[0] if len(head) == 8 else None
         plausible = n is not None and 2 <= n <= _MAX_HEADER and 8 + n <= size
         raw = fh.read(n) if plausible else fh.read(1)  # else the first header byte, if any: '{' in a cut file
-    # Sniff foreign formats only when the bytes are no plausible safetensors header: the first byte
-    # of a safetensors file is the low byte of the header length and may well be 0x80.
-    # A cut-off file is told before the sniffing: a safetensors header length's low byte may well be 0x80
-    # (a pickle's first byte), but a cut header still starts with '{' right after the length.
+    # Sniff foreign formats only when the bytes are no plausible safetensors header, and tell a cut-off
+    # file first: the first byte of a safetensors file is the low byte of its header length and may well
+    # be 0x80 (a pickle's first byte), but a cut header still starts with '{' right after the length.
     if not (plausible and raw[:1] == b"{"):
         if len(head) < 8:
             raise ValueError(f"The model file '{path}' is truncated ({size} bytes); save or copy it again.")

@@ -257,7 +257,7 @@ class RssglClassifier:
                 progress, should_stop)
             self.accelerated_ = False
             self.training_input_ = trainer.plan.describe()
-            spectra, rows, cols, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None,) * 4
+            spectra, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None, None)
             unlabelled = trainer.unlabelled_spectra() if spectra is not None else None
         else:
             x = _padded_input(normalize_cube(cube, mean, std, valid), device)
@@ -282,7 +282,7 @@ class RssglClassifier:
                 history, best_epoch, stopped_early = self._train_loop(step, p, progress, should_stop, t0)
             step.restore_best()
             self.training_input_ = "whole scene"
-            spectra = rows = cols = y = unlabelled = None
+            spectra = y = unlabelled = None
             if p.spectral and selection != "paper":
                 rows, cols = np.nonzero(train_labels > 0)
                 flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)

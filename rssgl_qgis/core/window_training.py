@@ -209,19 +209,15 @@ class WindowTrainer:
         out = out.to(self.device)
         return torch.where(torch.stack(valids), out, torch.full((), -1, device=self.device))
 
-    def spectra(self, name: str = "train") -> tuple[Tensor, np.ndarray, np.ndarray, np.ndarray]:
-        """The normalised spectra (n, B) of the ``name`` pixels on valid pixels, with their rows, columns, classes."""
-        spectra, rows, cols, classes = [], [], [], []
+    def spectra(self, name: str = "train") -> tuple[Tensor, np.ndarray]:
+        """The normalised spectra (n, B) of the ``name`` pixels on valid pixels, with their classes."""
+        spectra, classes = [], []
         for t, (r, c, k) in sorted(self.points[name].items()):
             x, v = self.window(t)
             keep = v[torch.as_tensor(r), torch.as_tensor(c)].cpu().numpy()
-            rr, cc = torch.as_tensor(r[keep]), torch.as_tensor(c[keep])
-            spectra.append(x[:, rr, cc].t())
-            read = self.tiles[t].read
-            rows.append(r[keep] + read.row)
-            cols.append(c[keep] + read.col)
+            spectra.append(x[:, torch.as_tensor(r[keep]), torch.as_tensor(c[keep])].t())
             classes.append(k[keep])
-        return torch.cat(spectra), np.concatenate(rows), np.concatenate(cols), np.concatenate(classes)
+        return torch.cat(spectra), np.concatenate(classes)
 
     def unlabelled_spectra(self) -> Tensor:
         """Normalised spectra (m, B) of the valid unlabelled pixels in the cores of a spread sample of the
