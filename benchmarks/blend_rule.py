@@ -86,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dump", help="the folder accuracy_suite.py --dump wrote, or a suite JSON file")
+    ap.add_argument("--rescore", action="store_true",
+                    help="the dump is comma-separated suite JSON files: the default's OA per cell as run and under "
+                         "the rule now, against the baselines of the same runs")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return rescore([Path(p) for p in args.dump.split(",") if p])
     if args.dump.endswith(".json"):
         return from_json(Path(args.dump))
     cells: dict[str, list[list[float]]] = {}
@@ -107,6 +112,42 @@ def main(argv: list[str] | None = None) -> int:
         test = dict(zip(weights, (float(v) for v in d["test_oa"]), strict=True))
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(choice_row(cands, test))
     print_table(cells)
+    return 0
+
+
+def rescore(paths: list[Path]) -> int:
+    """The default's test OA under the rule now (``ensemble._choose`` on each row's recorded cross-validated
+    log-losses, gains and accuracies, the chosen weight's recorded test OA), next to the default as it ran
+    and the baselines of the same runs: exact where the rule changed after the runs, as the pool of every
+    weight was scored on the test pixels with the temperature of the run."""
+    import json
+
+    from rssgl_qgis.core import ensemble
+
+    cells: dict[str, list[tuple[float, ...]]] = {}
+    for path in paths:
+        for r in json.loads(path.read_text())["rows"]:
+            res, d = r["results"], r["results"]["default"]
+            test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
+            if "cv_gain_se" not in d or not test:
+                continue
+            cands = [ensemble.CandidateEstimate(float(w), "", {"oa": d.get("cv", {}).get(w, np.nan) / 100.0},
+                                                np.zeros(0), float(ll), float(d["cv_gain_se"][w]))
+                     for w, ll in d["cv_log_loss"].items()]
+            now = ensemble._choose(cands)
+            cells.setdefault(f"{r['scene']} | {r['protocol']}", []).append(
+                (d["oa"], test[now], res.get("svm", {}).get("oa", np.nan), res.get("rf", {}).get("oa", np.nan),
+                 float(now != float(d["weight"]))))
+    print("| scene | protocol | seeds | default as run | default, rule now | svm | rf | now - better baseline | "
+          "choices changed |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, rows in sorted(cells.items()):
+        a = np.asarray(rows, dtype=float)
+        m, sd = a.mean(axis=0), a.std(axis=0)
+        best = int(np.argmax(m[2:4])) + 2
+        met = m[1] >= m[best] and sd[1] <= sd[best] + 0.5
+        print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(4))
+              + f" | {m[1] - m[best]:+.2f} ({'met' if met else 'NOT met'}) | {int(a[:, 4].sum())} |")
     return 0
 
 

@@ -195,6 +195,11 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     assert ensemble.SIGNIFICANCE < heavy.gain_se < ensemble.STRONG_SIGNIFICANCE, heavy.gain_se
     assert half.gain_se > ensemble.SIGNIFICANCE and heavy.log_loss < half.log_loss
     assert ensemble._choose([heavy, half, light, _candidate(0.0, base, base, sample)]) == 0.5
+    # ... and so does one short even of SIGNIFICANCE (the lowest log-loss, but with a noisier gain)
+    weak = _candidate(1.0, base - 1.5 * se - 2.0 * e, base, sample)
+    assert weak.gain_se < ensemble.SIGNIFICANCE and weak.log_loss < half.log_loss, weak.gain_se
+    assert ensemble._choose([weak, half, light, _candidate(0.0, base, base, sample)]) == 0.5
+    assert ensemble._choose([weak, light, _candidate(0.0, base, base, sample)]) == ensemble.FALLBACK
     strong = _candidate(0.75, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
     assert ensemble._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
     # ... unless it got fewer held-out pixels right than the spectral model alone: then the light pool
