@@ -637,184 +637,199 @@
 <context>
     <name>RssglHelp</name>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="59"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="54"/>
         <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
         <translation>Das hyperspektrale Raster, aus dem gelernt wird (jedes GDAL-Raster; NoData- und NaN-Pixel werden ignoriert).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="61"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="56"/>
         <source>Training samples as polygons or points. Polygons are burnt into the raster grid with the pixel-centre rule; samples in another CRS are reprojected; samples outside the raster are dropped with a warning. Use either this or the label raster. Only selected features are used when &apos;Selected features only&apos; is ticked.</source>
         <translation>Trainingsstichproben als Polygone oder Punkte. Polygone werden nach der Pixelmittelpunkt-Regel in das Rasterraster gebrannt; Stichproben in einem anderen KBS werden umprojiziert; Stichproben außerhalb des Rasters werden mit einer Warnung verworfen. Verwenden Sie entweder dies oder das Label-Raster. Ist 'Nur gewählte Objekte' angehakt, werden nur die gewählten Objekte verwendet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="66"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="61"/>
         <source>Field of the training samples that holds the class: whole numbers (class values, 0 is ignored) or text (each distinct text becomes a class, numbered 1..N in alphabetical order; the text becomes the class name).</source>
         <translation>Feld der Trainingsstichproben, das die Klasse enthält: ganze Zahlen (Klassenwerte, 0 wird ignoriert) oder Text (jeder unterschiedliche Text wird eine Klasse, alphabetisch mit 1..N nummeriert; der Text wird zum Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="70"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="65"/>
         <source>Training samples as a label raster on the same grid as the input raster: 0 or nodata = unlabelled, other values = classes. Use either this or the vector samples.</source>
         <translation>Trainingsstichproben als Label-Raster auf demselben Gitter wie das Eingaberaster: 0 oder NoData = unbeschriftet, andere Werte = Klassen. Verwenden Sie entweder dies oder die Vektorstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="73"/>
         <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
         <translation>Anzahl der Trainingsiterationen (eine Iteration = ein Durchlauf der ganzen Szene mit bis zu 10 Pixeln pro Klasse). Der Artikel verwendet 600-1000.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="80"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="75"/>
         <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
         <translation>Anfängliche Lernrate des SGD-Optimierers; sie nimmt nach einem polynomiellen Plan ab. 0,005 ist der Wert aus dem Artikel.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="77"/>
         <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
         <translation>Größe des 3D-Kernels der ConvLSTM (spektrale Tiefe x Zeilen x Spalten). Automatisch wählt 3x3x3 für kleine Szenen und sonst 3x5x5, wie im Artikel.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="80"/>
         <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
         <translation>Gewicht des statistischen Verlusts, der Pixel einer Klasse zusammenzieht und Klassen auseinanderschiebt (0,001 im Artikel; 0 schaltet ihn ab).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="88"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="83"/>
         <source>Random seed: the same seed, data and device give the same model.</source>
         <translation>Zufallsstartwert: Gleicher Startwert, gleiche Daten und gleiches Gerät ergeben dasselbe Modell.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
         <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
         <translation>Wo trainiert wird: Automatisch nutzt eine NVIDIA-GPU, wenn torch eine findet, sonst die CPU; CUDA bricht mit einer klaren Meldung ab, wenn keine GPU vorhanden ist.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>Die trainierte Modelldatei (.rssgl: safetensors-Gewichte und JSON-Metadaten, niemals gepickelter Code).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="121"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>Optional: Das Trainingsraster sofort klassifizieren und die Klassenkarte hierhin schreiben (GeoTIFF, mit Stil).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>Optional: die Konfidenz des Modells pro Pixel (höchste Klassenwahrscheinlichkeit, 0-1, float32).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="140"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="141"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>Optional: nur innerhalb dieser Maske klassifizieren. Ein Polygonlayer (Pixel, deren Mittelpunkt in einem Polygon liegt) oder ein Raster auf demselben Gitter (Pixel ungleich null). Pixel außerhalb werden als 0 (NoData) geschrieben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>Die Klassifikation: GeoTIFF mit Klassenwerten (0 = NoData), kleinster vorzeichenloser Ganzzahltyp, mit Farbtabelle, Klassennamen und .qml-Stil.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="157"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="152"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>Optional: die höchste Klassenwahrscheinlichkeit pro Pixel (0-1, float32); niedrige Werte zeigen, wo weitere Stichproben helfen würden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="159"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>Optional: ein float32-Kanal pro Klasse mit ihrer Wahrscheinlichkeit (Kanalnamen sind die Klassennamen).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>Das zu bewertende Klassifikationsraster (Klassenwerte, 0 = NoData), z. B. die Ausgabe von 'Mit RSSGL klassifizieren'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="160"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>Referenzstichproben als Polygone oder Punkte (umprojiziert und in das Gitter der Klassifikation gebrannt). Verwenden Sie entweder dies oder das Referenzraster.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>Feld der Referenzstichproben mit der Klasse: der Klassenwert oder der Klassenname (wird den Klassennamen der Klassifikation zugeordnet).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="171"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="166"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>Referenz als Label-Raster auf dem Gitter der Klassifikation: 0 oder NoData = nicht bewertet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>Der HTML-Bericht (Tabellen aller Maße und die Konfusionsmatrix).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="175"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="170"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>Dieselben Maße als CSV, ein Wert pro Zeile (metric, class_value, class_name, mapped_value, value, ci95).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="177"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="172"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>Ausgabezahl: die Gesamtgenauigkeit (0-1).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="178"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>Ausgabezahl: Cohens Kappa.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>Ausgabezahl: die kreuzvalidierte Gesamtgenauigkeit (0-1; leer ohne Kreuzvalidierung).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="68"/>
         <source>0 (the default): train on every sample pixel and stop when the network fits them no better (nothing held out; the cross-validation estimates the accuracy). Above 0 (up to 0.5): that share of each class&apos;s pixels is held out for choosing the best epoch, which costs accuracy with few samples.</source>
         <translation>0 (Standard): auf jedem Stichprobenpixel trainieren und aufhören, sobald das Netz sie nicht mehr besser trifft (nichts wird zurückgehalten; die Kreuzvalidierung schätzt die Genauigkeit). Über 0 (bis 0,5): dieser Anteil der Pixel jeder Klasse wird zur Wahl der besten Epoche zurückgehalten, was bei wenigen Stichproben Genauigkeit kostet.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
         <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
         <translation>Frühes Beenden: nach so vielen Epochen (zu je 10 Iterationen) aufhören, in denen die Trainingspixel (oder, mit einem Validierungsanteil, die Validierungspixel) nicht besser klassifiziert wurden.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="99"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="94"/>
         <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
         <translation>Ehrliche Genauigkeitsschätzung und Modellwahl (Standard 3; 0 = keine): mit N Teilmengen (2-10) werden die Stichproben (ganze Polygone; Flecken eines Label-Rasters) auf N Gruppen verteilt, N zusätzliche Modelle werden jeweils ohne eine Gruppe trainiert und an ihr getestet. Dieselben Teilmengen entscheiden, wie die Karte RSSGL mit einem pixelweisen Spektralmodell (einem SVM-ähnlichen Kernel-Klassifikator) kombiniert; die Genauigkeit jedes Kandidaten steht im Protokoll und im Bericht. Das Training dauert N + 1 mal so lange. Das gespeicherte Modell wird auf allen Stichproben trainiert. Klassen mit weniger als 2 getrennten Stichproben werden nicht getestet. Ohne Teilmengen werden RSSGL und das Spektralmodell mit gleichen Gewichten kombiniert.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="105"/>
         <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
         <translation>Optional: die Bänder für das Training. Bandnummern und Bereiche (ab 1 gezählt, wie QGIS Bänder zählt) behalten diese Bänder: '1-129, 136-224'; ein vorangestelltes 'drop' lässt sie stattdessen weg: 'drop 130-135'. Bereiche mit 'nm' wählen Band-Mittenwellenlängen: '400-1340 nm, 1460-1790 nm' (das Raster muss seine Wellenlängen angeben). Leer: alle Bänder. Bänder, die die Schlechtband-Liste (bbl) der Datei als schlecht markiert oder die keine Daten oder nur einen konstanten Wert enthalten, werden immer weggelassen und im Protokoll genannt. Die Modelldatei hält die verwendeten Bänder fest, sodass 'Mit RSSGL klassifizieren' sie aus einem Raster mit allen Bändern auswählt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
         <source>Leave out the bands in the water-vapour absorption windows (band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 nm), which are noisy or empty in EnMAP, PRISMA, EMIT and airborne products. Needs the raster&apos;s band wavelengths; combines with the band selection.</source>
         <translation>Die Bänder in den Wasserdampf-Absorptionsfenstern weglassen (Bandmitten 1340-1460 nm, 1790-1960 nm und über 2450 nm), die in EnMAP-, PRISMA-, EMIT- und Flugzeugdaten verrauscht oder leer sind. Benötigt die Bandwellenlängen des Rasters; wirkt zusammen mit der Bandauswahl.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="131"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on; a model trained on some of the bands picks them from a raster with more bands (by wavelength when both record them, within 2 nm, else by band number).</source>
         <translation>Das zu klassifizierende Hyperspektralraster. Es muss die Bänder enthalten, mit denen das Modell trainiert wurde; ein Modell, das mit einem Teil der Bänder trainiert wurde, wählt sie aus einem Raster mit mehr Bändern aus (nach Wellenlänge innerhalb von 2 nm, wenn beide sie angeben, sonst nach Bandnummer).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="86"/>
         <source>What the network sees at each iteration. Auto: the whole raster when the device&apos;s memory holds it (as the paper trains), else windows of 128 x 128 pixels around the samples, a few per iteration, so a flight line or a whole satellite scene trains on an 8 GB GPU. The report says which input was used.</source>
         <translation>Was das Netz in jeder Iteration sieht. Automatisch: das ganze Raster, wenn der Speicher des Geräts es fasst (so trainiert das Paper), sonst Fenster von 128 x 128 Pixeln um die Stichproben, einige pro Iteration, sodass auch ein Flugstreifen oder eine ganze Satellitenszene auf einer 8-GB-GPU trainiert. Der Bericht nennt die verwendete Eingabe.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. On the CPU, a raster whose layer maps fit the memory setting (up to about 1500 x 1500 pixels with 2 GiB) is instead computed layer by layer over the whole raster: exactly the whole-scene map, without extra passes. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL normalisiert mit Statistiken der ganzen Szene. Ein Raster, das größer als eine Kachel ist, wird Kachel für Kachel klassifiziert; mit dieser Option werden die Statistiken zuerst über die Kacheln gesammelt (3 zusätzliche Durchläufe; bei großen Rastern betrachtet jeder Durchlauf ein Viertel der Kacheln), sodass die Karte keine Kachelnähte hat. Auf der CPU wird ein Raster, dessen Schichtkarten in die Speichereinstellung passen (bis etwa 1500 x 1500 Pixel bei 2 GiB), stattdessen Schicht für Schicht über das ganze Raster berechnet: genau die Karte der Gesamtszene, ohne zusätzliche Durchläufe. Für eine schnellere Vorschau abwählen (jede Kachel wird für sich normalisiert).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="21"/>
+        <source>Trains an RSSGL network (a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) on a hyperspectral raster from a few labelled pixels. The whole scene is given to the network at once, so it learns spatial context as well as spectra; a raster too large for the device&apos;s memory is trained on windows around the samples instead. Training samples are either a vector layer (polygons or points) with a class field, or a label raster on the same grid. Every sample pixel trains the final model; a cross-validation over whole samples estimates the map&apos;s accuracy and chooses how RSSGL is combined with a per-pixel spectral model. The model file (.rssgl) keeps the class names and colours and the band statistics, and can classify other rasters with &apos;Classify with RSSGL&apos;. Bands that the file&apos;s bad-band list flags bad, or that hold no data, are left out and named in the log; the band selection and the water-vapour option leave out more. A GPU makes training much faster; on a CPU it works but is slow.</source>
+        <translation>Trainiert ein RSSGL-Netz (ein 3D-ConvLSTM mit Attention und einem statistischen Verlust, Wang et al. 2022) auf einem Hyperspektralraster aus wenigen beschrifteten Pixeln. Das Netz sieht die ganze Szene auf einmal und lernt so räumlichen Kontext ebenso wie Spektren; ein Raster, das zu groß für den Speicher des Geräts ist, wird stattdessen auf Fenstern um die Stichproben trainiert. Trainingsstichproben sind entweder ein Vektorlayer (Polygone oder Punkte) mit einem Klassenfeld oder ein Labelraster auf demselben Raster. Jedes Stichprobenpixel trainiert das endgültige Modell; eine Kreuzvalidierung über ganze Stichproben schätzt die Genauigkeit der Karte und wählt, wie RSSGL mit einem pixelweisen Spektralmodell kombiniert wird. Die Modelldatei (.rssgl) enthält die Klassennamen und -farben sowie die Bandstatistiken und kann mit &apos;Mit RSSGL klassifizieren&apos; andere Raster klassifizieren. Bänder, die die Schlechtband-Liste der Datei als schlecht markiert oder die keine Daten enthalten, werden weggelassen und im Protokoll genannt; die Bandauswahl und die Wasserdampf-Option lassen weitere weg. Eine GPU beschleunigt das Training stark; auf einer CPU funktioniert es, ist aber langsam.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="33"/>
+        <source>Classifies a hyperspectral raster with a model trained by &apos;Train RSSGL&apos;. The raster must have the bands the model was trained on (by wavelength when both know them, else by band number); a model trained on a band subset classifies the full-band raster. The raster is processed in overlapping tiles with bounded memory, so large scenes work too. The result is a GeoTIFF of class values (0 = no data) with the class names and colours inside and a .qml style beside it; it loads as a paletted layer.</source>
+        <translation>Klassifiziert ein Hyperspektralraster mit einem Modell, das mit &apos;RSSGL trainieren&apos; trainiert wurde. Das Raster muss die Bänder haben, mit denen das Modell trainiert wurde (nach Wellenlänge, wenn beide sie kennen, sonst nach Bandnummer); ein Modell, das mit einem Teil der Bänder trainiert wurde, klassifiziert das Raster mit allen Bändern. Das Raster wird in überlappenden Kacheln mit begrenztem Speicher verarbeitet, sodass auch große Szenen funktionieren. Das Ergebnis ist ein GeoTIFF mit Klassenwerten (0 = keine Daten), den Klassennamen und -farben darin und einem .qml-Stil daneben; es wird als Layer mit Farbpalette geladen.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="40"/>
+        <source>Compares a classification raster with reference samples (a vector layer with a class field, or a label raster) and writes an HTML and a CSV report: overall accuracy, average accuracy and kappa with 95 % confidence intervals, producer&apos;s and user&apos;s accuracy and F1 per class, the confusion matrix, the mapped area of each class in map units and the area-adjusted accuracy and areas of Olofsson et al. (2014). Classes are matched by value; a text reference field is matched to the class names of the classification. Use reference samples that were NOT used for training.</source>
+        <translation>Vergleicht ein Klassifikationsraster mit Referenzstichproben (einem Vektorlayer mit Klassenfeld oder einem Labelraster) und schreibt einen HTML- und einen CSV-Bericht: Gesamtgenauigkeit, mittlere Genauigkeit und Kappa mit 95-%-Konfidenzintervallen, Hersteller- und Nutzergenauigkeit und F1 je Klasse, die Konfusionsmatrix, die kartierte Fläche jeder Klasse in Karteneinheiten sowie die flächenbereinigte Genauigkeit und Flächen nach Olofsson et al. (2014). Klassen werden nach Wert zugeordnet; ein Text-Referenzfeld wird den Klassennamen der Klassifikation zugeordnet. Verwenden Sie Referenzstichproben, die NICHT für das Training verwendet wurden.</translation>
     </message>
 </context>
 <context>

@@ -637,184 +637,199 @@
 <context>
     <name>RssglHelp</name>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="59"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="54"/>
         <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
         <translation>用于学习的高光谱栅格（任意 GDAL 栅格；忽略无数据和 NaN 像元）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="61"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="56"/>
         <source>Training samples as polygons or points. Polygons are burnt into the raster grid with the pixel-centre rule; samples in another CRS are reprojected; samples outside the raster are dropped with a warning. Use either this or the label raster. Only selected features are used when &apos;Selected features only&apos; is ticked.</source>
         <translation>以多边形或点表示的训练样本。多边形按像元中心规则栅格化到栅格网格；其他坐标参考系的样本会被重投影；栅格范围外的样本会被丢弃并给出警告。此项与标签栅格二选一。勾选“仅选中要素”时只使用选中的要素。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="66"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="61"/>
         <source>Field of the training samples that holds the class: whole numbers (class values, 0 is ignored) or text (each distinct text becomes a class, numbered 1..N in alphabetical order; the text becomes the class name).</source>
         <translation>训练样本中存放类别的字段：整数（类别值，忽略 0）或文本（每个不同的文本成为一个类别，按字母顺序编号为 1..N，文本即类别名称）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="70"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="65"/>
         <source>Training samples as a label raster on the same grid as the input raster: 0 or nodata = unlabelled, other values = classes. Use either this or the vector samples.</source>
         <translation>与输入栅格同网格的标签栅格形式的训练样本：0 或无数据表示未标注，其他值表示类别。此项与矢量样本二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="78"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="73"/>
         <source>Number of training iterations (one iteration = one pass of the whole scene with up to 10 pixels per class). The paper uses 600-1000.</source>
         <translation>训练迭代次数（一次迭代 = 对整景进行一次前向，每类最多 10 个像元）。论文使用 600-1000 次。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="80"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="75"/>
         <source>Initial learning rate of the SGD optimiser; it decays with a polynomial schedule. 0.005 is the paper&apos;s value.</source>
         <translation>SGD 优化器的初始学习率，按多项式策略衰减。论文取值为 0.005。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="82"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="77"/>
         <source>Size of the ConvLSTM&apos;s 3D kernel (spectral depth x rows x columns). Auto picks 3x3x3 for small scenes and 3x5x5 otherwise, as the paper does.</source>
         <translation>ConvLSTM 三维卷积核的大小（光谱深度 x 行 x 列）。自动模式与论文一致：小场景取 3x3x3，否则取 3x5x5。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="85"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="80"/>
         <source>Weight of the statistical loss that pulls pixels of a class together and pushes classes apart (0.001 in the paper; 0 turns it off).</source>
         <translation>统计损失的权重，它使同类像元聚拢、不同类别分离（论文为 0.001；0 表示关闭）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="88"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="83"/>
         <source>Random seed: the same seed, data and device give the same model.</source>
         <translation>随机种子：相同的种子、数据和设备会得到相同的模型。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="89"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="84"/>
         <source>Where to train: Auto uses an NVIDIA GPU when torch sees one and the CPU otherwise; CUDA fails clearly when there is no GPU.</source>
         <translation>训练位置：自动模式在 torch 检测到 NVIDIA GPU 时使用 GPU，否则使用 CPU；选择 CUDA 而没有 GPU 时会给出明确的错误。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="124"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
         <source>The trained model file (.rssgl: safetensors weights and JSON metadata, never pickled code).</source>
         <translation>训练得到的模型文件（.rssgl：safetensors 权重和 JSON 元数据，绝不包含 pickle 代码）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="126"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="121"/>
         <source>Optional: classify the training raster right away and write the class map here (GeoTIFF, styled).</source>
         <translation>可选：立即对训练栅格进行分类，并将分类图写到此处（带样式的 GeoTIFF）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="128"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="123"/>
         <source>Optional: the model&apos;s confidence per pixel (highest class probability, 0-1, float32).</source>
         <translation>可选：模型在每个像元上的置信度（最高类别概率，0-1，float32）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="132"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="127"/>
         <source>Optional HTML training report: loss and validation accuracy per epoch, classes, parameters, device and timing.</source>
         <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="140"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
         <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
         <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="141"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
         <source>Optional: only classify inside this mask. A polygon layer (pixels whose centre is inside a polygon) or a raster on the same grid (non-zero pixels). Pixels outside are written as 0 (no data).</source>
         <translation>可选：仅在此掩膜内分类。可以是多边形图层（像元中心位于多边形内的像元）或同网格的栅格（非零像元）。掩膜外的像元写为 0（无数据）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="149"/>
         <source>The classification: GeoTIFF of class values (0 = no data), smallest unsigned integer type, with colour table, class names and a .qml style.</source>
         <translation>分类结果：类别值的 GeoTIFF（0 = 无数据），采用最小的无符号整数类型，带颜色表、类别名称和 .qml 样式。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="157"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="152"/>
         <source>Optional: the highest class probability per pixel (0-1, float32); low values show where more samples would help.</source>
         <translation>可选：每个像元的最高类别概率（0-1，float32）；数值低的地方说明补充样本会有帮助。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="159"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="154"/>
         <source>Optional: one float32 band per class with its probability (band names are the class names).</source>
         <translation>可选：每个类别一个 float32 概率波段（波段名即类别名）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="158"/>
         <source>The classification raster to assess (class values, 0 = no data), e.g. the output of &apos;Classify with RSSGL&apos;.</source>
         <translation>待评估的分类栅格（类别值，0 = 无数据），例如“使用 RSSGL 分类”的输出。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="165"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="160"/>
         <source>Reference samples as polygons or points (reprojected and burnt into the classification&apos;s grid). Use either this or the reference raster.</source>
         <translation>以多边形或点表示的参考样本（重投影并栅格化到分类结果的网格）。此项与参考栅格二选一。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="163"/>
         <source>Field of the reference samples holding the class: the class value, or the class name (matched to the classification&apos;s class names).</source>
         <translation>参考样本中存放类别的字段：类别值，或类别名称（与分类结果的类别名称匹配）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="171"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="166"/>
         <source>Reference as a label raster on the classification&apos;s grid: 0 or nodata = not assessed.</source>
         <translation>与分类结果同网格的标签栅格形式的参考数据：0 或无数据表示不参与评估。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="168"/>
         <source>The HTML report (tables of all measures and the confusion matrix).</source>
         <translation>HTML 报告（所有指标的表格和混淆矩阵）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="175"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="170"/>
         <source>The same measures as CSV, one value per row (metric, class_value, class_name, mapped_value, value, ci95).</source>
         <translation>以 CSV 输出相同的指标，每行一个值（metric、class_value、class_name、mapped_value、value、ci95）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="177"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="172"/>
         <source>Output number: the overall accuracy (0-1).</source>
         <translation>输出数值：总体精度（0-1）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="178"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="173"/>
         <source>Output number: Cohen&apos;s kappa.</source>
         <translation>输出数值：Cohen's Kappa 系数。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="130"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="125"/>
         <source>Output number: the cross-validated overall accuracy (0-1; empty without cross-validation).</source>
         <translation>输出数值：交叉验证的总体精度（0-1；未进行交叉验证时为空）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="73"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="68"/>
         <source>0 (the default): train on every sample pixel and stop when the network fits them no better (nothing held out; the cross-validation estimates the accuracy). Above 0 (up to 0.5): that share of each class&apos;s pixels is held out for choosing the best epoch, which costs accuracy with few samples.</source>
         <translation>0（默认）：在每个样本像元上训练，当网络对它们的拟合不再提高时停止（不留出任何像元；由交叉验证估计精度）。大于 0（最多 0.5）：留出每个类别该比例的像元用于选择最佳轮次，样本很少时会损失精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="96"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
         <source>Early stopping: stop after this many epochs (of 10 iterations) in which the training pixels (or, with a validation share, the validation pixels) were classified no better.</source>
         <translation>提前停止：当训练像元（若设置了验证比例，则为验证像元）在这么多轮（每轮 10 次迭代）内分类没有改善时停止。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="99"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="94"/>
         <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
         <translation>可靠的精度估计与模型选择（默认 3；0 = 不做）：使用 N 折（2-10）时，样本（整个多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试。同样的折决定地图如何将 RSSGL 与逐像元光谱模型（类似 SVM 的核分类器）组合；每个候选方案的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型使用全部样本训练。少于 2 个独立样本的类别不参与测试。不做交叉验证时，RSSGL 与光谱模型以相同权重组合。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="110"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="105"/>
         <source>Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS counts bands) keep those bands: &apos;1-129, 136-224&apos;; a leading &apos;drop&apos; leaves them out instead: &apos;drop 130-135&apos;. Ranges ending in &apos;nm&apos; select band centre wavelengths: &apos;400-1340 nm, 1460-1790 nm&apos; (the raster must record its wavelengths). Empty: every band. Bands that the file&apos;s bad-band list (bbl) flags bad, or that hold no data or one constant value, are always left out and named in the log. The model file records the bands it uses, so &apos;Classify with RSSGL&apos; picks them from a raster with all the bands.</source>
         <translation>可选：用于训练的波段。波段编号和范围（从 1 开始，与 QGIS 的波段计数一致）保留这些波段：'1-129, 136-224'；开头的 'drop' 则排除它们：'drop 130-135'。以 'nm' 结尾的范围按波段中心波长选择：'400-1340 nm, 1460-1790 nm'（栅格必须记录其波长）。留空：全部波段。文件坏波段列表（bbl）标记为坏的波段，以及无数据或只有一个常数值的波段，总是被排除并在日志中列出。模型文件记录所用的波段，因此“用 RSSGL 分类”会从包含全部波段的栅格中选取它们。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="119"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="114"/>
         <source>Leave out the bands in the water-vapour absorption windows (band centres 1340-1460 nm, 1790-1960 nm and beyond 2450 nm), which are noisy or empty in EnMAP, PRISMA, EMIT and airborne products. Needs the raster&apos;s band wavelengths; combines with the band selection.</source>
         <translation>排除水汽吸收窗口中的波段（波段中心 1340-1460 nm、1790-1960 nm 及 2450 nm 以上），这些波段在 EnMAP、PRISMA、EMIT 和航空数据中噪声大或为空。需要栅格的波段波长；可与波段选择同时使用。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="136"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="131"/>
         <source>The hyperspectral raster to classify. It must have the bands the model was trained on; a model trained on some of the bands picks them from a raster with more bands (by wavelength when both record them, within 2 nm, else by band number).</source>
         <translation>要分类的高光谱栅格。它必须包含模型训练所用的波段；用部分波段训练的模型会从波段更多的栅格中选取这些波段（双方都记录波长时按波长匹配，容差 2 nm，否则按波段编号）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="91"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="86"/>
         <source>What the network sees at each iteration. Auto: the whole raster when the device&apos;s memory holds it (as the paper trains), else windows of 128 x 128 pixels around the samples, a few per iteration, so a flight line or a whole satellite scene trains on an 8 GB GPU. The report says which input was used.</source>
         <translation>网络在每次迭代中看到的内容。自动：当设备内存容纳得下时使用整幅栅格（与论文的训练方式相同），否则使用样本周围 128 x 128 像素的窗口，每次迭代若干个，因此航带或整幅卫星影像也能在 8 GB 的 GPU 上训练。报告会说明使用了哪种输入。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="144"/>
+        <location filename="../rssgl_qgis/processing/help.py" line="139"/>
         <source>RSSGL normalises with statistics of the whole scene. A raster larger than one tile is classified tile by tile; with this option the statistics are first gathered over the tiles (3 extra passes; on large rasters each pass looks at a quarter of the tiles), so the map has no tile seams. On the CPU, a raster whose layer maps fit the memory setting (up to about 1500 x 1500 pixels with 2 GiB) is instead computed layer by layer over the whole raster: exactly the whole-scene map, without extra passes. Untick it for a quicker preview (each tile normalised on its own).</source>
         <translation>RSSGL 使用整个场景的统计量进行归一化。大于一个图块的栅格逐块分类；启用此选项时，先在各图块上收集统计量（额外 3 遍；大型栅格每遍只查看四分之一的图块），因此地图没有图块接缝。在 CPU 上，若栅格的各层特征图能放入内存设置（2 GiB 时约可达 1500 x 1500 像素），则改为在整个栅格上逐层计算：结果与整景预测完全相同，无需额外遍历。取消勾选可得到更快的预览（每个图块各自归一化）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="21"/>
+        <source>Trains an RSSGL network (a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) on a hyperspectral raster from a few labelled pixels. The whole scene is given to the network at once, so it learns spatial context as well as spectra; a raster too large for the device&apos;s memory is trained on windows around the samples instead. Training samples are either a vector layer (polygons or points) with a class field, or a label raster on the same grid. Every sample pixel trains the final model; a cross-validation over whole samples estimates the map&apos;s accuracy and chooses how RSSGL is combined with a per-pixel spectral model. The model file (.rssgl) keeps the class names and colours and the band statistics, and can classify other rasters with &apos;Classify with RSSGL&apos;. Bands that the file&apos;s bad-band list flags bad, or that hold no data, are left out and named in the log; the band selection and the water-vapour option leave out more. A GPU makes training much faster; on a CPU it works but is slow.</source>
+        <translation>在少量已标注像元上，针对高光谱栅格训练 RSSGL 网络（带注意力机制和统计损失的 3D ConvLSTM，Wang 等，2022）。网络一次看到整个场景，因此既学习光谱也学习空间上下文；若栅格太大、设备内存容纳不下，则改为在样本周围的窗口上训练。训练样本可以是带类别字段的矢量图层（面或点），也可以是同一网格上的标签栅格。所有样本像元都用于训练最终模型；按整个样本进行的交叉验证估计地图精度，并选择 RSSGL 与逐像元光谱模型的组合方式。模型文件（.rssgl）保存类别名称、颜色和波段统计量，可用“用 RSSGL 分类”对其他栅格分类。文件坏波段列表标记为坏的波段或无数据的波段会被排除并在日志中列出；波段选择和水汽选项可排除更多波段。GPU 可大大加快训练；在 CPU 上也能运行，但较慢。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="33"/>
+        <source>Classifies a hyperspectral raster with a model trained by &apos;Train RSSGL&apos;. The raster must have the bands the model was trained on (by wavelength when both know them, else by band number); a model trained on a band subset classifies the full-band raster. The raster is processed in overlapping tiles with bounded memory, so large scenes work too. The result is a GeoTIFF of class values (0 = no data) with the class names and colours inside and a .qml style beside it; it loads as a paletted layer.</source>
+        <translation>使用“训练 RSSGL”训练的模型对高光谱栅格分类。栅格必须包含模型训练所用的波段（双方都知道波长时按波长匹配，否则按波段编号）；用部分波段训练的模型可对全波段栅格分类。栅格以重叠图块、在有限内存中处理，因此大场景也能处理。结果是一个类别值 GeoTIFF（0 = 无数据），内含类别名称和颜色，旁边附有 .qml 样式；它以调色板图层加载。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/help.py" line="40"/>
+        <source>Compares a classification raster with reference samples (a vector layer with a class field, or a label raster) and writes an HTML and a CSV report: overall accuracy, average accuracy and kappa with 95 % confidence intervals, producer&apos;s and user&apos;s accuracy and F1 per class, the confusion matrix, the mapped area of each class in map units and the area-adjusted accuracy and areas of Olofsson et al. (2014). Classes are matched by value; a text reference field is matched to the class names of the classification. Use reference samples that were NOT used for training.</source>
+        <translation>将分类栅格与参考样本（带类别字段的矢量图层或标签栅格）比较，并写出 HTML 和 CSV 报告：总体精度、平均精度和 kappa 及其 95 % 置信区间，每类的生产者精度、用户精度和 F1，混淆矩阵，每类在地图单位下的制图面积，以及 Olofsson 等（2014）的面积校正精度和面积。类别按值匹配；文本参考字段与分类结果的类别名称匹配。请使用未参与训练的参考样本。</translation>
     </message>
 </context>
 <context>

@@ -18,37 +18,32 @@ HELP_URL = "https://github.com/rssgl-qgis/rssgl-qgis#processing-algorithms"
 def descriptions() -> dict[str, str]:
     """One paragraph per algorithm id saying what it does and when to use it (localised)."""
     return {
-        "train": translate(
-            "RssglHelp",
-            "Trains an RSSGL network (a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) "
+        "train": translate("RssglHelp", "Trains an RSSGL network "
+            "(a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) "
             "on a hyperspectral raster from a few labelled pixels. The whole scene is given to the network at "
             "once, so it learns spatial context as well as spectra; a raster too large for the device's memory "
             "is trained on windows around the samples instead. Training samples are either a vector layer "
-            "(polygons or points) with a class field, or a label raster on the same grid. A share of the "
-            "samples is held out to choose the best epoch honestly; the model file (.rssgl) keeps the "
+            "(polygons or points) with a class field, or a label raster on the same grid. Every sample pixel "
+            "trains the final model; a cross-validation over whole samples estimates the map's accuracy and "
+            "chooses how RSSGL is combined with a per-pixel spectral model. The model file (.rssgl) keeps the "
             "class names and colours and the band statistics, and can classify other rasters with "
             "'Classify with RSSGL'. Bands that the file's bad-band list flags bad, or that hold no data, are "
             "left out and named in the log; the band selection and the water-vapour option leave out more. A GPU "
-            "makes training much faster; on a CPU it works but is slow.",
-        ),
-        "classify": translate(
-            "RssglHelp",
-            "Classifies a hyperspectral raster with a model trained by 'Train RSSGL'. The raster must have the "
+            "makes training much faster; on a CPU it works but is slow."),
+        "classify": translate("RssglHelp", "Classifies a hyperspectral raster "
+            "with a model trained by 'Train RSSGL'. The raster must have the "
             "bands the model was trained on (by wavelength when both know them, else by band number); a model "
             "trained on a band subset classifies the full-band raster. The "
             "raster is processed in overlapping tiles with bounded memory, so large scenes work too. The "
             "result is a GeoTIFF of class values (0 = no data) with the class names and colours inside and a "
-            ".qml style beside it; it loads as a paletted layer.",
-        ),
-        "accuracy": translate(
-            "RssglHelp",
-            "Compares a classification raster with reference samples (a vector layer with a class field, or a "
+            ".qml style beside it; it loads as a paletted layer."),
+        "accuracy": translate("RssglHelp", "Compares a classification raster "
+            "with reference samples (a vector layer with a class field, or a "
             "label raster) and writes an HTML and a CSV report: overall accuracy, average accuracy and kappa "
             "with 95 % confidence intervals, producer's and user's accuracy and F1 per class, the confusion "
             "matrix, the mapped area of each class in map units and the area-adjusted accuracy and areas of "
             "Olofsson et al. (2014). Classes are matched by value; a text reference field is matched to the "
-            "class names of the classification. Use reference samples that were NOT used for training.",
-        ),
+            "class names of the classification. Use reference samples that were NOT used for training."),
     }
 
 
