@@ -22,26 +22,25 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import logging
-import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from .accel import HISTORY_COLUMNS, EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
+from .accel import EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from .device import choose_device, describe_device, set_cpu_threads
 from .ensemble import combine
-from .errors import Cancelled, RssglError
+from .errors import RssglError
 from .losses import RssglLoss
-from .model import PAD_MULTIPLE, RSSGL, RssglConfig, auto_kernel
+from .model import RSSGL, RssglConfig, auto_kernel
 from .model_checks import Damaged, checked_model_contents, checked_spectral
 from .normalization import band_statistics, check_cube, normalize_cube
 from .palette import default_colors
 from .sampling import HBMinibatchSampler, validation_split
-from .spectral import UNLABELLED_CAP, fit_spectral
+from .scene_tensors import class_index, index_map, padded_input, unlabelled_spectra
+from .spectral import fit_spectral
+from .train_loop import ProgressFn, StopFn, run_epochs
 from .training_params import (
     MIN_VALIDATION_PIXELS,
     PAPER_LABEL,
@@ -56,53 +55,6 @@ __all__ = ["TrainingParams", "RssglClassifier", "SELECTION_MODES", "TRAINING_INP
            "MIN_VALIDATION_PIXELS"]
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[float, str], None]
-StopFn = Callable[[], bool]
-
-
-def _pad_hw(height: int, width: int) -> tuple[int, int]:
-    return (math.ceil(height / PAD_MULTIPLE) * PAD_MULTIPLE, math.ceil(width / PAD_MULTIPLE) * PAD_MULTIPLE)
-
-
-def _unlabelled_spectra(x: Tensor, valid: np.ndarray, labelled: tuple[np.ndarray | None, ...], seed: int) -> Tensor:
-    """Normalised spectra (m, B) of up to UNLABELLED_CAP valid pixels without a label, drawn at random from the
-    padded input ``x`` (1, B, hp, wp): the pool the spectral model self-trains from (core/spectral.py)."""
-    free = np.asarray(valid, dtype=bool).copy()
-    for labels in labelled:
-        if labels is not None:
-            free &= labels == 0
-    idx = np.flatnonzero(free.ravel())
-    if idx.size > UNLABELLED_CAP:
-        idx = np.sort(np.random.default_rng(seed).choice(idx, UNLABELLED_CAP, replace=False))
-    rows, cols = np.divmod(idx, free.shape[1])
-    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-    return x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
-
-
-def _padded_input(cube_norm: np.ndarray, device: torch.device) -> Tensor:
-    """(1, B, H', W') tensor, zero-padded at the bottom/right to multiples of PAD_MULTIPLE."""
-    b, h, w = cube_norm.shape
-    hp, wp = _pad_hw(h, w)
-    x = torch.zeros((1, b, hp, wp), dtype=torch.float32)
-    x[0, :, :h, :w] = torch.from_numpy(np.ascontiguousarray(cube_norm))
-    return x.to(device)
-
-
-def _class_index(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """The index of each label value in ``classes`` (sorted), -1 where unlabelled (0) or not one of them."""
-    pos = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
-    return np.where((labels > 0) & (classes[pos] == labels), pos, -1)
-
-
-def _index_map(labels: np.ndarray | None, classes: np.ndarray, shape: tuple[int, int], device) -> Tensor:
-    """(H', W') long tensor of class indices, -1 where unlabelled, padding included."""
-    out = torch.full(shape, -1, dtype=torch.long)
-    if labels is not None:
-        h, w = labels.shape
-        out[:h, :w] = torch.from_numpy(_class_index(labels, classes).astype(np.int64))
-    return out.to(device)
-
 
 def _without_validation_pixels(train_labels: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
     """``train_labels`` without the pixels that are also validation pixels (a pixel trained on would
@@ -260,12 +212,12 @@ class RssglClassifier:
             spectra, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None, None)
             unlabelled = trainer.unlabelled_spectra() if spectra is not None else None
         else:
-            x = _padded_input(normalize_cube(cube, mean, std, valid), device)
+            x = padded_input(normalize_cube(cube, mean, std, valid), device)
             hp, wp = x.shape[-2:]
-            train_idx = _index_map(train_labels, classes, (hp, wp), device)
+            train_idx = index_map(train_labels, classes, (hp, wp), device)
             target = train_idx.clamp_min(0)[None]
-            val_idx = _index_map(val_labels, classes, (hp, wp), device) if val_labels is not None else None
-            eval_idx = _index_map(eval_labels, classes, (hp, wp), device) if eval_labels is not None else None
+            val_idx = index_map(val_labels, classes, (hp, wp), device) if val_labels is not None else None
+            eval_idx = index_map(eval_labels, classes, (hp, wp), device) if eval_labels is not None else None
             generator = torch.Generator(device=device)
             generator.manual_seed(p.seed)
             sampler = HBMinibatchSampler(train_idx, p.per_class_batch, generator)
@@ -279,7 +231,7 @@ class RssglClassifier:
             with cudnn_autotune(device.type == "cuda"):
                 graphed = use_cuda_graph(p.accelerate, device) and step.enable_graph(generator=generator)
                 self.accelerated_ = bool(graphed)
-                history, best_epoch, stopped_early = self._train_loop(step, p, progress, should_stop, t0)
+                history, best_epoch, stopped_early = run_epochs(step, p, progress, should_stop, t0)
             step.restore_best()
             self.training_input_ = "whole scene"
             spectra = y = unlabelled = None
@@ -288,7 +240,7 @@ class RssglClassifier:
                 flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
                 spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
                 y = np.searchsorted(classes, train_labels[rows, cols])
-                unlabelled = _unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
+                unlabelled = unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
         model.eval()
         self.spectral_ = None
         self.blend_weight_ = 1.0
@@ -412,7 +364,7 @@ class RssglClassifier:
             if lab is None or not (lab > 0).any():
                 continue
             rows, cols = np.nonzero(lab > 0)
-            index = _class_index(lab[rows, cols], classes)
+            index = class_index(lab[rows, cols], classes)
             keep = index >= 0
             points[name] = (rows[keep], cols[keep], index[keep])
         plan = plan_windows(scene.bands, device, core=p.window_core, halo=p.window_halo, batch=p.window_batch)
@@ -425,62 +377,6 @@ class RssglClassifier:
         history, best_epoch, stopped = trainer.train(model, criterion, p, selection, lr_at, int(classes.size),
                                                      progress, should_stop)
         return trainer, history, best_epoch, stopped
-
-    @staticmethod
-    def _train_loop(step: TrainStep, p: TrainingParams, progress: ProgressFn | None, should_stop: StopFn | None,
-                    t0: float) -> tuple[list[dict[str, Any]], int, bool]:
-        """Run ``step`` for all iterations; read its history once per epoch (the only host sync).
-
-        Returns (history, best epoch, stopped early). Each evaluation scores the weights after
-        the epoch's last update, from the next iteration's forward pass (see accel.TrainStep).
-        """
-        history: list[dict[str, Any]] = []
-        best_epoch = 0
-        t_epoch = t0
-        for it in range(p.iterations + 1):  # the extra run only scores the final weights
-            if should_stop is not None and should_stop():
-                raise Cancelled("Training was cancelled.")
-            step.run()
-            if progress is not None and it < p.iterations:
-                progress(100.0 * (it + 1) / p.iterations, f"iteration {it + 1}/{p.iterations}")
-            if not step.is_evaluation(it):
-                continue
-            row = dict(zip(HISTORY_COLUMNS, step.history[len(history)].tolist(), strict=True))
-            now = time.perf_counter()
-            entry: dict[str, Any] = {
-                "epoch": len(history) + 1,
-                "iteration": it,
-                "loss": row["loss"],
-                "lr": row["lr"],
-                "seconds": now - t_epoch,
-            }
-            t_epoch = now
-            if step.val_pixels is not None:
-                entry["val_oa"] = row["val_oa"]
-                entry["val_loss"] = row["val_loss"]
-            if step.eval_pixels is not None:
-                entry["test_oa"] = row["test_oa"]
-            if not math.isfinite(row["loss"]):
-                raise RuntimeError(
-                    f"Training diverged by iteration {it} (loss {row['loss']}); lower the learning rate or "
-                    "the statistical-loss weight, or check the raster for extreme values."
-                )
-            entry["selected"] = bool(row["selected"])
-            history.append(entry)
-            if entry["selected"]:
-                best_epoch = entry["epoch"]
-            msg = f"epoch {entry['epoch']}: loss {entry['loss']:.4f}"
-            if "val_oa" in entry:
-                what = "training-pixel OA" if step.selection == "fit" else "validation OA"
-                msg += f", {what} {100 * entry['val_oa']:.2f}%"
-            if "test_oa" in entry:
-                msg += f", test OA {100 * entry['test_oa']:.2f}%"
-            log.info(msg)
-            if progress is not None:
-                progress(100.0 * min(it, p.iterations) / p.iterations, msg)
-            if row["since_best"] >= (p.fit_patience_epochs if step.selection == "fit" else p.patience_epochs):
-                return history, best_epoch, True
-        return history, best_epoch, False
 
     @staticmethod
     def _load_init(model: RSSGL, init_from: RssglClassifier, classes: np.ndarray) -> None:
@@ -543,7 +439,7 @@ class RssglClassifier:
             )
         _, h, w = cube.shape
         device = next(self.model_.parameters()).device
-        x = _padded_input(normalize_cube(cube, self.band_mean_, self.band_std_, valid), device)
+        x = padded_input(normalize_cube(cube, self.band_mean_, self.band_std_, valid), device)
         use_amp = device.type == "cuda" and getattr(self, "params_", TrainingParams()).amp == "auto"
         self.model_.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
