@@ -52,8 +52,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .synthetic_layout import TrainingPolygon, gaussian_blur, parcels, smooth_fields, training_polygons
+from .synthetic_spectra import (
+    WATER_VAPOUR_WINDOWS,
+    gauss,
+    sigmoid,
+    soil_spectra,
+    synthetic_wavelengths,
+    urban_endmembers,
+    urban_materials,
+    vegetation_spectra,
+    water_spectra,
+)
+
 __all__ = [
     "CLASS_LIBRARY",
+    "WATER_VAPOUR_WINDOWS",
     "SyntheticScene",
     "TrainingPolygon",
     "make_synthetic_scene",
@@ -61,9 +75,6 @@ __all__ = [
     "pixel_baselines",
 ]
 
-# Water-vapour absorption windows (nm) that "corrected" AVIRIS scenes drop.
-WATER_VAPOUR_WINDOWS: tuple[tuple[float, float], ...] = ((1340.0, 1460.0), (1790.0, 1960.0))
-SPECTRAL_RANGE_NM: tuple[float, float] = (400.0, 2500.0)
 INT16_SCALE = 10000.0  # int16 cubes store reflectance x 10000, as AVIRIS/Salinas do
 INT16_NODATA = -32768
 
@@ -122,17 +133,6 @@ _PARAM_BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class TrainingPolygon:
-    """A training polygon inside one field, vertices in pixel coordinates (x = column, y = row).
-
-    Pixel (row r, column c) covers x in [c, c+1) and y in [r, r+1); its centre is (c+0.5, r+0.5).
-    """
-
-    class_value: int
-    vertices: np.ndarray  # (n, 2) float64, closed implicitly (last vertex != first)
-
-
 @dataclass
 class SyntheticScene:
     """A generated scene. ``cube`` is (B, H, W) in GDAL order; ``labels`` 0 = unlabelled (roads, no-data)."""
@@ -160,282 +160,6 @@ class SyntheticScene:
         out = self.cube.astype(np.float32) * np.float32(self.scale)
         out[:, ~self.valid] = np.nan
         return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Wavelengths and spectral building blocks
-# --------------------------------------------------------------------------------------------------
-
-
-def synthetic_wavelengths(bands: int, water_bands: str = "remove") -> np.ndarray:
-    """``bands`` band centres (nm) spread evenly over 400-2500 nm, AVIRIS-like.
-
-    With ``water_bands="remove"`` the centres avoid the water-vapour windows (as corrected scenes do);
-    with ``"noisy"`` they cover the whole range and the scene makes those bands nearly signal-free.
-    """
-    if water_bands not in ("remove", "noisy"):
-        raise ValueError(f"water_bands must be 'remove' or 'noisy', got {water_bands!r}.")
-    lo, hi = SPECTRAL_RANGE_NM
-    if water_bands == "noisy":
-        return np.linspace(lo, hi, bands)
-    edges = [lo]
-    for a, b in WATER_VAPOUR_WINDOWS:
-        edges += [a, b]
-    edges.append(hi)
-    intervals = np.array(edges).reshape(-1, 2)  # kept [start, end] pairs
-    lengths = intervals[:, 1] - intervals[:, 0]
-    cum = np.concatenate([[0.0], np.cumsum(lengths)])
-    pos = np.linspace(0.0, cum[-1], bands)
-    which = np.clip(np.searchsorted(cum, pos, side="right") - 1, 0, len(lengths) - 1)
-    return intervals[which, 0] + (pos - cum[which])
-
-
-def _gauss(lam: np.ndarray, centre: float, width: float) -> np.ndarray:
-    return np.exp(-0.5 * ((lam - centre) / width) ** 2)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _water_absorption(lam: np.ndarray) -> np.ndarray:
-    """Liquid-water absorption coefficient (1/cm), log-interpolated from tabulated values."""
-    nm = np.array([400, 700, 800, 900, 970, 1050, 1200, 1300, 1380, 1450, 1550, 1650, 1780, 1850, 1940,
-                   2050, 2200, 2350, 2500], dtype=np.float64)
-    k = np.array([1e-4, 6e-3, 0.02, 0.07, 0.45, 0.16, 1.0, 1.2, 8.0, 30.0, 10.0, 6.0, 8.0, 20.0, 115.0,
-                  40.0, 16.0, 25.0, 50.0])
-    return 10.0 ** np.interp(lam, nm, np.log10(k))
-
-
-def _dry_matter_absorption(lam: np.ndarray) -> np.ndarray:
-    """Relative cellulose/lignin absorption: the features that show when leaves dry out."""
-    return 0.5 * _gauss(lam, 1730, 40) + 1.0 * _gauss(lam, 2100, 60) + 0.7 * _gauss(lam, 2300, 50)
-
-
-def _soil_spectra(lam, bright, clay, moist, iron) -> np.ndarray:
-    """Soil reflectance (N, B) from per-pixel brightness, clay, moisture and iron-oxide content (N,)."""
-    lam = lam[None, :]
-    shape = (0.35 + 0.65 * (1.0 - np.exp(-(lam - 400.0) / 500.0))) * (1.0 - 0.18 * _sigmoid((lam - 2150) / 120))
-    iron_term = 1.0 - iron[:, None] * (0.35 * np.exp(-(lam - 400.0) / 120.0) + 0.12 * _gauss(lam, 900, 80))
-    clay_term = 1.0 - clay[:, None] * (0.30 * _gauss(lam, 2205, 22) + 0.15 * _gauss(lam, 1415, 20)
-                                       + 0.20 * _gauss(lam, 1915, 25))
-    wet = np.exp(-moist[:, None] * 0.03 * _water_absorption(lam)) * (1.0 - 0.4 * moist[:, None])
-    return (bright[:, None] * shape) * iron_term * clay_term * wet
-
-
-def _vegetation_spectra(lam, lai, chl, cw, sen, soil) -> np.ndarray:
-    """Canopy reflectance (N, B): leaf model (chlorophyll, red edge, water, dry matter) over soil."""
-    lam_r = lam[None, :]
-    lai, chl, cw, sen, soil = (a[:, None] for a in (lai, chl, cw, sen, soil))
-    rep = 690.0 + 0.5 * chl - 18.0 * sen  # red-edge inflection moves to longer waves with chlorophyll
-    edge = _sigmoid((lam_r - rep) / 11.0)
-    visible = (0.022 + 0.35 / chl) + (2.6 / chl) * _gauss(lam_r, 555, 38)
-    visible = visible + sen * 0.20 * _sigmoid((lam_r - 530.0) / 25.0)  # yellowing: red rises
-    nir_level = (0.30 + 0.28 * (1.0 - np.exp(-0.35 * lai))) * (1.0 - 0.25 * sen)
-    nir = nir_level * np.exp(-4.0 * cw * (1.0 - 0.6 * sen) * _water_absorption(lam_r)) \
-        * np.exp(-0.35 * sen * _dry_matter_absorption(lam_r))
-    leaf = visible * (1.0 - edge) + nir * edge
-    cover = 1.0 - np.exp(-0.55 * lai)
-    n = lai.shape[0]
-    background = _soil_spectra(lam, soil[:, 0], np.full(n, 0.25), np.full(n, 0.15), np.full(n, 0.4))
-    return cover * leaf + (1.0 - cover) * background
-
-
-def _water_spectra(lam, turb, algae) -> np.ndarray:
-    """Water reflectance (N, B): dark, falling with wavelength; sediment and algae bumps."""
-    lam_r = lam[None, :]
-    turb, algae = turb[:, None], algae[:, None]
-    clear = 0.055 * np.exp(-(((lam_r - 440.0) / 260.0) ** 2)) * (1.0 - 0.3 * turb)
-    sediment = turb * (0.045 * _gauss(lam_r, 620, 90) + 0.015 * _gauss(lam_r, 810, 35))
-    chlorophyll = algae * 0.008 * (_gauss(lam_r, 705, 15) - 0.6 * _gauss(lam_r, 675, 12))
-    return np.maximum(0.003 + clear + sediment + chlorophyll, 0.001)
-
-
-def _urban_endmembers(lam: np.ndarray) -> np.ndarray:
-    """(5, B): asphalt, concrete, red tile, metal roof, tree canopy."""
-    ramp = (lam - 400.0) / 2100.0
-    asphalt = (0.05 + 0.07 * ramp) * (1 - 0.15 * _gauss(lam, 1730, 30)) * (1 - 0.2 * _gauss(lam, 2310, 40))
-    concrete = (0.24 + 0.12 * (1 - np.exp(-(lam - 400) / 300))) * (1 - 0.25 * _gauss(lam, 2340, 35))
-    tile = (0.07 + 0.30 * _sigmoid((lam - 590) / 25)) * (1 - 0.2 * _gauss(lam, 880, 70)) * (1 - 0.1 * ramp)
-    metal = 0.42 - 0.08 * ramp
-    tree = _vegetation_spectra(lam, np.array([4.5]), np.array([48.0]), np.array([0.018]), np.array([0.03]),
-                               np.array([0.15]))[0]
-    return np.stack([asphalt, concrete, tile, metal, tree]).astype(np.float64)
-
-
-def _urban_materials(rng, yy, xx, urban_mask, veg_share):
-    """Material index (0-4) and brightness gain per pixel for built-up land: blocks of 3 x 3 pixels.
-
-    Each block is one material (roofs, paving) or a tree, so built-up parcels have the strong
-    block texture of real towns. Returns arrays over all pixels (only built-up ones are used).
-    """
-    n = urban_mask.size
-    material = np.zeros(n, dtype=np.int64)
-    gain = np.ones(n, dtype=np.float32)
-    if not urban_mask.any():
-        return material, gain
-    block = (yy // 3).astype(np.int64).ravel() * 100003 + (xx // 3).astype(np.int64).ravel()
-    _, block_idx = np.unique(block[urban_mask], return_inverse=True)
-    n_blocks = int(block_idx.max()) + 1
-    kind = rng.choice(4, size=n_blocks, p=[0.3, 0.3, 0.25, 0.15])
-    tree = rng.random(n_blocks) < float(veg_share[urban_mask].mean())
-    material[urban_mask] = np.where(tree, 4, kind)[block_idx]
-    gain[urban_mask] = rng.uniform(0.85, 1.15, n_blocks)[block_idx]
-    return material, gain
-
-
-# --------------------------------------------------------------------------------------------------
-# Spatial building blocks
-# --------------------------------------------------------------------------------------------------
-
-
-def _smooth_fields(rng: np.random.Generator, n: int, height: int, width: int, sigma: float) -> np.ndarray:
-    """``n`` unit-variance Gaussian random fields (n, H, W) float32 with correlation length ``sigma`` px.
-
-    White noise filtered in the Fourier domain, one field at a time so memory stays at a few
-    H x W arrays even for 2048 x 2048 scenes.
-    """
-    out = rng.standard_normal((n, height, width), dtype=np.float32)
-    if sigma <= 0:
-        return out
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.rfftfreq(width)[None, :]
-    transfer = np.exp(-2.0 * np.pi**2 * sigma**2 * (fx**2 + fy**2))
-    for k in range(n):
-        smooth = np.fft.irfft2(np.fft.rfft2(out[k]) * transfer, s=(height, width))
-        smooth -= smooth.mean()
-        out[k] = smooth / (smooth.std() + 1e-12)
-    return out
-
-
-def _gaussian_blur(cube: np.ndarray, sigma: float) -> np.ndarray:
-    """Blur each band of a float32 (B, H, W) cube in place with a Gaussian PSF (separable, edge-replicated).
-
-    A short separable kernel (radius 3 sigma) costs a few passes over the cube and no extra copy of it,
-    so large scenes stay within memory.
-    """
-    if sigma <= 0:
-        return cube
-    radius = max(1, int(np.ceil(3 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = (taps / taps.sum()).astype(np.float32)
-    for start in range(0, cube.shape[0], 8):
-        chunk = cube[start:start + 8]
-        for axis in (1, 2):
-            pad = [(0, 0), (0, 0), (0, 0)]
-            pad[axis] = (radius, radius)
-            padded = np.pad(chunk, pad, mode="edge")
-            acc = np.zeros_like(chunk)
-            n = chunk.shape[axis]
-            for k, weight in enumerate(taps):
-                acc += weight * (padded[:, k:k + n] if axis == 1 else padded[:, :, k:k + n])
-            chunk[...] = acc
-    return cube
-
-
-def _parcels(rng, height, width, field_size, road_share, road_width):
-    """Irregular parcels: a domain-warped Voronoi tessellation of jittered grid seeds, roads on some edges.
-
-    Seeds sit one per grid cell of ``field_size`` pixels (jittered), so parcels have similar sizes, like a
-    cadastral map, and the two nearest seeds of a pixel are always among the 5 x 5 cells around it:
-    the cost is 25 distances per pixel whatever the scene size.
-    Returns (field id (H, W), interior depth (H, W) in pixels, road mask (H, W), number of fields).
-    """
-    gh, gw = int(np.ceil(height / field_size)), int(np.ceil(width / field_size))
-    cells = np.stack(np.mgrid[0:gh, 0:gw], axis=-1).astype(np.float64)  # (gh, gw, 2) as (row, col)
-    seeds = (cells + rng.uniform(0.1, 0.9, size=cells.shape)) * field_size
-    n_fields = gh * gw
-    # Sentinel ring of far-away seeds so every pixel has 25 candidates without bounds checks.
-    padded = np.full((gh + 4, gw + 4, 2), 1e9)
-    padded[2:-2, 2:-2] = seeds
-    ids = np.full((gh + 4, gw + 4), -1, dtype=np.int64)
-    ids[2:-2, 2:-2] = np.arange(n_fields).reshape(gh, gw)
-    warp = _smooth_fields(rng, 2, height, width, sigma=field_size / 4.0) * np.float32(field_size / 7.0)
-    road_salt = int(rng.integers(1, 2**31))
-    offsets = np.stack(np.mgrid[-2:3, -2:3], axis=-1).reshape(-1, 2)  # (25, 2)
-    field = np.empty((height, width), dtype=np.int64)
-    depth = np.empty((height, width), dtype=np.float64)
-    roads = np.empty((height, width), dtype=bool)
-    rows_per_chunk = max(1, 2**20 // (25 * width))
-    for r0 in range(0, height, rows_per_chunk):
-        r1 = min(height, r0 + rows_per_chunk)
-        yy, xx = np.mgrid[r0:r1, 0:width].astype(np.float64) + 0.5
-        wy, wx = yy + warp[0, r0:r1], xx + warp[1, r0:r1]
-        cy = np.clip(np.floor(wy / field_size).astype(np.int64), 0, gh - 1).ravel()
-        cx = np.clip(np.floor(wx / field_size).astype(np.int64), 0, gw - 1).ravel()
-        ny = cy[:, None] + offsets[None, :, 0] + 2
-        nx = cx[:, None] + offsets[None, :, 1] + 2
-        cand = padded[ny, nx]  # (N, 25, 2)
-        d2 = (cand[..., 0] - wy.ravel()[:, None]) ** 2 + (cand[..., 1] - wx.ravel()[:, None]) ** 2
-        two = np.argpartition(d2, 1, axis=1)[:, :2]
-        d_two = np.take_along_axis(d2, two, axis=1)
-        swap = d_two[:, 1] < d_two[:, 0]
-        two[swap] = two[swap][:, ::-1]
-        d_two[swap] = d_two[swap][:, ::-1]
-        first = np.take_along_axis(ids[ny, nx], two, axis=1)  # (N, 2) field ids, nearest first
-        s = np.take_along_axis(cand, two[..., None], axis=1)  # (N, 2, 2)
-        sep = np.sqrt(((s[:, 0] - s[:, 1]) ** 2).sum(axis=1))
-        # Distance to the bisector between the two nearest seeds: the distance to the parcel edge.
-        dep = (d_two[:, 1] - d_two[:, 0]) / (2.0 * np.maximum(sep, 1e-9))
-        lo, hi = np.minimum(first[:, 0], first[:, 1]), np.maximum(first[:, 0], first[:, 1])
-        pair_hash = ((lo * 1000003 + hi) * 2654435761 + road_salt) % 4294967296
-        road = (pair_hash / 4294967296.0 < road_share) & (dep < road_width / 2.0) & (lo >= 0)
-        field[r0:r1] = first[:, 0].reshape(r1 - r0, width)
-        depth[r0:r1] = dep.reshape(r1 - r0, width)
-        roads[r0:r1] = road.reshape(r1 - r0, width)
-    return field, depth, roads, n_fields
-
-
-def _points_in_polygon(px: np.ndarray, py: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
-    """Even-odd rule for many points against one polygon (vectorised over points and edges)."""
-    x0, y0 = vx[None, :], vy[None, :]
-    x1, y1 = np.roll(vx, -1)[None, :], np.roll(vy, -1)[None, :]
-    px, py = px[:, None], py[:, None]
-    crosses = (y0 > py) != (y1 > py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-    return (crosses & (px < x_cross)).sum(axis=1) % 2 == 1
-
-
-def _training_polygons(rng, labels, field_ids, depth, field_class, class_values, per_class, radius):
-    """A few irregular hexagons per class, each well inside one field, and their pixel-centre raster."""
-    height, width = labels.shape
-    polygons: list[TrainingPolygon] = []
-    raster = np.zeros((height, width), dtype=np.int32)
-    flat_depth = np.where(labels > 0, depth, -1.0).ravel()
-    flat_field = field_ids.ravel()
-    n_fields = len(field_class)
-    # Deepest pixel of every field (vectorised: sort by depth, keep the last per field).
-    order = np.lexsort((flat_depth, flat_field))
-    last = np.r_[flat_field[order][1:] != flat_field[order][:-1], True]
-    best_idx = np.full(n_fields, -1)
-    best_idx[flat_field[order][last]] = order[last]
-    best_depth = np.where(best_idx >= 0, flat_depth[np.maximum(best_idx, 0)], -1.0)
-    for ci, value in enumerate(class_values):
-        fields = np.flatnonzero((field_class == ci) & (best_depth > 1.5))
-        fields = fields[np.argsort(-best_depth[fields])][:per_class]
-        for f in fields:
-            r, c = divmod(int(best_idx[f]), width)
-            cx, cy = c + 0.5, r + 0.5
-            rad = min(radius, 0.8 * best_depth[f])
-            angles = np.sort(rng.uniform(0, 2 * np.pi, 6))
-            jitter = rng.uniform(0.75, 1.1, 6)
-            for _ in range(6):
-                vx = cx + rad * jitter * np.cos(angles)
-                vy = cy + rad * jitter * np.sin(angles)
-                r0, r1 = max(int(np.floor(vy.min())), 0), min(int(np.ceil(vy.max())) + 1, height)
-                c0, c1 = max(int(np.floor(vx.min())), 0), min(int(np.ceil(vx.max())) + 1, width)
-                gy, gx = np.mgrid[r0:r1, c0:c1]
-                inside = _points_in_polygon(gx.ravel() + 0.5, gy.ravel() + 0.5, vx, vy).reshape(gy.shape)
-                window_labels = labels[r0:r1, c0:c1]
-                window_fields = field_ids[r0:r1, c0:c1]
-                ok = inside.any() and np.all((window_labels[inside] == value) & (window_fields[inside] == f))
-                if ok:
-                    polygons.append(TrainingPolygon(int(value), np.stack([vx, vy], axis=1)))
-                    raster[r0:r1, c0:c1][inside] = value
-                    break
-                rad *= 0.75
-    return polygons, raster
 
 
 # --------------------------------------------------------------------------------------------------
@@ -487,7 +211,7 @@ def make_synthetic_scene(
 
     # Layout: parcels, roads, class of each parcel (every class gets fields, shuffled).
     field_size = float(min(field_size, np.sqrt(height * width / (2.0 * n_classes))))
-    field_ids, depth, roads, n_fields = _parcels(rng, height, width, field_size, road_share, road_width)
+    field_ids, depth, roads, n_fields = parcels(rng, height, width, field_size, road_share, road_width)
     field_class = np.resize(rng.permutation(n_classes), n_fields)
     field_class = field_class[rng.permutation(n_fields)]
     pixel_class = field_class[field_ids]  # class index 0..K-1 per pixel (roads overwritten below)
@@ -505,8 +229,8 @@ def make_synthetic_scene(
     field_values = means[:, field_class] + between[:, field_class] * rng.standard_normal((n_slots, n_fields))
     params = np.empty((n_slots, height, width), dtype=np.float32)
     for k, name in enumerate(_PARAM_SLOTS):
-        texture = 0.6 * _smooth_fields(rng, 1, height, width, 0.8)[0] \
-            + 0.35 * _smooth_fields(rng, 1, height, width, 5.0)[0] \
+        texture = 0.6 * smooth_fields(rng, 1, height, width, 0.8)[0] \
+            + 0.35 * smooth_fields(rng, 1, height, width, 5.0)[0] \
             + 0.7 * rng.standard_normal((height, width), dtype=np.float32)
         texture /= texture.std()
         lo, hi = _PARAM_BOUNDS[name]
@@ -521,7 +245,7 @@ def make_synthetic_scene(
     lai = params[_PARAM_SLOTS.index("lai")]
     in_rows = (kind == "rows")[pixel_class]
     lai[in_rows] *= 1.0 + 0.3 * rows[in_rows]
-    crowns = _smooth_fields(rng, 1, height, width, sigma=1.0)[0]
+    crowns = smooth_fields(rng, 1, height, width, sigma=1.0)[0]
     in_crowns = (kind == "crowns")[pixel_class]
     lai[in_crowns] *= np.clip(1.0 + 0.35 * crowns[in_crowns], 0.3, None)
     del rows, theta, period, crowns
@@ -533,14 +257,14 @@ def make_synthetic_scene(
     flat_params = params.reshape(n_slots, -1)
     slot = {name: flat_params[i] for i, name in enumerate(_PARAM_SLOTS)}
     cube = np.empty((bands, height * width), dtype=np.float32)
-    endmembers = _urban_endmembers(lam)
-    road_soil = _soil_spectra(lam, np.full(1, 0.35), np.full(1, 0.2), np.full(1, 0.1), np.full(1, 0.4))[0]
-    urban = _urban_materials(rng, yy, xx, pixel_model == model_codes["urban"], slot["veg"])
+    endmembers = urban_endmembers(lam)
+    road_soil = soil_spectra(lam, np.full(1, 0.35), np.full(1, 0.2), np.full(1, 0.1), np.full(1, 0.4))[0]
+    urban = urban_materials(rng, yy, xx, pixel_model == model_codes["urban"], slot["veg"])
     gravel = np.clip(0.25 + 0.1 * rng.standard_normal(height * width), 0, 1)
     models = {
-        0: lambda i: _vegetation_spectra(lam, *(slot[n][i] for n in ("lai", "chl", "cw", "sen", "soil"))),
-        1: lambda i: _soil_spectra(lam, *(slot[n][i] for n in ("bright", "clay", "moist", "iron"))),
-        2: lambda i: _water_spectra(lam, slot["turb"][i], slot["algae"][i]),
+        0: lambda i: vegetation_spectra(lam, *(slot[n][i] for n in ("lai", "chl", "cw", "sen", "soil"))),
+        1: lambda i: soil_spectra(lam, *(slot[n][i] for n in ("bright", "clay", "moist", "iron"))),
+        2: lambda i: water_spectra(lam, slot["turb"][i], slot["algae"][i]),
         3: lambda i: endmembers[urban[0][i]] * urban[1][i, None],
         4: lambda i: (1 - gravel[i, None]) * endmembers[0] + gravel[i, None] * road_soil,
     }
@@ -553,12 +277,12 @@ def make_synthetic_scene(
     cube = cube.reshape(bands, height, width)
 
     # Illumination (topography, thin haze): smooth multiplicative brightness changes.
-    cube *= 1.0 + 0.02 * _smooth_fields(rng, 1, height, width, sigma=12.0)[0]
+    cube *= 1.0 + 0.02 * smooth_fields(rng, 1, height, width, sigma=12.0)[0]
 
     # Sensor: PSF (linear mixing across parcel edges), then signal-dependent noise, band by band.
-    _gaussian_blur(cube, psf_sigma)
-    snr_shape = 1.0 + 1.2 * _sigmoid((lam - 1300.0) / 100.0) + 1.5 * np.exp(-(lam - 400.0) / 40.0)
-    vapour = np.exp(-4.0 * (_gauss(lam, 1380, 35) + _gauss(lam, 1880, 50)))
+    gaussian_blur(cube, psf_sigma)
+    snr_shape = 1.0 + 1.2 * sigmoid((lam - 1300.0) / 100.0) + 1.5 * np.exp(-(lam - 400.0) / 40.0)
+    vapour = np.exp(-4.0 * (gauss(lam, 1380, 35) + gauss(lam, 1880, 50)))
     for b in range(bands):
         plane = cube[b]
         sd = np.float32(noise * snr_shape[b]) * np.sqrt(np.float32(0.0015**2) + (plane * np.float32(0.004)) ** 2)
@@ -573,7 +297,7 @@ def make_synthetic_scene(
         valid = xx >= nodata_edge * (1.0 - yy / height)
         labels[~valid] = 0
 
-    polygons, polygon_labels = _training_polygons(
+    polygons, polygon_labels = training_polygons(
         rng, labels, np.where(roads, -1, field_ids), depth, field_class, class_values,
         polygons_per_class, polygon_radius)
 
