@@ -52,16 +52,7 @@ def loo_fit(x, y, groups, folds, seed, device, labelled=None):
         fitted = torch.einsum("im,rm,mk->rik", v, shrink, v.t() @ ts)
         h = torch.einsum("im,rm->ri", v * v, shrink).clamp_max(1 - 1e-9)
         oof[gi] = (fitted - h[..., None] * ts[None]) / (1 - h[..., None])
-    err = (oof - ts).pow(2).mean(dim=(-1, -2))
-    best_err, choice = float(err.min()), None
-    for ri in range(len(S.RIDGES) - 1, -1, -1):
-        for gi in range(len(S.GAMMA_FACTORS)):
-            if float(err[gi, ri]) <= best_err * (1.0 + 1e-3):
-                choice = (gi, ri)
-                break
-        if choice is not None:
-            break
-    gi, ri = choice
+    gi, ri = S.choose_setting((oof - ts).pow(2).mean(dim=(-1, -2)))
     real = torch.ones(ys.size, dtype=torch.bool) if labelled is None else torch.as_tensor(search < labelled)
     ys_t = torch.as_tensor(ys)
     accuracy = float((oof[gi, ri][real].argmax(-1) == ys_t[real]).double().mean())

@@ -234,6 +234,18 @@ def _pseudo_labels(model: SpectralModel, unlabelled: Tensor, y: np.ndarray, seed
     return unlabelled[pick], label[pick].cpu().numpy().astype(np.int64)
 
 
+def choose_setting(err: Tensor) -> tuple[int, int]:
+    """The (kernel width, ridge) indices of the lowest out-of-fold error ``err`` (len(GAMMA_FACTORS),
+    len(RIDGES)); near ties (within 0.1 %) go to the strongest ridge, then the widest kernel (smallest
+    gamma): with a few dozen pixels the simpler model is the safer of two that score alike."""
+    best_err = float(err.min())
+    for ri in range(len(RIDGES) - 1, -1, -1):
+        for gi in range(len(GAMMA_FACTORS)):
+            if float(err[gi, ri]) <= best_err * (1.0 + 1e-3):
+                return gi, ri
+    return int(torch.argmin(err)) // len(RIDGES), int(torch.argmin(err)) % len(RIDGES)  # err holds a NaN
+
+
 def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int,
          device: torch.device | str, labelled: int | None = None) -> SpectralModel:
     """One fit: settings by cross-validation, then the final model. ``labelled``: only the first this many
@@ -286,17 +298,7 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
     if not bool(tested.any()):
         tested[:] = True  # no fold could be tested: every setting scores alike, the tie rule decides
     err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=(-1, -2))
-    # near ties (within 0.1 %): the strongest ridge, then the widest kernel (smallest gamma)
-    best_err = float(err.min())
-    choice = None
-    for ri in range(len(RIDGES) - 1, -1, -1):
-        for gi in range(len(GAMMA_FACTORS)):
-            if float(err[gi, ri]) <= best_err * (1.0 + 1e-3):
-                choice = (gi, ri)
-                break
-        if choice is not None:
-            break
-    gi, ri = choice
+    gi, ri = choose_setting(err)
     real = tested.clone()
     if labelled is not None:
         real &= torch.as_tensor(search < labelled, device=dev)
