@@ -140,12 +140,12 @@ def _choose(candidates: list[CandidateEstimate]) -> float:
     DEFAULT_BLEND, if it beats the spectral model alone by the evidence its weight needs: SIGNIFICANCE
     standard errors, STRONG_SIGNIFICANCE for RSSGL weights of HEAVY and more (a heavy pool picked by chance
     is what cost up to 7 points on EnMAP; a light one costs little where RSSGL is weak). A heavy pool short
-    of that, even of SIGNIFICANCE, gives way to the best light pool that clears SIGNIFICANCE (before, a
-    heavy best pool short of SIGNIFICANCE went straight to FALLBACK even where a half pool cleared it: on
-    Salinas-A 1 % that lost 0.6 points on a split whose RSSGL gain was 0.99 standard errors, 1.06 on a
-    rerun); without any, FALLBACK (the light
-    pool: RSSGL's share is small and its temperature is fitted on the held-out pixels, so a useless RSSGL
-    is flattened out of it). A pool at least half RSSGL must also get as many held-out pixels right as the
+    of that, even of SIGNIFICANCE, gives way to the best light pool that clears SIGNIFICANCE (before, one
+    short of SIGNIFICANCE went straight to FALLBACK even where a half pool cleared it: on Salinas-A 1 % that
+    lost 0.6 points on a split whose RSSGL gain was 0.99 standard errors, 1.06 on a rerun; on the
+    exploration seeds it changed 1 of 60 choices, +0.08); without any, FALLBACK (the light pool: RSSGL's
+    share is small and its temperature is fitted on the held-out pixels, so a useless RSSGL is flattened
+    out of it). A pool at least half RSSGL must also get as many held-out pixels right as the
     spectral model alone (its cross-validated OA), else FALLBACK: on the exploration seeds this took the
     worst cell from -0.27 to +0.06 points against the spectral model alone, the mean from +0.57 to +0.66,
     and changed no Salinas-A choice. Without the spectral model the lowest log-loss decides."""
