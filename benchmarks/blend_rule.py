@@ -115,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def recorded_candidates(default: dict) -> list:
+    """The CandidateEstimates a suite row's "default" result recorded (cross-validated log-loss, gain in standard
+    errors and accuracy per weight): what ``ensemble._choose`` decided on in the run."""
+    from rssgl_qgis.core import ensemble
+
+    return [ensemble.CandidateEstimate(float(w), "", {"oa": default.get("cv", {}).get(w, np.nan) / 100.0},
+                                       np.zeros(0), float(ll), float(default["cv_gain_se"][w]))
+            for w, ll in default["cv_log_loss"].items()]
+
+
 def rescore(paths: list[Path]) -> int:
     """The default's test OA under the rule now (``ensemble._choose`` on each row's recorded cross-validated
     log-losses, gains and accuracies, the chosen weight's recorded test OA), next to the default as it ran
@@ -131,10 +141,7 @@ def rescore(paths: list[Path]) -> int:
             test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
             if "cv_gain_se" not in d or not test:
                 continue
-            cands = [ensemble.CandidateEstimate(float(w), "", {"oa": d.get("cv", {}).get(w, np.nan) / 100.0},
-                                                np.zeros(0), float(ll), float(d["cv_gain_se"][w]))
-                     for w, ll in d["cv_log_loss"].items()]
-            now = ensemble._choose(cands)
+            now = ensemble._choose(recorded_candidates(d))
             cells.setdefault(f"{r['scene']} | {r['protocol']}", []).append(
                 (d["oa"], test[now], res.get("svm", {}).get("oa", np.nan), res.get("rf", {}).get("oa", np.nan),
                  float(now != float(d["weight"]))))
@@ -155,7 +162,6 @@ def from_json(path: Path) -> int:
     """The same table from a suite JSON file's recorded log-losses and gains."""
     import json
 
-    from rssgl_qgis.core import ensemble
 
     cells: dict[str, list[list[float]]] = {}
     for r in json.loads(path.read_text())["rows"]:
@@ -167,9 +173,7 @@ def from_json(path: Path) -> int:
         test.setdefault(float(d["weight"]), d["oa"])
         test.setdefault(0.0, res["spectral"]["oa"])
         test.setdefault(1.0, res["rssgl"]["oa"])
-        cands = [ensemble.CandidateEstimate(float(w), "", {"oa": d.get("cv", {}).get(w, np.nan) / 100.0}, np.zeros(0),
-                                            float(ll), float(d["cv_gain_se"][w]))
-                 for w, ll in d["cv_log_loss"].items()]
+        cands = recorded_candidates(d)
         cells.setdefault(f"{r['scene']}_{r['protocol']}", []).append(choice_row(cands, test))
     print_table(cells)
     return 0

@@ -42,8 +42,7 @@ def loo_fit(x, y, groups, folds, seed, device, labelled=None):
     search = S._stratified_subset(y, S.SEARCH_CAP, rng)
     xs, ys, ts = xt[search], y[search], targets[search]
     d2 = torch.cdist(xs, xs).pow_(2)
-    med = float(torch.median(d2[d2 > 0])) if bool((d2 > 0).any()) else 1.0
-    base_gamma = 1.0 / max(med, 1e-12)
+    base_gamma = S.kernel_scale(d2)
     ridges = torch.as_tensor(S.RIDGES, dtype=torch.float64)
     oof = torch.zeros(len(S.GAMMA_FACTORS), len(S.RIDGES), ys.size, n_classes, dtype=torch.float64)
     for gi, factor in enumerate(S.GAMMA_FACTORS):
@@ -58,12 +57,7 @@ def loo_fit(x, y, groups, folds, seed, device, labelled=None):
     accuracy = float((oof[gi, ri][real].argmax(-1) == ys_t[real]).double().mean())
     gamma = S.GAMMA_FACTORS[gi] * base_gamma
     temperature = S._fit_temperature(oof[gi, ri][real], ys_t[real])
-    final = S._stratified_subset(y, S.FINAL_CAP, rng)
-    kernel = S._rbf(xt[final], xt[final], gamma)
-    kernel.diagonal().add_(S.RIDGES[ri])
-    alpha = torch.linalg.solve(kernel, targets[final])
-    return S.SpectralModel(centers=xt[final].float().contiguous(), alpha=alpha.float().contiguous(), gamma=float(gamma),
-                           temperature=temperature, cv_accuracy=accuracy, ridge=float(S.RIDGES[ri]), folds=0)
+    return S.final_model(xt, y, targets, gamma, S.RIDGES[ri], temperature, accuracy, 0, rng)
 
 
 def main(argv: list[str] | None = None) -> int:

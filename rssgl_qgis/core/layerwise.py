@@ -34,7 +34,8 @@ from torch import Tensor, nn
 from .errors import Cancelled
 from .host_memory import HEAP_BLOCK_LIMIT
 from .model import RSSGL, TIME_STEPS
-from .tiling import PAD_MULTIPLE, Tile, plan_tiles, round_up
+from .scene_tensors import pad_hw
+from .tiling import Tile, plan_tiles, round_up
 
 __all__ = ["applies", "bytes_needed", "layerwise_predict", "lstm_halo", "MIN_WORK_BYTES", "LayerwiseReport"]
 
@@ -70,10 +71,6 @@ def applies(network: object, device: torch.device, amp: bool) -> bool:
     return device.type == "cpu" and isinstance(network, RSSGL) and not amp
 
 
-def _padded(height: int, width: int) -> tuple[int, int]:
-    return round_up(height, PAD_MULTIPLE), round_up(width, PAD_MULTIPLE)
-
-
 def _map_bytes_per_pixel(net: RSSGL, num_classes: int, spectral: bool) -> float:
     """Bytes of the layer maps alive at the fullest moment, per pixel of the padded scene."""
     cfg = net.config
@@ -90,7 +87,7 @@ def _map_bytes_per_pixel(net: RSSGL, num_classes: int, spectral: bool) -> float:
 
 def bytes_needed(net: RSSGL, height: int, width: int, num_classes: int, spectral: bool) -> int:
     """Host memory the layer maps of a ``height`` x ``width`` scene need (without a tile's working memory)."""
-    hp, wp = _padded(height, width)
+    hp, wp = pad_hw(height, width)
     return int(hp * wp * _map_bytes_per_pixel(net, num_classes, spectral))
 
 
@@ -188,7 +185,7 @@ def layerwise_predict(predictor, read_inputs: Callable[[Tile], tuple[Tensor, Ten
     t_start = time.perf_counter()
     net: RSSGL = predictor.network
     cfg = net.config
-    hp, wp = _padded(height, width)
+    hp, wp = pad_hw(height, width)
     use_spectral = predictor.pools_spectral
     maps = bytes_needed(net, height, width, predictor.num_classes, use_spectral)
     work_budget = max(memory_limit_bytes - maps, 64 << 20)

@@ -8,21 +8,20 @@ its unlabelled spectra from the same padded input.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from .model import PAD_MULTIPLE
 from .spectral import UNLABELLED_CAP
+from .tiling import round_up
 
 __all__ = ["pad_hw", "unlabelled_spectra", "padded_input", "class_index", "index_map"]
 
 
 def pad_hw(height: int, width: int) -> tuple[int, int]:
-    """(H, W) rounded up to multiples of PAD_MULTIPLE (the network halves the grid four times)."""
-    return (math.ceil(height / PAD_MULTIPLE) * PAD_MULTIPLE, math.ceil(width / PAD_MULTIPLE) * PAD_MULTIPLE)
+    """(H, W) rounded up to multiples of PAD_MULTIPLE, the padded grid of the whole-scene input."""
+    return round_up(height, PAD_MULTIPLE), round_up(width, PAD_MULTIPLE)
 
 
 def unlabelled_spectra(x: Tensor, valid: np.ndarray, labelled: tuple[np.ndarray | None, ...], seed: int) -> Tensor:

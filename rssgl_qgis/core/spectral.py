@@ -234,6 +234,12 @@ def _pseudo_labels(model: SpectralModel, unlabelled: Tensor, y: np.ndarray, seed
     return unlabelled[pick], label[pick].cpu().numpy().astype(np.int64)
 
 
+def kernel_scale(d2: Tensor) -> float:
+    """1 / (median squared distance between distinct training spectra): the unit of GAMMA_FACTORS."""
+    med = float(torch.median(d2[d2 > 0])) if bool((d2 > 0).any()) else 1.0
+    return 1.0 / max(med, 1e-12)
+
+
 def choose_setting(err: Tensor) -> tuple[int, int]:
     """The (kernel width, ridge) indices of the lowest out-of-fold error ``err`` (len(GAMMA_FACTORS),
     len(RIDGES)); near ties (within 0.1 %) go to the strongest ridge, then the widest kernel (smallest
@@ -268,8 +274,7 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
     xs, ys = xt[search], y[search]
     gs = None if groups is None else np.asarray(groups)[search]
     d2 = torch.cdist(xs, xs).pow_(2)
-    med = float(torch.median(d2[d2 > 0])) if bool((d2 > 0).any()) else 1.0
-    base_gamma = 1.0 / max(med, 1e-12)
+    base_gamma = kernel_scale(d2)
     min_class = int(np.bincount(ys, minlength=n_classes).min())
     k = max(2, min(folds, min_class))
     fold = cv_folds(ys, gs, k, seed)
@@ -308,14 +313,20 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
     gamma = GAMMA_FACTORS[gi] * base_gamma
     temperature = _fit_temperature(oof[gi, ri][real], ys_t[real])
 
+    return final_model(xt, y, targets, gamma, RIDGES[ri], temperature, best, k, rng)
+
+
+def final_model(xt: Tensor, y: np.ndarray, targets: Tensor, gamma: float, ridge: float, temperature: float,
+                cv_accuracy: float, folds: int, rng: np.random.Generator) -> SpectralModel:
+    """The model fitted on every pixel (at most FINAL_CAP, a stratified subset beyond) with the chosen kernel
+    width ``gamma`` and ``ridge``; ``xt`` (n, d) float64 spectra, ``targets`` (n, K) +-1 one-hot."""
     final = _stratified_subset(y, FINAL_CAP, rng)
     xf = xt[final]
     kernel = _rbf(xf, xf, gamma)
-    kernel.diagonal().add_(RIDGES[ri])
+    kernel.diagonal().add_(ridge)
     alpha = torch.linalg.solve(kernel, targets[final])
     # contiguous, as a model file stores them: the same product in the same order, so a saved and reloaded
     # model predicts bit for bit what the trained one does
     return SpectralModel(centers=xf.float().contiguous(), alpha=alpha.float().contiguous(), gamma=float(gamma),
-                         temperature=temperature,
-                         cv_accuracy=best, ridge=float(RIDGES[ri]), folds=k)
+                         temperature=temperature, cv_accuracy=cv_accuracy, ridge=float(ridge), folds=folds)
 
