@@ -13,7 +13,6 @@ Measured on the exploration seeds and not kept (docs/RESULTS.md, fifth round): n
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accuracy_suite import load_scene, pixel_split, unlabelled_pool  # noqa: E402
-from spectral_cv_folds import PROTOCOLS  # noqa: E402
+from spectral_cv_folds import cell_arguments, cells  # noqa: E402
 
 
 def loo_fit(x, y, groups, folds, seed, device, labelled=None):
@@ -65,43 +64,32 @@ def main(argv: list[str] | None = None) -> int:
 
     from rssgl_qgis.core import spectral
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=".data/suite")
-    ap.add_argument("--seeds", default="100,101,102,103,104,105,106,107,108,109,110,111")
-    ap.add_argument("--scenes", default=",".join(PROTOCOLS))
-    ap.add_argument("--protocols", default="", help="comma list (default: each scene's)")
-    args = ap.parse_args(argv)
+    args = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109,110,111").parse_args(argv)
     torch.set_num_threads(2)
-    only = set(filter(None, args.protocols.split(",")))
     seeds = [int(s) for s in args.seeds.split(",")]
     kfold = spectral._fit
     print("| scene | protocol | seeds | k-fold (now) | leave-one-out | loo - k-fold (min .. max) | fit s, k-fold / loo |")
     print("|---|---|---|---|---|---|---|")
-    for name in args.scenes.split(","):
-        if name != "synthetic" and not (Path(args.data) / f"{name}.npz").exists():
-            continue
-        for protocol in PROTOCOLS[name]:
-            if only and protocol not in only:
-                continue
-            acc: dict[str, list[float]] = {"kfold": [], "loo": []}
-            secs = {"kfold": 0.0, "loo": 0.0}
-            for seed in seeds:
-                d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
-                flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
-                pool = flat[unlabelled_pool(d, seed)]
-                for key, fit in (("kfold", kfold), ("loo", loo_fit)):
-                    spectral._fit = fit
-                    try:
-                        t0 = time.perf_counter()
-                        model = spectral.fit_spectral(flat[tr], y, seed=seed, unlabelled=pool)
-                        secs[key] += time.perf_counter() - t0
-                    finally:
-                        spectral._fit = kfold
-                    acc[key].append(100 * (model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt).mean())
-            diff = np.asarray(acc["loo"]) - np.asarray(acc["kfold"])
-            print(f"| {name} | {protocol} | {len(seeds)} | {np.mean(acc['kfold']):.2f} +- {np.std(acc['kfold']):.2f} | "
-                  f"{np.mean(acc['loo']):.2f} +- {np.std(acc['loo']):.2f} | {diff.mean():+.2f} ({diff.min():+.2f} .. "
-                  f"{diff.max():+.2f}) | {secs['kfold'] / len(seeds):.1f} / {secs['loo'] / len(seeds):.1f} |", flush=True)
+    for name, protocol in cells(args):
+        acc: dict[str, list[float]] = {"kfold": [], "loo": []}
+        secs = {"kfold": 0.0, "loo": 0.0}
+        for seed in seeds:
+            d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
+            flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
+            pool = flat[unlabelled_pool(d, seed)]
+            for key, fit in (("kfold", kfold), ("loo", loo_fit)):
+                spectral._fit = fit
+                try:
+                    t0 = time.perf_counter()
+                    model = spectral.fit_spectral(flat[tr], y, seed=seed, unlabelled=pool)
+                    secs[key] += time.perf_counter() - t0
+                finally:
+                    spectral._fit = kfold
+                acc[key].append(100 * (model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt).mean())
+        diff = np.asarray(acc["loo"]) - np.asarray(acc["kfold"])
+        print(f"| {name} | {protocol} | {len(seeds)} | {np.mean(acc['kfold']):.2f} +- {np.std(acc['kfold']):.2f} | "
+              f"{np.mean(acc['loo']):.2f} +- {np.std(acc['loo']):.2f} | {diff.mean():+.2f} ({diff.min():+.2f} .. "
+              f"{diff.max():+.2f}) | {secs['kfold'] / len(seeds):.1f} / {secs['loo'] / len(seeds):.1f} |", flush=True)
     return 0
 
 
