@@ -89,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rescore", action="store_true",
                     help="the dump is comma-separated suite JSON files: the default's OA per cell as run and under "
                          "the rule now, against the baselines of the same runs")
+    ap.add_argument("--pools", action="store_true",
+                    help="the dump is comma-separated suite JSON files: each pool's mean test OA per cell, the "
+                         "per-seed best pool (chosen after seeing the test pixels) and the better baseline")
     args = ap.parse_args(argv)
+    if args.pools:
+        return pools([Path(p) for p in args.dump.split(",") if p])
     if args.rescore:
         return rescore([Path(p) for p in args.dump.split(",") if p])
     if args.dump.endswith(".json"):
@@ -156,6 +161,38 @@ def rescore(paths: list[Path]) -> int:
         print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(4))
               + f" | {m[1] - m[best]:+.2f} ({'met' if met else 'NOT met'}) | {int(a[:, 4].sum())} |")
     return 0
+
+
+def pools(paths: list[Path]) -> int:
+    """What each pool of RSSGL and the spectral model measured on the test pixels of the recorded runs (mean +-
+    std over the seeds), the mean of the per-seed best pool (a bound no rule can pass: it looks at the test
+    pixels) and the better of the SVM and the random forest of the same runs."""
+    import json
+
+    cells: dict[str, list[tuple[dict[float, float], float, float]]] = {}
+    for path in paths:
+        for r in json.loads(path.read_text())["rows"]:
+            res, d = r["results"], r["results"]["default"]
+            test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
+            if test:
+                cells.setdefault(f"{r['scene']} | {r['protocol']}", []).append(
+                    (test, res.get("svm", {}).get("oa", np.nan), res.get("rf", {}).get("oa", np.nan)))
+    weights = sorted({w for rows in cells.values() for t, _, _ in rows for w in t}, reverse=True)
+    print("| scene | protocol | seeds | " + " | ".join(_pool_name(w) for w in weights)
+          + " | best pool per seed | better baseline |")
+    print("|---|---|---|" + "---|" * (len(weights) + 2))
+    for name, rows in sorted(cells.items()):
+        a = np.asarray([[t.get(w, np.nan) for w in weights] for t, _, _ in rows], dtype=float)
+        base = np.asarray([(s, f) for _, s, f in rows], dtype=float)
+        b = base[:, int(np.argmax(base.mean(axis=0)))]
+        print(f"| {name} | {len(rows)} | " + " | ".join(f"{m:.2f} +- {sd:.2f}" for m, sd in
+                                                      zip(np.nanmean(a, axis=0), np.nanstd(a, axis=0), strict=True))
+              + f" | {np.nanmean(np.nanmax(a, axis=1)):.2f} | {b.mean():.2f} +- {b.std():.2f} |")
+    return 0
+
+
+def _pool_name(weight: float) -> str:
+    return "RSSGL" if weight >= 1.0 else "spectral" if weight <= 0.0 else f"x {weight:g}"
 
 
 def from_json(path: Path) -> int:
