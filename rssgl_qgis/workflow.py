@@ -1,4 +1,4 @@
-"""Training and accuracy workflows shared by the Processing algorithms and the dock (no qgis import).
+"""The training workflow shared by the Processing algorithm and the dock (no qgis import).
 
 Processing and the dock differ only in how they collect inputs and show progress; the steps (read
 the raster, burn the samples onto its grid, check them, split, fit, save, classify, report) are
@@ -14,10 +14,8 @@ Errors are ``RssglError`` (a ValueError) with a sentence in the user's terms; ca
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,27 +23,18 @@ import numpy as np
 
 from .core.errors import RssglError
 from .io.atomic import atomic_write_text, temporary_path_for
-from .reports import (
-    AccuracyReport,
-    ClassRow,
-    TrainingReport,
-    accuracy_csv_text,
-    render_accuracy_report,
-    render_training_report,
-)
+from .reports import ClassRow, TrainingReport, render_training_report
+from .workflow_support import LogFn, ProgressFn, StopFn, no_log, remove_outputs
 
 __all__ = [
     "MIN_CLASS_PIXELS",
     "KERNEL_CHOICES",
     "TrainResult",
     "CrossValidation",
-    "AccuracyResult",
     "parse_kernel",
     "train_from_files",
-    "assess_accuracy",
 ]
 
-logger = logging.getLogger(__name__)
 
 #: A class needs at least this many labelled (valid) pixels to be learnt: the paper's minimum per class.
 MIN_CLASS_PIXELS = 5
@@ -53,15 +42,6 @@ MIN_CLASS_PIXELS = 5
 MAX_CV_FOLDS = 10
 #: User-facing kernel choices (Processing enum order) -> engine kernels; "auto" decides from the scene size.
 KERNEL_CHOICES = ("auto", "3x3x3", "3x5x5")
-
-ProgressFn = Callable[[float, str], None]
-StopFn = Callable[[], bool]
-LogFn = Callable[[str, str], None]
-
-
-def _no_log(level: str, message: str) -> None:
-    getattr(logger, "warning" if level == "warning" else "info")(message)
-
 
 def parse_kernel(kernel: str | tuple[int, int, int] | None, height: int, width: int) -> tuple[int, int, int]:
     """The ConvLSTM kernel for a choice in KERNEL_CHOICES (or an explicit tuple); "auto" as the paper."""
@@ -119,15 +99,6 @@ class CrossValidation:
     candidates: list = field(default_factory=list)  # core.ensemble.CandidateEstimate, one per combination
     weight: float = 1.0  # RSSGL's weight in the chosen combination (1 = RSSGL alone)
     temperature: float = 1.0
-
-
-def _remove(paths) -> None:
-    for path in paths:
-        if not path:
-            continue
-        for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml"):
-            if os.path.isfile(candidate):
-                os.remove(candidate)
 
 
 def _read_samples(info, samples_vector, samples_layer, class_field, samples_raster):
@@ -317,7 +288,7 @@ def train_from_files(
     from .io.blocks import GdalWindowReader
     from .io.raster import raster_info, read_cube
 
-    user_log = log or _no_log
+    user_log = log or no_log
     warnings: list[str] = []  # every warning about the inputs or the result, for TrainResult and the report
 
     def log(level: str, message: str) -> None:
@@ -497,223 +468,5 @@ def train_from_files(
         progress(100.0, f"done in {time.perf_counter() - started:.1f} s")
         return result
     except BaseException:
-        _remove(written)
+        remove_outputs(written)
         raise
-
-
-# ----------------------------------------------------------------------------------------------
-# Accuracy assessment
-
-
-@dataclass
-class AccuracyResult:
-    """Accuracy measures (core.metrics.accuracy_summary) with the matched classes and report paths."""
-
-    summary: dict[str, Any]
-    confusion: np.ndarray
-    classes: list[ClassRow]
-    html_path: str | None
-    csv_path: str | None
-
-
-def _classification_categories(path: str) -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
-    """Class names and colours stored in a classification GeoTIFF (GDAL category names, colour table)."""
-    from osgeo import gdal
-
-    dataset = gdal.Open(path)
-    if dataset is None:
-        raise RssglError(f"Cannot open the classification raster '{path}'.")
-    band = dataset.GetRasterBand(1)
-    band.GetMetadata()  # GDAL 3.6 GTiff loads the .aux.xml lazily; GetCategoryNames alone does not trigger it
-    names = {i: n for i, n in enumerate(band.GetCategoryNames() or []) if n and i > 0}
-    table = band.GetColorTable()
-    colors = {}
-    if table is not None:
-        colors = {i: tuple(table.GetColorEntry(i))[:3] for i in range(1, table.GetCount())}
-    return names, colors
-
-
-def _pixel_area_and_unit(info) -> tuple[float, str]:
-    from osgeo import osr
-
-    gt = info.geotransform
-    area = abs(gt[1] * gt[5] - gt[2] * gt[4])
-    unit = "map units²"
-    if info.crs_wkt:
-        srs = osr.SpatialReference()
-        if srs.ImportFromWkt(info.crs_wkt) == 0:
-            if srs.IsGeographic():
-                unit = "degrees²"
-            else:
-                name = (srs.GetLinearUnitsName() or "").lower()
-                unit = "m²" if name in ("metre", "meter", "m") else f"{name}²" if name else unit
-    return area, unit
-
-
-def assess_accuracy(
-    classification_path: str,
-    *,
-    reference_vector: str | None = None,
-    reference_layer: str | None = None,
-    reference_field: str | None = None,
-    reference_raster: str | None = None,
-    match_names: bool = False,
-    html_out: str | None = None,
-    csv_out: str | None = None,
-    log: LogFn | None = None,
-) -> AccuracyResult:
-    """Compare a classification with reference samples; write HTML/CSV reports.
-
-    Classes are matched by value. With ``match_names`` (a text reference field) the reference
-    names are matched, case-insensitively, to the classification's category names instead; a
-    reference name absent from the classification is an error naming it.
-    """
-    from .core.metrics import accuracy_summary, confusion_matrix
-    from .core.palette import default_colors
-    from .io.raster import raster_info
-    from .io.samples import labels_from_raster, labels_from_vector
-
-    user_log = log or _no_log
-    warnings: list[str] = []  # every warning also goes to the top of the HTML report, not only to the log
-
-    def log(level: str, message: str) -> None:
-        if level == "warning" and message not in warnings:
-            warnings.append(message)
-        user_log(level, message)
-
-    try:
-        info = raster_info(classification_path)
-        if info.bands != 1:
-            raise RssglError(f"A classification raster has one band of class values; '{classification_path}' has "
-                             f"{info.bands}. Choose the classification output, not the hyperspectral raster.")
-        if (reference_vector is None) == (reference_raster is None):
-            raise RssglError("Give the reference either as a vector layer with a class field or as a label raster "
-                             f"(got {'both' if reference_vector else 'neither'}).")
-        if reference_vector is not None:
-            if not reference_field:
-                raise RssglError("The reference is a vector layer but no reference field was chosen; pick the field "
-                                 "that holds the class values or names.")
-            reference = labels_from_vector(reference_vector, reference_layer or None, reference_field, info)
-        else:
-            reference = labels_from_raster(reference_raster, info)
-        for warning in reference.warnings:
-            log("warning", warning)
-        from osgeo import gdal
-
-        dataset = gdal.Open(classification_path)
-        mapped = dataset.GetRasterBand(1).ReadAsArray().astype(np.int64)
-        dataset = None
-        names, colors = _classification_categories(classification_path)
-        ref = np.asarray(reference.labels, dtype=np.int64)
-        if match_names:
-            by_name = {n.strip().lower(): v for v, n in names.items()}
-            lookup = np.zeros(int(max(reference.class_values, default=0)) + 1, dtype=np.int64)
-            missing = []
-            for value, name in zip(reference.class_values, reference.class_names, strict=True):
-                target = by_name.get(str(name).strip().lower())
-                if target is None:
-                    missing.append(str(name))
-                else:
-                    lookup[int(value)] = target
-            if missing:
-                raise RssglError(
-                    f"The reference classes {', '.join(repr(m) for m in missing)} are not classes of the "
-                    f"classification (its classes are: {', '.join(names.values()) or 'unnamed'}); rename them "
-                    "or use a field with class values.")
-            ref = lookup[ref]
-        ref_values = set(int(v) for v in np.unique(ref[ref > 0]))
-        map_values = set(int(v) for v in np.unique(mapped[mapped > 0]))
-        values = sorted(ref_values | map_values | set(names))
-        if not ref_values:
-            raise RssglError("No reference pixel falls inside the classification; check that the reference "
-                             "samples overlap the classified area.")
-        unknown = sorted(ref_values - map_values - set(names))
-        if unknown:
-            classes_text = ", ".join(f"{v} {names[v]}" if v in names else str(v) for v in sorted(map_values | set(names)))
-            log("warning", f"Reference classes {unknown} never occur in the classification; they count as errors. If "
-                           "the reference means the same classes under other values (e.g. the training used class "
-                           "names), use a reference field with the class names (a text field is matched by name), or "
-                           f"recode the reference to the classification's values ({classes_text}).")
-        # Only pixels the map classified (not nodata) are assessed.
-        assessed = (ref > 0) & (mapped > 0)
-        skipped = int(((ref > 0) & (mapped == 0)).sum())
-        if skipped:
-            log("warning", f"{skipped} reference pixel(s) fall on nodata pixels of the classification and "
-                           "were not assessed.")
-        cm = confusion_matrix(ref[assessed], mapped[assessed], values)
-        mapped_counts = np.bincount(np.searchsorted(values, mapped[mapped > 0]), minlength=len(values))
-        pixel_area, unit = _pixel_area_and_unit(info)
-        summary = accuracy_summary(cm, class_areas=mapped_counts * pixel_area if mapped_counts.sum() else None)
-        fallback = default_colors(max(values))
-        classes = [ClassRow(value=v, name=names.get(v, f"class {v}"), color=colors.get(v, fallback[v - 1]),
-                            training_pixels=0, validation_pixels=0) for v in values]
-        log("info", f"Overall accuracy {100 * summary['oa']:.2f} % ± {100 * summary['oa_ci95']:.2f}, "
-                    f"kappa {summary['kappa']:.4f}, over {summary['n']} reference pixels.")
-        report = AccuracyReport(
-            classification=classification_path,
-            reference=reference_vector or reference_raster or "",
-            classes=classes, confusion=cm.tolist(), summary=summary, pixel_area=pixel_area, area_unit=unit,
-            mapped_pixels=[int(c) for c in mapped_counts],
-            notes=list(warnings),
-        )
-        if html_out:
-            atomic_write_text(html_out, render_accuracy_report(report))
-        if csv_out:
-            atomic_write_text(csv_out, accuracy_csv_text(report))
-        return AccuracyResult(summary=summary, confusion=cm, classes=classes, html_path=html_out, csv_path=csv_out)
-    except BaseException:
-        _remove((html_out, csv_out))
-        raise
-
-
-def rasterize_mask(vector_path: str, layer_name: str | None, raster_path: str, out_path: str) -> str:
-    """Burn polygons into a byte mask (1 inside, 0 outside) on the grid of ``raster_path``.
-
-    The pixel-centre rule is GDAL's default (a pixel is inside when its centre is); polygons in
-    another CRS are reprojected by GDAL on the fly. Used for Classify's vector MASK, since
-    classify_raster takes raster masks on the input grid.
-    """
-    from osgeo import gdal, ogr, osr
-
-    from .io.raster import raster_info
-
-    info = raster_info(raster_path)
-    source = ogr.Open(vector_path)
-    if source is None:
-        raise RssglError(f"Cannot open the mask layer '{vector_path}'.")
-    layer = source.GetLayerByName(layer_name) if layer_name else source.GetLayer(0)
-    if layer is None:
-        raise RssglError(f"The mask file '{vector_path}' has no layer '{layer_name}'.")
-    driver = gdal.GetDriverByName("GTiff")
-    target = driver.Create(out_path, info.width, info.height, 1, gdal.GDT_Byte, ["COMPRESS=DEFLATE"])
-    target.SetGeoTransform(tuple(info.geotransform))
-    if info.crs_wkt:
-        target.SetProjection(info.crs_wkt)
-        raster_srs = osr.SpatialReference(wkt=info.crs_wkt)
-        layer_srs = layer.GetSpatialRef()
-        if layer_srs is not None and not layer_srs.IsSame(raster_srs):
-            # RasterizeLayer does not reproject: hand it a reprojected in-memory copy.
-            raster_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            layer_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            transform = osr.CoordinateTransformation(layer_srs, raster_srs)
-            memory = ogr.GetDriverByName("Memory").CreateDataSource("mask")
-            projected = memory.CreateLayer("mask", raster_srs, ogr.wkbUnknown)
-            for feature in layer:
-                geometry = feature.GetGeometryRef()
-                if geometry is None:
-                    continue
-                geometry = geometry.Clone()
-                geometry.Transform(transform)
-                copy = ogr.Feature(projected.GetLayerDefn())
-                copy.SetGeometry(geometry)
-                projected.CreateFeature(copy)
-            layer, source = projected, memory
-    gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
-    inside = bool(np.any(target.GetRasterBand(1).ReadAsArray()))
-    target.FlushCache()
-    target = None
-    if not inside:
-        os.remove(out_path)
-        raise RssglError("The mask polygons do not cover any pixel of the raster; check that the mask overlaps "
-                         "the raster (and its CRS).")
-    return out_path

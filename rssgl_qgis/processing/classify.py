@@ -82,7 +82,7 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
             from ..core.device import describe_device
             from ..core.training import RssglClassifier
             from ..io.classify_raster import ClassifyOutputs, classify_raster
-            from ..workflow import rasterize_mask
+            from ..io.vector_mask import rasterize_mask
         except ImportError as error:  # torch missing or broken
             raise QgsProcessingException(
                 self.tr("The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS "

@@ -1,4 +1,4 @@
-"""Bad inputs to "Assess accuracy" (workflow.assess_accuracy): wrong raster, reference elsewhere, full disk.
+"""Bad inputs to "Assess accuracy" (assessment.assess_accuracy): wrong raster, reference elsewhere, full disk.
 
 The classification used here is written with io.raster.write_classification on the 24 x 24 test
 grid, so no network is involved.
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from rssgl_qgis.assessment import assess_accuracy
 from rssgl_qgis.io.raster import raster_info, write_classification
-from rssgl_qgis.workflow import assess_accuracy
 
 from .helpers import (
     BLOCKS,

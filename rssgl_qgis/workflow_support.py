@@ -1,0 +1,36 @@
+"""What the workflows (training, accuracy assessment) share: the callables they take from Processing and
+the dock, and the removal of a failed run's outputs (no qgis import).
+
+- ``progress(percent, message)``, ``should_stop() -> bool`` as the engine takes them;
+- ``log(level, message)`` with level "info" or "warning" (pushInfo / pushWarning, the dock's log).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+
+__all__ = ["ProgressFn", "StopFn", "LogFn", "no_log", "remove_outputs"]
+
+logger = logging.getLogger("rssgl_qgis.workflow")
+
+ProgressFn = Callable[[float, str], None]
+StopFn = Callable[[], bool]
+LogFn = Callable[[str, str], None]
+
+
+def no_log(level: str, message: str) -> None:
+    """The log of a caller that gave none: Python's logging."""
+    getattr(logger, "warning" if level == "warning" else "info")(message)
+
+
+def remove_outputs(paths: Iterable[str | None]) -> None:
+    """Remove the files a failed or cancelled run wrote (with their .qml and .aux.xml sidecars), so nothing
+    half-written is left; None entries (outputs not asked for) are skipped."""
+    for path in paths:
+        if not path:
+            continue
+        for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml"):
+            if os.path.isfile(candidate):
+                os.remove(candidate)
