@@ -238,7 +238,8 @@ def gdal_io(path: str, outdir: str) -> dict:
     from osgeo import gdal
 
     from rssgl_qgis.io.blocks import GdalWindowReader
-    from rssgl_qgis.io.raster import BlockWriter, raster_info
+    from rssgl_qgis.io.raster import raster_info
+    from rssgl_qgis.io.raster_write import BlockWriter
 
     info = raster_info(path)
     reader = GdalWindowReader(path, info)

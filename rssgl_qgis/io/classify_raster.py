@@ -9,7 +9,7 @@ kept intact, all of them or none replaced (``_commit_all``).
 
 Outputs (all on the input raster's grid):
 * classification: the model's original class values, 0 = nodata, smallest unsigned type, colour
-  table and class names in the file plus a ``.qml`` sidecar (io.raster.classification_writer);
+  table and class names in the file plus a ``.qml`` sidecar (io.raster_write.classification_writer);
 * confidence: float32 maximum softmax probability, -1 = nodata;
 * probabilities: float32, one band per class (named after the class), -1 = nodata.
 """
@@ -34,7 +34,8 @@ from ..core.statistics_passes import DEFAULT_SCENE_PASSES
 from .atomic import GDAL_SIDECARS
 from .bands import WAVELENGTH_TOLERANCE_NM, check_model_bands, model_band_numbers
 from .blocks import GdalWindowReader, mask_valid_fn
-from .raster import BlockWriter, RasterInfo, classification_writer, qml_path_for, raster_info
+from .raster import RasterInfo, raster_info
+from .raster_write import BlockWriter, classification_writer, qml_path_for
 
 __all__ = ["ClassifyOutputs", "ClassifyReport", "check_model_bands", "classify_raster", "WAVELENGTH_TOLERANCE_NM",
            "model_band_numbers"]

@@ -28,7 +28,8 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..core.text import names_text, number_text, numbers_text
-from .raster import RasterInfo, raster_info, read_class_table
+from .raster import RasterInfo, raster_info
+from .raster_write import read_class_table
 
 __all__ = ["SampleLabels", "labels_from_raster", "labels_from_vector", "grid_mismatch"]
 

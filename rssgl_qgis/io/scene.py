@@ -24,7 +24,8 @@ from osgeo import gdal, ogr, osr
 
 from ..core.synthetic import SyntheticScene, make_synthetic_scene
 from .atomic import atomic_output
-from .raster import GEOTIFF_OPTIONS, RasterInfo, write_classification
+from .raster import GEOTIFF_OPTIONS, RasterInfo
+from .raster_write import write_classification
 
 __all__ = ["scene_raster_info", "write_synthetic_scene", "write_scene_files"]
 

@@ -1,6 +1,6 @@
 """Styles for RSSGL outputs in QGIS: paletted class maps with names, a colour ramp for confidence.
 
-The classification GeoTIFF carries its colour table and category names (written by io.raster), and
+The classification GeoTIFF carries its colour table and category names (written by io.raster_write), and
 a .qml sidecar; QGIS's default renderer for a colour table has no class names, so when Processing
 loads an output we set a QgsPalettedRasterRenderer built from the file's own categories. The
 post-processor objects must stay referenced after the algorithm copy that created them is gone

@@ -18,7 +18,8 @@ from rssgl_qgis.core.inference import predict_array_tiled
 from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 from rssgl_qgis.io.blocks import GdalWindowReader
 from rssgl_qgis.io.classify_raster import ClassifyOutputs, check_model_bands, classify_raster
-from rssgl_qgis.io.raster import raster_info, read_class_table, read_cube
+from rssgl_qgis.io.raster import raster_info, read_cube
+from rssgl_qgis.io.raster_write import read_class_table
 
 gdal.UseExceptions()
 B, H, W = 6, 40, 52

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from rssgl_qgis.core.text import names_text, numbers_text
-from rssgl_qgis.io.raster import RasterInfo, classification_dtype
+from rssgl_qgis.io.raster import RasterInfo
+from rssgl_qgis.io.raster_write import classification_dtype
 from rssgl_qgis.io.samples import grid_mismatch
 
 

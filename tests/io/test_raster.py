@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rssgl_qgis.io.raster import (
+from rssgl_qgis.io.raster import raster_info, read_cube
+from rssgl_qgis.io.raster_write import (
     BlockWriter,
     classification_dtype,
     classification_writer,
     commit_writers,
     paletted_qml,
     qml_path_for,
-    raster_info,
     read_class_table,
-    read_cube,
     write_classification,
     write_float,
 )

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from rssgl_qgis.io.raster import raster_info, write_classification
+from rssgl_qgis.io.raster import raster_info
+from rssgl_qgis.io.raster_write import write_classification
 from rssgl_qgis.io.scene import write_synthetic_scene
 
 KW = {"height": 40, "width": 44, "bands": 30, "n_classes": 5}

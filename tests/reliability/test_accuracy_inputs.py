@@ -1,6 +1,6 @@
 """Bad inputs to "Assess accuracy" (assessment.assess_accuracy): wrong raster, reference elsewhere, full disk.
 
-The classification used here is written with io.raster.write_classification on the 24 x 24 test
+The classification used here is written with io.raster_write.write_classification on the 24 x 24 test
 grid, so no network is involved.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from rssgl_qgis.assessment import assess_accuracy
-from rssgl_qgis.io.raster import raster_info, write_classification
+from rssgl_qgis.io.raster import raster_info
+from rssgl_qgis.io.raster_write import write_classification
 
 from .helpers import (
     BLOCKS,

@@ -20,7 +20,7 @@ from osgeo import gdal
 from rssgl_qgis.core.errors import Cancelled
 from rssgl_qgis.core.inference import TilePredictor
 from rssgl_qgis.io.classify_raster import ClassifyOutputs, classify_raster
-from rssgl_qgis.io.raster import write_classification
+from rssgl_qgis.io.raster_write import write_classification
 
 from .helpers import (
     WAVELENGTHS,
@@ -58,7 +58,8 @@ def _outputs(out: Path, confidence=True) -> ClassifyOutputs:
 
 def _old_outputs(out: Path, raster: Path) -> dict[str, str]:
     """Outputs of an earlier successful run at the same paths; returns the folder snapshot."""
-    from rssgl_qgis.io.raster import raster_info, write_float
+    from rssgl_qgis.io.raster import raster_info
+    from rssgl_qgis.io.raster_write import write_float
 
     info = raster_info(raster)
     write_classification(out / "classes.tif", np.ones(info.shape, np.uint8), info, [1, 2], ["a", "b"],
