@@ -229,407 +229,407 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="720"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="546"/>
         <source>RSSGL classification</source>
         <translation>RSSGL-Klassifikation</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="54"/>
         <source>Checking PyTorch...</source>
         <translation>PyTorch wird geprüft ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="95"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="56"/>
         <source>Install PyTorch...</source>
         <translation>PyTorch installieren ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="102"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="63"/>
         <source>Image</source>
         <translation>Bild</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="106"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="67"/>
         <source>Raster</source>
         <translation>Raster</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="132"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="93"/>
         <source>Layer</source>
         <translation>Layer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="133"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="94"/>
         <source>Class field</source>
         <translation>Klassenfeld</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="135"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="96"/>
         <source>New training layer...</source>
         <translation>Neuer Trainingslayer ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="97"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>Einen GeoPackage-Polygonlayer mit den Feldern class_id und class_name im KBS des Rasters anlegen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="413"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="109"/>
         <source>Add class</source>
         <translation>Klasse hinzufügen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="110"/>
         <source>Rename</source>
         <translation>Umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="151"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="112"/>
         <source>Colour of the active class</source>
         <translation>Farbe der aktiven Klasse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="163"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="124"/>
         <source>Toggle editing</source>
         <translation>Bearbeitung umschalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="313"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="125"/>
         <source>Draw polygon</source>
         <translation>Polygon zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="133"/>
         <source>Training</source>
         <translation>Training</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="177"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="138"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>Im Artikel werden 600 Iterationen trainiert; weniger ist schneller, aber ungenauer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="140"/>
         <source>Automatic (GPU if available)</source>
         <translation>Automatisch (GPU, falls vorhanden)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="140"/>
         <source>CUDA GPU</source>
         <translation>CUDA-GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="140"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="154"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>Jeder Lauf schreibt Modell, Karten und Bericht in einen neuen Unterordner hier.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="194"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="155"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>Vom vorherigen Modell weitertrainieren (Feinabstimmung)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="156"/>
         <source>Keep previous results</source>
         <translation>Vorherige Ergebnisse behalten</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="196"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="157"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="197"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="158"/>
         <source>Device</source>
         <translation>Gerät</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="199"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="160"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="203"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="164"/>
         <source>Train and classify</source>
         <translation>Trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="205"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="166"/>
         <source>Cancel</source>
         <translation>Abbrechen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="217"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="178"/>
         <source>Results</source>
         <translation>Ergebnisse</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="219"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="180"/>
         <source>No run yet.</source>
         <translation>Noch kein Lauf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="279"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="105"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch ist nicht verfügbar.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="360"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>Fügen Sie eine Klasse hinzu und zeichnen Sie dann Polygone: Sie erhalten die aktive Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="188"/>
         <source>New polygons get class: {0}</source>
         <translation>Neue Polygone erhalten die Klasse: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="381"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="207"/>
         <source>Choose or create a training layer first.</source>
         <translation>Wählen oder erstellen Sie zuerst einen Trainingslayer.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="389"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="215"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>Die Klasse '{0}' existiert bereits.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="428"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="254"/>
         <source>Class name:</source>
         <translation>Klassenname:</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="425"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="251"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>Klassen eines Textfelds heißen wie ihr Wert; bearbeiten Sie stattdessen die Polygone.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="428"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="254"/>
         <source>Rename class</source>
         <translation>Klasse umbenennen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="470"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="296"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>Öffnen oder wählen Sie zuerst das Raster: Der Trainingslayer verwendet dessen KBS.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="282"/>
         <source>New training layer</source>
         <translation>Neuer Trainingslayer</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="282"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="473"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>Speichern Sie zuerst das Projekt oder wählen Sie, wohin der Trainingslayer geschrieben werden soll.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="474"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="300"/>
         <source>{0} training polygons</source>
         <translation>{0} Trainingspolygone</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="531"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="357"/>
         <source>Stop editing</source>
         <translation>Bearbeitung beenden</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="531"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="357"/>
         <source>Start editing</source>
         <translation>Bearbeitung beginnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="543"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="369"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>Wählen Sie unter 'Raster' einen Rasterlayer, der eine Datei ist (GeoTIFF, ENVI, ...).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="553"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="379"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>Wählen Sie einen Trainingslayer oder erstellen Sie einen mit 'Neuer Trainingslayer ...'.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="556"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="382"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>Wählen Sie unter 'Klassenfeld' das Feld, das die Klassen enthält.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="558"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="384"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>Der Trainingslayer enthält noch keine Polygone: Zeichnen Sie einige pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="580"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="406"/>
         <source>No previous model found: training from scratch.</source>
         <translation>Kein vorheriges Modell gefunden: Training von Grund auf.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="443"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL: trainieren und klassifizieren</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="449"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>Lauf {0}: Training auf {1} ({2} Iterationen, Gerät {3}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="457"/>
         <source>Canceling...</source>
         <translation>Wird abgebrochen ...</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="463"/>
         <source>warning: </source>
         <translation>Warnung: </translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="471"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>Das Training wurde abgebrochen; es wurde nichts hinzugefügt.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="472"/>
         <source>Training was canceled.</source>
         <translation>Das Training wurde abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="476"/>
         <source>The last run failed: {0}</source>
         <translation>Der letzte Lauf ist fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="651"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="477"/>
         <source>Training failed: {0}</source>
         <translation>Training fehlgeschlagen: {0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="662"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="488"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="698"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="524"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="712"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="538"/>
         <source> (run {0})</source>
         <translation> (Lauf {0})</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="719"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="545"/>
         <source>Where to draw next</source>
         <translation>Wo als Nächstes zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="722"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="548"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL-Konfidenz</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="703"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="529"/>
         <source>Training report</source>
         <translation>Trainingsbericht</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="498"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Die Validierungs-OA ({1}) stammt aus Pixeln Ihrer eigenen Polygone und überschätzt die Genauigkeit der Karte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="683"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="509"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>Validierungs-OA {0} (Pixel der Trainingspolygone: optimistisch), {1} Klassen, beste Epoche {2} von {3}, {4:.1f} s auf {5}.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="145"/>
         <source>Off (fastest)</source>
         <translation>Aus (am schnellsten)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="145"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>3 Folds ganzer Polygone (4-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="145"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>5 Folds ganzer Polygone (6-fache Zeit)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="187"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="148"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>Vor dem endgültigen Training wird je Fold ein Modell ohne die Polygone dieses Folds trainiert und an ihnen getestet: eine Schätzung der Genauigkeit dort, wo Sie nichts gezeichnet haben. Erfordert mindestens 2 getrennte Polygone pro Klasse.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="198"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="159"/>
         <source>Accuracy estimate</source>
         <translation>Genauigkeitsschätzung</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="692"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="518"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;Kreuzvalidierte OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) über {2} Folds ganzer Polygone: die zu erwartende Genauigkeit dort, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="669"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="495"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Kreuzvalidierte Gesamtgenauigkeit {1:.1f}%: die Genauigkeit, die dort zu erwarten ist, wo Sie nichts gezeichnet haben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="676"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="502"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>Klassifikation hinzugefügt ({0:.0f} s). Für eine Genauigkeitsschätzung wählen Sie unter „Genauigkeitsschätzung“ 3 oder 5 Teilmengen, oder prüfen Sie die Karte mit unabhängigen Referenzstichproben.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="81"/>
         <source>Training samples (polygons or points)</source>
         <translation>Trainingsstichproben (Polygone oder Punkte)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="313"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="139"/>
         <source>Draw points</source>
         <translation>Punkte zeichnen</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="109"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="70"/>
         <source>all bands; e.g. 1-129, 136-224 or drop 400-450 nm</source>
         <translation>alle Bänder; z. B. 1-129, 136-224 oder drop 400-450 nm</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="110"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="71"/>
         <source>Bands to train on: numbers and ranges keep those bands (&apos;1-129, 136-224&apos;); &apos;drop&apos; leaves them out (&apos;drop 130-135&apos;); ranges ending in &apos;nm&apos; select wavelengths. Bands the file flags bad or without data are always left out. Empty: all bands.</source>
         <translation>Bänder für das Training: Nummern und Bereiche behalten diese Bänder ('1-129, 136-224'); 'drop' lässt sie weg ('drop 130-135'); Bereiche mit 'nm' wählen Wellenlängen. Bänder, die die Datei als schlecht markiert oder die keine Daten enthalten, werden immer weggelassen. Leer: alle Bänder.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="114"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="75"/>
         <source>Drop the water-vapour bands (1340-1460, 1790-1960, &gt;2450 nm)</source>
         <translation>Wasserdampfbänder weglassen (1340-1460, 1790-1960, &gt;2450 nm)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="115"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="76"/>
         <source>Bands</source>
         <translation>Bänder</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="537"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="363"/>
         <source>{0} shown in true colour: bands {1}, {2}, {3} as red, green, blue.</source>
         <translation>{0} in Echtfarben dargestellt: Bänder {1}, {2}, {3} als Rot, Grün, Blau.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="688"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="514"/>
         <source>Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.</source>
         <translation>Auf jedem Pixel Ihrer Stichproben trainiert: {0} Klassen, trainierte Epochen: {1}, {2:.1f} s auf {3}.</translation>
     </message>
@@ -819,12 +819,12 @@
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="21"/>
         <source>Trains an RSSGL network (a 3D ConvLSTM with attention and a statistical loss, Wang et al. 2022) on a hyperspectral raster from a few labelled pixels. The whole scene is given to the network at once, so it learns spatial context as well as spectra; a raster too large for the device&apos;s memory is trained on windows around the samples instead. Training samples are either a vector layer (polygons or points) with a class field, or a label raster on the same grid. Every sample pixel trains the final model; a cross-validation over whole samples estimates the map&apos;s accuracy and chooses how RSSGL is combined with a per-pixel spectral model. The model file (.rssgl) keeps the class names and colours and the band statistics, and can classify other rasters with &apos;Classify with RSSGL&apos;. Bands that the file&apos;s bad-band list flags bad, or that hold no data, are left out and named in the log; the band selection and the water-vapour option leave out more. A GPU makes training much faster; on a CPU it works but is slow.</source>
-        <translation>Trainiert ein RSSGL-Netz (ein 3D-ConvLSTM mit Attention und einem statistischen Verlust, Wang et al. 2022) auf einem Hyperspektralraster aus wenigen beschrifteten Pixeln. Das Netz sieht die ganze Szene auf einmal und lernt so räumlichen Kontext ebenso wie Spektren; ein Raster, das zu groß für den Speicher des Geräts ist, wird stattdessen auf Fenstern um die Stichproben trainiert. Trainingsstichproben sind entweder ein Vektorlayer (Polygone oder Punkte) mit einem Klassenfeld oder ein Labelraster auf demselben Raster. Jedes Stichprobenpixel trainiert das endgültige Modell; eine Kreuzvalidierung über ganze Stichproben schätzt die Genauigkeit der Karte und wählt, wie RSSGL mit einem pixelweisen Spektralmodell kombiniert wird. Die Modelldatei (.rssgl) enthält die Klassennamen und -farben sowie die Bandstatistiken und kann mit &apos;Mit RSSGL klassifizieren&apos; andere Raster klassifizieren. Bänder, die die Schlechtband-Liste der Datei als schlecht markiert oder die keine Daten enthalten, werden weggelassen und im Protokoll genannt; die Bandauswahl und die Wasserdampf-Option lassen weitere weg. Eine GPU beschleunigt das Training stark; auf einer CPU funktioniert es, ist aber langsam.</translation>
+        <translation>Trainiert ein RSSGL-Netz (ein 3D-ConvLSTM mit Attention und einem statistischen Verlust, Wang et al. 2022) auf einem Hyperspektralraster aus wenigen beschrifteten Pixeln. Das Netz sieht die ganze Szene auf einmal und lernt so räumlichen Kontext ebenso wie Spektren; ein Raster, das zu groß für den Speicher des Geräts ist, wird stattdessen auf Fenstern um die Stichproben trainiert. Trainingsstichproben sind entweder ein Vektorlayer (Polygone oder Punkte) mit einem Klassenfeld oder ein Labelraster auf demselben Raster. Jedes Stichprobenpixel trainiert das endgültige Modell; eine Kreuzvalidierung über ganze Stichproben schätzt die Genauigkeit der Karte und wählt, wie RSSGL mit einem pixelweisen Spektralmodell kombiniert wird. Die Modelldatei (.rssgl) enthält die Klassennamen und -farben sowie die Bandstatistiken und kann mit 'Mit RSSGL klassifizieren' andere Raster klassifizieren. Bänder, die die Schlechtband-Liste der Datei als schlecht markiert oder die keine Daten enthalten, werden weggelassen und im Protokoll genannt; die Bandauswahl und die Wasserdampf-Option lassen weitere weg. Eine GPU beschleunigt das Training stark; auf einer CPU funktioniert es, ist aber langsam.</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="33"/>
         <source>Classifies a hyperspectral raster with a model trained by &apos;Train RSSGL&apos;. The raster must have the bands the model was trained on (by wavelength when both know them, else by band number); a model trained on a band subset classifies the full-band raster. The raster is processed in overlapping tiles with bounded memory, so large scenes work too. The result is a GeoTIFF of class values (0 = no data) with the class names and colours inside and a .qml style beside it; it loads as a paletted layer.</source>
-        <translation>Klassifiziert ein Hyperspektralraster mit einem Modell, das mit &apos;RSSGL trainieren&apos; trainiert wurde. Das Raster muss die Bänder haben, mit denen das Modell trainiert wurde (nach Wellenlänge, wenn beide sie kennen, sonst nach Bandnummer); ein Modell, das mit einem Teil der Bänder trainiert wurde, klassifiziert das Raster mit allen Bändern. Das Raster wird in überlappenden Kacheln mit begrenztem Speicher verarbeitet, sodass auch große Szenen funktionieren. Das Ergebnis ist ein GeoTIFF mit Klassenwerten (0 = keine Daten), den Klassennamen und -farben darin und einem .qml-Stil daneben; es wird als Layer mit Farbpalette geladen.</translation>
+        <translation>Klassifiziert ein Hyperspektralraster mit einem Modell, das mit 'RSSGL trainieren' trainiert wurde. Das Raster muss die Bänder haben, mit denen das Modell trainiert wurde (nach Wellenlänge, wenn beide sie kennen, sonst nach Bandnummer); ein Modell, das mit einem Teil der Bänder trainiert wurde, klassifiziert das Raster mit allen Bändern. Das Raster wird in überlappenden Kacheln mit begrenztem Speicher verarbeitet, sodass auch große Szenen funktionieren. Das Ergebnis ist ein GeoTIFF mit Klassenwerten (0 = keine Daten), den Klassennamen und -farben darin und einem .qml-Stil daneben; es wird als Layer mit Farbpalette geladen.</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="40"/>
@@ -1182,17 +1182,17 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 <context>
     <name>TrainingLayer</name>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="78"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="82"/>
         <source>The file {0} exists already; choose another name so it is not overwritten.</source>
         <translation>Die Datei {0} existiert bereits; wählen Sie einen anderen Namen, damit sie nicht überschrieben wird.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="95"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="99"/>
         <source>Could not create {0}: {1}</source>
         <translation>{0} konnte nicht erstellt werden: {1}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="101"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="105"/>
         <source>The new training layer {0} could not be opened.</source>
         <translation>Der neue Trainingslayer {0} konnte nicht geöffnet werden.</translation>
     </message>

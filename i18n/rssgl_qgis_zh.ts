@@ -229,407 +229,407 @@
 <context>
     <name>RssglDockWidget</name>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="720"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="546"/>
         <source>RSSGL classification</source>
         <translation>RSSGL 分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="93"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="54"/>
         <source>Checking PyTorch...</source>
         <translation>正在检查 PyTorch……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="95"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="56"/>
         <source>Install PyTorch...</source>
         <translation>安装 PyTorch……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="102"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="63"/>
         <source>Image</source>
         <translation>影像</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="106"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="67"/>
         <source>Raster</source>
         <translation>栅格</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="132"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="93"/>
         <source>Layer</source>
         <translation>图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="133"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="94"/>
         <source>Class field</source>
         <translation>类别字段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="135"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="96"/>
         <source>New training layer...</source>
         <translation>新建训练图层……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="136"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="97"/>
         <source>Create a GeoPackage polygon layer with class_id and class_name fields in the raster&apos;s CRS.</source>
         <translation>在栅格的坐标参考系中创建带有 class_id 和 class_name 字段的 GeoPackage 多边形图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="413"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="109"/>
         <source>Add class</source>
         <translation>添加类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="149"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="110"/>
         <source>Rename</source>
         <translation>重命名</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="151"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="112"/>
         <source>Colour of the active class</source>
         <translation>当前类别的颜色</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="163"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="124"/>
         <source>Toggle editing</source>
         <translation>切换编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="313"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="125"/>
         <source>Draw polygon</source>
         <translation>绘制多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="172"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="133"/>
         <source>Training</source>
         <translation>训练</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="177"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="138"/>
         <source>The paper trains 600 iterations; fewer is faster but less accurate.</source>
         <translation>论文训练 600 次迭代；次数越少越快，但精度越低。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="140"/>
         <source>Automatic (GPU if available)</source>
         <translation>自动（如有 GPU 则使用）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="140"/>
         <source>CUDA GPU</source>
         <translation>CUDA GPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="179"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="140"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="193"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="154"/>
         <source>Each run writes its model, maps and report into a new sub-folder here.</source>
         <translation>每次运行都会将模型、地图和报告写入此处的一个新子文件夹。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="194"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="155"/>
         <source>Continue from previous model (fine-tune)</source>
         <translation>从上一个模型继续训练（微调）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="195"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="156"/>
         <source>Keep previous results</source>
         <translation>保留之前的结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="196"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="157"/>
         <source>Iterations</source>
         <translation>迭代次数</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="197"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="158"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="199"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="160"/>
         <source>Output folder</source>
         <translation>输出文件夹</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="203"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="164"/>
         <source>Train and classify</source>
         <translation>训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="205"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="166"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="217"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="178"/>
         <source>Results</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="219"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="180"/>
         <source>No run yet.</source>
         <translation>尚未运行。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="279"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="105"/>
         <source>PyTorch is not available.</source>
         <translation>PyTorch 不可用。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="360"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="186"/>
         <source>Add a class, then draw polygons: they get the active class.</source>
         <translation>先添加一个类别，然后绘制多边形：它们会自动获得当前类别。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="362"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="188"/>
         <source>New polygons get class: {0}</source>
         <translation>新多边形的类别：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="381"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="207"/>
         <source>Choose or create a training layer first.</source>
         <translation>请先选择或创建训练图层。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="389"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="215"/>
         <source>The class &apos;{0}&apos; exists already.</source>
         <translation>类别“{0}”已存在。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="428"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="254"/>
         <source>Class name:</source>
         <translation>类别名称：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="425"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="251"/>
         <source>Classes of a text field are named by their value; edit the polygons instead.</source>
         <translation>文本字段的类别以其取值命名；请改为编辑多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="428"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="254"/>
         <source>Rename class</source>
         <translation>重命名类别</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="470"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="296"/>
         <source>Open or choose the raster first: the training layer uses its CRS.</source>
         <translation>请先打开或选择栅格：训练图层将使用其坐标参考系。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="282"/>
         <source>New training layer</source>
         <translation>新建训练图层</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="456"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="282"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="473"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="299"/>
         <source>Save the project first, or choose where to write the training layer.</source>
         <translation>请先保存项目，或选择训练图层的保存位置。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="474"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="300"/>
         <source>{0} training polygons</source>
         <translation>{0} 训练多边形</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="531"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="357"/>
         <source>Stop editing</source>
         <translation>停止编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="531"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="357"/>
         <source>Start editing</source>
         <translation>开始编辑</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="543"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="369"/>
         <source>Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in &apos;Raster&apos;.</source>
         <translation>请在“栅格”中选择一个文件形式的栅格图层（GeoTIFF、ENVI 等）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="553"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="379"/>
         <source>Choose a training layer, or create one with &apos;New training layer...&apos;.</source>
         <translation>请选择训练图层，或通过“新建训练图层……”创建一个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="556"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="382"/>
         <source>Choose the field that holds the classes in &apos;Class field&apos;.</source>
         <translation>请在“类别字段”中选择存放类别的字段。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="558"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="384"/>
         <source>The training layer has no polygons yet: draw a few per class.</source>
         <translation>训练图层中还没有多边形：请为每个类别绘制几个。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="580"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="406"/>
         <source>No previous model found: training from scratch.</source>
         <translation>未找到之前的模型：从头开始训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="617"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="443"/>
         <source>RSSGL: train and classify</source>
         <translation>RSSGL：训练并分类</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="623"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="449"/>
         <source>Run {0}: training on {1} ({2} iterations, device {3}).</source>
         <translation>第 {0} 次运行：在 {1} 上训练（{2} 次迭代，设备 {3}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="631"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="457"/>
         <source>Canceling...</source>
         <translation>正在取消……</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="637"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="463"/>
         <source>warning: </source>
         <translation>警告：</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="645"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="471"/>
         <source>Training was canceled; nothing was added.</source>
         <translation>训练已取消；未添加任何内容。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="646"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="472"/>
         <source>Training was canceled.</source>
         <translation>训练已取消。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="650"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="476"/>
         <source>The last run failed: {0}</source>
         <translation>上一次运行失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="651"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="477"/>
         <source>Training failed: {0}</source>
         <translation>训练失败：{0}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="662"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="488"/>
         <source>Fine-tuned; no full training in this session to compare the time with.</source>
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="698"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="524"/>
         <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
         <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="712"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="538"/>
         <source> (run {0})</source>
         <translation>（第 {0} 次运行）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="719"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="545"/>
         <source>Where to draw next</source>
         <translation>下一步绘制位置</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="722"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="548"/>
         <source>RSSGL confidence</source>
         <translation>RSSGL 置信度</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="703"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="529"/>
         <source>Training report</source>
         <translation>训练报告</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="672"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="498"/>
         <source>Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your own polygons and overstates the map&apos;s accuracy.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。验证总体精度（{1}）来自您自己绘制的多边形中的像素，会高估分类图的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="683"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="509"/>
         <source>Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch {2} of {3}, {4:.1f} s on {5}.</source>
         <translation>验证总体精度 {0}（来自训练多边形的像素：偏乐观），{1} 个类别，最佳轮次 {2}/{3}，在 {5} 上用时 {4:.1f} 秒。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="145"/>
         <source>Off (fastest)</source>
         <translation>关闭（最快）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="145"/>
         <source>3 folds of whole polygons (4x the time)</source>
         <translation>按完整多边形分 3 折（耗时 4 倍）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="184"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="145"/>
         <source>5 folds of whole polygons (6x the time)</source>
         <translation>按完整多边形分 5 折（耗时 6 倍）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="187"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="148"/>
         <source>Before the final training, train one model per fold without that fold&apos;s polygons and test it on them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per class.</source>
         <translation>在最终训练之前，每折训练一个不使用该折多边形的模型，并在这些多边形上测试：估计您未绘制样本区域的精度。每个类别需要至少 2 个独立的多边形。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="198"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="159"/>
         <source>Accuracy estimate</source>
         <translation>精度估计</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="692"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="518"/>
         <source>&lt;b&gt;Cross-validated OA {0:.1f}%&lt;/b&gt; (+- {1:.1f}) over {2} folds of whole polygons: the accuracy to expect where you drew nothing.</source>
         <translation>&lt;b&gt;交叉验证总体精度 {0:.1f}%&lt;/b&gt;（+- {1:.1f}），基于 {2} 折完整多边形：您未绘制样本区域的预期精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="669"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="495"/>
         <source>Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect where you drew nothing.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。交叉验证总体精度 {1:.1f}%：这是在您未绘制样本的地方可预期的精度。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="676"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="502"/>
         <source>Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under &apos;Accuracy estimate&apos;, or assess the map with independent reference samples.</source>
         <translation>已添加分类结果（{0:.0f} 秒）。如需精度估计，请在“精度估计”中选择 3 折或 5 折，或用独立的参考样本评估地图。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="120"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="81"/>
         <source>Training samples (polygons or points)</source>
         <translation>训练样本（多边形或点）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="313"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="139"/>
         <source>Draw points</source>
         <translation>绘制点</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="109"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="70"/>
         <source>all bands; e.g. 1-129, 136-224 or drop 400-450 nm</source>
         <translation>全部波段；例如 1-129, 136-224 或 drop 400-450 nm</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="110"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="71"/>
         <source>Bands to train on: numbers and ranges keep those bands (&apos;1-129, 136-224&apos;); &apos;drop&apos; leaves them out (&apos;drop 130-135&apos;); ranges ending in &apos;nm&apos; select wavelengths. Bands the file flags bad or without data are always left out. Empty: all bands.</source>
         <translation>用于训练的波段：编号和范围保留这些波段（'1-129, 136-224'）；'drop' 将其排除（'drop 130-135'）；以 'nm' 结尾的范围按波长选择。文件标记为坏波段或无数据的波段总是被排除。留空：全部波段。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="114"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="75"/>
         <source>Drop the water-vapour bands (1340-1460, 1790-1960, &gt;2450 nm)</source>
         <translation>排除水汽吸收波段（1340-1460、1790-1960、&gt;2450 nm）</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="115"/>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="76"/>
         <source>Bands</source>
         <translation>波段</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="537"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="363"/>
         <source>{0} shown in true colour: bands {1}, {2}, {3} as red, green, blue.</source>
         <translation>{0} 以真彩色显示：波段 {1}、{2}、{3} 分别作为红、绿、蓝。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="688"/>
+        <location filename="../rssgl_qgis/gui/dock.py" line="514"/>
         <source>Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.</source>
         <translation>已在您样本的每个像元上训练：{0} 个类别，训练轮数：{1}，在 {3} 上用时 {2:.1f} 秒。</translation>
     </message>
@@ -1182,17 +1182,17 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
 <context>
     <name>TrainingLayer</name>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="78"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="82"/>
         <source>The file {0} exists already; choose another name so it is not overwritten.</source>
         <translation>文件 {0} 已存在；请换一个名称，以免将其覆盖。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="95"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="99"/>
         <source>Could not create {0}: {1}</source>
         <translation>无法创建 {0}：{1}</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/training_layer.py" line="101"/>
+        <location filename="../rssgl_qgis/gui/training_layer.py" line="105"/>
         <source>The new training layer {0} could not be opened.</source>
         <translation>无法打开新的训练图层 {0}。</translation>
     </message>

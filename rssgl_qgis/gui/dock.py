@@ -14,49 +14,26 @@ import os
 from qgis.core import (
     Qgis,
     QgsApplication,
-    QgsFieldProxyModel,
     QgsMessageLog,
     QgsProject,
     QgsProviderRegistry,
     QgsRasterLayer,
-    QgsVectorFileWriter,
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.gui import QgsColorButton, QgsDockWidget, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QDir, Qt
+from qgis.gui import QgsDockWidget
+from qgis.PyQt.QtCore import QDir
 from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
-from qgis.PyQt.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QInputDialog,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from qgis.PyQt.QtWidgets import QFileDialog, QInputDialog, QListWidgetItem
 
 from . import rendering, results, training_layer
-from .compat import layer_filters
+from .dock_ui import build_dock_ui
 from .settings import Setting
 from .status import TorchStatus, TorchStatusProbe
 from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
 from .training_layer import CLASS_ID_FIELD, ClassEntry
 
 __all__ = ["RssglDockWidget"]
-
-DEVICES = ("auto", "cuda", "cpu")
 
 
 class RssglDockWidget(QgsDockWidget):
@@ -76,165 +53,14 @@ class RssglDockWidget(QgsDockWidget):
         self._samples_layer: QgsVectorLayer | None = None
         self._classes: list[ClassEntry] = []
         self._applying_style = False
-        self._build_ui()
+        build_dock_ui(self)
+        self._update_buttons()
+        self._on_raster_changed(self.raster_combo.currentLayer())
         self._load_settings()
         self._on_samples_layer_changed(self.samples_combo.currentLayer())
         self.status_probe = TorchStatusProbe(self)
         self.status_probe.ready.connect(self._show_torch_status)
         self.status_probe.start()
-
-    # ================================================================= UI construction
-    def _build_ui(self) -> None:
-        content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(6, 6, 6, 6)
-
-        status_row = QHBoxLayout()
-        self.status_label = QLabel(self.tr("Checking PyTorch..."))
-        self.status_label.setWordWrap(True)
-        self.install_button = QPushButton(self.tr("Install PyTorch..."))
-        self.install_button.setVisible(False)
-        self.install_button.clicked.connect(self.show_installer)
-        status_row.addWidget(self.status_label, 1)
-        status_row.addWidget(self.install_button)
-        layout.addLayout(status_row)
-
-        image_box = QGroupBox(self.tr("Image"))
-        image_form = QFormLayout(image_box)
-        self.raster_combo = QgsMapLayerComboBox()
-        self.raster_combo.setFilters(layer_filters("RasterLayer"))
-        image_form.addRow(self.tr("Raster"), self.raster_combo)
-        # the band selection of Train RSSGL's BANDS / DROP_WATER_VAPOUR (core.band_selection syntax)
-        self.bands_edit = QLineEdit()
-        self.bands_edit.setPlaceholderText(self.tr("all bands; e.g. 1-129, 136-224 or drop 400-450 nm"))
-        self.bands_edit.setToolTip(self.tr(
-            "Bands to train on: numbers and ranges keep those bands ('1-129, 136-224'); 'drop' leaves them out "
-            "('drop 130-135'); ranges ending in 'nm' select wavelengths. Bands the file flags bad or without data "
-            "are always left out. Empty: all bands."))
-        self.water_vapour_check = QCheckBox(self.tr("Drop the water-vapour bands (1340-1460, 1790-1960, >2450 nm)"))
-        image_form.addRow(self.tr("Bands"), self.bands_edit)
-        image_form.addRow(self.water_vapour_check)
-        self.raster_combo.layerChanged.connect(self._on_raster_changed)
-        layout.addWidget(image_box)
-
-        samples_box = QGroupBox(self.tr("Training samples (polygons or points)"))
-        samples_layout = QVBoxLayout(samples_box)
-        samples_form = QFormLayout()
-        self.samples_combo = QgsMapLayerComboBox()
-        # points too: field survey points are what many users have (Train RSSGL takes both)
-        self.samples_combo.setFilters(layer_filters("PolygonLayer", "PointLayer"))
-        self.samples_combo.setAllowEmptyLayer(True)
-        self.samples_combo.layerChanged.connect(self._on_samples_layer_changed)
-        self.field_combo = QgsFieldComboBox()
-        self.field_combo.setFilters(QgsFieldProxyModel.Filter.Int | QgsFieldProxyModel.Filter.LongLong
-                                     | QgsFieldProxyModel.Filter.String)
-        self.field_combo.fieldChanged.connect(lambda _name: self.refresh_classes())
-        samples_form.addRow(self.tr("Layer"), self.samples_combo)
-        samples_form.addRow(self.tr("Class field"), self.field_combo)
-        samples_layout.addLayout(samples_form)
-        self.new_layer_button = QPushButton(self.tr("New training layer..."))
-        self.new_layer_button.setToolTip(
-            self.tr("Create a GeoPackage polygon layer with class_id and class_name fields in the raster's CRS.")
-        )
-        self.new_layer_button.clicked.connect(self._new_layer_clicked)
-        samples_layout.addWidget(self.new_layer_button)
-
-        self.class_list = QListWidget()
-        self.class_list.setMinimumHeight(70)
-        self.class_list.setMaximumHeight(130)
-        self.class_list.currentRowChanged.connect(self._on_active_row_changed)
-        samples_layout.addWidget(self.class_list)
-        class_buttons = QHBoxLayout()
-        self.add_class_button = QPushButton(self.tr("Add class"))
-        self.rename_class_button = QPushButton(self.tr("Rename"))
-        self.color_button = QgsColorButton()
-        self.color_button.setToolTip(self.tr("Colour of the active class"))
-        self.color_button.setAllowOpacity(False)
-        self.add_class_button.clicked.connect(self._add_class_clicked)
-        self.rename_class_button.clicked.connect(self._rename_clicked)
-        self.color_button.colorChanged.connect(self._color_changed)
-        for widget in (self.add_class_button, self.rename_class_button, self.color_button):
-            class_buttons.addWidget(widget)
-        samples_layout.addLayout(class_buttons)
-        self.active_label = QLabel()
-        self.active_label.setWordWrap(True)
-        samples_layout.addWidget(self.active_label)
-        draw_buttons = QHBoxLayout()
-        self.edit_button = QPushButton(self.tr("Toggle editing"))
-        self.draw_button = QPushButton(self.tr("Draw polygon"))
-        self.edit_button.clicked.connect(self.toggle_editing)
-        self.draw_button.clicked.connect(self.start_drawing)
-        draw_buttons.addWidget(self.edit_button)
-        draw_buttons.addWidget(self.draw_button)
-        samples_layout.addLayout(draw_buttons)
-        layout.addWidget(samples_box)
-
-        train_box = QGroupBox(self.tr("Training"))
-        train_form = QFormLayout(train_box)
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(10, 100000)
-        self.iterations_spin.setSingleStep(50)
-        self.iterations_spin.setToolTip(self.tr("The paper trains 600 iterations; fewer is faster but less accurate."))
-        self.device_combo = QComboBox()
-        for value, label in zip(
-            DEVICES, (self.tr("Automatic (GPU if available)"), self.tr("CUDA GPU"), self.tr("CPU")), strict=True
-        ):
-            self.device_combo.addItem(label, value)
-        self.cv_combo = QComboBox()
-        for folds, label in ((0, self.tr("Off (fastest)")), (3, self.tr("3 folds of whole polygons (4x the time)")),
-                             (5, self.tr("5 folds of whole polygons (6x the time)"))):
-            self.cv_combo.addItem(label, folds)
-        self.cv_combo.setToolTip(self.tr(
-            "Before the final training, train one model per fold without that fold's polygons and test it on "
-            "them: an estimate of the accuracy where you drew nothing. Needs 2 or more separate polygons per "
-            "class."))
-        self.output_widget = QgsFileWidget()
-        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        self.output_widget.setToolTip(self.tr("Each run writes its model, maps and report into a new sub-folder here."))
-        self.continue_check = QCheckBox(self.tr("Continue from previous model (fine-tune)"))
-        self.keep_check = QCheckBox(self.tr("Keep previous results"))
-        train_form.addRow(self.tr("Iterations"), self.iterations_spin)
-        train_form.addRow(self.tr("Device"), self.device_combo)
-        train_form.addRow(self.tr("Accuracy estimate"), self.cv_combo)
-        train_form.addRow(self.tr("Output folder"), self.output_widget)
-        train_form.addRow(self.continue_check)
-        train_form.addRow(self.keep_check)
-        run_row = QHBoxLayout()
-        self.train_button = QPushButton(self.tr("Train and classify"))
-        self.train_button.clicked.connect(self.start_training)
-        self.cancel_button = QPushButton(self.tr("Cancel"))
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_training)
-        run_row.addWidget(self.train_button, 1)
-        run_row.addWidget(self.cancel_button)
-        train_form.addRow(run_row)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(0)
-        train_form.addRow(self.progress_bar)
-        layout.addWidget(train_box)
-
-        results_box = QGroupBox(self.tr("Results"))
-        results_layout = QVBoxLayout(results_box)
-        self.summary_label = QLabel(self.tr("No run yet."))
-        self.summary_label.setWordWrap(True)
-        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        self.summary_label.setOpenExternalLinks(True)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMinimumHeight(110)
-        self.log_view.setMaximumBlockCount(2000)
-        results_layout.addWidget(self.summary_label)
-        results_layout.addWidget(self.log_view, 1)
-        layout.addWidget(results_box, 1)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(content)
-        self.setWidget(scroll)
-        self._update_buttons()
-        self._on_raster_changed(self.raster_combo.currentLayer())
 
     # ================================================================= settings
     def _load_settings(self) -> None:
@@ -400,7 +226,7 @@ class RssglDockWidget(QgsDockWidget):
         entry.name = name
         layer = self.samples_layer()
         if isinstance(entry.value, int) and layer is not None:
-            _rename_in_features(layer, self.class_field(), entry.value, name)
+            training_layer.rename_in_features(layer, self.class_field(), entry.value, name)
         self._apply_style()
         self._fill_class_list(entry.value)
 
@@ -570,7 +396,7 @@ class RssglDockWidget(QgsDockWidget):
             run_folder = os.path.join(folder, f"run_{stamp}_{n}")
         os.makedirs(run_folder)
         samples_path = os.path.join(run_folder, "training_polygons.gpkg")
-        _snapshot_layer(layer, samples_path)
+        training_layer.snapshot_layer(layer, samples_path)
         init_from = None
         if self.continue_check.isChecked():
             previous = self.last_outcome.model_path if self.last_outcome else Setting.LAST_MODEL.read()
@@ -754,39 +580,3 @@ class RssglDockWidget(QgsDockWidget):
 
 def _safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_") or "raster"
-
-
-def _snapshot_layer(layer: QgsVectorLayer, path: str) -> None:
-    """Write what the user sees (including unsaved edits) to a GeoPackage the worker thread can read."""
-    options = QgsVectorFileWriter.SaveVectorOptions()
-    options.driverName = "GPKG"
-    options.layerName = "training_polygons"
-    # Leave out the primary key ("fid"): unsaved polygons hold the placeholder "Autogenerate" there.
-    keys = set(layer.primaryKeyAttributes())
-    options.attributes = [i for i in range(layer.fields().count()) if i not in keys]
-    error, message, _path, _layer = QgsVectorFileWriter.writeAsVectorFormatV3(
-        layer, path, QgsProject.instance().transformContext(), options
-    )
-    if error != QgsVectorFileWriter.WriterError.NoError:
-        raise RuntimeError(f"Could not save a copy of the training polygons to {path}: {message}")
-
-
-def _rename_in_features(layer: QgsVectorLayer, field: str, value: int, name: str) -> None:
-    """Keep class_name consistent with the legend after a rename (edit buffer if editing, else the file)."""
-    name_index = layer.fields().indexFromName(training_layer.CLASS_NAME_FIELD)
-    field_index = layer.fields().indexFromName(field)
-    if name_index < 0 or field_index < 0 or name_index == field_index:
-        return
-    from qgis.core import QgsFeatureRequest
-
-    request = QgsFeatureRequest().setFilterExpression(f'"{field}" = {int(value)}')
-    ids = [f.id() for f in layer.getFeatures(request)]
-    if not ids:
-        return
-    if layer.isEditable():
-        for fid in ids:
-            layer.changeAttributeValue(fid, name_index, name)
-    else:
-        layer.dataProvider().changeAttributeValues({fid: {name_index: name} for fid in ids})
-    layer.triggerRepaint()
-

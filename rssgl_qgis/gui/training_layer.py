@@ -19,8 +19,10 @@ from qgis.core import (
     QgsCoordinateTransformContext,
     QgsDefaultValue,
     QgsEditFormConfig,
+    QgsFeatureRequest,
     QgsField,
     QgsFields,
+    QgsProject,
     QgsRendererCategory,
     QgsSymbol,
     QgsVectorFileWriter,
@@ -34,6 +36,8 @@ from ..core.palette import default_colors
 from .compat import field_type
 
 __all__ = [
+    "rename_in_features",
+    "snapshot_layer",
     "CLASS_ID_FIELD",
     "CLASS_NAME_FIELD",
     "ClassEntry",
@@ -204,3 +208,37 @@ def set_active_class(layer: QgsVectorLayer, field: str, entry: ClassEntry | None
 def _quote(text: str) -> str:
     """A QGIS expression string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def snapshot_layer(layer: QgsVectorLayer, path: str) -> None:
+    """Write what the user sees (including unsaved edits) to a GeoPackage the worker thread can read."""
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "training_polygons"
+    # Leave out the primary key ("fid"): unsaved polygons hold the placeholder "Autogenerate" there.
+    keys = set(layer.primaryKeyAttributes())
+    options.attributes = [i for i in range(layer.fields().count()) if i not in keys]
+    error, message, _path, _layer = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, path, QgsProject.instance().transformContext(), options
+    )
+    if error != QgsVectorFileWriter.WriterError.NoError:
+        raise RuntimeError(f"Could not save a copy of the training polygons to {path}: {message}")
+
+
+def rename_in_features(layer: QgsVectorLayer, field: str, value: int, name: str) -> None:
+    """Keep class_name consistent with the legend after a rename (edit buffer if editing, else the file)."""
+    name_index = layer.fields().indexFromName(CLASS_NAME_FIELD)
+    field_index = layer.fields().indexFromName(field)
+    if name_index < 0 or field_index < 0 or name_index == field_index:
+        return
+    request = QgsFeatureRequest().setFilterExpression(f'"{field}" = {int(value)}')
+    ids = [f.id() for f in layer.getFeatures(request)]
+    if not ids:
+        return
+    if layer.isEditable():
+        for fid in ids:
+            layer.changeAttributeValue(fid, name_index, name)
+    else:
+        layer.dataProvider().changeAttributeValues({fid: {name_index: name} for fid in ids})
+    layer.triggerRepaint()
+
