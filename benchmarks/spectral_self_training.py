@@ -10,7 +10,6 @@ report's seeds (0-2) are for the accuracy suite.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,9 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accuracy_suite import load_scene, pixel_split, svm_search, unlabelled_pool  # noqa: E402
+from spectral_cv_folds import cell_arguments, cells  # noqa: E402
 
-PROTOCOLS = {"enmap_potsdam": ("n5", "n10", "p1", "n25"), "salinas_a": ("n5", "n10", "p1"),
-             "synthetic": ("polygons",)}
+#: The protocols studied by default: self-training only acts on small sample sets (SEARCH_CAP).
+PROTOCOLS = "n5,n10,p1,n25,polygons"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,10 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from rssgl_qgis.core import spectral
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=".data/suite")
-    ap.add_argument("--seeds", default="100,101,102,103,104,105,106,107,108,109")
-    ap.add_argument("--scenes", default=",".join(PROTOCOLS))
+    ap = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109")
+    ap.set_defaults(protocols=PROTOCOLS)
     ap.add_argument("--per-sample", default=str(spectral.PSEUDO_LABELS_PER_SAMPLE),
                     help="comma list of PSEUDO_LABELS_PER_SAMPLE values to compare (0 = no self-training)")
     ap.add_argument("--no-svm", action="store_true")
@@ -45,26 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|" + "---|" * len(names))
     kept = spectral.PSEUDO_LABELS_PER_SAMPLE
     try:
-        for name in args.scenes.split(","):
-            if name != "synthetic" and not (Path(args.data) / f"{name}.npz").exists():
-                continue
-            for protocol in PROTOCOLS[name]:
-                acc: dict[str, list[float]] = {}
-                seeds = [int(s) for s in args.seeds.split(",")]
-                for seed in seeds:
-                    d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
-                    flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
-                    pool = unlabelled_pool(d, seed)
-                    for k, label in zip(settings, names, strict=False):
-                        spectral.PSEUDO_LABELS_PER_SAMPLE = k
-                        model = spectral.fit_spectral(flat[tr], y, seed=seed, unlabelled=flat[pool])  # pixel folds, as Train RSSGL
-                        hit = model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt
-                        acc.setdefault(label, []).append(100 * hit.mean())
-                    if not args.no_svm:
-                        grid = svm_search(y, seed, 2).fit(flat[tr], y)
-                        acc.setdefault("SVM-RBF", []).append(100 * (grid.predict(flat[te]) == yt).mean())
-                cols = [f"{np.mean(v):.2f} +- {np.std(v):.2f}" for v in acc.values()]
-                print(f"| {name} | {protocol} | {len(seeds)} | " + " | ".join(cols) + " |", flush=True)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        for name, protocol in cells(args):
+            acc: dict[str, list[float]] = {}
+            for seed in seeds:
+                d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
+                flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
+                pool = unlabelled_pool(d, seed)
+                for k, label in zip(settings, names, strict=False):
+                    spectral.PSEUDO_LABELS_PER_SAMPLE = k
+                    model = spectral.fit_spectral(flat[tr], y, seed=seed, unlabelled=flat[pool])  # pixel folds, as Train RSSGL
+                    hit = model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt
+                    acc.setdefault(label, []).append(100 * hit.mean())
+                if not args.no_svm:
+                    grid = svm_search(y, seed, 2).fit(flat[tr], y)
+                    acc.setdefault("SVM-RBF", []).append(100 * (grid.predict(flat[te]) == yt).mean())
+            cols = [f"{np.mean(v):.2f} +- {np.std(v):.2f}" for v in acc.values()]
+            print(f"| {name} | {protocol} | {len(seeds)} | " + " | ".join(cols) + " |", flush=True)
     finally:
         spectral.PSEUDO_LABELS_PER_SAMPLE = kept
     return 0
