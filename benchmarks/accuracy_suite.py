@@ -150,6 +150,10 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     if dump and kept:  # the cross-validation's held-out pixels too
         kept["test_oa"] = np.array([tested[f"{w:g}"] for w in BLEND_CANDIDATES])
         kept["weights"] = np.array(BLEND_CANDIDATES)
+        # both models' probabilities on the test pixels: a change of how they are pooled or calibrated can be
+        # scored exactly on the test pixels without training again (benchmarks/blend_rule.py)
+        kept["test_rssgl"], kept["test_spectral"] = pr[:, m].astype(np.float32), ps[:, m].astype(np.float32)
+        kept["test_reference"], kept["classes"] = test[m], np.asarray(clf.classes_)
         Path(dump).mkdir(parents=True, exist_ok=True)
         np.savez_compressed(Path(dump) / f"{scene.get('name', 'scene')}_{seed}.npz",
                             **{k: v for k, v in kept.items() if v is not None})
@@ -350,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                          "methods is merged over an earlier file by --summarise")
     ap.add_argument("--training-input", default="auto", help="the default's training input: auto, whole, windows")
     ap.add_argument("--window", default="", help="core:halo of training windows (default: the engine's)")
-    ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels and candidates' test "
+    ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels, both models' test-pixel "
+                                               "probabilities and candidates' test "
                                                "OA (.npz), to study the choice rule (benchmarks/blend_rule.py)")
     ap.add_argument("--summarise", default="",
                     help="print the table of earlier --json files (comma-separated; a later file's methods "
