@@ -17,6 +17,12 @@ pixels right as the spectral model; a candidate without a recorded OA skips the 
 (``ensemble._choose``: heavy pools need STRONG_SIGNIFICANCE, the fallback is the light pool), and of the
 rule now with SIGNIFICANCE set to z. The last two rows: the worst and the mean
 difference to the spectral model alone over the cells.
+
+Three more views (each option's help says what it prints):
+
+    python benchmarks/blend_rule.py --rescore SUITE_JSON,...   # the rule now on recorded runs (exact)
+    python benchmarks/blend_rule.py --pools SUITE_JSON,...     # each pool's test OA, the per-seed best pool
+    python benchmarks/blend_rule.py --calibrate DUMP_FOLDER    # the spectral model calibrated on the held-out pixels too
 """
 
 from __future__ import annotations
