@@ -153,7 +153,7 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
         # both models' probabilities on the test pixels: a change of how they are pooled or calibrated can be
         # scored exactly on the test pixels without training again (benchmarks/blend_rule.py)
         kept["test_rssgl"], kept["test_spectral"] = pr[:, m].astype(np.float32), ps[:, m].astype(np.float32)
-        kept["test_reference"], kept["classes"] = test[m], np.asarray(clf.classes_)
+        kept["test_reference"] = test[m]  # kept["classes"] (the cross-validation's) are clf.classes_ too
         Path(dump).mkdir(parents=True, exist_ok=True)
         np.savez_compressed(Path(dump) / f"{scene.get('name', 'scene')}_{seed}.npz",
                             **{k: v for k, v in kept.items() if v is not None})

@@ -114,17 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     for f in sorted(Path(args.dump).glob("*.npz")):
         d = dict(np.load(f))
         weights = [float(w) for w in d["weights"]]
-        values = np.unique(d["reference"])
-        index = torch.from_numpy(np.searchsorted(values, d["reference"]))
-        pr, ps = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"])
-        pooled = {w: ensemble.combine(pr, ps, w, dim=0, temperature=float(d["temperature"])) for w in weights}
-        nll = {w: torch.nn.functional.nll_loss(torch.log(p.double().clamp_min(1e-6)).t(), index, reduction="none")
-               for w, p in pooled.items()}
-        oa = {w: float((p.argmax(dim=0) == index).double().mean()) for w, p in pooled.items()}
-        cands = [ensemble.CandidateEstimate(w, "", {"oa": oa[w]}, np.zeros(0), float(nll[w].mean()),
-                                            float("nan") if w <= 0 else ensemble._gain_in_se(nll[w], nll[0.0],
-                                                                                              d["sample"]))
-                 for w in weights]
+        cands = ensemble.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), d["reference"],
+                                          _row_classes(d), d["sample"], float(d["temperature"]))
         test = dict(zip(weights, (float(v) for v in d["test_oa"]), strict=True))
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(choice_row(cands, test))
     print_table(cells)
@@ -174,27 +165,10 @@ def rescore(paths: list[Path]) -> int:
     return 0
 
 
-def _candidates(pr, ps, index, sample: np.ndarray, temperature: float) -> list:
-    """The CandidateEstimates of ``ensemble.cross_validate_blend`` from held-out (K, n) probabilities."""
-    import torch
-
-    from rssgl_qgis.core import ensemble
-
-    nll, oa = {}, {}
-    for w in (float(v) for v in ensemble.BLEND_CANDIDATES):
-        pooled = ensemble.combine(pr, ps, w, dim=0, temperature=temperature)
-        nll[w] = torch.nn.functional.nll_loss(torch.log(pooled.double().clamp_min(1e-6)).t(), index, reduction="none")
-        oa[w] = float((pooled.argmax(dim=0) == index).double().mean())
-    return [ensemble.CandidateEstimate(w, "", {"oa": oa[w]}, np.zeros(0), float(nll[w].mean()),
-                                       float("nan") if w <= 0 else ensemble._gain_in_se(nll[w], nll[0.0], sample))
-            for w in nll]
-
-
-def _sharpen(p, temperature: float):
-    """softmax(log p / T) over the classes (dim 0)."""
-    import torch
-
-    return p if temperature == 1.0 else torch.softmax(torch.log(p.clamp_min(1e-6)) / temperature, dim=0)
+def _row_classes(dump: dict) -> list[int]:
+    """The class values of the probability rows of a --dump file: recorded since the calibration study; older
+    dumps held every class among their held-out pixels (no class was left untested)."""
+    return [int(v) for v in (dump["classes"] if "classes" in dump else np.unique(dump["reference"]))]
 
 
 def calibrate(folder: Path) -> int:
@@ -213,17 +187,17 @@ def calibrate(folder: Path) -> int:
         d = dict(np.load(f))
         if "test_rssgl" not in d:
             continue
-        values = np.unique(d["reference"])
-        index = torch.from_numpy(np.searchsorted(values, d["reference"]))
+        classes = _row_classes(d)
+        index = torch.from_numpy(np.searchsorted(classes, d["reference"]))
         pr, ps, t_r = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), float(d["temperature"])
-        logp = torch.log(ps.double().clamp_min(1e-6)).t()
-        grid = torch.logspace(-1, 1.5, 26, dtype=torch.float64)
-        t_s = float(grid[int(torch.argmin(torch.stack([torch.nn.functional.cross_entropy(logp / t, index)
-                                                        for t in grid])))])
-        now = ensemble._choose(_candidates(pr, ps, index, d["sample"], t_r))
-        both = ensemble._choose(_candidates(pr, _sharpen(ps, t_s), index, d["sample"], t_r))
-        test_r, test_s = torch.from_numpy(d["test_rssgl"]), _sharpen(torch.from_numpy(d["test_spectral"]), t_s)
-        pred = d["classes"][ensemble.combine(test_r, test_s, both, dim=0, temperature=t_r).argmax(dim=0).numpy()]
+        t_s = ensemble._fit_temperature(ps, index, lowest=0.1)
+        # softmax(log p / t_s): the spectral model calibrated on the held-out pixels, as combine calibrates RSSGL
+        ps_cal = ensemble.combine(ps, None, 1.0, dim=0, temperature=t_s)
+        test_s = ensemble.combine(torch.from_numpy(d["test_spectral"]), None, 1.0, dim=0, temperature=t_s)
+        now = ensemble._choose(ensemble.score_candidates(pr, ps, d["reference"], classes, d["sample"], t_r))
+        both = ensemble._choose(ensemble.score_candidates(pr, ps_cal, d["reference"], classes, d["sample"], t_r))
+        pooled = ensemble.combine(torch.from_numpy(d["test_rssgl"]), test_s, both, dim=0, temperature=t_r)
+        pred = np.asarray(classes)[pooled.argmax(dim=0).numpy()]
         recorded = dict(zip((float(w) for w in d["weights"]), (float(v) for v in d["test_oa"]), strict=True))
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(
             (recorded[now], 100.0 * float((pred == d["test_reference"]).mean()), float(both != now), t_s))

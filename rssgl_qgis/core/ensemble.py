@@ -26,6 +26,7 @@ estimate.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from .metrics import accuracy_summary, confusion_matrix
 from .sampling import group_folds
 
 __all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "CandidateEstimate", "BlendSelection",
-           "cross_validate_blend"]
+           "cross_validate_blend", "score_candidates"]
 
 #: Weights of RSSGL in the pooled probabilities tried by cross-validation (1 = RSSGL alone,
 #: 0 = the spectral model alone).
@@ -178,16 +179,41 @@ def _oa(candidate: CandidateEstimate) -> float:
     return float(candidate.summary.get("oa", float("nan"))) if candidate.summary else float("nan")
 
 
-def _fit_temperature(p: Tensor, index: Tensor) -> float:
-    """The temperature T minimising the log-loss of softmax(log p / T) for (K, n) p, T in 1-30.
+def _fit_temperature(p: Tensor, index: Tensor, lowest: float = 1.0) -> float:
+    """The temperature T minimising the log-loss of softmax(log p / T) for (K, n) p, T in ``lowest``-30
+    (ten steps a decade).
 
-    Never below 1: RSSGL already fits its training pixels to near certainty, and where every held-out
+    Never below 1 for RSSGL: it already fits its training pixels to near certainty, and where every held-out
     pixel happens to be right (Salinas-A) the log-loss would keep falling as T -> 0 and let a
     sharpened RSSGL outvote the spectral model everywhere (measured: -2.6 OA points on one split)."""
     logp = torch.log(p.double().clamp_min(_EPS)).t()
-    grid = torch.logspace(0, 1.5, 16, dtype=torch.float64)
+    start = math.log10(lowest)
+    grid = torch.logspace(start, 1.5, round(10 * (1.5 - start)) + 1, dtype=torch.float64)
     losses = torch.stack([torch.nn.functional.cross_entropy(logp / t, index) for t in grid])
     return float(grid[int(torch.argmin(losses))])
+
+
+def score_candidates(pr: Tensor, ps: Tensor | None, reference: np.ndarray, present: list[int], sample: np.ndarray,
+                     temperature: float) -> list[CandidateEstimate]:
+    """Every candidate pool scored on held-out pixels: (K, n) probabilities of RSSGL ``pr`` and of the spectral
+    model ``ps`` (None: RSSGL alone) in the order of the class values ``present``, the pixels' class values
+    ``reference`` and samples ``sample``, RSSGL calibrated by ``temperature``. The accuracy, the mean log-loss
+    and the log-loss gain over the spectral model in standard errors, what ``_choose`` decides on."""
+    weights = BLEND_CANDIDATES if ps is not None else (1.0,)
+    values = np.asarray(present)
+    index = torch.from_numpy(np.searchsorted(values, reference))
+    per_pixel = {}
+    confusions = {}
+    for w in weights:
+        pooled = combine(pr, ps, w, dim=0, temperature=temperature)
+        confusions[w] = confusion_matrix(reference, values[pooled.argmax(dim=0).numpy()], present)
+        per_pixel[w] = torch.nn.functional.nll_loss(torch.log(pooled.double().clamp_min(_EPS)).t(), index,
+                                                    reduction="none")
+    base = per_pixel.get(0.0)
+    return [CandidateEstimate(w, blend_label(w), accuracy_summary(confusions[w]), confusions[w],
+                              float(per_pixel[w].mean()),
+                              float("nan") if base is None or w <= 0.0 else _gain_in_se(per_pixel[w], base, sample))
+            for w in weights]
 
 
 def cross_validate_blend(
@@ -209,7 +235,7 @@ def cross_validate_blend(
     ``make_classifier()`` returns an unfitted RssglClassifier (it fits RSSGL and the spectral model).
     Returns None when no class has two separate samples (nothing can be tested on unseen samples).
     ``keep_pixels``, a dict, receives the held-out pixels' classes, samples and both models' probabilities
-    (for the accuracy suite's study of the choice rule).
+    with the class values of their rows (for the accuracy suite's study of the choice rule).
     """
     log = log or (lambda level, message: None)
     progress = progress or (lambda percent, message: None)
@@ -259,26 +285,13 @@ def cross_validate_blend(
     pr = torch.from_numpy(np.concatenate(p_r, axis=1))
     has_spectral = all(p.any() for p in p_s)
     ps = torch.from_numpy(np.concatenate(p_s, axis=1)) if has_spectral else None
-    weights = BLEND_CANDIDATES if has_spectral else (1.0,)
-    values = np.asarray(present)
-    index = torch.from_numpy(np.searchsorted(values, ref))
+    index = torch.from_numpy(np.searchsorted(np.asarray(present), ref))
     temperature = _fit_temperature(pr, index)
     sample = np.concatenate(samples)
-    per_pixel = {}
-    confusions = {}
-    for w in weights:
-        pooled = combine(pr, ps, w, dim=0, temperature=temperature)
-        confusions[w] = confusion_matrix(ref, values[pooled.argmax(dim=0).numpy()], present)
-        per_pixel[w] = torch.nn.functional.nll_loss(torch.log(pooled.double().clamp_min(_EPS)).t(), index,
-                                                    reduction="none")
-    base = per_pixel.get(0.0)
-    candidates = [CandidateEstimate(w, blend_label(w), accuracy_summary(confusions[w]), confusions[w],
-                                    float(per_pixel[w].mean()),
-                                    float("nan") if base is None or w <= 0.0 else _gain_in_se(per_pixel[w], base, sample))
-                  for w in weights]
+    candidates = score_candidates(pr, ps, ref, present, sample, temperature)
     if keep_pixels is not None:
         keep_pixels.update(reference=ref, sample=sample, rssgl=pr.numpy(), spectral=None if ps is None else ps.numpy(),
-                           temperature=temperature)
+                           temperature=temperature, classes=np.asarray(present))
     chosen = _choose(candidates)
     result = BlendSelection(folds=used, class_values=present, candidates=candidates, weight=chosen,
                             temperature=temperature, untested=untested, seconds=time.perf_counter() - started)
