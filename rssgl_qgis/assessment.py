@@ -15,7 +15,7 @@ import numpy as np
 from .core.errors import RssglError
 from .io.atomic import atomic_write_text
 from .reports import AccuracyReport, ClassRow, accuracy_csv_text, render_accuracy_report
-from .workflow_support import LogFn, no_log, remove_outputs
+from .workflow_support import LogFn, collecting_log, remove_outputs
 
 __all__ = ["AccuracyResult", "assess_accuracy"]
 
@@ -88,13 +88,7 @@ def assess_accuracy(
     from .io.raster import raster_info
     from .io.samples import labels_from_raster, labels_from_vector
 
-    user_log = log or no_log
-    warnings: list[str] = []  # every warning also goes to the top of the HTML report, not only to the log
-
-    def log(level: str, message: str) -> None:
-        if level == "warning" and message not in warnings:
-            warnings.append(message)
-        user_log(level, message)
+    log, warnings = collecting_log(log)  # every warning also goes to the top of the HTML report, not only to the log
 
     try:
         info = raster_info(classification_path)

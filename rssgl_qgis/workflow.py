@@ -24,7 +24,7 @@ import numpy as np
 from .core.errors import RssglError
 from .io.atomic import atomic_write_text, temporary_path_for
 from .reports import ClassRow, TrainingReport, render_training_report
-from .workflow_support import LogFn, ProgressFn, StopFn, no_log, remove_outputs
+from .workflow_support import LogFn, ProgressFn, StopFn, collecting_log, no_log, remove_outputs
 
 __all__ = [
     "MIN_CLASS_PIXELS",
@@ -288,13 +288,8 @@ def train_from_files(
     from .io.blocks import GdalWindowReader
     from .io.raster import raster_info, read_cube
 
-    user_log = log or no_log
-    warnings: list[str] = []  # every warning about the inputs or the result, for TrainResult and the report
-
-    def log(level: str, message: str) -> None:
-        if level == "warning" and message not in warnings:
-            warnings.append(message)
-        user_log(level, message)
+    user_log = log or no_log  # the CPU warning below goes to the log only, not to TrainResult and the report
+    log, warnings = collecting_log(user_log)  # every other warning about the inputs or the result
 
     progress = progress or (lambda percent, message: None)
     started = time.perf_counter()

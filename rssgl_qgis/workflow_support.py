@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 
-__all__ = ["ProgressFn", "StopFn", "LogFn", "no_log", "remove_outputs"]
+__all__ = ["ProgressFn", "StopFn", "LogFn", "no_log", "collecting_log", "remove_outputs"]
 
 logger = logging.getLogger("rssgl_qgis.workflow")
 
@@ -23,6 +23,20 @@ LogFn = Callable[[str, str], None]
 def no_log(level: str, message: str) -> None:
     """The log of a caller that gave none: Python's logging."""
     getattr(logger, "warning" if level == "warning" else "info")(message)
+
+
+def collecting_log(log: LogFn | None) -> tuple[LogFn, list[str]]:
+    """A log that passes every message to ``log`` (Python's logging without one) and also collects each
+    distinct warning, in order, into the returned list: the result and the report list them, not only the log."""
+    user_log = log or no_log
+    warnings: list[str] = []
+
+    def collect(level: str, message: str) -> None:
+        if level == "warning" and message not in warnings:
+            warnings.append(message)
+        user_log(level, message)
+
+    return collect, warnings
 
 
 def remove_outputs(paths: Iterable[str | None]) -> None:
