@@ -141,10 +141,12 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     t_fit = time.perf_counter() - t1
     weight = choice.weight if choice is not None else DEFAULT_BLEND
     temperature = choice.temperature if choice is not None else 1.0
+    spectral_temperature = choice.spectral_temperature if choice is not None else 1.0
     pr, ps = clf.component_probabilities(cube, valid)
     pr_t, ps_t = torch.from_numpy(pr), torch.from_numpy(ps)
     m = test > 0  # every candidate's test OA (for the study of the choice rule, benchmarks/blend_rule.py)
-    tested = {f"{w:g}": float(100 * (clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=temperature)
+    tested = {f"{w:g}": float(100 * (clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=temperature,
+                                                          spectral_temperature=spectral_temperature)
                                                 .argmax(0).numpy()][m] == test[m]).mean())
               for w in BLEND_CANDIDATES}
     if dump and kept:  # the cross-validation's held-out pixels too
@@ -157,14 +159,15 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
         Path(dump).mkdir(parents=True, exist_ok=True)
         np.savez_compressed(Path(dump) / f"{scene.get('name', 'scene')}_{seed}.npz",
                             **{k: v for k, v in kept.items() if v is not None})
-    for method, w, t in (("default", weight, temperature), ("rssgl", 1.0, 1.0), ("spectral", 0.0, 1.0),
-                         ("blend", DEFAULT_BLEND, 1.0)):
-        pred = clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=t).argmax(0).numpy()]
+    for method, w, t, t_s in (("default", weight, temperature, spectral_temperature), ("rssgl", 1.0, 1.0, 1.0),
+                              ("spectral", 0.0, 1.0, 1.0), ("blend", DEFAULT_BLEND, 1.0, 1.0)):
+        pred = clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=t, spectral_temperature=t_s).argmax(0).numpy()]
         extra = {"seconds": t_cv + t_fit, "fit_seconds": t_fit, "epochs": len(clf.history_)} if method == "default" \
             else {}
         if method == "default":
             extra["weight"] = weight
             extra["temperature"] = temperature
+            extra["spectral_temperature"] = spectral_temperature
             if choice is not None:
                 extra["cv"] = {f"{c.weight:g}": 100 * c.summary["oa"] for c in choice.candidates}
                 extra["cv_log_loss"] = {f"{c.weight:g}": c.log_loss for c in choice.candidates}

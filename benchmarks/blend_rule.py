@@ -101,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibrate", action="store_true",
                     help="the dump is a folder of --dump files with test-pixel probabilities: the choice and the map "
                          "with the spectral model's temperature fitted on the held-out pixels too, as RSSGL's is")
+    ap.add_argument("--spectral-lowest", type=float, default=1.0,
+                    help="with --calibrate: the lowest spectral temperature tried (the engine's: 1)")
     args = ap.parse_args(argv)
     if args.calibrate:
-        return calibrate(Path(args.dump))
+        return calibrate(Path(args.dump), args.spectral_lowest)
     if args.pools:
         return pools([Path(p) for p in args.dump.split(",") if p])
     if args.rescore:
@@ -115,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         d = dict(np.load(f))
         weights = [float(w) for w in d["weights"]]
         cands = ensemble.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), d["reference"],
-                                          _row_classes(d), d["sample"], float(d["temperature"]))
+                                          _row_classes(d), d["sample"], float(d["temperature"]),
+                                          float(d.get("spectral_temperature", 1.0)))
         test = dict(zip(weights, (float(v) for v in d["test_oa"]), strict=True))
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(choice_row(cands, test))
     print_table(cells)
@@ -171,13 +174,14 @@ def _row_classes(dump: dict) -> list[int]:
     return [int(v) for v in (dump["classes"] if "classes" in dump else np.unique(dump["reference"]))]
 
 
-def calibrate(folder: Path) -> int:
-    """RSSGL's temperature is fitted on the cross-validation's held-out pixels, the spectral model's on its own
-    training folds: where the spectral model is overconfident on unseen samples, pools with RSSGL win the
-    held-out log-loss for its calibration, not its ranking. This scores the rule with the spectral model's
-    temperature fitted on the same held-out pixels (grid 0.1-30) and the map pooled with it, from --dump
-    files that hold both models' test-pixel probabilities: per cell the test OA as run, with both calibrated,
-    and how many choices changed."""
+def calibrate(folder: Path, lowest: float = 1.0) -> int:
+    """RSSGL's temperature was fitted on the cross-validation's held-out pixels, the spectral model's on its own
+    training folds only: where the spectral model is overconfident on unseen samples, pools with RSSGL won the
+    held-out log-loss for its calibration, not its ranking. From --dump files with both models' test-pixel
+    probabilities this scores, exactly and without training again, the choice and the map with RSSGL alone
+    calibrated on the held-out pixels (the rule before) and with the spectral model's temperature fitted on the
+    same pixels too (grid ``lowest``-30; the engine uses 1-30, as for RSSGL): per cell the test OA of both and how
+    many choices changed."""
     import torch
 
     from rssgl_qgis.core import ensemble
@@ -190,25 +194,28 @@ def calibrate(folder: Path) -> int:
         classes = _row_classes(d)
         index = torch.from_numpy(np.searchsorted(classes, d["reference"]))
         pr, ps, t_r = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), float(d["temperature"])
-        t_s = ensemble._fit_temperature(ps, index, lowest=0.1)
-        # softmax(log p / t_s): the spectral model calibrated on the held-out pixels, as combine calibrates RSSGL
-        ps_cal = ensemble.combine(ps, None, 1.0, dim=0, temperature=t_s)
-        test_s = ensemble.combine(torch.from_numpy(d["test_spectral"]), None, 1.0, dim=0, temperature=t_s)
-        now = ensemble._choose(ensemble.score_candidates(pr, ps, d["reference"], classes, d["sample"], t_r))
-        both = ensemble._choose(ensemble.score_candidates(pr, ps_cal, d["reference"], classes, d["sample"], t_r))
-        pooled = ensemble.combine(torch.from_numpy(d["test_rssgl"]), test_s, both, dim=0, temperature=t_r)
-        pred = np.asarray(classes)[pooled.argmax(dim=0).numpy()]
-        recorded = dict(zip((float(w) for w in d["weights"]), (float(v) for v in d["test_oa"]), strict=True))
-        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(
-            (recorded[now], 100.0 * float((pred == d["test_reference"]).mean()), float(both != now), t_s))
-    print("| cell | runs | default as run | spectral temperature fitted on the held-out pixels too | difference "
+        test_r, test_s = torch.from_numpy(d["test_rssgl"]), torch.from_numpy(d["test_spectral"])
+        t_s = ensemble._fit_temperature(ps, index, lowest=lowest)
+        row = []
+        for spectral_t in (1.0, t_s):
+            chosen = ensemble._choose(ensemble.score_candidates(pr, ps, d["reference"], classes, d["sample"], t_r,
+                                                                spectral_t))
+            pooled = ensemble.combine(test_r, test_s, chosen, dim=0, temperature=t_r, spectral_temperature=spectral_t)
+            row += [chosen, 100.0 * float((np.asarray(classes)[pooled.argmax(dim=0).numpy()]
+                                           == d["test_reference"]).mean())]
+        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append((row[1], row[3], float(row[0] != row[2]), t_s))
+    print("| cell | runs | RSSGL calibrated on the held-out pixels | both models calibrated on them | difference "
           "(min .. max) | choices changed | spectral temperature (mean) |")
     print("|---|---|---|---|---|---|---|")
+    means = []
     for name, rows in sorted(cells.items()):
         a = np.asarray(rows)
         diff = a[:, 1] - a[:, 0]
+        means.append(diff.mean())
         print(f"| {name} | {len(a)} | {a[:, 0].mean():.2f} | {a[:, 1].mean():.2f} | {diff.mean():+.2f} "
               f"({diff.min():+.2f} .. {diff.max():+.2f}) | {int(a[:, 2].sum())} | {a[:, 3].mean():.2f} |")
+    if means:
+        print(f"| worst cell / mean | | | | {min(means):+.2f} / {np.mean(means):+.2f} | | |")
     return 0
 
 

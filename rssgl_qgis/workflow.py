@@ -99,6 +99,7 @@ class CrossValidation:
     candidates: list = field(default_factory=list)  # core.ensemble.CandidateEstimate, one per combination
     weight: float = 1.0  # RSSGL's weight in the chosen combination (1 = RSSGL alone)
     temperature: float = 1.0
+    spectral_temperature: float = 1.0
 
 
 def _read_samples(info, samples_vector, samples_layer, class_field, samples_raster):
@@ -218,7 +219,7 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
     result = CrossValidation(folds=choice.folds, class_values=list(choice.class_values), confusion=chosen.confusion,
                              summary=summary, untested=untested, seconds=choice.seconds,
                              candidates=list(choice.candidates), weight=choice.weight,
-                             temperature=choice.temperature)
+                             temperature=choice.temperature, spectral_temperature=choice.spectral_temperature)
     log("info", f"Cross-validated accuracy over {choice.folds} folds of whole samples ({chosen.label}): OA "
                 f"{100 * summary['oa']:.2f} % (+- {100 * summary['oa_ci95']:.2f}), kappa {100 * summary['kappa']:.2f}, "
                 f"{summary['n']} pixels.")
@@ -385,7 +386,8 @@ def train_from_files(
                 init_from=init_from, progress=train_progress, should_stop=should_stop,
             )
             if cross_validation is not None and cross_validation.candidates:
-                clf.use_combination(cross_validation.weight, cross_validation.temperature)
+                clf.use_combination(cross_validation.weight, cross_validation.temperature,
+                                    cross_validation.spectral_temperature)
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise RuntimeError(

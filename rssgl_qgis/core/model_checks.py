@@ -25,15 +25,19 @@ class Damaged(Exception):
 
 
 def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: RssglConfig
-                      ) -> tuple[SpectralModel | None, float, float]:
-    """The spectral model, RSSGL's weight and RSSGL's temperature from a model file (None, 1.0, 1.0 for
-    files written before them)."""
-    temperature = meta.get("rssgl_temperature", 1.0)
-    if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
-        raise Damaged(f"'rssgl_temperature' is {temperature!r}")
+                      ) -> tuple[SpectralModel | None, float, float, float]:
+    """The spectral model, RSSGL's weight, RSSGL's and the spectral model's temperatures in the pool from a
+    model file (None, 1.0, 1.0, 1.0 for files written before them)."""
+    temperatures = []
+    for key in ("rssgl_temperature", "spectral_temperature"):
+        value = meta.get(key, 1.0)
+        if not _is_number(value) or not (math.isfinite(value) and value > 0):
+            raise Damaged(f"'{key}' is {value!r}")
+        temperatures.append(float(value))
+    temperature, spectral_temperature = temperatures
     info = meta.get("spectral")
     if info is None and not state:
-        return None, 1.0, float(temperature)
+        return None, 1.0, temperature, 1.0
     if not isinstance(info, dict) or set(state) != {"spectral.centers", "spectral.alpha"}:
         raise Damaged("the spectral model's settings and weights do not match")
     centers, alpha = state["spectral.centers"], state["spectral.alpha"]
@@ -49,7 +53,7 @@ def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: Rss
     blend = meta.get("blend_weight", 1.0)
     if not _is_number(blend) or not 0.0 <= blend <= 1.0:
         raise Damaged(f"'blend_weight' is {blend!r}, not a number in [0, 1]")
-    return SpectralModel.from_state(state, info), float(blend), float(temperature)
+    return SpectralModel.from_state(state, info), float(blend), temperature, spectral_temperature
 
 
 def _is_int(value: Any) -> bool:

@@ -44,6 +44,7 @@ class TilePredictor:
     spectral: Any = None  # core.spectral.SpectralModel pooled with the network (core.ensemble.combine)
     blend_weight: float = 1.0
     rssgl_temperature: float = 1.0
+    spectral_temperature: float = 1.0
     #: False during the statistics passes: their results are dropped, so the spectral model is not evaluated
     pool_spectral: bool = True
 
@@ -94,6 +95,7 @@ class TilePredictor:
             spectral=getattr(classifier, "spectral_", None),
             blend_weight=float(getattr(classifier, "blend_weight_", 1.0)),
             rssgl_temperature=float(getattr(classifier, "rssgl_temperature_", 1.0)),
+            spectral_temperature=float(getattr(classifier, "spectral_temperature_", 1.0)),
         )
 
     def normalise(self, raw: Tensor, nodata: Tensor | None, extra_valid: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -134,7 +136,8 @@ class TilePredictor:
 
     def pooled(self, proba: Tensor, spectral: Tensor | None) -> Tensor:
         """RSSGL's (N, K, h, w) softmax pooled with the spectral model's (None: RSSGL alone), calibrated."""
-        return combine(proba, spectral, self.blend_weight, dim=1, temperature=self.rssgl_temperature)
+        return combine(proba, spectral, self.blend_weight, dim=1, temperature=self.rssgl_temperature,
+                       spectral_temperature=self.spectral_temperature)
 
     def outputs(self, proba: Tensor, valid: Tensor, with_probabilities: bool
                 ) -> tuple[Tensor, Tensor, Tensor | None]:

@@ -245,6 +245,7 @@ class RssglClassifier:
         self.spectral_ = None
         self.blend_weight_ = 1.0
         self.rssgl_temperature_ = 1.0
+        self.spectral_temperature_ = 1.0
         if spectra is not None:
             self.spectral_ = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
             if self.spectral_.pseudo_labels:
@@ -395,17 +396,20 @@ class RssglClassifier:
         if spectral is None or (self.blend_weight_ >= 1.0 and self.rssgl_temperature_ == 1.0):
             return rssgl
         pooled = combine(torch.from_numpy(rssgl), torch.from_numpy(spectral), self.blend_weight_, dim=0,
-                         temperature=self.rssgl_temperature_).numpy()
+                         temperature=self.rssgl_temperature_,
+                         spectral_temperature=getattr(self, "spectral_temperature_", 1.0)).numpy()
         pooled[:, ~valid] = 0.0
         return pooled
 
-    def use_combination(self, weight: float, temperature: float = 1.0) -> None:
-        """Pool RSSGL and the spectral model with RSSGL weighted ``weight`` and calibrated by ``temperature``
-        (what cross-validation chose: core.ensemble.cross_validate_blend)."""
+    def use_combination(self, weight: float, temperature: float = 1.0, spectral_temperature: float = 1.0) -> None:
+        """Pool RSSGL and the spectral model with RSSGL weighted ``weight`` and calibrated by ``temperature``,
+        the spectral model by ``spectral_temperature`` (what cross-validation chose:
+        core.ensemble.cross_validate_blend)."""
         if getattr(self, "spectral_", None) is None:
-            weight = 1.0
+            weight, spectral_temperature = 1.0, 1.0
         self.blend_weight_ = float(weight)
         self.rssgl_temperature_ = float(temperature)
+        self.spectral_temperature_ = float(spectral_temperature)
 
     def component_probabilities_at(self, cube: np.ndarray | WindowedScene, valid: np.ndarray | None,
                                    pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -491,6 +495,7 @@ class RssglClassifier:
             "spectral": self.spectral_.meta() if getattr(self, "spectral_", None) is not None else None,
             "blend_weight": float(getattr(self, "blend_weight_", 1.0)),
             "rssgl_temperature": float(getattr(self, "rssgl_temperature_", 1.0)),
+            "spectral_temperature": float(getattr(self, "spectral_temperature_", 1.0)),
             "versions": {"torch": torch.__version__, "numpy": np.__version__, "plugin": plugin_version},
             "created": getattr(self, "created_", None) or _dt.datetime.now(_dt.UTC).isoformat(),
         }
@@ -523,7 +528,7 @@ class RssglClassifier:
         spectral_state = {k: state.pop(k) for k in list(state) if k.startswith("spectral.")}
         try:
             config, fields_ = checked_model_contents(meta, state)
-            spectral, blend, temperature = checked_spectral(meta, spectral_state, config)
+            spectral, blend, temperature, spectral_temperature = checked_spectral(meta, spectral_state, config)
         except Damaged as exc:
             raise RssglError(
                 f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
@@ -543,6 +548,7 @@ class RssglClassifier:
         obj.spectral_ = spectral.to(dev) if spectral is not None else None
         obj.blend_weight_ = blend
         obj.rssgl_temperature_ = temperature
+        obj.spectral_temperature_ = spectral_temperature
         obj.config_ = config
         obj.params_ = fields_["params"]
         obj.classes_ = np.asarray(meta["class_values"], dtype=np.int64)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rssgl_qgis.core import spectral
-from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, blend_label, combine, cross_validate_blend
+from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, _fit_temperature, blend_label, combine, cross_validate_blend
 from rssgl_qgis.core.sampling import label_patches
 from rssgl_qgis.core.spectral import SpectralModel, cv_folds, fit_spectral
 
@@ -81,6 +81,10 @@ def test_combine_is_exact_at_the_ends_and_normalised_between():
         torch.testing.assert_close(combine(a, b, w, dim=0).sum(0), torch.ones(6, dtype=a.dtype))
     soft = combine(a, None, 1.0, dim=0, temperature=4.0)
     assert torch.equal(soft.argmax(0), a.argmax(0)) and bool((soft.max(0).values <= a.max(0).values + 1e-12).all())
+    flat = combine(a, b, 0.0, dim=0, spectral_temperature=2.0)
+    assert torch.equal(flat.argmax(0), b.argmax(0)) and bool((flat.max(0).values <= b.max(0).values + 1e-12).all())
+    both = combine(a, b, 0.25, dim=0, temperature=3.0, spectral_temperature=1.5)
+    torch.testing.assert_close(both, torch.softmax(0.25 / 3.0 * torch.log(a) + 0.75 / 1.5 * torch.log(b), 0))
     assert blend_label(1.0) == "RSSGL" and "spectral" in blend_label(0.0) and "0.5" in blend_label(0.5)
 
 
@@ -121,9 +125,9 @@ def test_cross_validation_scores_every_candidate_and_chooses_the_better_pool():
         clf.truth_map = truth
         return clf
 
-    logs = []
+    logs, kept = [], {}
     choice = cross_validate_blend(make, np.zeros((2, 12, 12), np.float32), np.ones((12, 12), bool), labels, groups,
-                                  3, seed=0, log=lambda level, message: logs.append(message))
+                                  3, seed=0, log=lambda level, message: logs.append(message), keep_pixels=kept)
     assert choice is not None and [c.weight for c in choice.candidates] == list(BLEND_CANDIDATES)
     by_weight = {c.weight: c for c in choice.candidates}
     # RSSGL alone is right on the left half only; the spectral model alone only on the right half
@@ -131,6 +135,11 @@ def test_cross_validation_scores_every_candidate_and_chooses_the_better_pool():
     assert choice.chosen.summary["oa"] == max(c.summary["oa"] for c in choice.candidates) == pytest.approx(1.0)
     assert 0.0 < choice.weight < 1.0 and choice.temperature >= 1.0
     assert any("<- chosen" in m for m in logs)
+    # both models calibrated on the same held-out pixels, never sharpened
+    index = torch.from_numpy(np.searchsorted(kept["classes"], kept["reference"]))
+    assert choice.spectral_temperature == _fit_temperature(torch.from_numpy(kept["spectral"]), index) >= 1.0
+    assert kept["spectral_temperature"] == choice.spectral_temperature
+    assert any("the spectral model's" in m and "Calibrated" in m for m in logs)
     assert cross_validate_blend(make, np.zeros((2, 12, 12), np.float32), np.ones((12, 12), bool), truth,
                                 np.where(truth > 0, truth, 0), 3) is None  # one sample per class: nothing to test
 
@@ -226,3 +235,17 @@ def test_pixels_of_one_sample_count_together_in_the_standard_error():
     pixels = ensemble._gain_in_se(torch.zeros(200, dtype=torch.float64), torch.as_tensor(np.repeat(d, 10)),
                                   np.arange(200))
     assert pixels > 2.5 * once  # what treating the pixels as independent would claim
+
+
+def test_the_pool_temperature_flattens_an_overconfident_model_and_never_sharpens():
+    """Fitted on held-out pixels for both models: one sure of 8 of 10 pixels and wrong on 2 is flattened;
+    one right on every pixel keeps T = 1 (lower would sharpen it until it outvotes the other model)."""
+    k, n = 3, 10
+    index = torch.zeros(n, dtype=torch.int64)
+    sure = torch.full((k, n), 0.005, dtype=torch.float64)
+    sure[0, :8] = 0.99
+    sure[1, 8:] = 0.99
+    assert _fit_temperature(sure, index) > 2.0
+    right = torch.full((k, n), 0.2, dtype=torch.float64)
+    right[0] = 0.6
+    assert _fit_temperature(right, index) == 1.0

@@ -217,11 +217,15 @@ def test_the_spectral_model_is_fitted_pooled_and_saved(tmp_path):
     assert not np.allclose(pooled, rssgl) and not np.allclose(pooled, spec)
     clf.use_combination(0.0)
     np.testing.assert_allclose(clf.predict_proba(cube), spec, atol=1e-6)
-    clf.use_combination(0.75, 2.5)
+    clf.use_combination(0.0, 1.0, 2.0)  # the spectral model alone, flattened: the same classes, less certain
+    flat = clf.predict_proba(cube)
+    np.testing.assert_array_equal(flat.argmax(0), spec.argmax(0))
+    assert flat.max(0).mean() < spec.max(0).mean()
+    clf.use_combination(0.75, 2.5, 1.6)
     path = tmp_path / "pooled.rssgl"
     clf.save(path)
     back = RssglClassifier.load(path, device="cpu")
-    assert back.blend_weight_ == 0.75 and back.rssgl_temperature_ == 2.5
+    assert back.blend_weight_ == 0.75 and back.rssgl_temperature_ == 2.5 and back.spectral_temperature_ == 1.6
     np.testing.assert_allclose(back.predict_proba(cube), clf.predict_proba(cube), atol=1e-5)
 
 
@@ -238,15 +242,15 @@ def test_model_files_without_a_spectral_model_still_load(fitted, tmp_path):
     clf = fitted[0]
     clf.save(tmp_path / "new.rssgl")
     state, meta = load_model(tmp_path / "new.rssgl")
-    for key in ("spectral", "blend_weight", "rssgl_temperature"):
+    for key in ("spectral", "blend_weight", "rssgl_temperature", "spectral_temperature"):
         meta.pop(key)
     save_model(tmp_path / "old.rssgl", state, meta)
     old = RssglClassifier.load(tmp_path / "old.rssgl", device="cpu")
-    assert old.spectral_ is None and old.blend_weight_ == 1.0
+    assert old.spectral_ is None and old.blend_weight_ == 1.0 and old.spectral_temperature_ == 1.0
     np.testing.assert_allclose(old.predict_proba(fitted[2]), clf.predict_proba(fitted[2]), atol=1e-6)
 
 
-@pytest.mark.parametrize("damage", ["no_meta", "shape", "gamma", "weight", "temperature"])
+@pytest.mark.parametrize("damage", ["no_meta", "shape", "gamma", "weight", "temperature", "spectral_temperature"])
 def test_a_damaged_spectral_model_is_a_clear_error(tmp_path, damage):
     import torch
 
@@ -265,8 +269,10 @@ def test_a_damaged_spectral_model_is_a_clear_error(tmp_path, damage):
         meta["spectral"]["gamma"] = -1.0
     elif damage == "weight":
         meta["blend_weight"] = 2.0
-    else:
+    elif damage == "temperature":
         meta["rssgl_temperature"] = 0.0
+    else:
+        meta["spectral_temperature"] = float("nan")
     save_model(tmp_path / "bad.rssgl", state, meta)
     with pytest.raises(RssglError, match="damaged or inconsistent"):
         RssglClassifier.load(tmp_path / "bad.rssgl", device="cpu")
@@ -278,7 +284,7 @@ def test_tiled_prediction_pools_the_spectral_model_like_the_whole_scene():
     cube, labels = _scene(32, 32, seed=6)
     train, _ = percent_split(labels, 10, seed=0)
     clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train)
-    clf.use_combination(0.25, 3.0)
+    clf.use_combination(0.25, 3.0, 1.6)
     pred, _, proba, _ = predict_array_tiled(clf, cube, tile=32, halo=0, with_probabilities=True, scene_passes=0)
     np.testing.assert_allclose(proba, clf.predict_proba(cube), atol=1e-4)
     np.testing.assert_array_equal(pred, clf.predict(cube))
