@@ -297,11 +297,15 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
     if len(candidates) > 1:
         out.append("<h3>Which model the map uses</h3>")
         out.append('<p class="muted">The same folds scored RSSGL, the per-pixel spectral model (a kernel classifier '
-                   "of the kind SVM users know) and weighted combinations of their class probabilities. The one "
-                   "with the best cross-validated log-likelihood is used for the map, if it includes RSSGL only "
-                   "when it beats the spectral model alone by more than one standard error (with few samples the "
-                   "estimates are noisy, and the spectral model is the safer choice); the accuracies above are "
-                   "that one's.</p>")
+                   "of the kind SVM users know) and weighted combinations of their class probabilities, each "
+                   "model's confidence first calibrated on the held-out pixels "
+                   f"(temperature: RSSGL {_num(getattr(cv, 'temperature', 1.0))}, spectral model "
+                   f"{_num(getattr(cv, 'spectral_temperature', 1.0))}; above 1 = less confident than trained). "
+                   "The one with the best cross-validated log-likelihood is used for the map if it beats the "
+                   "spectral model alone by more than one standard error (two for a combination at least 3/4 "
+                   "RSSGL) and, if at least half RSSGL, gets as many held-out pixels right; otherwise the light "
+                   "combination (RSSGL x 0.25). With few samples the estimates are noisy, so RSSGL must earn its "
+                   "share. The accuracies above are the chosen one's.</p>")
         rows = [[_esc(c.label), _ci(c.summary["oa"], c.summary.get("oa_ci95")), _pct(c.summary["kappa"]),
                  _num(c.log_loss, 3), _num(getattr(c, "gain_se", float("nan")), 1),
                  "chosen" if c.weight == cv.weight else ""] for c in candidates]

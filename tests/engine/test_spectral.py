@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from rssgl_qgis.core import spectral
-from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, _fit_temperature, blend_label, combine, cross_validate_blend
+from rssgl_qgis.core.ensemble import (
+    BLEND_CANDIDATES,
+    _fit_temperature,
+    blend_label,
+    combine,
+    cross_validate_blend,
+)
 from rssgl_qgis.core.sampling import label_patches
 from rssgl_qgis.core.spectral import SpectralModel, cv_folds, fit_spectral
 

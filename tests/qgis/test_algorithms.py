@@ -139,6 +139,7 @@ def test_default_training_chooses_the_combination_by_cross_validation_and_report
     _, meta = load_model(results["OUTPUT_MODEL"])
     assert meta["selection"] == "fit" and meta["spectral"] is not None
     assert meta["blend_weight"] in BLEND_CANDIDATES and meta["rssgl_temperature"] >= 1.0
+    assert meta["spectral_temperature"] >= 1.0
     infos = "\n".join(feedback.infos)
     folds = int(re.search(r"over (\d) folds of whole samples", infos).group(1))
     assert folds >= 2  # 3 asked; the test scene has 2 polygons per class, so 2 folds hold them
@@ -148,6 +149,8 @@ def test_default_training_chooses_the_combination_by_cross_validation_and_report
     assert f"Model used for the map: {chosen}, chosen by cross-validation over {folds} folds" in infos
     html = open(os.path.join(out, "m.html")).read()
     assert "Which model the map uses" in html and html.count(">chosen</td>") == 1
+    assert f"spectral model {meta['spectral_temperature']:.2f}; above 1 = less confident" in html
+    assert f"the spectral model's {meta['spectral_temperature']:.2f}" in infos
     assert "Model used for the map" in html
 
 
