@@ -193,17 +193,10 @@ def calibrate(folder: Path, lowest: float = 1.0) -> int:
             continue
         classes = _row_classes(d)
         index = torch.from_numpy(np.searchsorted(classes, d["reference"]))
-        pr, ps, t_r = torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), float(d["temperature"])
-        test_r, test_s = torch.from_numpy(d["test_rssgl"]), torch.from_numpy(d["test_spectral"])
-        t_s = ensemble._fit_temperature(ps, index, lowest=lowest)
-        row = []
-        for spectral_t in (1.0, t_s):
-            chosen = ensemble._choose(ensemble.score_candidates(pr, ps, d["reference"], classes, d["sample"], t_r,
-                                                                spectral_t))
-            pooled = ensemble.combine(test_r, test_s, chosen, dim=0, temperature=t_r, spectral_temperature=spectral_t)
-            row += [chosen, 100.0 * float((np.asarray(classes)[pooled.argmax(dim=0).numpy()]
-                                           == d["test_reference"]).mean())]
-        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append((row[1], row[3], float(row[0] != row[2]), t_s))
+        t_s = ensemble._fit_temperature(torch.from_numpy(d["spectral"]), index, lowest=lowest)
+        (before, oa_before), (both, oa_both) = (_choice_and_test_oa(d, classes, 1.0),
+                                                _choice_and_test_oa(d, classes, t_s))
+        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append((oa_before, oa_both, float(before != both), t_s))
     print("| cell | runs | RSSGL calibrated on the held-out pixels | both models calibrated on them | difference "
           "(min .. max) | choices changed | spectral temperature (mean) |")
     print("|---|---|---|---|---|---|---|")
@@ -217,6 +210,22 @@ def calibrate(folder: Path, lowest: float = 1.0) -> int:
     if means:
         print(f"| worst cell / mean | | | | {min(means):+.2f} / {np.mean(means):+.2f} | | |")
     return 0
+
+
+def _choice_and_test_oa(d: dict, classes: list[int], spectral_t: float) -> tuple[float, float]:
+    """The rule's choice on a dump's held-out pixels with the spectral model calibrated by ``spectral_t`` (RSSGL by
+    the dump's temperature), and that pool's OA on the dump's test pixels."""
+    import torch
+
+    from rssgl_qgis.core import ensemble
+
+    t_r = float(d["temperature"])
+    chosen = ensemble._choose(ensemble.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]),
+                                                        d["reference"], classes, d["sample"], t_r, spectral_t))
+    pooled = ensemble.combine(torch.from_numpy(d["test_rssgl"]), torch.from_numpy(d["test_spectral"]), chosen, dim=0,
+                              temperature=t_r, spectral_temperature=spectral_t)
+    hit = np.asarray(classes)[pooled.argmax(dim=0).numpy()] == d["test_reference"]
+    return chosen, 100.0 * float(hit.mean())
 
 
 def pools(paths: list[Path]) -> int:
