@@ -123,7 +123,13 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
     import torch
 
-    from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, DEFAULT_BLEND, combine, cross_validate_blend
+    from rssgl_qgis.core.ensemble import (
+        BLEND_CANDIDATES,
+        DEFAULT_BLEND,
+        PoolSettings,
+        combine,
+        cross_validate_blend,
+    )
     from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 
     cube, valid = scene["cube"], scene["valid"]
@@ -139,9 +145,8 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     t1 = time.perf_counter()
     clf = make().fit(cube, train, valid=valid)
     t_fit = time.perf_counter() - t1
-    weight = choice.weight if choice is not None else DEFAULT_BLEND
-    temperature = choice.temperature if choice is not None else 1.0
-    spectral_temperature = choice.spectral_temperature if choice is not None else 1.0
+    pool = choice.pool if choice is not None else PoolSettings(weight=DEFAULT_BLEND)
+    weight, temperature, spectral_temperature = pool.weight, pool.temperature, pool.spectral_temperature
     pr, ps = clf.component_probabilities(cube, valid)
     pr_t, ps_t = torch.from_numpy(pr), torch.from_numpy(ps)
     m = test > 0  # every candidate's test OA (for the study of the choice rule, benchmarks/blend_rule.py)

@@ -299,8 +299,8 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
         out.append('<p class="muted">The same folds scored RSSGL, the per-pixel spectral model (a kernel classifier '
                    "of the kind SVM users know) and weighted combinations of their class probabilities, each "
                    "model's confidence first calibrated on the held-out pixels "
-                   f"(temperature: RSSGL {_num(getattr(cv, 'temperature', 1.0))}, spectral model "
-                   f"{_num(getattr(cv, 'spectral_temperature', 1.0))}; above 1 = less confident than trained). "
+                   f"(temperature: RSSGL {_num(cv.pool.temperature)}, spectral model "
+                   f"{_num(cv.pool.spectral_temperature)}; above 1 = less confident than trained). "
                    "The one with the best cross-validated log-likelihood is used for the map if it beats the "
                    "spectral model alone by more than one standard error (two for a combination at least 3/4 "
                    "RSSGL) and, if at least half RSSGL, gets as many held-out pixels right; otherwise the light "
@@ -308,7 +308,7 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
                    "share. The accuracies above are the chosen one's.</p>")
         rows = [[_esc(c.label), _ci(c.summary["oa"], c.summary.get("oa_ci95")), _pct(c.summary["kappa"]),
                  _num(c.log_loss, 3), _num(getattr(c, "gain_se", float("nan")), 1),
-                 "chosen" if c.weight == cv.weight else ""] for c in candidates]
+                 "chosen" if c.weight == cv.pool.weight else ""] for c in candidates]
         out.append(_table(["Model", "OA % (95 % CI)", "Kappa x 100", "Log-loss",
                            "Gain over spectral (standard errors)", ""], rows, numeric_from=1))
     by_value = {c.value: c for c in classes}

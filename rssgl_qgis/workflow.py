@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import RssglError
+from .core.pool import PoolSettings
 from .io.atomic import atomic_write_text, temporary_path_for
 from .reports import ClassRow, TrainingReport, render_training_report
 from .workflow_support import LogFn, ProgressFn, StopFn, collecting_log, no_log, remove_outputs
@@ -97,9 +98,7 @@ class CrossValidation:
     untested: list[str]
     seconds: float
     candidates: list = field(default_factory=list)  # core.ensemble.CandidateEstimate, one per combination
-    weight: float = 1.0  # RSSGL's weight in the chosen combination (1 = RSSGL alone)
-    temperature: float = 1.0
-    spectral_temperature: float = 1.0
+    pool: PoolSettings = PoolSettings()  # the chosen combination: RSSGL's weight, both temperatures
 
 
 def _read_samples(info, samples_vector, samples_layer, class_field, samples_raster):
@@ -182,11 +181,9 @@ def _usable_bands(raster_path: str, info, log, band_selection: str | None = None
 
 def describe_combination(clf, cross_validation: CrossValidation | None) -> str:
     """One sentence for the log and the report: which model the map uses and why."""
-    from .core.ensemble import blend_label
-
     if getattr(clf, "spectral_", None) is None:
         return "RSSGL"
-    label = blend_label(clf.blend_weight_)
+    label = clf.pool_.label
     if cross_validation is not None and cross_validation.candidates:
         return f"{label}, chosen by cross-validation over {cross_validation.folds} folds of whole samples"
     return f"{label} (the default; cross-validation folds choose it from the samples)"
@@ -218,8 +215,7 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
     summary = chosen.summary
     result = CrossValidation(folds=choice.folds, class_values=list(choice.class_values), confusion=chosen.confusion,
                              summary=summary, untested=untested, seconds=choice.seconds,
-                             candidates=list(choice.candidates), weight=choice.weight,
-                             temperature=choice.temperature, spectral_temperature=choice.spectral_temperature)
+                             candidates=list(choice.candidates), pool=choice.pool)
     log("info", f"Cross-validated accuracy over {choice.folds} folds of whole samples ({chosen.label}): OA "
                 f"{100 * summary['oa']:.2f} % (+- {100 * summary['oa_ci95']:.2f}), kappa {100 * summary['kappa']:.2f}, "
                 f"{summary['n']} pixels.")
@@ -386,8 +382,7 @@ def train_from_files(
                 init_from=init_from, progress=train_progress, should_stop=should_stop,
             )
             if cross_validation is not None and cross_validation.candidates:
-                clf.use_combination(cross_validation.weight, cross_validation.temperature,
-                                    cross_validation.spectral_temperature)
+                clf.use_pool(cross_validation.pool)
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise RuntimeError(

@@ -45,10 +45,12 @@ import torch
 from torch import Tensor
 
 from .metrics import accuracy_summary, confusion_matrix
+from .pool import EPS as _EPS
+from .pool import PoolSettings, blend_label, combine
 from .sampling import group_folds
 
-__all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "CandidateEstimate", "BlendSelection",
-           "cross_validate_blend", "score_candidates"]
+__all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "PoolSettings", "CandidateEstimate",
+           "BlendSelection", "cross_validate_blend", "score_candidates"]
 
 #: Weights of RSSGL in the pooled probabilities tried by cross-validation (1 = RSSGL alone,
 #: 0 = the spectral model alone).
@@ -66,41 +68,6 @@ SIGNIFICANCE = 1.0
 HEAVY = 0.75
 STRONG_SIGNIFICANCE = 2.0
 FALLBACK = 0.25
-_EPS = 1e-6
-
-
-def blend_label(weight: float) -> str:
-    """The candidate's name in logs and reports."""
-    if weight >= 1.0:
-        return "RSSGL"
-    if weight <= 0.0:
-        return "spectral (per-pixel kernel model)"
-    return f"RSSGL x {weight:g} + spectral x {1 - weight:g}"
-
-
-def combine(p_rssgl: Tensor, p_spectral: Tensor | None, weight: float, dim: int = 1,
-            temperature: float = 1.0, spectral_temperature: float = 1.0) -> Tensor:
-    """Log-linear pool along ``dim``: softmax(w / T * log p_rssgl + (1 - w) / T_s * log p_spectral).
-
-    ``temperature`` T calibrates RSSGL, which fits its few training pixels to near certainty and
-    would otherwise outvote the spectral model wherever it is confidently wrong; ``spectral_temperature``
-    T_s calibrates the spectral model the same way. Both are fitted on the cross-validated probabilities
-    (1 = as trained). w = 0 returns the spectral model alone (calibrated: the same classes win).
-    """
-    if p_spectral is None or weight >= 1.0:
-        return _sharpened(p_rssgl, temperature, dim)
-    if weight <= 0.0:
-        return _sharpened(p_spectral, spectral_temperature, dim)
-    logp = (weight / temperature) * torch.log(p_rssgl.clamp_min(_EPS)) \
-        + ((1.0 - weight) / spectral_temperature) * torch.log(p_spectral.clamp_min(_EPS))
-    return torch.softmax(logp, dim=dim)
-
-
-def _sharpened(p: Tensor, temperature: float, dim: int) -> Tensor:
-    """softmax(log p / T) along ``dim``; ``p`` itself for T = 1."""
-    if temperature == 1.0:
-        return p
-    return torch.softmax(torch.log(p.clamp_min(_EPS)) / temperature, dim=dim)
 
 
 @dataclass
@@ -118,21 +85,19 @@ class CandidateEstimate:
 
 @dataclass
 class BlendSelection:
-    """What the cross-validation found: every candidate's estimate and the weight chosen."""
+    """What the cross-validation found: every candidate's estimate and the pool chosen (its weight, and both
+    temperatures fitted on the same held-out pixels)."""
 
     folds: int
     class_values: list[int]
     candidates: list[CandidateEstimate]
-    weight: float
-    temperature: float = 1.0
-    #: The spectral model's temperature in the pool, fitted on the same held-out pixels as RSSGL's.
-    spectral_temperature: float = 1.0
+    pool: PoolSettings
     untested: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def chosen(self) -> CandidateEstimate:
-        return next(c for c in self.candidates if c.weight == self.weight)
+        return next(c for c in self.candidates if c.weight == self.pool.weight)
 
 
 def _gain_in_se(nll: Tensor, base: Tensor, sample: np.ndarray) -> float:
@@ -291,9 +256,8 @@ def cross_validate_blend(
             sink.append(full)
         reference.append(labels[held_out])
         samples.append(groups[held_out])
-        pooled = combine(torch.from_numpy(rssgl), None if spectral is None else torch.from_numpy(spectral),
-                         getattr(clf, "blend_weight_", 1.0), dim=0, temperature=getattr(clf, "rssgl_temperature_", 1.0),
-                         spectral_temperature=getattr(clf, "spectral_temperature_", 1.0))
+        pooled = clf.pool_.pooled(torch.from_numpy(rssgl), None if spectral is None else torch.from_numpy(spectral),
+                                  dim=0)
         hit = clf.classes_[pooled.argmax(dim=0).numpy()] == reference[-1]
         log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "
                     f"{len(np.unique(groups[held_out]))} held-out samples, {100.0 * float(hit.mean()):.2f} % correct.")
@@ -314,8 +278,8 @@ def cross_validate_blend(
                            temperature=temperature, spectral_temperature=spectral_temperature,
                            classes=np.asarray(present))
     chosen = _choose(candidates)
-    result = BlendSelection(folds=used, class_values=present, candidates=candidates, weight=chosen,
-                            temperature=temperature, spectral_temperature=spectral_temperature, untested=untested,
+    result = BlendSelection(folds=used, class_values=present, candidates=candidates,
+                            pool=PoolSettings(chosen, temperature, spectral_temperature), untested=untested,
                             seconds=time.perf_counter() - started)
     if ps is not None:
         log("info", f"Calibrated on the held-out pixels: RSSGL's temperature {temperature:.2f}, the spectral model's "

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .model import RSSGL, RssglConfig
+from .pool import PoolSettings
 from .spectral import SpectralModel
 from .training_params import TrainingParams
 
@@ -25,9 +26,9 @@ class Damaged(Exception):
 
 
 def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: RssglConfig
-                      ) -> tuple[SpectralModel | None, float, float, float]:
-    """The spectral model, RSSGL's weight, RSSGL's and the spectral model's temperatures in the pool from a
-    model file (None, 1.0, 1.0, 1.0 for files written before them)."""
+                      ) -> tuple[SpectralModel | None, PoolSettings]:
+    """The spectral model and the pool (RSSGL's weight, RSSGL's and the spectral model's temperatures) from
+    a model file (None and RSSGL alone, as trained, for files written before them)."""
     temperatures = []
     for key in ("rssgl_temperature", "spectral_temperature"):
         value = meta.get(key, 1.0)
@@ -37,7 +38,7 @@ def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: Rss
     temperature, spectral_temperature = temperatures
     info = meta.get("spectral")
     if info is None and not state:
-        return None, 1.0, temperature, 1.0
+        return None, PoolSettings(1.0, temperature, 1.0)
     if not isinstance(info, dict) or set(state) != {"spectral.centers", "spectral.alpha"}:
         raise Damaged("the spectral model's settings and weights do not match")
     centers, alpha = state["spectral.centers"], state["spectral.alpha"]
@@ -53,7 +54,7 @@ def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: Rss
     blend = meta.get("blend_weight", 1.0)
     if not _is_number(blend) or not 0.0 <= blend <= 1.0:
         raise Damaged(f"'blend_weight' is {blend!r}, not a number in [0, 1]")
-    return SpectralModel.from_state(state, info), float(blend), temperature, spectral_temperature
+    return SpectralModel.from_state(state, info), PoolSettings(float(blend), temperature, spectral_temperature)
 
 
 def _is_int(value: Any) -> bool:

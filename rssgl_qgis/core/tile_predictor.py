@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .ensemble import combine
+from .pool import PoolSettings
 from .tiling import PAD_MULTIPLE, round_up
 
 __all__ = ["TilePredictor"]
@@ -41,10 +41,8 @@ class TilePredictor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     amp: bool = False
     wavelengths: Sequence[float] | None = None
-    spectral: Any = None  # core.spectral.SpectralModel pooled with the network (core.ensemble.combine)
-    blend_weight: float = 1.0
-    rssgl_temperature: float = 1.0
-    spectral_temperature: float = 1.0
+    spectral: Any = None  # core.spectral.SpectralModel pooled with the network as ``pool`` says
+    pool: PoolSettings = PoolSettings()
     #: False during the statistics passes: their results are dropped, so the spectral model is not evaluated
     pool_spectral: bool = True
 
@@ -93,9 +91,7 @@ class TilePredictor:
             amp=amp,
             wavelengths=band_info.get("wavelengths"),
             spectral=getattr(classifier, "spectral_", None),
-            blend_weight=float(getattr(classifier, "blend_weight_", 1.0)),
-            rssgl_temperature=float(getattr(classifier, "rssgl_temperature_", 1.0)),
-            spectral_temperature=float(getattr(classifier, "spectral_temperature_", 1.0)),
+            pool=getattr(classifier, "pool_", PoolSettings()),
         )
 
     def normalise(self, raw: Tensor, nodata: Tensor | None, extra_valid: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -132,12 +128,11 @@ class TilePredictor:
     @property
     def pools_spectral(self) -> bool:
         """Whether the spectral model's probabilities enter the pool (not during statistics passes)."""
-        return self.spectral is not None and self.blend_weight < 1.0 and self.pool_spectral
+        return self.spectral is not None and self.pool.weight < 1.0 and self.pool_spectral
 
     def pooled(self, proba: Tensor, spectral: Tensor | None) -> Tensor:
         """RSSGL's (N, K, h, w) softmax pooled with the spectral model's (None: RSSGL alone), calibrated."""
-        return combine(proba, spectral, self.blend_weight, dim=1, temperature=self.rssgl_temperature,
-                       spectral_temperature=self.spectral_temperature)
+        return self.pool.pooled(proba, spectral, dim=1)
 
     def outputs(self, proba: Tensor, valid: Tensor, with_probabilities: bool
                 ) -> tuple[Tensor, Tensor, Tensor | None]:

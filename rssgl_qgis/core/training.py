@@ -30,13 +30,13 @@ import torch
 
 from .accel import EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from .device import choose_device, describe_device, set_cpu_threads
-from .ensemble import combine
 from .errors import RssglError
 from .losses import RssglLoss
 from .model import RSSGL, RssglConfig, auto_kernel
 from .model_checks import Damaged, checked_model_contents, checked_spectral
 from .normalization import band_statistics, check_cube, normalize_cube
 from .palette import default_colors
+from .pool import PoolSettings
 from .sampling import HBMinibatchSampler, validation_split
 from .scene_tensors import class_index, index_map, padded_input, unlabelled_spectra
 from .spectral import fit_spectral
@@ -80,6 +80,9 @@ class RssglClassifier:
     Cubes are float (B, H, W) arrays, labels (H, W) integer arrays with 0 = unlabelled. Class
     values may be sparse (e.g. 1, 10..14); outputs use the original values and 0 for nodata.
     """
+
+    #: How RSSGL and the spectral model are pooled (fit sets it, cross-validation may replace it: use_pool).
+    pool_: PoolSettings = PoolSettings()
 
     def __init__(self, config_overrides: dict | None = None, params: TrainingParams | None = None):
         self.config_overrides = config_overrides
@@ -243,15 +246,13 @@ class RssglClassifier:
                 unlabelled = unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
         model.eval()
         self.spectral_ = None
-        self.blend_weight_ = 1.0
-        self.rssgl_temperature_ = 1.0
-        self.spectral_temperature_ = 1.0
+        self.pool_ = PoolSettings()
         if spectra is not None:
             self.spectral_ = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
             if self.spectral_.pseudo_labels:
                 log.info("Spectral model self-trained with %d unlabelled pixels it was surest of.",
                          self.spectral_.pseudo_labels)
-            self.blend_weight_ = float(p.blend_weight)
+            self.pool_ = PoolSettings(weight=float(p.blend_weight))
         self.model_ = model
         self.config_ = config
         self.params_ = p
@@ -391,25 +392,20 @@ class RssglClassifier:
     # ------------------------------------------------------------------ predict
     def predict_proba(self, cube: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (K, H, W) float32 (RSSGL's softmax pooled with the spectral model's, as
-        ``blend_weight_`` says); all 0 at invalid pixels."""
+        ``pool_`` says); all 0 at invalid pixels."""
         rssgl, spectral, valid = self._components(cube, valid)
-        if spectral is None or (self.blend_weight_ >= 1.0 and self.rssgl_temperature_ == 1.0):
+        if spectral is None or self.pool_.rssgl_as_trained:
             return rssgl
-        pooled = combine(torch.from_numpy(rssgl), torch.from_numpy(spectral), self.blend_weight_, dim=0,
-                         temperature=self.rssgl_temperature_,
-                         spectral_temperature=getattr(self, "spectral_temperature_", 1.0)).numpy()
+        pooled = self.pool_.pooled(torch.from_numpy(rssgl), torch.from_numpy(spectral), dim=0).numpy()
         pooled[:, ~valid] = 0.0
         return pooled
 
-    def use_combination(self, weight: float, temperature: float = 1.0, spectral_temperature: float = 1.0) -> None:
-        """Pool RSSGL and the spectral model with RSSGL weighted ``weight`` and calibrated by ``temperature``,
-        the spectral model by ``spectral_temperature`` (what cross-validation chose:
-        core.ensemble.cross_validate_blend)."""
+    def use_pool(self, pool: PoolSettings) -> None:
+        """Pool RSSGL and the spectral model as ``pool`` says (what cross-validation chose:
+        core.ensemble.cross_validate_blend); without a spectral model RSSGL stays alone, with its temperature."""
         if getattr(self, "spectral_", None) is None:
-            weight, spectral_temperature = 1.0, 1.0
-        self.blend_weight_ = float(weight)
-        self.rssgl_temperature_ = float(temperature)
-        self.spectral_temperature_ = float(spectral_temperature)
+            pool = PoolSettings(1.0, pool.temperature, 1.0)
+        self.pool_ = pool
 
     def component_probabilities_at(self, cube: np.ndarray | WindowedScene, valid: np.ndarray | None,
                                    pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -493,9 +489,9 @@ class RssglClassifier:
             "train_seconds": float(self.train_seconds_),
             "fine_tuned_from": self.fine_tuned_from_,
             "spectral": self.spectral_.meta() if getattr(self, "spectral_", None) is not None else None,
-            "blend_weight": float(getattr(self, "blend_weight_", 1.0)),
-            "rssgl_temperature": float(getattr(self, "rssgl_temperature_", 1.0)),
-            "spectral_temperature": float(getattr(self, "spectral_temperature_", 1.0)),
+            "blend_weight": float(self.pool_.weight),
+            "rssgl_temperature": float(self.pool_.temperature),
+            "spectral_temperature": float(self.pool_.spectral_temperature),
             "versions": {"torch": torch.__version__, "numpy": np.__version__, "plugin": plugin_version},
             "created": getattr(self, "created_", None) or _dt.datetime.now(_dt.UTC).isoformat(),
         }
@@ -528,7 +524,7 @@ class RssglClassifier:
         spectral_state = {k: state.pop(k) for k in list(state) if k.startswith("spectral.")}
         try:
             config, fields_ = checked_model_contents(meta, state)
-            spectral, blend, temperature, spectral_temperature = checked_spectral(meta, spectral_state, config)
+            spectral, pool = checked_spectral(meta, spectral_state, config)
         except Damaged as exc:
             raise RssglError(
                 f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
@@ -546,9 +542,7 @@ class RssglClassifier:
         obj = cls(params=fields_["params"])
         obj.model_ = model.to(dev).eval()
         obj.spectral_ = spectral.to(dev) if spectral is not None else None
-        obj.blend_weight_ = blend
-        obj.rssgl_temperature_ = temperature
-        obj.spectral_temperature_ = spectral_temperature
+        obj.pool_ = pool
         obj.config_ = config
         obj.params_ = fields_["params"]
         obj.classes_ = np.asarray(meta["class_values"], dtype=np.int64)

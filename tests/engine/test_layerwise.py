@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rssgl_qgis.core import host_memory, inference, layerwise
+from rssgl_qgis.core.ensemble import PoolSettings
 from rssgl_qgis.core.errors import Cancelled
 from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled
 from rssgl_qgis.core.model import RSSGL, ConvLSTM3d, RssglConfig
@@ -24,8 +25,7 @@ def _predictor(kernel=(3, 5, 5), spectral=False) -> TilePredictor:
     if spectral:
         rng = np.random.default_rng(1)
         p.spectral = fit_spectral(rng.normal(size=(30, 6)), np.repeat(np.arange(3), 10), seed=0)
-        p.blend_weight = 0.5
-        p.rssgl_temperature = 2.0
+        p.pool = PoolSettings(weight=0.5, temperature=2.0)
     return p
 
 

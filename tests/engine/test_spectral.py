@@ -9,6 +9,7 @@ import torch
 from rssgl_qgis.core import spectral
 from rssgl_qgis.core.ensemble import (
     BLEND_CANDIDATES,
+    PoolSettings,
     _fit_temperature,
     blend_label,
     combine,
@@ -92,10 +93,16 @@ def test_combine_is_exact_at_the_ends_and_normalised_between():
     both = combine(a, b, 0.25, dim=0, temperature=3.0, spectral_temperature=1.5)
     torch.testing.assert_close(both, torch.softmax(0.25 / 3.0 * torch.log(a) + 0.75 / 1.5 * torch.log(b), 0))
     assert blend_label(1.0) == "RSSGL" and "spectral" in blend_label(0.0) and "0.5" in blend_label(0.5)
+    settings = PoolSettings(0.25, 3.0, 1.5)
+    assert torch.equal(settings.pooled(a, b, dim=0), both) and settings.label == blend_label(0.25)
+    assert PoolSettings().rssgl_as_trained and not PoolSettings(1.0, 2.0).rssgl_as_trained
+    assert torch.equal(PoolSettings().pooled(a, b, dim=0), a)
 
 
 class _FakeClassifier:
     """Stands in for RssglClassifier: RSSGL 'knows' the left half, the spectral model the right half."""
+
+    pool_ = PoolSettings()  # RSSGL alone, as trained (what a classifier holds before cross-validation)
 
     def fit(self, cube, train, valid=None, progress=None, **_):
         self.classes_ = np.unique(train[train > 0])
@@ -139,12 +146,12 @@ def test_cross_validation_scores_every_candidate_and_chooses_the_better_pool():
     # RSSGL alone is right on the left half only; the spectral model alone only on the right half
     assert by_weight[1.0].summary["oa"] <= 0.75 and by_weight[0.0].summary["oa"] <= 0.75
     assert choice.chosen.summary["oa"] == max(c.summary["oa"] for c in choice.candidates) == pytest.approx(1.0)
-    assert 0.0 < choice.weight < 1.0 and choice.temperature >= 1.0
+    assert 0.0 < choice.pool.weight < 1.0 and choice.pool.temperature >= 1.0
     assert any("<- chosen" in m for m in logs)
     # both models calibrated on the same held-out pixels, never sharpened
     index = torch.from_numpy(np.searchsorted(kept["classes"], kept["reference"]))
-    assert choice.spectral_temperature == _fit_temperature(torch.from_numpy(kept["spectral"]), index) >= 1.0
-    assert kept["spectral_temperature"] == choice.spectral_temperature
+    assert choice.pool.spectral_temperature == _fit_temperature(torch.from_numpy(kept["spectral"]), index) >= 1.0
+    assert kept["spectral_temperature"] == choice.pool.spectral_temperature
     assert any("the spectral model's" in m and "Calibrated" in m for m in logs)
     assert cross_validate_blend(make, np.zeros((2, 12, 12), np.float32), np.ones((12, 12), bool), truth,
                                 np.where(truth > 0, truth, 0), 3) is None  # one sample per class: nothing to test

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rssgl_qgis.core.errors import Cancelled, RssglError
+from rssgl_qgis.core.pool import PoolSettings
 from rssgl_qgis.core.sampling import percent_split
 from rssgl_qgis.core.training import PAPER_LABEL, RssglClassifier, TrainingParams
 
@@ -210,29 +211,35 @@ def test_the_spectral_model_is_fitted_pooled_and_saved(tmp_path):
     cube, labels = _scene(seed=3)
     train, _ = percent_split(labels, 10, seed=0)
     clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train)
-    assert clf.spectral_ is not None and clf.blend_weight_ == 0.5 and clf.rssgl_temperature_ == 1.0
+    assert clf.spectral_ is not None and clf.pool_ == PoolSettings(weight=0.5)
     rssgl, spec = clf.component_probabilities(cube)
     np.testing.assert_allclose(spec.sum(0), 1.0, rtol=1e-5)
     pooled = clf.predict_proba(cube)
     assert not np.allclose(pooled, rssgl) and not np.allclose(pooled, spec)
-    clf.use_combination(0.0)
+    clf.use_pool(PoolSettings(weight=0.0))
     np.testing.assert_allclose(clf.predict_proba(cube), spec, atol=1e-6)
-    clf.use_combination(0.0, 1.0, 2.0)  # the spectral model alone, flattened: the same classes, less certain
+    clf.use_pool(PoolSettings(0.0, 1.0, 2.0))  # the spectral model alone, flattened: the same classes, less certain
     flat = clf.predict_proba(cube)
     np.testing.assert_array_equal(flat.argmax(0), spec.argmax(0))
     assert flat.max(0).mean() < spec.max(0).mean()
-    clf.use_combination(0.75, 2.5, 1.6)
+    clf.use_pool(PoolSettings(0.75, 2.5, 1.6))
     path = tmp_path / "pooled.rssgl"
     clf.save(path)
     back = RssglClassifier.load(path, device="cpu")
-    assert back.blend_weight_ == 0.75 and back.rssgl_temperature_ == 2.5 and back.spectral_temperature_ == 1.6
+    assert back.pool_ == PoolSettings(0.75, 2.5, 1.6)
     np.testing.assert_allclose(back.predict_proba(cube), clf.predict_proba(cube), atol=1e-5)
 
 
 def test_paper_mode_is_rssgl_alone(fitted):
     clf = fitted[0]
-    assert clf.spectral_ is None and clf.blend_weight_ == 1.0
+    assert clf.spectral_ is None and clf.pool_.weight == 1.0
     assert clf.metadata()["spectral"] is None
+    kept = clf.pool_
+    try:  # without a spectral model a chosen pool keeps RSSGL alone, with the chosen temperature
+        clf.use_pool(PoolSettings(0.25, 2.0, 1.5))
+        assert clf.pool_ == PoolSettings(1.0, 2.0, 1.0)
+    finally:
+        clf.use_pool(kept)
 
 
 def test_model_files_without_a_spectral_model_still_load(fitted, tmp_path):
@@ -246,7 +253,7 @@ def test_model_files_without_a_spectral_model_still_load(fitted, tmp_path):
         meta.pop(key)
     save_model(tmp_path / "old.rssgl", state, meta)
     old = RssglClassifier.load(tmp_path / "old.rssgl", device="cpu")
-    assert old.spectral_ is None and old.blend_weight_ == 1.0 and old.spectral_temperature_ == 1.0
+    assert old.spectral_ is None and old.pool_ == PoolSettings()
     np.testing.assert_allclose(old.predict_proba(fitted[2]), clf.predict_proba(fitted[2]), atol=1e-6)
 
 
@@ -284,7 +291,7 @@ def test_tiled_prediction_pools_the_spectral_model_like_the_whole_scene():
     cube, labels = _scene(32, 32, seed=6)
     train, _ = percent_split(labels, 10, seed=0)
     clf = RssglClassifier(TINY, _params(iterations=5)).fit(cube, train)
-    clf.use_combination(0.25, 3.0, 1.6)
+    clf.use_pool(PoolSettings(0.25, 3.0, 1.6))
     pred, _, proba, _ = predict_array_tiled(clf, cube, tile=32, halo=0, with_probabilities=True, scene_passes=0)
     np.testing.assert_allclose(proba, clf.predict_proba(cube), atol=1e-4)
     np.testing.assert_array_equal(pred, clf.predict(cube))
