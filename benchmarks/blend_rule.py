@@ -23,6 +23,7 @@ Three more views (each option's help says what it prints):
     python benchmarks/blend_rule.py --rescore SUITE_JSON,...   # the rule now on recorded runs (exact)
     python benchmarks/blend_rule.py --pools SUITE_JSON,...     # each pool's test OA, the per-seed best pool
     python benchmarks/blend_rule.py --calibrate DUMP_FOLDER    # the spectral model calibrated on the held-out pixels too
+    python benchmarks/blend_rule.py --saturated SUITE_JSON,... # rows whose every candidate was right on every held-out pixel
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibrate", action="store_true",
                     help="the dump is a folder of --dump files with test-pixel probabilities: the choice and the map "
                          "with the spectral model's temperature fitted on the held-out pixels too, as RSSGL's is")
+    ap.add_argument("--saturated", action="store_true",
+                    help="the dump is comma-separated suite JSON files: every row whose candidates were all right on "
+                         "every held-out pixel, the pool it used and its test OA next to the half pool's")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
                     help="with --calibrate: the lowest spectral temperature tried (the engine's: 1)")
     args = ap.parse_args(argv)
@@ -110,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return pools([Path(p) for p in args.dump.split(",") if p])
     if args.rescore:
         return rescore([Path(p) for p in args.dump.split(",") if p])
+    if args.saturated:
+        return saturated_rows([Path(p) for p in args.dump.split(",") if p])
     if args.dump.endswith(".json"):
         return from_json(Path(args.dump))
     cells: dict[str, list[list[float]]] = {}
@@ -165,6 +171,29 @@ def rescore(paths: list[Path]) -> int:
         met = m[1] >= m[best] and sd[1] <= sd[best] + 0.5
         print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(4))
               + f" | {m[1] - m[best]:+.2f} ({'met' if met else 'NOT met'}) | {int(a[:, 4].sum())} |")
+    return 0
+
+
+def saturated_rows(paths: list[Path]) -> int:
+    """Rows whose candidates all classified every held-out pixel correctly (``ensemble.saturated``): the pool
+    the run used and its test OA, next to the test OA of DEFAULT_BLEND, the pool used without cross-validation
+    (recorded per weight, so exact for that run)."""
+    import json
+
+    from rssgl_qgis.core import ensemble
+
+    half = f"{ensemble.DEFAULT_BLEND:g}"
+    print("| file | scene | protocol | seed | pool used | its test OA | half pool's test OA | difference |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        for r in json.loads(path.read_text()).get("rows", []):  # other result files hold no suite rows
+            d = r["results"].get("default", {})
+            test = d.get("test_by_weight", {})
+            if "cv_gain_se" not in d or half not in test or not ensemble.saturated(recorded_candidates(d)):
+                continue
+            used = test[f"{float(d['weight']):g}"]
+            print(f"| {path.name} | {r['scene']} | {r['protocol']} | {r['seed']} | {float(d['weight']):g} | "
+                  f"{used:.2f} | {test[half]:.2f} | {test[half] - used:+.2f} |")
     return 0
 
 

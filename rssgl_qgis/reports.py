@@ -304,8 +304,10 @@ def _cross_validation_html(cv, classes: Sequence[ClassRow]) -> list[str]:
                    "The one with the best cross-validated log-likelihood is used for the map if it beats the "
                    "spectral model alone by more than one standard error (two for a combination at least 3/4 "
                    "RSSGL) and, if at least half RSSGL, gets as many held-out pixels right; otherwise the light "
-                   "combination (RSSGL x 0.25). With few samples the estimates are noisy, so RSSGL must earn its "
-                   "share. The accuracies above are the chosen one's.</p>")
+                   "combination (RSSGL x 0.25), or the default half-and-half combination where every candidate "
+                   "got every held-out pixel right (the folds cannot rank them then). With few samples the "
+                   "estimates are noisy, so RSSGL must earn its share. The accuracies above are the chosen "
+                   "one's.</p>")
         rows = [[_esc(c.label), _ci(c.summary["oa"], c.summary.get("oa_ci95")), _pct(c.summary["kappa"]),
                  _num(c.log_loss, 3), _num(getattr(c, "gain_se", float("nan")), 1),
                  "chosen" if c.weight == cv.pool.weight else ""] for c in candidates]

@@ -234,6 +234,29 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     assert ensemble._choose([_candidate(1.0, clear, base, sample)]) == 1.0
 
 
+def test_a_saturated_cross_validation_falls_back_to_the_default_pool():
+    """Every candidate right on every held-out pixel: no evidence either way, so the pool used without
+    cross-validation (DEFAULT_BLEND), not the light pool; a pool with the evidence it needs still wins."""
+    from rssgl_qgis.core import ensemble
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.001, 0.002, 40)  # tiny log-losses: every pixel right and confident
+    sample = np.arange(40)
+    noise = rng.normal(0, 0.0005, 40)
+    noise -= noise.mean()  # a gain of 0.00002 against a noise of 0.0005 per pixel: well under one standard error
+
+    def cands(oa):
+        return [_candidate(w, base - 0.00002 * (w > 0) + noise * (w > 0), base, sample, oa=oa)
+                for w in ensemble.BLEND_CANDIDATES]
+
+    assert all(c.gain_se < ensemble.SIGNIFICANCE for c in cands(1.0) if c.weight > 0)
+    assert ensemble.saturated(cands(1.0)) and not ensemble.saturated(cands(0.98))
+    assert ensemble._choose(cands(1.0)) == ensemble.DEFAULT_BLEND
+    assert ensemble._choose(cands(0.98)) == ensemble.FALLBACK  # some pixels wrong: the light pool as before
+    strong = [_candidate(0.75, base * 0.2, base, sample, oa=1.0)] + [c for c in cands(1.0) if c.weight != 0.75]
+    assert ensemble._choose(strong) == 0.75  # clear log-loss evidence still decides
+
+
 def test_pixels_of_one_sample_count_together_in_the_standard_error():
     """Repeating every pixel ten times inside its sample (a polygon's pixels are alike) must not make
     a gain look more certain than the same gain measured on the samples once."""
