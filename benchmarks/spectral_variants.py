@@ -12,6 +12,8 @@ self-training on the scene's unlabelled pixels):
   one class (a homogeneity filter, common in the literature);
 * ``+ mean 3x3`` / ``+ mean 5x5``: the spectrum concatenated with the mean spectrum of its neighbourhood
   (valid pixels only, each re-standardised): a spatial-spectral input;
+* ``CV radius``: the neighbourhood radius (0 = the plugin's input, 1, 2) the spectral model's own
+  cross-validation prefers (the lowest out-of-fold squared error of its first, labelled-only fit);
 * ``PCA 20``: the 20 leading principal components of the scene, whitened (noise bands weigh less).
 
 Seeds 100+ are exploration seeds; the report's seeds (0-11) are for the accuracy suite.
@@ -75,6 +77,29 @@ def _agreeing(model, x: np.ndarray, valid: np.ndarray, pool: np.ndarray) -> np.n
     return pool[ok.ravel().numpy()[pool]]
 
 
+_CV_ERRORS: list[float] = []
+
+
+def _first_cv_errors(reset: bool = False) -> list[float]:
+    """The lowest out-of-fold error of each settings search core.spectral ran since the last reset (the first
+    is the labelled-only fit's), recorded by wrapping spectral.choose_setting while a fit runs."""
+    from rssgl_qgis.core import spectral
+
+    if reset:
+        spectral.choose_setting = getattr(spectral.choose_setting, "wrapped", spectral.choose_setting)
+        _CV_ERRORS.clear()
+        return _CV_ERRORS
+    original = getattr(spectral.choose_setting, "wrapped", spectral.choose_setting)
+
+    def recording(err):
+        _CV_ERRORS.append(float(err.min()))
+        return original(err)
+
+    recording.wrapped = original
+    spectral.choose_setting = recording
+    return _CV_ERRORS
+
+
 def variants() -> dict[str, Callable]:
     """name -> fit(d, pool, seed) returning (model, test inputs) for the split ``d`` of pixel_split."""
     import torch
@@ -108,8 +133,20 @@ def variants() -> dict[str, Callable]:
             return plain(d, pool, seed, x)
         return fit
 
+    def cv_radius(d, pool, seed):
+        fits = []
+        for radius in (0, 1, 2):
+            x = d["flat"] if radius == 0 else \
+                np.concatenate([d["flat"], neighbourhood_mean(d["flat"], d["valid"], radius)], 1) / np.sqrt(2.0)
+            errors = _first_cv_errors()
+            model, x_test = plain(d, pool, seed, x)
+            fits.append((errors[0] if errors else float("inf"), model, x_test))
+            _first_cv_errors(reset=True)
+        best = min(fits, key=lambda f: f[0])
+        return best[1], best[2]
+
     return {"plugin": plain, "two rounds": two_rounds, "agreeing pseudo-labels": agreeing,
-            "+ mean 3x3": with_mean(1), "+ mean 5x5": with_mean(2),
+            "+ mean 3x3": with_mean(1), "+ mean 5x5": with_mean(2), "CV radius": cv_radius,
             "PCA 20": lambda d, pool, seed: plain(d, pool, seed, whitened_pca(d["flat"], d["valid"], 20))}
 
 
