@@ -296,9 +296,10 @@ def cross_validate_blend(
     result = BlendSelection(folds=used, class_values=present, candidates=candidates,
                             pool=PoolSettings(chosen, temperature, spectral_temperature), untested=untested,
                             seconds=time.perf_counter() - started)
-    if ps is not None and saturated(candidates) and chosen == DEFAULT_BLEND:
-        log("info", "Every candidate classified every held-out pixel correctly, so the cross-validation cannot "
-                    f"rank them: the map uses the default combination ({blend_label(DEFAULT_BLEND)}).")
+    if ps is not None and saturated(candidates):
+        log("info", "Every candidate classified every held-out pixel correctly, so their accuracies cannot rank "
+                    "them: a combination needs clear log-loss evidence, and without it the default combination "
+                    f"({blend_label(DEFAULT_BLEND)}) is used.")
     if ps is not None:
         log("info", f"Calibrated on the held-out pixels: RSSGL's temperature {temperature:.2f}, the spectral model's "
                     f"{spectral_temperature:.2f} (1 = as trained; higher = less confident).")

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rssgl_qgis.core import host_memory, inference, layerwise
-from rssgl_qgis.core.ensemble import PoolSettings
 from rssgl_qgis.core.errors import Cancelled
 from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled
 from rssgl_qgis.core.model import RSSGL, ConvLSTM3d, RssglConfig
+from rssgl_qgis.core.pool import PoolSettings
 from rssgl_qgis.core.spectral import fit_spectral
 
 
