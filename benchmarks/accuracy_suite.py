@@ -30,6 +30,7 @@ Methods:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -123,13 +124,7 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
     import torch
 
-    from rssgl_qgis.core.ensemble import (
-        BLEND_CANDIDATES,
-        DEFAULT_BLEND,
-        PoolSettings,
-        combine,
-        cross_validate_blend,
-    )
+    from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, DEFAULT_BLEND, PoolSettings, cross_validate_blend
     from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 
     cube, valid = scene["cube"], scene["valid"]
@@ -146,13 +141,14 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     clf = make().fit(cube, train, valid=valid)
     t_fit = time.perf_counter() - t1
     pool = choice.pool if choice is not None else PoolSettings(weight=DEFAULT_BLEND)
-    weight, temperature, spectral_temperature = pool.weight, pool.temperature, pool.spectral_temperature
     pr, ps = clf.component_probabilities(cube, valid)
     pr_t, ps_t = torch.from_numpy(pr), torch.from_numpy(ps)
+
+    def predicted(settings: PoolSettings) -> np.ndarray:
+        return clf.classes_[settings.pooled(pr_t, ps_t, dim=0).argmax(0).numpy()]
+
     m = test > 0  # every candidate's test OA (for the study of the choice rule, benchmarks/blend_rule.py)
-    tested = {f"{w:g}": float(100 * (clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=temperature,
-                                                          spectral_temperature=spectral_temperature)
-                                                .argmax(0).numpy()][m] == test[m]).mean())
+    tested = {f"{w:g}": float(100 * (predicted(dataclasses.replace(pool, weight=w))[m] == test[m]).mean())
               for w in BLEND_CANDIDATES}
     if dump and kept:  # the cross-validation's held-out pixels too
         kept["test_oa"] = np.array([tested[f"{w:g}"] for w in BLEND_CANDIDATES])
@@ -164,15 +160,15 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
         Path(dump).mkdir(parents=True, exist_ok=True)
         np.savez_compressed(Path(dump) / f"{scene.get('name', 'scene')}_{seed}.npz",
                             **{k: v for k, v in kept.items() if v is not None})
-    for method, w, t, t_s in (("default", weight, temperature, spectral_temperature), ("rssgl", 1.0, 1.0, 1.0),
-                              ("spectral", 0.0, 1.0, 1.0), ("blend", DEFAULT_BLEND, 1.0, 1.0)):
-        pred = clf.classes_[combine(pr_t, ps_t, w, dim=0, temperature=t, spectral_temperature=t_s).argmax(0).numpy()]
+    for method, settings in (("default", pool), ("rssgl", PoolSettings()), ("spectral", PoolSettings(weight=0.0)),
+                             ("blend", PoolSettings(weight=DEFAULT_BLEND))):
+        pred = predicted(settings)
         extra = {"seconds": t_cv + t_fit, "fit_seconds": t_fit, "epochs": len(clf.history_)} if method == "default" \
             else {}
         if method == "default":
-            extra["weight"] = weight
-            extra["temperature"] = temperature
-            extra["spectral_temperature"] = spectral_temperature
+            extra["weight"] = pool.weight
+            extra["temperature"] = pool.temperature
+            extra["spectral_temperature"] = pool.spectral_temperature
             if choice is not None:
                 extra["cv"] = {f"{c.weight:g}": 100 * c.summary["oa"] for c in choice.candidates}
                 extra["cv_log_loss"] = {f"{c.weight:g}": c.log_loss for c in choice.candidates}

@@ -22,7 +22,8 @@ Seeds 100+ are exploration seeds; the report's seeds (0-11) are for the accuracy
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,27 +78,30 @@ def _agreeing(model, x: np.ndarray, valid: np.ndarray, pool: np.ndarray) -> np.n
     return pool[ok.ravel().numpy()[pool]]
 
 
-_CV_ERRORS: list[float] = []
-
-
-def _first_cv_errors(reset: bool = False) -> list[float]:
-    """The lowest out-of-fold error of each settings search core.spectral ran since the last reset (the first
-    is the labelled-only fit's), recorded by wrapping spectral.choose_setting while a fit runs."""
+@contextmanager
+def recorded_cv_errors() -> Iterator[list[float]]:
+    """The lowest out-of-fold error of each settings search core.spectral runs inside the block (the first is
+    the labelled-only fit's), recorded by wrapping spectral.choose_setting, which is restored on exit."""
     from rssgl_qgis.core import spectral
 
-    if reset:
-        spectral.choose_setting = getattr(spectral.choose_setting, "wrapped", spectral.choose_setting)
-        _CV_ERRORS.clear()
-        return _CV_ERRORS
-    original = getattr(spectral.choose_setting, "wrapped", spectral.choose_setting)
+    original, errors = spectral.choose_setting, []
 
     def recording(err):
-        _CV_ERRORS.append(float(err.min()))
+        errors.append(float(err.min()))
         return original(err)
 
-    recording.wrapped = original
     spectral.choose_setting = recording
-    return _CV_ERRORS
+    try:
+        yield errors
+    finally:
+        spectral.choose_setting = original
+
+
+def with_neighbourhood(d: dict, radius: int) -> np.ndarray:
+    """The spectra of split ``d`` with their neighbourhood mean appended (radius 0: the spectra alone)."""
+    if radius == 0:
+        return d["flat"]
+    return np.concatenate([d["flat"], neighbourhood_mean(d["flat"], d["valid"], radius)], 1) / np.sqrt(2.0)
 
 
 def variants() -> dict[str, Callable]:
@@ -128,20 +132,14 @@ def variants() -> dict[str, Callable]:
         return plain(d, _agreeing(first, x, d["valid"], pool), seed)
 
     def with_mean(radius):
-        def fit(d, pool, seed):
-            x = np.concatenate([d["flat"], neighbourhood_mean(d["flat"], d["valid"], radius)], 1) / np.sqrt(2.0)
-            return plain(d, pool, seed, x)
-        return fit
+        return lambda d, pool, seed: plain(d, pool, seed, with_neighbourhood(d, radius))
 
     def cv_radius(d, pool, seed):
         fits = []
         for radius in (0, 1, 2):
-            x = d["flat"] if radius == 0 else \
-                np.concatenate([d["flat"], neighbourhood_mean(d["flat"], d["valid"], radius)], 1) / np.sqrt(2.0)
-            errors = _first_cv_errors()
-            model, x_test = plain(d, pool, seed, x)
+            with recorded_cv_errors() as errors:
+                model, x_test = plain(d, pool, seed, with_neighbourhood(d, radius))
             fits.append((errors[0] if errors else float("inf"), model, x_test))
-            _first_cv_errors(reset=True)
         best = min(fits, key=lambda f: f[0])
         return best[1], best[2]
 
