@@ -10,7 +10,8 @@ import os
 
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction
+
+from ..qgis_compat import QAction
 
 __all__ = ["RssglDesktop"]
 

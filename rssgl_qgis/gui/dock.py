@@ -19,13 +19,13 @@ from qgis.core import (
     QgsProviderRegistry,
     QgsRasterLayer,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import QDir
 from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QFileDialog, QInputDialog, QListWidgetItem
 
+from ..qgis_compat import GEOMETRY_POINT
 from . import rendering, results, training_layer
 from .dock_ui import build_dock_ui
 from .settings import Setting
@@ -134,7 +134,7 @@ class RssglDockWidget(QgsDockWidget):
             self._samples_layer.rendererChanged.connect(self._on_renderer_changed)
             self._samples_layer.editingStarted.connect(self._update_buttons)
             self._samples_layer.editingStopped.connect(self._update_buttons)
-        points = self._samples_layer is not None and self._samples_layer.geometryType() == QgsWkbTypes.PointGeometry
+        points = self._samples_layer is not None and self._samples_layer.geometryType() == GEOMETRY_POINT
         if getattr(self, "draw_button", None) is not None:
             self.draw_button.setText(self.tr("Draw points") if points else self.tr("Draw polygon"))
         self.refresh_classes()

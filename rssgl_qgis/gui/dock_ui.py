@@ -30,7 +30,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .compat import layer_filters
+from ..qgis_compat import layer_filters
 
 if TYPE_CHECKING:
     from .dock import RssglDockWidget

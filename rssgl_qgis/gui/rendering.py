@@ -15,12 +15,12 @@ from qgis.core import (
     QgsMultiBandColorRenderer,
     QgsProviderRegistry,
     QgsRasterLayer,
-    QgsRasterMinMaxOrigin,
     QgsSingleBandGrayRenderer,
 )
 
 from ..core.band_selection import true_colour_bands
 from ..io.raster import raster_info
+from ..qgis_compat import RANGE_LIMIT_CUMULATIVE_CUT
 
 __all__ = ["has_default_renderer", "apply_true_colour"]
 
@@ -55,7 +55,8 @@ def apply_true_colour(layer: QgsRasterLayer | None) -> tuple[int, int, int] | No
         return None
     renderer = QgsMultiBandColorRenderer(layer.dataProvider(), *bands)
     layer.setRenderer(renderer)
-    layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut)
+    layer.setContrastEnhancement(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
+                                 RANGE_LIMIT_CUMULATIVE_CUT)
     layer.setCustomProperty(PROPERTY, True)
     layer.triggerRepaint()
     return bands

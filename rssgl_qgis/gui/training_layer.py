@@ -18,7 +18,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
     QgsDefaultValue,
-    QgsEditFormConfig,
     QgsFeatureRequest,
     QgsField,
     QgsFields,
@@ -27,13 +26,12 @@ from qgis.core import (
     QgsSymbol,
     QgsVectorFileWriter,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
 from ..core.palette import default_colors
-from .compat import field_type
+from ..qgis_compat import FORM_SUPPRESS_ON, WKB_MULTIPOLYGON, field_type
 
 __all__ = [
     "rename_in_features",
@@ -91,7 +89,7 @@ def create_training_layer(path: str, crs: QgsCoordinateReferenceSystem, name: st
     options.driverName = "GPKG"
     options.layerName = LAYER_NAME
     writer = QgsVectorFileWriter.create(
-        path, fields, QgsWkbTypes.MultiPolygon, crs, QgsCoordinateTransformContext(), options
+        path, fields, WKB_MULTIPOLYGON, crs, QgsCoordinateTransformContext(), options
     )
     if writer.hasError() != QgsVectorFileWriter.WriterError.NoError:
         message = writer.errorMessage()
@@ -106,7 +104,7 @@ def create_training_layer(path: str, crs: QgsCoordinateReferenceSystem, name: st
             QCoreApplication.translate("TrainingLayer", "The new training layer {0} could not be opened.").format(path)
         )
     config = layer.editFormConfig()
-    config.setSuppress(QgsEditFormConfig.SuppressOn)
+    config.setSuppress(FORM_SUPPRESS_ON)
     layer.setEditFormConfig(config)
     apply_classes(layer, CLASS_ID_FIELD, [])
     return layer

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -16,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..qgis_compat import FIELD_ANY, SOURCE_VECTOR_POINT, SOURCE_VECTOR_POLYGON
 from .base import FeedbackAdapter, RssglAlgorithm
 
 
@@ -42,10 +42,10 @@ class AssessAccuracyAlgorithm(RssglAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Classification")))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.REFERENCE, self.tr("Reference samples (polygons or points)"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=True))
+            [SOURCE_VECTOR_POLYGON, SOURCE_VECTOR_POINT], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.REFERENCE_FIELD, self.tr("Reference class field"), parentLayerParameterName=self.REFERENCE,
-            type=QgsProcessingParameterField.Any, optional=True))
+            type=FIELD_ANY, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.REFERENCE_RASTER, self.tr("Reference as a label raster"), optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -20,6 +20,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
+from ..qgis_compat import PARAMETER_FLAG_ADVANCED
 
 from ..resources import icon_path
 from . import help as help_texts
@@ -136,7 +137,7 @@ class RssglAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
         """Mark ``parameter`` as advanced (collapsed in the dialog, still wireable in the modeler)."""
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        parameter.setFlags(parameter.flags() | PARAMETER_FLAG_ADVANCED)
         return parameter
 
     def raster_path(self, parameters: dict, name: str, context: QgsProcessingContext,

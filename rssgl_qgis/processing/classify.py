@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from qgis.core import (
-    QgsMapLayer,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -18,6 +17,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
+from ..qgis_compat import LAYER_RASTER
 from .base import FeedbackAdapter, RssglAlgorithm
 from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 
@@ -99,7 +99,7 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
         mask_path = None
         mask_layer = self.parameterAsLayer(parameters, self.MASK, context)
         if mask_layer is not None:
-            if mask_layer.type() == QgsMapLayer.RasterLayer:
+            if mask_layer.type() == LAYER_RASTER:
                 mask_path = self.layer_file(mask_layer, mask_layer.name())
             else:
                 vector = self.vector_file(parameters, self.MASK, context, feedback) if self.parameterAsSource(

@@ -26,6 +26,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
+from ..qgis_compat import SHADER_INTERPOLATED
+
 
 @dataclass(frozen=True)
 class Category:
@@ -80,7 +82,7 @@ def apply_classification_style(layer: QgsRasterLayer, categories: list[Category]
 def apply_confidence_style(layer: QgsRasterLayer) -> None:
     """A red (unsure) to green (sure) ramp over 0-1 for the confidence raster."""
     ramp = QgsColorRampShader(0.0, 1.0)
-    ramp.setColorRampType(QgsColorRampShader.Interpolated)
+    ramp.setColorRampType(SHADER_INTERPOLATED)
     ramp.setColorRampItemList([
         QgsColorRampShader.ColorRampItem(0.0, QColor(215, 25, 28), "0 (unsure)"),
         QgsColorRampShader.ColorRampItem(0.5, QColor(255, 255, 191), "0.5"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -22,6 +21,7 @@ from qgis.core import (
 )
 
 from ..workflow import MAX_CV_FOLDS
+from ..qgis_compat import FIELD_ANY, NUMBER_DOUBLE, NUMBER_INTEGER, SOURCE_VECTOR_POINT, SOURCE_VECTOR_POLYGON
 from .base import FeedbackAdapter, RssglAlgorithm
 from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 
@@ -67,22 +67,22 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster")))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SAMPLES, self.tr("Training samples (polygons or points)"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=True))
+            [SOURCE_VECTOR_POLYGON, SOURCE_VECTOR_POINT], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.CLASS_FIELD, self.tr("Class field"), parentLayerParameterName=self.SAMPLES,
-            type=QgsProcessingParameterField.Any, optional=True))
+            type=FIELD_ANY, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.SAMPLES_RASTER, self.tr("Training samples as a label raster"), optional=True))
         share = QgsProcessingParameterNumber(
             self.VALIDATION_SHARE, self.tr("Validation share (0 = train on every sample pixel)"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0, maxValue=0.5)
+            NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0, maxValue=0.5)
         share.setMetadata({"widget_wrapper": {"decimals": 2}})
         self.addParameter(self.advanced(share))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
-            self.ITERATIONS, self.tr("Iterations"), QgsProcessingParameterNumber.Integer,
+            self.ITERATIONS, self.tr("Iterations"), NUMBER_INTEGER,
             defaultValue=600, minValue=1, maxValue=100000)))
         rate = QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double,
+            self.LEARNING_RATE, self.tr("Learning rate"), NUMBER_DOUBLE,
             defaultValue=0.005, minValue=1e-6, maxValue=1.0)
         rate.setMetadata({"widget_wrapper": {"decimals": 6}})
         self.addParameter(self.advanced(rate))
@@ -90,10 +90,10 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             self.KERNEL, self.tr("ConvLSTM kernel"),
             options=[self.tr("Auto (from the raster size)"), "3x3x3", "3x5x5"], defaultValue=0)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
-            self.STAT_LOSS_WEIGHT, self.tr("Statistical-loss weight"), QgsProcessingParameterNumber.Double,
+            self.STAT_LOSS_WEIGHT, self.tr("Statistical-loss weight"), NUMBER_DOUBLE,
             defaultValue=0.001, minValue=0.0, maxValue=10.0)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
-            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer,
+            self.SEED, self.tr("Random seed"), NUMBER_INTEGER,
             defaultValue=2333, minValue=0)))
         self.addParameter(self.advanced(QgsProcessingParameterEnum(
             self.DEVICE, self.tr("Device"), options=[self.tr("Auto (GPU when available)"), "CUDA", "CPU"],
@@ -105,11 +105,11 @@ class TrainRssglAlgorithm(RssglAlgorithm):
                      self.tr("Windows around the samples (memory independent of the raster size)")],
             defaultValue=0)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
-            self.PATIENCE, self.tr("Early-stopping patience (epochs)"), QgsProcessingParameterNumber.Integer,
+            self.PATIENCE, self.tr("Early-stopping patience (epochs)"), NUMBER_INTEGER,
             defaultValue=5, minValue=1, maxValue=10000)))
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.CROSS_VALIDATION, self.tr("Cross-validation folds over whole samples (0 = none)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=3, minValue=0, maxValue=MAX_CV_FOLDS)))
+            NUMBER_INTEGER, defaultValue=3, minValue=0, maxValue=MAX_CV_FOLDS)))
         self.addParameter(self.advanced(QgsProcessingParameterString(
             self.BANDS, self.tr("Band selection (e.g. '1-129, 136-224', 'drop 130-135', '400-1340 nm'; empty = all)"),
             defaultValue="", optional=True)))

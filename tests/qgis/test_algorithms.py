@@ -46,7 +46,9 @@ def classification_facts(path: str) -> dict:
 
 
 def test_algorithms_are_registered_with_help_for_every_parameter(rssgl_provider):
-    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+    from qgis.core import QgsApplication
+
+    from rssgl_qgis.qgis_compat import PARAMETER_FLAG_ADVANCED
 
     registry = QgsApplication.processingRegistry()
     for algorithm_id, display in ALGORITHMS.items():
@@ -67,7 +69,7 @@ def test_algorithms_are_registered_with_help_for_every_parameter(rssgl_provider)
     train = registry.createAlgorithmById("rssgl:train")
     for name in ("ITERATIONS", "LEARNING_RATE", "KERNEL", "STAT_LOSS_WEIGHT", "SEED", "DEVICE", "PATIENCE",
                  "CROSS_VALIDATION", "BANDS", "DROP_WATER_VAPOUR"):
-        assert train.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagAdvanced, name
+        assert train.parameterDefinition(name).flags() & PARAMETER_FLAG_ADVANCED, name
     assert "VALIDATION_SHARE" in [d.name() for d in train.parameterDefinitions()]
 
 

@@ -74,12 +74,12 @@ class DesktopIface:
         self.bridge = QgsLayerTreeMapCanvasBridge(root, self.canvas)
         self.tree_view = QgsLayerTreeView()
         self.tree_model = QgsLayerTreeModel(root)  # referenced: the view does not own its model
-        self.tree_model.setFlag(QgsLayerTreeModel.AllowNodeChangeVisibility)  # check boxes, as in QGIS
+        self.tree_model.setFlag(QgsLayerTreeModel.Flag.AllowNodeChangeVisibility)  # check boxes, as in QGIS
         self.tree_view.setModel(self.tree_model)
         layers_dock = QDockWidget("Layers")
         layers_dock.setObjectName("Layers")
         layers_dock.setWidget(self.tree_view)
-        self.window.addDockWidget(Qt.LeftDockWidgetArea, layers_dock)
+        self.window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, layers_dock)
         self.toolbar = self.window.addToolBar("Plugins")
         self.raster_menu = self.window.menuBar().addMenu("&Raster")
         self.submenus: dict[str, object] = {}
@@ -196,7 +196,7 @@ def desktop(main_window, tmp_path):
     iface.bar.messages.clear()
     iface.canvas.setRenderFlag(False)
     dock = RssglDockWidget(iface, iface.window)
-    iface.addDockWidget(Qt.RightDockWidgetArea, dock)
+    iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     dock.output_widget.setFilePath(str(tmp_path / "runs"))
     dock.iterations_spin.setValue(10)
     dock.device_combo.setCurrentIndex(dock.device_combo.findData("cpu"))
@@ -550,7 +550,7 @@ def test_missing_inputs_are_explained(desktop):
 
 
 def test_editing_shortcuts_use_qgis_actions_when_present(desktop, raster_path, tmp_path):
-    from qgis.PyQt.QtWidgets import QAction
+    from rssgl_qgis.qgis_compat import QAction
 
     iface, dock = desktop
     open_raster(raster_path)
@@ -572,9 +572,9 @@ def test_editing_shortcuts_use_qgis_actions_when_present(desktop, raster_path, t
 def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_path, tmp_path):
     """Field survey points: the dock lists a point layer, offers to draw points, and trains from it."""
     pytest.importorskip("rssgl_qgis.io.classify_raster")
-    from qgis.core import QgsFeature, QgsField, QgsFields, QgsVectorFileWriter, QgsWkbTypes
+    from qgis.core import QgsFeature, QgsField, QgsFields, QgsVectorFileWriter
 
-    from rssgl_qgis.gui.compat import field_type
+    from rssgl_qgis.qgis_compat import WKB_POINT, field_type
 
     iface, dock = desktop
     raster = open_raster(raster_path)
@@ -582,7 +582,7 @@ def test_dock_trains_from_a_point_layer(desktop, small_network, scene, raster_pa
     fields = QgsFields()
     fields.append(QgsField("class_id", field_type("int")))
     path = str(tmp_path / "points.gpkg")
-    writer = QgsVectorFileWriter.create(path, fields, QgsWkbTypes.Point, raster.crs(),
+    writer = QgsVectorFileWriter.create(path, fields, WKB_POINT, raster.crs(),
                                         QgsProject.instance().transformContext(),
                                         QgsVectorFileWriter.SaveVectorOptions())
     rows, cols = np.nonzero(scene.polygon_labels > 0)
@@ -646,7 +646,7 @@ def test_choosing_a_hyperspectral_raster_shows_it_in_true_colour(desktop, tmp_pa
     renderer = layer.renderer()
     assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (23, 14, 6)  # 640, 550, 470 nm
     stretch = renderer.redContrastEnhancement()
-    assert stretch.contrastEnhancementAlgorithm() == QgsContrastEnhancement.StretchToMinimumMaximum
+    assert stretch.contrastEnhancementAlgorithm() == QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum
     assert 0.04 < stretch.minimumValue() < stretch.maximumValue() < 0.46
     assert "hyper shown in true colour: bands 23, 14, 6 as red, green, blue." in dock.log_view.toPlainText()
 

@@ -66,11 +66,13 @@ def test_label_raster_of_the_scene_is_styled_on_load(qgis_app, scene_paths):
 
 
 def test_training_polygons_open_with_class_fields(qgis_app, scene_paths):
-    from qgis.core import QgsVectorLayer, QgsWkbTypes
+    from qgis.core import QgsVectorLayer
+
+    from rssgl_qgis.qgis_compat import GEOMETRY_POLYGON
 
     layer = QgsVectorLayer(scene_paths["polygons"], "training", "ogr")
     assert layer.isValid()
-    assert layer.geometryType() == QgsWkbTypes.PolygonGeometry
+    assert layer.geometryType() == GEOMETRY_POLYGON
     fields = layer.fields()
     assert fields.indexOf("class_id") >= 0 and fields.indexOf("class_name") >= 0
     assert fields.field("class_id").typeName().lower().startswith("integer")

@@ -126,21 +126,21 @@ def render_classification(path: str, out_png: str, title: str) -> None:
     rendered = job.renderedImage()
 
     classes = layer.renderer().classes()
-    image = QImage(map_px + 320, map_px + 60, QImage.Format_ARGB32)
+    image = QImage(map_px + 320, map_px + 60, QImage.Format.Format_ARGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)
-    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.drawImage(10, 50, rendered)
     font = QFont("DejaVu Sans", 12)
     font.setBold(True)
     painter.setFont(font)
-    painter.drawText(QRectF(10, 10, map_px + 280, 30), Qt.AlignLeft | Qt.AlignVCenter, title)
+    painter.drawText(QRectF(10, 10, map_px + 280, 30), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
     painter.setFont(QFont("DejaVu Sans", 11))
     y = 60
     for entry in classes:
         painter.fillRect(QRectF(map_px + 30, y, 22, 16), entry.color)
         painter.drawRect(QRectF(map_px + 30, y, 22, 16))
-        painter.drawText(QRectF(map_px + 60, y - 3, 230, 22), Qt.AlignLeft | Qt.AlignVCenter,
+        painter.drawText(QRectF(map_px + 60, y - 3, 230, 22), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          f"{int(entry.value)}  {entry.label}")
         y += 26
     painter.end()
