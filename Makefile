@@ -20,8 +20,9 @@ setup: ## install QGIS 3.22 + GDAL (apt, skipped when present), .venv and pinned
 	$(PY) -m pip install -q -r requirements.txt
 	@$(PY) -c "import torch, qgis.core, osgeo; print('torch', torch.__version__, '| QGIS', qgis.core.Qgis.QGIS_VERSION)"
 
-lint:
+lint: ## ruff + the Qt 6 / QGIS 4 check (docs/QGIS4.md)
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/qt6_check.py
 
 # The Processing dialog screenshots run in a process of their own: after the rest of the suite, showing the
 # Train dialog crashed QGIS 3.22 with SIGFPE in 2 of 13 full runs (never in 15 runs on its own; cause not found).
