@@ -633,6 +633,18 @@
         <source>Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.</source>
         <translation>Auf jedem Pixel Ihrer Stichproben trainiert: {0} Klassen, trainierte Epochen: {1}, {2:.1f} s auf {3}.</translation>
     </message>
+    <message>
+        <source>Copy diagnostics</source>
+        <translation>Diagnose kopieren</translation>
+    </message>
+    <message>
+        <source>Put the versions of QGIS, Python, PyTorch, CUDA and the GPU, the plugin&apos;s folders and the last error on the clipboard, for a bug report.</source>
+        <translation>Die Versionen von QGIS, Python, PyTorch, CUDA und der GPU, die Ordner des Plugins und den letzten Fehler für einen Fehlerbericht in die Zwischenablage kopieren.</translation>
+    </message>
+    <message>
+        <source>Diagnostics copied to the clipboard.</source>
+        <translation>Diagnose in die Zwischenablage kopiert.</translation>
+    </message>
 </context>
 <context>
     <name>RssglHelp</name>
@@ -903,6 +915,90 @@
         <source>NVIDIA driver found, but its CUDA {0}.{1} is older than the CUDA builds of PyTorch need (12.6); installing the CPU build. Update the NVIDIA driver to train on the GPU.</source>
         <translation>NVIDIA-Treiber gefunden, aber seine CUDA-Version {0}.{1} ist älter, als die CUDA-Versionen von PyTorch benötigen (12.6); die CPU-Version wird installiert. Aktualisieren Sie den NVIDIA-Treiber, um auf der GPU zu trainieren.</translation>
     </message>
+    <message>
+        <source>This NVIDIA GPU (compute capability {0}.{1}) needs a driver with CUDA 12.8 or newer, but the driver reports CUDA {2}.{3}; installing the CPU build. Update the NVIDIA driver to train on the GPU.</source>
+        <translation>Diese NVIDIA-GPU (Compute Capability {0}.{1}) braucht einen Treiber mit CUDA 12.8 oder neuer, der Treiber meldet aber CUDA {2}.{3}; die CPU-Version wird installiert. Aktualisieren Sie den NVIDIA-Treiber, um auf der GPU zu trainieren.</translation>
+    </message>
+    <message>
+        <source>Linux on ARM: installing the CPU build.</source>
+        <translation>Linux auf ARM: Die CPU-Version wird installiert.</translation>
+    </message>
+    <message>
+        <source>Apple Silicon Mac: installing the standard build, which can train on the Apple GPU (MPS).</source>
+        <translation>Mac mit Apple Silicon: Die Standardversion wird installiert, die auf der Apple-GPU (MPS) trainieren kann.</translation>
+    </message>
+    <message>
+        <source>macOS {0}.{1}: PyTorch 2.12 and newer need macOS 14, so the last PyTorch for your macOS (2.11) is installed. Update macOS to get current versions.</source>
+        <translation>macOS {0}.{1}: PyTorch 2.12 und neuer brauchen macOS 14, daher wird die letzte PyTorch-Version für Ihr macOS (2.11) installiert. Aktualisieren Sie macOS, um aktuelle Versionen zu erhalten.</translation>
+    </message>
+    <message>
+        <source>Intel Mac: PyTorch stopped publishing builds for Intel Macs after version 2.2; installing PyTorch 2.2, which trains on the CPU.</source>
+        <translation>Intel-Mac: PyTorch veröffentlicht nach Version 2.2 keine Versionen für Intel-Macs mehr; PyTorch 2.2 wird installiert und trainiert auf der CPU.</translation>
+    </message>
+    <message>
+        <source>Intel Mac with Python {0}.{1}: the last PyTorch for Intel Macs (2.2) exists only for Python 3.8 to 3.12, so it cannot be installed into this QGIS. Train on a Windows or Linux computer, or use a QGIS whose Python is 3.12 or older.</source>
+        <translation>Intel-Mac mit Python {0}.{1}: Die letzte PyTorch-Version für Intel-Macs (2.2) gibt es nur für Python 3.8 bis 3.12, sie lässt sich daher nicht in dieses QGIS installieren. Trainieren Sie auf einem Windows- oder Linux-Rechner oder verwenden Sie ein QGIS mit Python 3.12 oder älter.</translation>
+    </message>
+    <message>
+        <source>Intel Mac: the last PyTorch for Intel Macs (2.2) was built for NumPy 1.x and cannot exchange data with the NumPy {0}.{1} of this QGIS. Train on a Windows or Linux computer, or on an Apple Silicon Mac.</source>
+        <translation>Intel-Mac: Die letzte PyTorch-Version für Intel-Macs (2.2) wurde für NumPy 1.x gebaut und kann keine Daten mit NumPy {0}.{1} dieses QGIS austauschen. Trainieren Sie auf einem Windows- oder Linux-Rechner oder auf einem Mac mit Apple Silicon.</translation>
+    </message>
+    <message>
+        <source>This QGIS is the Intel (x86-64) build running under Rosetta on an Apple Silicon Mac. PyTorch has no current build for it and cannot use the Apple GPU from it: install the Apple Silicon (arm64) build of QGIS from qgis.org, then install PyTorch again.</source>
+        <translation>Dieses QGIS ist die Intel-Version (x86-64), die unter Rosetta auf einem Mac mit Apple Silicon läuft. Dafür gibt es keine aktuelle PyTorch-Version, und die Apple-GPU ist von dort aus nicht nutzbar: Installieren Sie die Apple-Silicon-Version (arm64) von QGIS von qgis.org und danach PyTorch erneut.</translation>
+    </message>
+    <message>
+        <source>PyTorch publishes no build for {0} on {1}. Train on a Windows, Linux or macOS computer with an x86-64 or ARM processor.</source>
+        <translation>PyTorch veröffentlicht keine Version für {0} unter {1}. Trainieren Sie auf einem Windows-, Linux- oder macOS-Rechner mit x86-64- oder ARM-Prozessor.</translation>
+    </message>
+    <message>
+        <source>PyTorch is installed but Windows cannot load its libraries (WinError 1114 / c10.dll): the Microsoft Visual C++ Redistributable is missing or too old. Install it from {0}, then restart QGIS.</source>
+        <translation>PyTorch ist installiert, aber Windows kann seine Bibliotheken nicht laden (WinError 1114 / c10.dll): Das Microsoft Visual C++ Redistributable fehlt oder ist zu alt. Installieren Sie es von {0} und starten Sie QGIS dann neu.</translation>
+    </message>
+    <message>
+        <source>QGIS runs as {0}, which is not a Python interpreter, and no python.exe or python3 was found beside it. Open the OSGeo4W Shell (Windows Start menu) or a terminal and run the manual command there with &apos;python&apos; in place of the program name.</source>
+        <translation>QGIS läuft als {0}, das kein Python-Interpreter ist, und daneben wurde weder python.exe noch python3 gefunden. Öffnen Sie die OSGeo4W Shell (Windows-Startmenü) oder ein Terminal und führen Sie dort den manuellen Befehl mit &apos;python&apos; anstelle des Programmnamens aus.</translation>
+    </message>
+    <message>
+        <source>The folder {0} is in use (QGIS has loaded PyTorch from it). Restart QGIS, then try again.</source>
+        <translation>Der Ordner {0} ist in Benutzung (QGIS hat PyTorch daraus geladen). Starten Sie QGIS neu und versuchen Sie es dann erneut.</translation>
+    </message>
+    <message>
+        <source>The Python of this QGIS has no pip. Run &apos;{0} -m ensurepip --upgrade&apos; in a terminal (on macOS this may need administrator rights), then install again.</source>
+        <translation>Das Python dieses QGIS hat kein pip. Führen Sie &apos;{0} -m ensurepip --upgrade&apos; in einem Terminal aus (unter macOS sind dafür eventuell Administratorrechte nötig) und installieren Sie dann erneut.</translation>
+    </message>
+    <message>
+        <source>pip would have to replace the NumPy that QGIS uses; the installer never does that, because QGIS&apos;s own modules are built against it. Update QGIS, or install a PyTorch version that works with this NumPy (docs/INSTALL.md).</source>
+        <translation>pip müsste das NumPy ersetzen, das QGIS verwendet; das tut der Installer nie, weil die eigenen Module von QGIS dagegen gebaut sind. Aktualisieren Sie QGIS oder installieren Sie eine PyTorch-Version, die mit diesem NumPy funktioniert (docs/INSTALL.md).</translation>
+    </message>
+    <message>
+        <source>The folder {0} cannot be written (for example because it lies under Program Files). Set the environment variable RSSGL_DEPS_DIR to a folder you may write to (QGIS: Settings &gt; Options &gt; System &gt; Environment), restart QGIS and install again.</source>
+        <translation>In den Ordner {0} kann nicht geschrieben werden (etwa weil er unter Program Files liegt). Setzen Sie die Umgebungsvariable RSSGL_DEPS_DIR auf einen Ordner, in den Sie schreiben dürfen (QGIS: Einstellungen &gt; Optionen &gt; System &gt; Umgebung), starten Sie QGIS neu und installieren Sie erneut.</translation>
+    </message>
+    <message>
+        <source>The secure connection to the package index was refused (certificate check failed): a company proxy or an antivirus probably inspects HTTPS. Ask your IT for its root certificate and set the environment variable PIP_CERT to that file (QGIS: Settings &gt; Options &gt; System &gt; Environment), then install again. As a last resort add &apos;--trusted-host pypi.org --trusted-host files.pythonhosted.org --trusted-host download.pytorch.org&apos; to the manual command.</source>
+        <translation>Die sichere Verbindung zum Paketindex wurde abgelehnt (Zertifikatsprüfung fehlgeschlagen): Vermutlich prüft ein Firmen-Proxy oder ein Virenscanner HTTPS. Fragen Sie Ihre IT nach dessen Stammzertifikat, setzen Sie die Umgebungsvariable PIP_CERT auf diese Datei (QGIS: Einstellungen &gt; Optionen &gt; System &gt; Umgebung) und installieren Sie erneut. Als letzten Ausweg ergänzen Sie den manuellen Befehl um &apos;--trusted-host pypi.org --trusted-host files.pythonhosted.org --trusted-host download.pytorch.org&apos;.</translation>
+    </message>
+    <message>
+        <source>The connection through the proxy failed. Enter the proxy under QGIS: Settings &gt; Options &gt; Network (the installer hands it to pip), or set HTTPS_PROXY=http://user:password@proxy:port under Settings &gt; Options &gt; System &gt; Environment, then install again.</source>
+        <translation>Die Verbindung über den Proxy ist fehlgeschlagen. Tragen Sie den Proxy unter QGIS: Einstellungen &gt; Optionen &gt; Netzwerk ein (der Installer gibt ihn an pip weiter) oder setzen Sie HTTPS_PROXY=http://user:password@proxy:port unter Einstellungen &gt; Optionen &gt; System &gt; Umgebung, und installieren Sie dann erneut.</translation>
+    </message>
+    <message>
+        <source>The package index could not be reached (no connection, or a proxy is needed). Check the connection and the proxy under QGIS: Settings &gt; Options &gt; Network, or download the wheels on a connected computer and use &apos;Install from a folder...&apos; (docs/INSTALL.md).</source>
+        <translation>Der Paketindex ist nicht erreichbar (keine Verbindung, oder ein Proxy wird benötigt). Prüfen Sie die Verbindung und den Proxy unter QGIS: Einstellungen &gt; Optionen &gt; Netzwerk, oder laden Sie die Wheels auf einem Rechner mit Internet herunter und verwenden Sie &apos;Aus einem Ordner installieren...&apos; (docs/INSTALL.md).</translation>
+    </message>
+    <message>
+        <source>The installed PyTorch&apos;s CUDA build does not fit this NVIDIA driver or GPU. Update the NVIDIA driver, then install PyTorch again: the installer picks the build the driver supports (a GeForce RTX 50 / Blackwell GPU needs a driver with CUDA 12.8 or newer).</source>
+        <translation>Die CUDA-Version des installierten PyTorch passt nicht zu diesem NVIDIA-Treiber oder dieser GPU. Aktualisieren Sie den NVIDIA-Treiber und installieren Sie PyTorch erneut: Der Installer wählt die Version, die der Treiber unterstützt (eine GeForce RTX 50 / Blackwell-GPU braucht einen Treiber mit CUDA 12.8 oder neuer).</translation>
+    </message>
+    <message>
+        <source>The package index has no PyTorch for the Python {0} of this QGIS on this platform (old macOS QGIS packages ship a Python that current PyTorch no longer supports). Install a current QGIS (on an Apple Silicon Mac its Apple Silicon build) and install PyTorch again.</source>
+        <translation>Der Paketindex hat kein PyTorch für das Python {0} dieses QGIS auf dieser Plattform (alte macOS-Pakete von QGIS enthalten ein Python, das aktuelles PyTorch nicht mehr unterstützt). Installieren Sie ein aktuelles QGIS (auf einem Mac mit Apple Silicon dessen Apple-Silicon-Version) und danach PyTorch erneut.</translation>
+    </message>
+    <message>
+        <source>The disk is full: PyTorch needs about 1 GB (the CUDA build up to 5 GB). Free space and install again.</source>
+        <translation>Der Datenträger ist voll: PyTorch braucht etwa 1 GB (die CUDA-Version bis zu 5 GB). Schaffen Sie Platz und installieren Sie erneut.</translation>
+    </message>
 </context>
 <context>
     <name>TorchInstallerDialog</name>
@@ -952,6 +1048,30 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <source>pip failed (exit code {0}). Read the log above, or run the manual command.</source>
         <translation>pip ist fehlgeschlagen (Exit-Code {0}). Lesen Sie das Protokoll oben oder führen Sie den manuellen Befehl aus.</translation>
     </message>
+    <message>
+        <source>Install from a folder...</source>
+        <translation>Aus einem Ordner installieren...</translation>
+    </message>
+    <message>
+        <source>Remove installed PyTorch</source>
+        <translation>Installiertes PyTorch entfernen</translation>
+    </message>
+    <message>
+        <source>Folder with the PyTorch wheels</source>
+        <translation>Ordner mit den PyTorch-Wheels</translation>
+    </message>
+    <message>
+        <source>Installation canceled; nothing was changed.</source>
+        <translation>Installation abgebrochen; nichts wurde geändert.</translation>
+    </message>
+    <message>
+        <source>Delete {0} and everything the installer put there? QGIS&apos;s own Python is not touched.</source>
+        <translation>{0} und alles, was der Installer dort abgelegt hat, löschen? Das Python von QGIS selbst bleibt unberührt.</translation>
+    </message>
+    <message>
+        <source>Removed {0}. Restart QGIS if PyTorch was loaded from there.</source>
+        <translation>{0} wurde entfernt. Starten Sie QGIS neu, falls PyTorch von dort geladen war.</translation>
+    </message>
 </context>
 <context>
     <name>TorchStatus</name>
@@ -989,6 +1109,10 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <location filename="../rssgl_qgis/gui/status.py" line="83"/>
         <source>CPU only: training will be slow</source>
         <translation>Nur CPU: Das Training wird langsam sein</translation>
+    </message>
+    <message>
+        <source>Apple GPU (MPS)</source>
+        <translation>Apple-GPU (MPS)</translation>
     </message>
 </context>
 <context>

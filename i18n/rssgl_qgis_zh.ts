@@ -633,6 +633,18 @@
         <source>Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.</source>
         <translation>已在您样本的每个像元上训练：{0} 个类别，训练轮数：{1}，在 {3} 上用时 {2:.1f} 秒。</translation>
     </message>
+    <message>
+        <source>Copy diagnostics</source>
+        <translation>复制诊断信息</translation>
+    </message>
+    <message>
+        <source>Put the versions of QGIS, Python, PyTorch, CUDA and the GPU, the plugin&apos;s folders and the last error on the clipboard, for a bug report.</source>
+        <translation>将 QGIS、Python、PyTorch、CUDA 和 GPU 的版本、插件的文件夹以及最近的错误复制到剪贴板，用于错误报告。</translation>
+    </message>
+    <message>
+        <source>Diagnostics copied to the clipboard.</source>
+        <translation>诊断信息已复制到剪贴板。</translation>
+    </message>
 </context>
 <context>
     <name>RssglHelp</name>
@@ -903,6 +915,90 @@
         <source>NVIDIA driver found, but its CUDA {0}.{1} is older than the CUDA builds of PyTorch need (12.6); installing the CPU build. Update the NVIDIA driver to train on the GPU.</source>
         <translation>检测到 NVIDIA 驱动，但其 CUDA {0}.{1} 低于 PyTorch CUDA 版本的要求（12.6）；将安装 CPU 版本。如需在 GPU 上训练，请更新 NVIDIA 驱动。</translation>
     </message>
+    <message>
+        <source>This NVIDIA GPU (compute capability {0}.{1}) needs a driver with CUDA 12.8 or newer, but the driver reports CUDA {2}.{3}; installing the CPU build. Update the NVIDIA driver to train on the GPU.</source>
+        <translation>此 NVIDIA GPU（计算能力 {0}.{1}）需要支持 CUDA 12.8 或更高版本的驱动，但驱动报告的是 CUDA {2}.{3}；将安装 CPU 版本。请更新 NVIDIA 驱动以在 GPU 上训练。</translation>
+    </message>
+    <message>
+        <source>Linux on ARM: installing the CPU build.</source>
+        <translation>ARM 上的 Linux：将安装 CPU 版本。</translation>
+    </message>
+    <message>
+        <source>Apple Silicon Mac: installing the standard build, which can train on the Apple GPU (MPS).</source>
+        <translation>Apple Silicon Mac：将安装标准版本，可在 Apple GPU（MPS）上训练。</translation>
+    </message>
+    <message>
+        <source>macOS {0}.{1}: PyTorch 2.12 and newer need macOS 14, so the last PyTorch for your macOS (2.11) is installed. Update macOS to get current versions.</source>
+        <translation>macOS {0}.{1}：PyTorch 2.12 及更新版本需要 macOS 14，因此将安装适用于您的 macOS 的最后一个 PyTorch 版本（2.11）。请更新 macOS 以获得最新版本。</translation>
+    </message>
+    <message>
+        <source>Intel Mac: PyTorch stopped publishing builds for Intel Macs after version 2.2; installing PyTorch 2.2, which trains on the CPU.</source>
+        <translation>Intel Mac：PyTorch 在 2.2 版之后不再发布 Intel Mac 版本；将安装 PyTorch 2.2，在 CPU 上训练。</translation>
+    </message>
+    <message>
+        <source>Intel Mac with Python {0}.{1}: the last PyTorch for Intel Macs (2.2) exists only for Python 3.8 to 3.12, so it cannot be installed into this QGIS. Train on a Windows or Linux computer, or use a QGIS whose Python is 3.12 or older.</source>
+        <translation>使用 Python {0}.{1} 的 Intel Mac：适用于 Intel Mac 的最后一个 PyTorch（2.2）仅支持 Python 3.8 至 3.12，因此无法安装到此 QGIS 中。请在 Windows 或 Linux 计算机上训练，或使用 Python 为 3.12 或更早版本的 QGIS。</translation>
+    </message>
+    <message>
+        <source>Intel Mac: the last PyTorch for Intel Macs (2.2) was built for NumPy 1.x and cannot exchange data with the NumPy {0}.{1} of this QGIS. Train on a Windows or Linux computer, or on an Apple Silicon Mac.</source>
+        <translation>Intel Mac：适用于 Intel Mac 的最后一个 PyTorch（2.2）是为 NumPy 1.x 构建的，无法与此 QGIS 的 NumPy {0}.{1} 交换数据。请在 Windows 或 Linux 计算机上，或在 Apple Silicon Mac 上训练。</translation>
+    </message>
+    <message>
+        <source>This QGIS is the Intel (x86-64) build running under Rosetta on an Apple Silicon Mac. PyTorch has no current build for it and cannot use the Apple GPU from it: install the Apple Silicon (arm64) build of QGIS from qgis.org, then install PyTorch again.</source>
+        <translation>此 QGIS 是在 Apple Silicon Mac 上通过 Rosetta 运行的 Intel（x86-64）版本。PyTorch 没有适用于它的当前版本，也无法从中使用 Apple GPU：请从 qgis.org 安装 QGIS 的 Apple Silicon（arm64）版本，然后重新安装 PyTorch。</translation>
+    </message>
+    <message>
+        <source>PyTorch publishes no build for {0} on {1}. Train on a Windows, Linux or macOS computer with an x86-64 or ARM processor.</source>
+        <translation>PyTorch 没有发布适用于 {1} 上 {0} 的版本。请在配备 x86-64 或 ARM 处理器的 Windows、Linux 或 macOS 计算机上训练。</translation>
+    </message>
+    <message>
+        <source>PyTorch is installed but Windows cannot load its libraries (WinError 1114 / c10.dll): the Microsoft Visual C++ Redistributable is missing or too old. Install it from {0}, then restart QGIS.</source>
+        <translation>PyTorch 已安装，但 Windows 无法加载其库（WinError 1114 / c10.dll）：缺少 Microsoft Visual C++ 可再发行组件或其版本过旧。请从 {0} 安装，然后重启 QGIS。</translation>
+    </message>
+    <message>
+        <source>QGIS runs as {0}, which is not a Python interpreter, and no python.exe or python3 was found beside it. Open the OSGeo4W Shell (Windows Start menu) or a terminal and run the manual command there with &apos;python&apos; in place of the program name.</source>
+        <translation>QGIS 以 {0} 运行，它不是 Python 解释器，且其旁边未找到 python.exe 或 python3。请打开 OSGeo4W Shell（Windows 开始菜单）或终端，在其中运行手动命令，并用 &apos;python&apos; 代替程序名。</translation>
+    </message>
+    <message>
+        <source>The folder {0} is in use (QGIS has loaded PyTorch from it). Restart QGIS, then try again.</source>
+        <translation>文件夹 {0} 正在使用中（QGIS 已从中加载 PyTorch）。请重启 QGIS 后再试。</translation>
+    </message>
+    <message>
+        <source>The Python of this QGIS has no pip. Run &apos;{0} -m ensurepip --upgrade&apos; in a terminal (on macOS this may need administrator rights), then install again.</source>
+        <translation>此 QGIS 的 Python 没有 pip。请在终端中运行 &apos;{0} -m ensurepip --upgrade&apos;（在 macOS 上可能需要管理员权限），然后重新安装。</translation>
+    </message>
+    <message>
+        <source>pip would have to replace the NumPy that QGIS uses; the installer never does that, because QGIS&apos;s own modules are built against it. Update QGIS, or install a PyTorch version that works with this NumPy (docs/INSTALL.md).</source>
+        <translation>pip 将不得不替换 QGIS 使用的 NumPy；安装程序绝不会这样做，因为 QGIS 自身的模块是基于它构建的。请更新 QGIS，或安装与此 NumPy 兼容的 PyTorch 版本（docs/INSTALL.md）。</translation>
+    </message>
+    <message>
+        <source>The folder {0} cannot be written (for example because it lies under Program Files). Set the environment variable RSSGL_DEPS_DIR to a folder you may write to (QGIS: Settings &gt; Options &gt; System &gt; Environment), restart QGIS and install again.</source>
+        <translation>无法写入文件夹 {0}（例如因为它位于 Program Files 下）。请将环境变量 RSSGL_DEPS_DIR 设置为您有写入权限的文件夹（QGIS：设置 &gt; 选项 &gt; 系统 &gt; 环境），重启 QGIS 后重新安装。</translation>
+    </message>
+    <message>
+        <source>The secure connection to the package index was refused (certificate check failed): a company proxy or an antivirus probably inspects HTTPS. Ask your IT for its root certificate and set the environment variable PIP_CERT to that file (QGIS: Settings &gt; Options &gt; System &gt; Environment), then install again. As a last resort add &apos;--trusted-host pypi.org --trusted-host files.pythonhosted.org --trusted-host download.pytorch.org&apos; to the manual command.</source>
+        <translation>到软件包索引的安全连接被拒绝（证书校验失败）：可能是公司代理或杀毒软件在检查 HTTPS。请向 IT 部门索取其根证书，并将环境变量 PIP_CERT 设置为该文件（QGIS：设置 &gt; 选项 &gt; 系统 &gt; 环境），然后重新安装。万不得已时，可在手动命令中加入 &apos;--trusted-host pypi.org --trusted-host files.pythonhosted.org --trusted-host download.pytorch.org&apos;。</translation>
+    </message>
+    <message>
+        <source>The connection through the proxy failed. Enter the proxy under QGIS: Settings &gt; Options &gt; Network (the installer hands it to pip), or set HTTPS_PROXY=http://user:password@proxy:port under Settings &gt; Options &gt; System &gt; Environment, then install again.</source>
+        <translation>通过代理的连接失败。请在 QGIS：设置 &gt; 选项 &gt; 网络 中填写代理（安装程序会将其传给 pip），或在 设置 &gt; 选项 &gt; 系统 &gt; 环境 中设置 HTTPS_PROXY=http://user:password@proxy:port，然后重新安装。</translation>
+    </message>
+    <message>
+        <source>The package index could not be reached (no connection, or a proxy is needed). Check the connection and the proxy under QGIS: Settings &gt; Options &gt; Network, or download the wheels on a connected computer and use &apos;Install from a folder...&apos; (docs/INSTALL.md).</source>
+        <translation>无法访问软件包索引（没有网络连接，或需要代理）。请检查网络连接以及 QGIS：设置 &gt; 选项 &gt; 网络 中的代理，或在联网的计算机上下载 wheel 文件并使用“从文件夹安装...”（docs/INSTALL.md）。</translation>
+    </message>
+    <message>
+        <source>The installed PyTorch&apos;s CUDA build does not fit this NVIDIA driver or GPU. Update the NVIDIA driver, then install PyTorch again: the installer picks the build the driver supports (a GeForce RTX 50 / Blackwell GPU needs a driver with CUDA 12.8 or newer).</source>
+        <translation>已安装的 PyTorch 的 CUDA 版本与此 NVIDIA 驱动或 GPU 不匹配。请更新 NVIDIA 驱动，然后重新安装 PyTorch：安装程序会选择驱动支持的版本（GeForce RTX 50 / Blackwell GPU 需要支持 CUDA 12.8 或更高版本的驱动）。</translation>
+    </message>
+    <message>
+        <source>The package index has no PyTorch for the Python {0} of this QGIS on this platform (old macOS QGIS packages ship a Python that current PyTorch no longer supports). Install a current QGIS (on an Apple Silicon Mac its Apple Silicon build) and install PyTorch again.</source>
+        <translation>软件包索引中没有适用于此平台上此 QGIS 的 Python {0} 的 PyTorch（旧版 macOS QGIS 安装包自带的 Python 已不受当前 PyTorch 支持）。请安装当前版本的 QGIS（在 Apple Silicon Mac 上安装其 Apple Silicon 版本），然后重新安装 PyTorch。</translation>
+    </message>
+    <message>
+        <source>The disk is full: PyTorch needs about 1 GB (the CUDA build up to 5 GB). Free space and install again.</source>
+        <translation>磁盘已满：PyTorch 需要约 1 GB（CUDA 版本最多 5 GB）。请释放空间后重新安装。</translation>
+    </message>
 </context>
 <context>
     <name>TorchInstallerDialog</name>
@@ -952,6 +1048,30 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <source>pip failed (exit code {0}). Read the log above, or run the manual command.</source>
         <translation>pip 执行失败（退出码 {0}）。请查看上方日志，或运行手动命令。</translation>
     </message>
+    <message>
+        <source>Install from a folder...</source>
+        <translation>从文件夹安装...</translation>
+    </message>
+    <message>
+        <source>Remove installed PyTorch</source>
+        <translation>移除已安装的 PyTorch</translation>
+    </message>
+    <message>
+        <source>Folder with the PyTorch wheels</source>
+        <translation>包含 PyTorch wheel 文件的文件夹</translation>
+    </message>
+    <message>
+        <source>Installation canceled; nothing was changed.</source>
+        <translation>安装已取消；未做任何更改。</translation>
+    </message>
+    <message>
+        <source>Delete {0} and everything the installer put there? QGIS&apos;s own Python is not touched.</source>
+        <translation>删除 {0} 以及安装程序放在其中的所有内容？QGIS 自身的 Python 不受影响。</translation>
+    </message>
+    <message>
+        <source>Removed {0}. Restart QGIS if PyTorch was loaded from there.</source>
+        <translation>已移除 {0}。如果 PyTorch 是从那里加载的，请重启 QGIS。</translation>
+    </message>
 </context>
 <context>
     <name>TorchStatus</name>
@@ -989,6 +1109,10 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <location filename="../rssgl_qgis/gui/status.py" line="83"/>
         <source>CPU only: training will be slow</source>
         <translation>仅 CPU：训练会很慢</translation>
+    </message>
+    <message>
+        <source>Apple GPU (MPS)</source>
+        <translation>Apple GPU（MPS）</translation>
     </message>
 </context>
 <context>

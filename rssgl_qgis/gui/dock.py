@@ -22,7 +22,7 @@ from qgis.core import (
 )
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import QDir
-from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
+from qgis.PyQt.QtGui import QColor, QGuiApplication, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QFileDialog, QInputDialog, QListWidgetItem
 
 from ..qgis_compat import GEOMETRY_POINT
@@ -105,9 +105,24 @@ class RssglDockWidget(QgsDockWidget):
         problem = self.torch_status.line() if self.torch_status else self.tr("PyTorch is not available.")
         dialog = TorchInstallerDialog(problem, parent=self)
         dialog.installed.connect(lambda ok: ok and self.status_probe.start())
+        dialog.removed.connect(self.status_probe.start)
         dialog.show()
         self._installer = dialog  # keep a reference while it is open
         return dialog
+
+    def copy_diagnostics(self) -> str:
+        """Put versions, devices, the plugin's folders and the last error on the clipboard (for bug reports)."""
+        from .. import torch_loader
+        from ..install import diagnostics
+
+        plugin_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        items = diagnostics.gather(plugin_dir, torch_loader.deps_folder(), load_torch=False)  # never block the GUI
+        if self.torch_status is not None:
+            items.append(("Dock status", self.torch_status.line()))
+        text = diagnostics.format_diagnostics(items, diagnostics.last_error())
+        QGuiApplication.clipboard().setText(text)
+        self._push(self.tr("Diagnostics copied to the clipboard."), Qgis.MessageLevel.Info)
+        return text
 
     # ================================================================= training layer and classes
     def samples_layer(self) -> QgsVectorLayer | None:
@@ -472,6 +487,9 @@ class RssglDockWidget(QgsDockWidget):
             self._push(self.tr("Training was canceled."), Qgis.MessageLevel.Info)
             return
         if outcome.status != "success":
+            from ..install.diagnostics import record_error
+
+            record_error(outcome.details or outcome.message)
             self.append_log("warning", outcome.details or outcome.message)
             self.summary_label.setText(self.tr("The last run failed: {0}").format(outcome.message))
             self._push(self.tr("Training failed: {0}").format(outcome.message), Qgis.MessageLevel.Critical)

@@ -56,8 +56,12 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     dock.install_button = QPushButton(translate("RssglDockWidget", "Install PyTorch..."))
     dock.install_button.setVisible(False)
     dock.install_button.clicked.connect(dock.show_installer)
+    dock.diagnostics_button = QPushButton(translate("RssglDockWidget", "Copy diagnostics"))
+    dock.diagnostics_button.setToolTip(translate("RssglDockWidget", "Put the versions of QGIS, Python, PyTorch, CUDA and the GPU, the plugin's folders and the last error on the clipboard, for a bug report."))  # fmt: skip
+    dock.diagnostics_button.clicked.connect(dock.copy_diagnostics)
     status_row.addWidget(dock.status_label, 1)
     status_row.addWidget(dock.install_button)
+    status_row.addWidget(dock.diagnostics_button)
     layout.addLayout(status_row)
 
     image_box = QGroupBox(translate("RssglDockWidget", "Image"))
