@@ -8,7 +8,7 @@ SITE := $(shell ls -d $(VENV)/lib/python3*/site-packages 2>/dev/null | head -1)
 # qgis_process runs Debian's python: let it see the venv's torch/safetensors.
 QGIS_ENV := QT_QPA_PLATFORM=offscreen PYTHONPATH=$(CURDIR)/$(SITE):$(CURDIR)
 
-.PHONY: setup test pytest test-qgis340 lint demo package install-dev transup transcompile bench-train bench-infer clean
+.PHONY: setup test pytest test-qgis344 test-qgis340 lint demo package install-dev transup transcompile bench-train bench-infer clean
 
 setup: ## install QGIS 3.22 + GDAL (apt, skipped when present), .venv and pinned Python packages
 	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq "install ok installed" \
@@ -30,16 +30,21 @@ SCREENSHOT_TESTS := tests/qgis/test_screenshots_processing.py
 test: lint pytest ## ruff + the whole pytest suite (engine, I/O, headless QGIS, GUI under Xvfb)
 
 PYTEST_ARGS ?=
-pytest: ## the whole pytest suite under Xvfb, no lint (also what test-qgis340 runs inside the Debian 13 root)
+pytest: ## the whole pytest suite under Xvfb, no lint (also what test-qgis344/340 run inside their roots)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest $(PYTEST_ARGS) --ignore=$(SCREENSHOT_TESTS)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest $(PYTEST_ARGS) $(SCREENSHOT_TESTS)
 
-# QGIS 3.40 LTR (Debian 13: Python 3.13, numpy 2) in a debootstrapped root cached under RSSGL_ROOT_CACHE
-# (built once, rebuilt only when missing or broken; see scripts/qgis340_root.sh and docs/QGIS340.md).
+# QGIS 3.44 LTR (trixie-backports) and 3.40 LTR (trixie) in debootstrapped Debian 13 roots (Python 3.13, numpy 2),
+# one per QGIS, cached under RSSGL_ROOT_CACHE (built once, rebuilt only when missing or broken; see
+# scripts/qgis_root.sh and docs/QGIS_ROOTS.md). Both need root: debootstrap, chroot, mount.
 RSSGL_ROOT_CACHE ?= $(HOME)/.cache/rssgl-qgis
-test-qgis340: ## the whole suite on QGIS 3.40 in a Debian 13 root (needs root: debootstrap, chroot, mount)
-	RSSGL_ROOT_CACHE=$(RSSGL_ROOT_CACHE) HOST_PIP="$(PY) -m pip" PYTEST_ARGS="$(PYTEST_ARGS)" \
-	  bash scripts/qgis340_root.sh test
+QGIS_ROOT_RUN = RSSGL_ROOT_CACHE=$(RSSGL_ROOT_CACHE) HOST_PIP="$(PY) -m pip" PYTEST_ARGS="$(PYTEST_ARGS)" \
+	bash scripts/qgis_root.sh test
+test-qgis344: ## the whole suite on QGIS 3.44 LTR in a Debian 13 root with trixie-backports (what .ci/run runs)
+	QGIS_ROOT=3.44 $(QGIS_ROOT_RUN)
+
+test-qgis340: ## the whole suite on QGIS 3.40 LTR in a Debian 13 root
+	QGIS_ROOT=3.40 $(QGIS_ROOT_RUN)
 
 demo: ## synthetic scene -> Train -> Classify -> Assess through qgis_process
 	$(QGIS_ENV) $(PY) scripts/demo.py --out out/demo

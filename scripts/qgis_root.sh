@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
-# The whole test suite on QGIS 3.40 LTR (Debian 13 "trixie": Python 3.13, numpy 2) next to the host's 3.22.
+# The whole test suite on a newer QGIS LTR in a Debian 13 "trixie" root (Python 3.13, numpy 2), next to the
+# host's 3.22. QGIS_ROOT picks the QGIS:
+#   QGIS_ROOT=3.44 (default)  QGIS 3.44 LTR from trixie-backports (`apt-get install -t trixie-backports`)
+#   QGIS_ROOT=3.40            QGIS 3.40 LTR, trixie's own
 #
-#   scripts/qgis340_root.sh build    # build the cached root if it is missing or broken (idempotent)
-#   scripts/qgis340_root.sh test     # build if needed, then copy this tree in and run `make pytest` under Xvfb
-#   scripts/qgis340_root.sh shell    # a shell inside the root (mounts set up and removed as for test)
-#   scripts/qgis340_root.sh probe-pypi-torch   # does PyPI's cp313 torch import without nvidia-* packages?
+#   scripts/qgis_root.sh build    # build the cached root if it is missing or broken (idempotent)
+#   scripts/qgis_root.sh test     # build if needed, then copy this tree in and run `make pytest` under Xvfb
+#   scripts/qgis_root.sh shell    # a shell inside the root (mounts set up and removed as for test)
+#   scripts/qgis_root.sh probe-pypi-torch   # does PyPI's cp313 torch import without nvidia-* packages?
 #
 # Why a root and not a container: CI and developers have Debian's packages and PyPI only, as root, and nothing
 # else. debootstrap builds the root from Debian's own packages, so the QGIS tested is the one Debian 13 users get.
 #
-# Cache: $RSSGL_ROOT_CACHE (default ~/.cache/rssgl-qgis), outside the repository: <suite>-root is the root,
-# <suite>-root/.rssgl-ready says it was completed for the current recipe (RECIPE below); a root without it, or one
-# whose interpreter cannot import torch, QGIS and the test packages, is built again (finished steps are kept when
-# debootstrap had completed). Delete the folder to force a cold build.
+# Cache: $RSSGL_ROOT_CACHE (default ~/.cache/rssgl-qgis), outside the repository, one root per QGIS:
+# qgis<QGIS_ROOT>-root is the root, qgis<QGIS_ROOT>-root/.rssgl-ready says it was completed for the current
+# recipe (RECIPE below); a root without it, or one whose interpreter cannot import torch, QGIS and the test
+# packages, is built again (finished steps are kept when debootstrap had completed). Delete the folder to force a
+# cold build.
 #
 # torch: PyPI's Linux x86_64 torch for cp313 is the CUDA build; it does not import without its nvidia-* packages
-# (several GB; `probe-pypi-torch` shows it, docs/QGIS340.md). Debian 13 ships a CPU build, python3-torch, which is what a
-# trixie user can apt-get; the root uses it. The other pinned test packages (requirements.txt minus torch and
-# ruff) are downloaded by the host's pip for Python 3.13 and installed inside with --no-index: pip inside the
-# root does not trust the host's certificate bundle.
+# (several GB; `probe-pypi-torch` shows it, docs/QGIS_ROOTS.md). Debian 13 ships a CPU build, python3-torch, which
+# is what a trixie user can apt-get; the root uses it. The other pinned test packages (requirements.txt minus
+# torch and ruff) are downloaded by the host's pip for Python 3.13 and installed inside with --no-index: pip
+# inside the root does not trust the host's certificate bundle.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+QGIS_ROOT=${QGIS_ROOT:-3.44}
 SUITE=${DEBIAN_SUITE:-trixie}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${RSSGL_ROOT_CACHE:-$HOME/.cache/rssgl-qgis}
-ROOT=$CACHE/$SUITE-root
+case "$QGIS_ROOT" in
+  3.40) APT_RELEASE= ;;                      # trixie's own QGIS
+  3.44) APT_RELEASE=$SUITE-backports ;;      # QGIS 3.44 is in trixie-backports only
+  *) echo "QGIS_ROOT must be 3.40 or 3.44, not '$QGIS_ROOT'" >&2; exit 2 ;;
+esac
+ROOT=$CACHE/qgis$QGIS_ROOT-root
+# The mirror's backports Release file can be past its Valid-Until date (seen 2026-12): apt would refuse it.
+APT_OPTS=(-o Acquire::Check-Valid-Until=false)
 HOST_PIP=${HOST_PIP:-$REPO/.venv/bin/python -m pip}
 VENV_IN=/opt/rssgl-venv           # venv inside the root (--system-site-packages: Debian's qgis, gdal, numpy, torch)
 WHEELS_IN=/opt/rssgl-wheels       # wheels downloaded by the host for the root's Python
@@ -34,19 +46,19 @@ PY_IN=3.13                        # trixie's python3
 # io/uncertainty.py, CPU torch, lrelease/pylupdate5 for the i18n tests and `make transcompile`, make for the
 # README commands).
 # (--no-install-recommends gives torch and numpy the reference BLAS; libopenblas0-pthread would make a 1024x1024
-# matmul 11x faster in the root, but the whole suite has not run with it yet: docs/QGIS340.md.)
+# matmul 11x faster in the root, but the whole suite has not run with it yet: docs/QGIS_ROOTS.md.)
 APT_IN="qgis python3-qgis qgis-providers python3-gdal python3-venv xvfb xauth python3-scipy python3-torch
   qttools5-dev-tools pyqt5-dev-tools make ca-certificates locales-all"
 PIP_PINS=$(grep -vE '^\s*(#|$|torch\b|ruff\b)' "$REPO/requirements.txt")
-RECIPE="$SUITE|$APT_IN|$PIP_PINS|$PY_IN|v1"
+RECIPE="$SUITE|$APT_RELEASE|$APT_IN|$PIP_PINS|$PY_IN|v1"
 
 # One run at a time per cache (developers on one machine share ~/.cache): a second run waits here.
 mkdir -p "$CACHE"
-exec 9>"$CACHE/$SUITE-root.lock"
+exec 9>"$CACHE/qgis$QGIS_ROOT-root.lock"
 flock 9
 
 MOUNTS=()
-log() { printf '[qgis340-root %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+log() { printf '[qgis%s-root %(%H:%M:%S)T] %s\n' "$QGIS_ROOT" -1 "$*" >&2; }
 
 unmount_all() {
   local i
@@ -114,10 +126,15 @@ build_root() {
   fi
   mount_root
   printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d" && chmod +x "$ROOT/usr/sbin/policy-rc.d"
-  log "apt-get install (inside): $(echo $APT_IN)"
-  in_root apt-get update -qq
+  local target=()
+  if [ -n "$APT_RELEASE" ]; then
+    echo "deb $MIRROR $APT_RELEASE main" >"$ROOT/etc/apt/sources.list.d/$APT_RELEASE.list"
+    target=(-t "$APT_RELEASE")
+  fi
+  log "apt-get install ${target[*]} (inside): $(echo $APT_IN)"
+  in_root apt-get "${APT_OPTS[@]}" update -qq
   # shellcheck disable=SC2086
-  in_root apt-get install -y -qq --no-install-recommends $APT_IN >/dev/null
+  in_root apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends "${target[@]}" $APT_IN >/dev/null
   in_root apt-get clean
   log "venv $VENV_IN and pinned test packages"
   [ -x "$ROOT$VENV_IN/bin/python" ] || in_root python3 -m venv --system-site-packages "$VENV_IN"
@@ -151,7 +168,7 @@ run_tests() {
   clear_stale_mounts
   copy_tree
   mount_root
-  log "make pytest inside the $SUITE root"
+  log "make pytest inside the QGIS $QGIS_ROOT root"
   # `|| rc=$?`: the mounts are removed by the EXIT trap either way, and the suite's status is the script's.
   local rc=0
   in_root bash -c "cd /src && make transcompile && make pytest PYTEST_ARGS='${PYTEST_ARGS:-}'" || rc=$?

@@ -21,7 +21,7 @@ def readme_block(heading: str) -> str:
 def test_the_readme_commands_answer_help_for_train(tmp_path):
     commands = readme_block("## Running qgis_process by hand")
     assert "make install-dev" in commands and "help rssgl:train" in commands
-    # No Python version in the paths: the same commands run on Debian 12 (3.11) and in the 3.40 root (3.13).
+    # No Python version in the paths: the same commands run on Debian 12 (3.11) and in the 3.44/3.40 roots (3.13).
     assert not re.search(r"python3\.\d", commands), commands
     env = {k: v for k, v in os.environ.items() if not k.startswith("QGIS_")}
     env["HOME"] = str(tmp_path)  # a fresh user: the profile link lands in this throw-away home
