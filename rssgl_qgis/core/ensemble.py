@@ -19,11 +19,11 @@ SIGNIFICANCE standard errors of the log-loss difference (over the held-out sampl
 sample counted together). With 30-60 held-out pixels the estimates are noisy, and an RSSGL-heavy pool
 picked by chance cost up to 6 points on a real EnMAP scene, where RSSGL alone is 10-20 points under
 the spectral model; where RSSGL helps (Salinas-A) its gain is many standard errors wide. Heavier pools
-need more evidence, and without evidence the light pool (RSSGL x 0.25, temperature-calibrated) is used
-rather than the spectral model alone: on every cell of the suite's exploration seeds it measured at
-least as accurate as the spectral model on average (``_choose``); where every candidate is right on every
+need more evidence, and without evidence RSSGL gets no vote: the spectral model alone is used (``_choose``;
+the light pool used before cost 2 points on whole polygons, issue 28); where every candidate is right on every
 held-out pixel the folds cannot rank them and DEFAULT_BLEND is used, as without cross-validation. The report
-shows every candidate's estimate.
+shows every candidate's estimate. Where the first fold already rules RSSGL out, its other folds are not
+trained (``rssgl_cannot_win``, core/spectral_folds.py): the spectral model's folds cost a fraction of RSSGL's.
 
 Both models are calibrated on the held-out pixels, not only RSSGL: the spectral model's own temperature
 comes from its cross-validation on the training pixels, and where it is overconfident on unseen samples a
@@ -51,7 +51,7 @@ from .pool import PoolSettings, blend_label, combine
 from .sampling import group_folds
 
 __all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "PoolSettings", "CandidateEstimate",
-           "BlendSelection", "cross_validate_blend", "score_candidates"]
+           "BlendSelection", "cross_validate_blend", "rssgl_cannot_win", "score_candidates"]
 
 #: Weights of RSSGL in the pooled probabilities tried by cross-validation (1 = RSSGL alone,
 #: 0 = the spectral model alone).
@@ -62,13 +62,21 @@ DEFAULT_BLEND = 0.5
 #: over the spectral model alone to be chosen (chosen on the accuracy suite's exploration seeds,
 #: docs/RESULTS.md).
 SIGNIFICANCE = 1.0
-#: Pools with at least this RSSGL weight need STRONG_SIGNIFICANCE standard errors; the pool chosen when
-#: none has the evidence it needs. Chosen on the exploration seeds 100-105 of the accuracy suite
-#: (``benchmarks/blend_rule.py``, docs/RESULTS.md): the worst cell against the spectral model alone
-#: went from -1.48 to -0.27 OA points, the mean from +0.28 to +0.57.
+#: Pools with at least this RSSGL weight need STRONG_SIGNIFICANCE standard errors. Chosen on the exploration
+#: seeds 100-105 of the accuracy suite (``benchmarks/blend_rule.py``, docs/RESULTS.md): the worst cell against
+#: the spectral model alone went from -1.48 to -0.27 OA points, the mean from +0.28 to +0.57.
 HEAVY = 0.75
 STRONG_SIGNIFICANCE = 2.0
-FALLBACK = 0.25
+#: RSSGL's weight when no pool has the evidence it needs: none, the spectral model alone (issue 28: the light
+#: pool, 0.25, used until then, cost 2.1-2.2 points on whole polygons, where the folds found no evidence in 19
+#: of 20 splits; docs/RESULTS.md, ninth round).
+FALLBACK = 0.0
+#: How many cross-validation folds train RSSGL (``cross_validate_blend``): "adaptive" stops after the first
+#: fold where ``rssgl_cannot_win``; "all"; "none".
+RSSGL_FOLDS = "adaptive"
+#: A pool must gain more than this many standard errors of log-loss over the spectral model alone on the first
+#: fold's held-out samples for RSSGL's other folds to be trained (``rssgl_cannot_win``).
+EARLY_STOP_SE = 0.0
 
 
 @dataclass
@@ -95,6 +103,8 @@ class BlendSelection:
     pool: PoolSettings
     untested: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    #: Folds whose RSSGL was trained (fewer than ``folds`` where the first fold ruled RSSGL out).
+    rssgl_folds: int = 0
 
     @property
     def chosen(self) -> CandidateEstimate:
@@ -126,9 +136,9 @@ def _choose(candidates: list[CandidateEstimate]) -> float:
     of that, even of SIGNIFICANCE, gives way to the best light pool that clears SIGNIFICANCE (before, one
     short of SIGNIFICANCE went straight to FALLBACK even where a half pool cleared it: on Salinas-A 1 % that
     lost 0.6 points on a split whose RSSGL gain was 0.99 standard errors, 1.06 on a rerun; on the
-    exploration seeds it changed 1 of 60 choices, +0.08); without any, FALLBACK (the light pool: RSSGL's
-    share is small and its temperature is fitted on the held-out pixels, so a useless RSSGL is flattened
-    out of it). A pool at least half RSSGL must also get as many held-out pixels right as the
+    exploration seeds it changed 1 of 60 choices, +0.08); without any, FALLBACK: RSSGL gets no vote, the
+    spectral model alone is used (until the ninth round the light pool, RSSGL x 0.25, which lost 2 points on
+    whole polygons where the folds found no evidence: docs/RESULTS.md). A pool at least half RSSGL must also get as many held-out pixels right as the
     spectral model alone (its cross-validated OA), else FALLBACK: on the exploration seeds this took the
     worst cell from -0.27 to +0.06 points against the spectral model alone, the mean from +0.57 to +0.66,
     and changed no Salinas-A choice. Without the spectral model the lowest log-loss decides.
@@ -145,7 +155,7 @@ def _choose(candidates: list[CandidateEstimate]) -> float:
         return ranked[0].weight
     if not ranked:
         return spectral.weight
-    fallback = FALLBACK if any(c.weight == FALLBACK for c in ranked) else spectral.weight
+    fallback = FALLBACK if any(c.weight == FALLBACK for c in ranked) else spectral.weight  # 0: the spectral model
     if saturated(candidates) and any(c.weight == DEFAULT_BLEND for c in ranked):
         fallback = DEFAULT_BLEND
 
@@ -214,6 +224,55 @@ def score_candidates(pr: Tensor, ps: Tensor | None, reference: np.ndarray, prese
             for w in weights]
 
 
+def _scored(pr: np.ndarray | None, ps: np.ndarray | None, reference: np.ndarray, present: list[int],
+            sample: np.ndarray) -> tuple[list[CandidateEstimate], float, float]:
+    """(candidates, RSSGL's temperature, the spectral model's) on held-out pixels: both temperatures fitted on
+    them, then every candidate scored. ``pr`` None: the spectral model alone (scored as RSSGL-free "RSSGL"
+    rows are not wanted, so its candidate is the spectral one)."""
+    index = torch.from_numpy(np.searchsorted(np.asarray(present), reference))
+    spectral_temperature = _fit_temperature(torch.from_numpy(ps), index) if ps is not None else 1.0
+    if pr is None:
+        cands = score_candidates(torch.from_numpy(ps), None, reference, present, sample, spectral_temperature)
+        return [CandidateEstimate(0.0, blend_label(0.0), c.summary, c.confusion, c.log_loss) for c in cands], 1.0, \
+            spectral_temperature
+    temperature = _fit_temperature(torch.from_numpy(pr), index)
+    return (score_candidates(torch.from_numpy(pr), None if ps is None else torch.from_numpy(ps), reference, present,
+                             sample, temperature, spectral_temperature), temperature, spectral_temperature)
+
+
+def rssgl_cannot_win(first_fold: list[CandidateEstimate]) -> bool:
+    """Whether the first fold's held-out samples rule RSSGL out, so its other folds need not be trained: no pool
+    with RSSGL has a log-loss gain over the spectral model alone above EARLY_STOP_SE standard errors (the
+    rule needs SIGNIFICANCE over all folds), and the candidates are not saturated (all right everywhere: then
+    nothing ranks them, and the rule falls back to DEFAULT_BLEND)."""
+    spectral = next((c for c in first_fold if c.weight <= 0.0), None)
+    pools = [c for c in first_fold if c.weight > 0.0]
+    if spectral is None or not pools or saturated(first_fold):
+        return False
+    return all(not (c.log_loss < spectral.log_loss and c.gain_se > EARLY_STOP_SE) for c in pools)
+
+
+def _fold_probabilities(make_classifier: Callable[[], Any], cube: Any, valid: np.ndarray, train: np.ndarray,
+                        held_out: np.ndarray, with_rssgl: bool, progress: Callable[[float, str], None],
+                        fit_kwargs: dict | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None,
+                                                          PoolSettings | None]:
+    """(the fold's class values, RSSGL's and the spectral model's (K, n) held-out probabilities, the fold model's
+    pool): both models trained without the fold's samples, or the spectral model alone (RSSGL None) where
+    ``with_rssgl`` is False and core.spectral_folds can reproduce the fold's spectral model."""
+    clf = make_classifier()
+    params = getattr(clf, "params", None)
+    if not with_rssgl:
+        from .spectral_folds import spectral_only_supported, spectral_probabilities_at
+
+        if spectral_only_supported(params, cube):
+            progress(0.0, "the spectral model")
+            classes, spectral = spectral_probabilities_at(params, cube, valid, train, held_out)
+            return classes, None, spectral, None
+    clf.fit(cube, train, valid=valid, progress=progress, **(fit_kwargs or {}))
+    rssgl, spectral = clf.component_probabilities_at(cube, valid, held_out)
+    return clf.classes_, rssgl, spectral, clf.pool_
+
+
 def cross_validate_blend(
     make_classifier: Callable[[], Any],
     cube: np.ndarray,
@@ -227,6 +286,7 @@ def cross_validate_blend(
     progress: Callable[[float, str], None] | None = None,
     log: Callable[[str, str], None] | None = None,
     keep_pixels: dict | None = None,
+    rssgl_folds: str | None = None,
 ) -> BlendSelection | None:
     """Train one classifier per fold without that fold's samples; score every blend on the fold.
 
@@ -234,7 +294,13 @@ def cross_validate_blend(
     Returns None when no class has two separate samples (nothing can be tested on unseen samples).
     ``keep_pixels``, a dict, receives the held-out pixels' classes, samples and both models' probabilities
     with the class values of their rows (for the accuracy suite's study of the choice rule).
+    ``rssgl_folds`` (default RSSGL_FOLDS): "all" trains RSSGL on every fold; "adaptive" stops after the first
+    fold where ``rssgl_cannot_win``, then only the spectral model is cross-validated, and used; "none" never
+    trains RSSGL in the folds (the spectral model alone is used).
     """
+    rssgl_folds = rssgl_folds or RSSGL_FOLDS
+    if rssgl_folds not in ("all", "adaptive", "none"):
+        raise ValueError(f"rssgl_folds must be 'all', 'adaptive' or 'none', not {rssgl_folds!r}.")
     log = log or (lambda level, message: None)
     progress = progress or (lambda percent, message: None)
     started = time.perf_counter()
@@ -248,6 +314,10 @@ def cross_validate_blend(
     samples: list[np.ndarray] = []
     p_r: list[np.ndarray] = []
     p_s: list[np.ndarray] = []
+    fold_of: list[np.ndarray] = []
+    fold_seconds: list[float] = []
+    rssgl_on = rssgl_folds != "none"
+    rssgl_trained = 0  # folds whose RSSGL was trained (its held-out probabilities are the first p_r columns)
     for fold in range(1, used + 1):
         held_out = fold_map == fold
         train = np.where(held_out, 0, labels)
@@ -260,47 +330,66 @@ def cross_validate_blend(
         def fold_progress(percent: float, message: str, fold=fold) -> None:
             progress(100.0 * (fold - 1 + percent / 100.0) / used, f"cross-validation fold {fold} of {used}: {message}")
 
-        clf = make_classifier().fit(cube, train, valid=valid, progress=fold_progress, **(fit_kwargs or {}))
-        rssgl, spectral = clf.component_probabilities_at(cube, valid, held_out)
+        t_fold = time.perf_counter()
+        classes, rssgl, spectral, pool = _fold_probabilities(make_classifier, cube, valid, train, held_out, rssgl_on,
+                                                             fold_progress, fit_kwargs)
         # the fold's classes -> the scene's class order (a class missing from the fold's training gets 0)
-        cols = [present.index(v) for v in clf.classes_]
+        cols = [present.index(v) for v in classes]
         for source, sink in ((rssgl, p_r), (spectral, p_s)):
+            if source is None and sink is p_r and not rssgl_on:
+                continue
             full = np.zeros((len(present), int(held_out.sum())), dtype=np.float32)
             if source is not None:
                 full[cols] = source
             sink.append(full)
         reference.append(labels[held_out])
         samples.append(groups[held_out])
-        pooled = clf.pool_.pooled(torch.from_numpy(rssgl), None if spectral is None else torch.from_numpy(spectral),
-                                  dim=0)
-        hit = clf.classes_[pooled.argmax(dim=0).numpy()] == reference[-1]
+        fold_of.append(np.full(int(held_out.sum()), fold, dtype=np.int32))
+        fold_seconds.append(time.perf_counter() - t_fold)
+        pooled = (pool or PoolSettings(weight=0.0)).pooled(
+            torch.from_numpy(rssgl) if rssgl is not None else torch.from_numpy(spectral),
+            None if spectral is None else torch.from_numpy(spectral), dim=0)
+        hit = classes[pooled.argmax(dim=0).numpy()] == reference[-1]
         log("info", f"Cross-validation fold {fold} of {used}: {int(held_out.sum())} pixels of "
-                    f"{len(np.unique(groups[held_out]))} held-out samples, {100.0 * float(hit.mean()):.2f} % correct.")
-        del clf
+                    f"{len(np.unique(groups[held_out]))} held-out samples, {100.0 * float(hit.mean()):.2f} % correct"
+                    + ("" if rssgl is not None else " (the spectral model alone)") + ".")
+        if rssgl is not None:
+            rssgl_trained += 1
+        if rssgl_folds == "adaptive" and rssgl_trained == 1 and spectral is not None and fold < used:
+            if rssgl_cannot_win(_scored(p_r[0], p_s[0], reference[0], present, samples[0])[0]):
+                rssgl_on = False
+                log("info", f"RSSGL is not trained on the other {used - fold} cross-validation fold(s): on the first "
+                            "fold's held-out samples no combination with RSSGL came close to the spectral model alone "
+                            "(log-loss), so the spectral model alone is cross-validated and used for the map.")
     if not reference:
         return None
     ref = np.concatenate(reference)
-    pr = torch.from_numpy(np.concatenate(p_r, axis=1))
-    has_spectral = all(p.any() for p in p_s)
-    ps = torch.from_numpy(np.concatenate(p_s, axis=1)) if has_spectral else None
-    index = torch.from_numpy(np.searchsorted(np.asarray(present), ref))
-    temperature = _fit_temperature(pr, index)
-    spectral_temperature = _fit_temperature(ps, index) if ps is not None else 1.0
     sample = np.concatenate(samples)
-    candidates = score_candidates(pr, ps, ref, present, sample, temperature, spectral_temperature)
+    has_spectral = len(p_s) == len(reference) and all(p.any() for p in p_s)
+    ps_all = np.concatenate(p_s, axis=1) if has_spectral else None
+    if len(p_r) == len(reference):  # RSSGL held out on every fold: every candidate pool is scored
+        candidates, temperature, spectral_temperature = _scored(np.concatenate(p_r, axis=1), ps_all, ref, present,
+                                                                sample)
+    elif has_spectral:  # RSSGL's folds skipped: the spectral model alone is estimated, and used
+        candidates, _, spectral_temperature = _scored(None, ps_all, ref, present, sample)
+        temperature = 1.0
+    else:
+        return None
     if keep_pixels is not None:
-        keep_pixels.update(reference=ref, sample=sample, rssgl=pr.numpy(), spectral=None if ps is None else ps.numpy(),
-                           temperature=temperature, spectral_temperature=spectral_temperature,
-                           classes=np.asarray(present))
+        keep_pixels.update(reference=ref, sample=sample, rssgl=np.concatenate(p_r, axis=1) if p_r else None,
+                           spectral=ps_all, temperature=temperature, spectral_temperature=spectral_temperature,
+                           classes=np.asarray(present), fold=np.concatenate(fold_of),
+                           fold_seconds=np.asarray(fold_seconds), rssgl_folds=rssgl_trained)
+    ps = ps_all
     chosen = _choose(candidates)
     result = BlendSelection(folds=used, class_values=present, candidates=candidates,
                             pool=PoolSettings(chosen, temperature, spectral_temperature), untested=untested,
-                            seconds=time.perf_counter() - started)
-    if ps is not None and saturated(candidates):
+                            seconds=time.perf_counter() - started, rssgl_folds=rssgl_trained)
+    if ps is not None and len(candidates) > 1 and saturated(candidates):
         log("info", "Every candidate classified every held-out pixel correctly, so their accuracies cannot rank "
                     "them: a combination needs clear log-loss evidence, and without it the default combination "
                     f"({blend_label(DEFAULT_BLEND)}) is used.")
-    if ps is not None:
+    if ps is not None and rssgl_trained == len(reference):
         log("info", f"Calibrated on the held-out pixels: RSSGL's temperature {temperature:.2f}, the spectral model's "
                     f"{spectral_temperature:.2f} (1 = as trained; higher = less confident).")
     for c in candidates:

@@ -140,7 +140,8 @@ def test_cross_validation_scores_every_candidate_and_chooses_the_better_pool():
 
     logs, kept = [], {}
     choice = cross_validate_blend(make, np.zeros((2, 12, 12), np.float32), np.ones((12, 12), bool), labels, groups,
-                                  3, seed=0, log=lambda level, message: logs.append(message), keep_pixels=kept)
+                                  3, seed=0, log=lambda level, message: logs.append(message), keep_pixels=kept,
+                                  rssgl_folds="all")
     assert choice is not None and [c.weight for c in choice.candidates] == list(BLEND_CANDIDATES)
     by_weight = {c.weight: c for c in choice.candidates}
     # RSSGL alone is right on the left half only; the spectral model alone only on the right half
@@ -203,8 +204,9 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     cands = [_candidate(0.5, noisy, base, sample), _candidate(0.0, base, base, sample)]
     assert cands[0].log_loss < cands[1].log_loss and cands[0].gain_se < ensemble.SIGNIFICANCE
     assert ensemble._choose(cands) == 0.0  # no light pool among the candidates: the spectral model stays
-    light = _candidate(0.25, base + 0.01, base, sample)  # the fallback, even though no better
-    assert ensemble._choose(cands + [light]) == ensemble.FALLBACK
+    light = _candidate(0.25, base + 0.01, base, sample)
+    # no pool with the evidence it needs: RSSGL gets no vote, not even the light pool's (issue 28)
+    assert ensemble.FALLBACK == 0.0 and ensemble._choose(cands + [light]) == 0.0
     # clearly better on nearly every held-out pixel: the pool is chosen
     clear = base - 0.3 + rng.normal(0, 0.05, 40)
     cands = [_candidate(0.5, clear, base, sample), _candidate(0.0, base, base, sample)]
@@ -224,7 +226,7 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     assert ensemble._choose([weak, light, _candidate(0.0, base, base, sample)]) == ensemble.FALLBACK
     strong = _candidate(0.75, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
     assert ensemble._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
-    # ... unless it got fewer held-out pixels right than the spectral model alone: then the light pool
+    # ... unless it got fewer held-out pixels right than the spectral model alone: then the spectral model
     strong_nll = base - 0.3 + rng.normal(0, 0.05, 40)
     spectral_oa = _candidate(0.0, base, base, sample, oa=0.62)
     assert ensemble._choose([_candidate(0.75, strong_nll, base, sample, oa=0.60), light, spectral_oa]) \
@@ -236,7 +238,7 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
 
 def test_a_saturated_cross_validation_falls_back_to_the_default_pool():
     """Every candidate right on every held-out pixel: no evidence either way, so the pool used without
-    cross-validation (DEFAULT_BLEND), not the light pool; a pool with the evidence it needs still wins."""
+    cross-validation (DEFAULT_BLEND), not the fallback; a pool with the evidence it needs still wins."""
     from rssgl_qgis.core import ensemble
 
     rng = np.random.default_rng(1)
@@ -252,7 +254,7 @@ def test_a_saturated_cross_validation_falls_back_to_the_default_pool():
     assert all(c.gain_se < ensemble.SIGNIFICANCE for c in cands(1.0) if c.weight > 0)
     assert ensemble.saturated(cands(1.0)) and not ensemble.saturated(cands(0.98))
     assert ensemble._choose(cands(1.0)) == ensemble.DEFAULT_BLEND
-    assert ensemble._choose(cands(0.98)) == ensemble.FALLBACK  # some pixels wrong: the light pool as before
+    assert ensemble._choose(cands(0.98)) == 0.0  # some pixels wrong: no evidence, the spectral model alone
     strong = [_candidate(0.75, base * 0.2, base, sample, oa=1.0)] + [c for c in cands(1.0) if c.weight != 0.75]
     assert ensemble._choose(strong) == 0.75  # clear log-loss evidence still decides
 

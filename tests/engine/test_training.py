@@ -313,3 +313,79 @@ def test_statistics_passes_do_not_evaluate_the_spectral_model(monkeypatch):
     assert report.scene_passes == 2
     pixels = sum(s[0] * s[2] * s[3] for s in calls)
     assert 0 < pixels <= 4 * (32 + 32) ** 2, "the spectral model ran in the statistics passes"
+
+
+def _polygon_scene():
+    """The test scene with four separate square samples per class (sample groups for cross-validation)."""
+    cube, labels = _scene(h=24, w=24)
+    groups = np.zeros(labels.shape, dtype=np.int64)
+    train = np.zeros_like(labels)
+    n = 0
+    for r0 in (1, 7, 13, 19):
+        for c0 in (1, 7, 13, 19):
+            n += 1
+            groups[r0:r0 + 3, c0:c0 + 3] = n
+            train[r0:r0 + 3, c0:c0 + 3] = labels[r0:r0 + 3, c0:c0 + 3]
+    return cube, train, np.where(train > 0, groups, 0)
+
+
+def test_a_spectral_only_fold_gives_the_spectral_model_of_a_full_fold():
+    """The cross-validation's spectral-only folds (core/spectral_folds.py) must hold out exactly the probabilities
+    a fold that also trains RSSGL gives, or skipping RSSGL's folds would change the estimate."""
+    from rssgl_qgis.core.spectral_folds import spectral_only_supported, spectral_probabilities_at
+
+    cube, train, groups = _polygon_scene()
+    held_out = (groups > 0) & (groups % 3 == 0)
+    fold_train = np.where(held_out, 0, train)
+    params = _params(iterations=2, selection="fit")
+    clf = RssglClassifier(TINY, params).fit(cube, fold_train)
+    _, spectral = clf.component_probabilities_at(cube, None, held_out)
+    assert spectral_only_supported(params, cube) and not spectral_only_supported(_params(selection="paper"), cube)
+    classes, alone = spectral_probabilities_at(params, cube, None, fold_train, held_out)
+    np.testing.assert_array_equal(classes, clf.classes_)
+    np.testing.assert_allclose(alone, spectral, atol=1e-5)
+
+
+@pytest.mark.parametrize("ruled_out", [True, False])
+def test_adaptive_cross_validation_trains_rssgl_on_the_other_folds_only_where_it_can_win(monkeypatch, ruled_out):
+    """Where the first fold rules RSSGL out, the other folds fit the spectral model alone and the map uses it;
+    otherwise every fold trains both models, as with rssgl_folds="all"."""
+    from rssgl_qgis.core import ensemble
+
+    cube, train, groups = _polygon_scene()
+    fits = []
+    fit = RssglClassifier.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(1)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(RssglClassifier, "fit", counting_fit)
+    monkeypatch.setattr(ensemble, "rssgl_cannot_win", lambda candidates: ruled_out)
+    logs = []
+    choice = ensemble.cross_validate_blend(lambda: RssglClassifier(TINY, _params(iterations=2, selection="fit")),
+                                           cube, None, train, groups, 3, seed=0, rssgl_folds="adaptive",
+                                           log=lambda level, message: logs.append(message))
+    assert choice is not None and choice.folds == 3
+    if ruled_out:
+        assert len(fits) == 1 and choice.rssgl_folds == 1
+        assert [c.weight for c in choice.candidates] == [0.0] and choice.pool.weight == 0.0
+        assert choice.chosen.summary["n"] == int((train > 0).sum())  # every sample still tested once
+        assert any("RSSGL is not trained on the other 2" in m for m in logs)
+    else:
+        assert len(fits) == 3 and choice.rssgl_folds == 3
+        assert [c.weight for c in choice.candidates] == list(ensemble.BLEND_CANDIDATES)
+
+
+def test_the_first_fold_rules_rssgl_out_only_without_any_gain_and_unsaturated():
+    from rssgl_qgis.core import ensemble
+
+    def cand(weight, log_loss, gain, oa=0.9):
+        return ensemble.CandidateEstimate(weight, "", {"oa": oa}, np.zeros(0), log_loss, gain)
+
+    spectral = cand(0.0, 1.0, float("nan"))
+    assert ensemble.rssgl_cannot_win([cand(0.5, 1.2, -2.0), cand(0.25, 1.05, -0.5), spectral])
+    assert not ensemble.rssgl_cannot_win([cand(0.5, 0.9, 0.8), cand(0.25, 1.05, -0.5), spectral])
+    saturated = [cand(0.5, 1.2, -2.0, oa=1.0), cand(0.0, 1.0, float("nan"), oa=1.0)]
+    assert not ensemble.rssgl_cannot_win(saturated)  # nothing ranks them: the rule's saturated fallback decides
+    assert not ensemble.rssgl_cannot_win([cand(1.0, 0.5, float("nan"))])  # no spectral model: nothing to skip to
