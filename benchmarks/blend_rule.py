@@ -35,8 +35,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 Z_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+#: The light pool (RSSGL x 0.25): the rule's fallback until the ninth round.
+LIGHT = 0.25
 
 
 def choice_row(cands: list, test: dict[float, float]) -> list[float]:
@@ -46,7 +49,7 @@ def choice_row(cands: list, test: dict[float, float]) -> list[float]:
 
     lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
     no_oa = [ensemble.CandidateEstimate(c.weight, c.label, {}, c.confusion, c.log_loss, c.gain_se) for c in cands]
-    row = [test.get(0.0, np.nan), test.get(1.0, np.nan), test.get(ensemble.FALLBACK, np.nan), test.get(lowest, np.nan),
+    row = [test.get(0.0, np.nan), test.get(1.0, np.nan), test.get(LIGHT, np.nan), test.get(lowest, np.nan),
            test.get(_choose_before(cands), np.nan), test.get(ensemble._choose(no_oa), np.nan),
            test.get(ensemble._choose(cands), np.nan)]
     kept = ensemble.SIGNIFICANCE
@@ -105,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--saturated", action="store_true",
                     help="the dump is comma-separated suite JSON files: every row whose candidates were all right on "
                          "every held-out pixel, the pool it used and its test OA next to the half pool's")
+    ap.add_argument("--early", default="", help="with --rescore: thresholds (standard errors, comma-separated) of the "
+                                                "adaptive cross-validation to score (ensemble.EARLY_STOP_SE)")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
                     help="with --calibrate: the lowest spectral temperature tried (the engine's: 1)")
     args = ap.parse_args(argv)
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.pools:
         return pools([Path(p) for p in args.dump.split(",") if p])
     if args.rescore:
-        return rescore([Path(p) for p in args.dump.split(",") if p])
+        return rescore([Path(p) for p in args.dump.split(",") if p],
+                       [float(z) for z in args.early.split(",") if z] if args.early else None)
     if args.saturated:
         return saturated_rows([Path(p) for p in args.dump.split(",") if p])
     if args.dump.endswith(".json"):
@@ -141,36 +147,83 @@ def recorded_candidates(default: dict) -> list:
             for w, ll in default["cv_log_loss"].items()]
 
 
-def rescore(paths: list[Path]) -> int:
-    """The default's test OA under the rule now (``ensemble._choose`` on each row's recorded cross-validated
-    log-losses, gains and accuracies, the chosen weight's recorded test OA), next to the default as it ran
-    and the baselines of the same runs: exact where the rule changed after the runs, as the pool of every
-    weight was scored on the test pixels with the temperature of the run."""
-    import json
-
+def rule_now_and_before(default: dict) -> tuple[float, float]:
+    """The weights ``ensemble._choose`` gives a suite row's recorded candidates now (no evidence: the spectral model
+    alone, ``FALLBACK`` 0) and with the light pool as the fallback (the rule before the ninth round)."""
     from rssgl_qgis.core import ensemble
 
+    cands = recorded_candidates(default)
+    now = ensemble._choose(cands)
+    kept = ensemble.FALLBACK
+    try:
+        ensemble.FALLBACK = LIGHT
+        before = ensemble._choose(cands)
+    finally:
+        ensemble.FALLBACK = kept
+    return now, before
+
+
+def adaptive_weight(default: dict, now: float, z: float) -> float | None:
+    """The weight the adaptive cross-validation (RSSGL's other folds skipped where the first fold rules it out,
+    ``ensemble.rssgl_cannot_win`` at ``z`` standard errors) gives a row recorded with RSSGL on every fold: the
+    spectral model (0) where it stops, else the rule's choice over all folds ``now``. None without the first
+    fold's record."""
+    from rssgl_qgis.core import ensemble
+
+    if "fold1_cv_log_loss" not in default:
+        return None
+    first = [ensemble.CandidateEstimate(float(w), "", {"oa": default["fold1_cv"][w] / 100.0}, np.zeros(0), float(ll),
+                                        float(default["fold1_cv_gain_se"][w]))
+             for w, ll in default["fold1_cv_log_loss"].items()]
+    kept = ensemble.EARLY_STOP_SE
+    try:
+        ensemble.EARLY_STOP_SE = z
+        return 0.0 if ensemble.rssgl_cannot_win(first) else now
+    finally:
+        ensemble.EARLY_STOP_SE = kept
+
+
+def rescore(paths: list[Path], early: list[float] | None = None) -> int:
+    """The default's test OA under the rule now (``ensemble._choose`` on each row's recorded cross-validated
+    log-losses, gains and accuracies, the chosen weight's recorded test OA) and under the rule before (the light
+    pool where no pool has the evidence it needs), next to the default as it ran, the spectral model alone and
+    the baselines of the same runs (rows of several files merged as accuracy_suite --summarise merges them):
+    exact where the rule changed after the runs, as the pool of every weight was scored on the test pixels with
+    the temperature of the run. With ``early`` (thresholds in standard errors): the adaptive cross-validation at
+    each, from rows that trained RSSGL on every fold and recorded the first fold's candidates, with the share of
+    RSSGL's fold trainings it skips."""
+    import json
+
+    from accuracy_suite import merge_rows
+
+    early = early or []
+    rows = merge_rows([json.loads(p.read_text())["rows"] for p in paths])
     cells: dict[str, list[tuple[float, ...]]] = {}
-    for path in paths:
-        for r in json.loads(path.read_text())["rows"]:
-            res, d = r["results"], r["results"]["default"]
-            test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
-            if "cv_gain_se" not in d or not test:
-                continue
-            now = ensemble._choose(recorded_candidates(d))
-            cells.setdefault(f"{r['scene']} | {r['protocol']}", []).append(
-                (d["oa"], test[now], res.get("svm", {}).get("oa", np.nan), res.get("rf", {}).get("oa", np.nan),
-                 float(now != float(d["weight"]))))
-    print("| scene | protocol | seeds | default as run | default, rule now | svm | rf | now - better baseline | "
-          "choices changed |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, rows in sorted(cells.items()):
-        a = np.asarray(rows, dtype=float)
-        m, sd = a.mean(axis=0), a.std(axis=0)
-        best = int(np.argmax(m[2:4])) + 2
-        met = m[1] >= m[best] and sd[1] <= sd[best] + 0.5
-        print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(4))
-              + f" | {m[1] - m[best]:+.2f} ({'met' if met else 'NOT met'}) | {int(a[:, 4].sum())} |")
+    for r in rows:
+        res, d = r["results"], r["results"].get("default", {})
+        test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
+        if "cv_gain_se" not in d or not test:
+            continue
+        now, before = rule_now_and_before(d)
+        adaptive = [adaptive_weight(d, now, z) for z in early]
+        base = [res.get(m, {}).get("oa", np.nan) for m in ("svm", "rf", "enmapbox")]
+        cells.setdefault(f"{r['scene']} | {r['protocol']}", []).append(
+            (d["oa"], test[before], test[now], test[0.0], *base, float(now != before),
+             *[np.nan if w is None else test[w] for w in adaptive],
+             *[np.nan if w is None else float(w == 0.0 and now != 0.0 or w == 0.0) for w in adaptive]))
+    heads = ["as run", "rule before (light pool)", "**rule now (no vote)**", "spectral", "svm", "rf", "enmapbox"]
+    print("| scene | protocol | seeds | " + " | ".join(heads) + " | now - before | now - best baseline | now - spectral "
+          "| choices changed | " + " | ".join(f"adaptive, z = {z:g} (RSSGL folds skipped)" for z in early) + " |")
+    print("|---|---|---|" + "---|" * (len(heads) + 4 + len(early)))
+    k = len(early)
+    for name, rs in sorted(cells.items()):
+        a = np.asarray(rs, dtype=float)
+        m, sd = np.nanmean(a, axis=0), np.nanstd(a, axis=0)
+        best = np.nanmax(m[4:7]) if np.isfinite(m[4:7]).any() else np.nan
+        ad = [f"{m[8 + i]:.2f} ({100 * m[8 + k + i]:.0f} %)" for i in range(k)]
+        print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(7))
+              + f" | {m[2] - m[1]:+.2f} | {m[2] - best:+.2f} | {m[2] - m[3]:+.2f} | {int(a[:, 7].sum())} | "
+              + " | ".join(ad) + " |")
     return 0
 
 
