@@ -32,6 +32,14 @@ from ..core.errors import RssglError
 from ..core.inference import TileResult, predict_tiled
 from ..core.statistics_passes import DEFAULT_SCENE_PASSES
 from .atomic import GDAL_SIDECARS
+from .band_checks import (
+    by_number_warning,
+    empty_bands,
+    empty_map_message,
+    sample_statistics,
+    statistics_mismatch,
+    statistics_warning,
+)
 from .bands import WAVELENGTH_TOLERANCE_NM, check_model_bands, model_band_numbers
 from .blocks import GdalWindowReader, mask_valid_fn
 from .raster import RasterInfo, raster_info
@@ -181,6 +189,29 @@ def _log_restore_failure(path: str, backup: str) -> None:
     _log.error("Could not restore '%s'; the previous version is kept as '%s'.", path, backup)
 
 
+def _check_bands_taken_by_number(classifier: Any, info: RasterInfo, band_numbers: list[int],
+                                 reader: GdalWindowReader, warnings: list[str]) -> bool:
+    """Whether the model's bands were taken by number (not matched by wavelength); add warnings where the
+    raster's band count differs from the model's, or its band statistics clearly differ from the training
+    raster's (a few sample blocks against the model file's ``band_mean`` / ``band_std``; io.band_checks)."""
+    band_info = getattr(classifier, "band_info_", None) or {}
+    model_has_wavelengths = bool(band_info.get("wavelengths"))
+    if model_has_wavelengths and info.wavelengths:
+        return False  # matched (or refused) by wavelength in model_band_numbers
+    n_model = len(band_numbers)
+    if info.bands != n_model:
+        warnings.append(by_number_warning(info, band_numbers, n_model, model_has_wavelengths=model_has_wavelengths))
+    mean, std = getattr(classifier, "band_mean_", None), getattr(classifier, "band_std_", None)
+    if mean is not None and std is not None and len(mean) == n_model:
+        sampled = sample_statistics(reader, info.height, info.width)
+        if sampled is not None:
+            mismatch = statistics_mismatch(mean, std, sampled[0], sampled[1])
+            if mismatch is not None:
+                warnings.append(statistics_warning(info, band_numbers, np.asarray(mean), np.asarray(std), *sampled[:2],
+                                                   mismatch, model_has_wavelengths=model_has_wavelengths))
+    return True
+
+
 def classify_raster(
     classifier: Any,
     raster_path: str | os.PathLike,
@@ -209,9 +240,10 @@ def classify_raster(
     paths = _check_outputs(outputs, raster_path)
     info = raster_info(raster_path)
     band_numbers, warnings = model_band_numbers(classifier, info)
+    reader = GdalWindowReader(raster_path, info, bands=band_numbers)
+    by_number = _check_bands_taken_by_number(classifier, info, band_numbers, reader, warnings)
     for w in warnings:
         say("warning", w)
-    reader = GdalWindowReader(raster_path, info, bands=band_numbers)
     valid_fn = mask_valid_fn(mask_path, info) if mask_path else None
     classes = np.asarray(classifier.classes_)
     names = list(getattr(classifier, "class_names_", None) or [f"class {int(c)}" for c in classes])
@@ -270,6 +302,12 @@ def classify_raster(
             )
         finally:
             reader.close()
+        if report.valid_pixels == 0:  # an all-nodata map is no result: say why instead of writing it
+            n_model = int(getattr(classifier, "n_bands_", len(band_numbers)))
+            with GdalWindowReader(raster_path, info, bands=band_numbers) as scan:
+                empty = empty_bands(scan, info.height, info.width)
+            raise RssglError(empty_map_message(info, band_numbers, empty, n_model, by_number=by_number,
+                                               masked=mask_path is not None))
     except BaseException:
         for w in writers.values():
             w.abort()

@@ -10,7 +10,10 @@ unlabelled. The rules, chosen to be predictable and honest:
   the polygon, no ALL_TOUCHED), points label the pixel they fall in, lines the pixels they cross;
 * integer class fields are used as class values as they are (they must be > 0: 0 means unlabelled);
   float fields are accepted when every value is whole; text fields map to 1..N in sorted order and the
-  names are kept;
+  names are kept (``_text_class_values``): names that differ only in case or surrounding spaces are one
+  class (the most frequent spelling kept, a warning names them), codes written as text ("1", "2", "10")
+  keep their numbers like an integer field, and in a field mixing codes and names the codes keep their
+  numbers and the names are numbered after the largest code (a warning gives the values);
 * features with no class value are skipped, features entirely outside the raster are counted, and
   pixels claimed by polygons of *different* classes are left unlabelled; each case is reported in
   ``warnings`` rather than silently resolved by drawing order;
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -40,6 +44,8 @@ osr.UseExceptions()
 
 _INTEGER_TYPES = (ogr.OFTInteger, ogr.OFTInteger64)
 _BURN_FIELD = "rssgl_class_index"
+#: A class code written as text: "1", "10", "+3", "-1" (refused later like an integer 0 or -1).
+_CODE = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass
@@ -129,12 +135,70 @@ def _transformation(layer, info: RasterInfo, layer_label: str, warnings: list[st
     return osr.CoordinateTransformation(source_srs, target_srs)
 
 
+def _check_positive(values: np.ndarray, field_name: str, layer_label: str, fids: list[int]) -> None:
+    """Class values must be 1 .. 2**31 - 1 (0 means unlabelled)."""
+    if (values <= 0).any():
+        bad = int(np.flatnonzero(values <= 0)[0])
+        raise ValueError(
+            f"Field '{field_name}' of layer {layer_label} has class value {number_text(values[bad])} (feature {fids[bad]}); "
+            "class values must be positive integers because 0 means 'unlabelled'. Renumber the classes from 1."
+        )
+    if (values > np.iinfo(np.int32).max).any():
+        raise ValueError(f"Field '{field_name}' of layer {layer_label} has class value {int(values.max())}, larger "
+                         "than the plugin supports (2147483647); renumber the classes.")
+
+
+def _text_class_values(texts: list[str], spellings: list[str], field_name: str, layer_label: str, fids: list[int],
+                       warnings: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Class values of a text field: (value per feature, sorted class values, their names).
+
+    ``texts`` are the stripped values, ``spellings`` the values as stored (for the warnings). Names that
+    differ only in case or surrounding spaces are one class, named by its most frequent spelling (the
+    first in the layer on a tie). Codes ("1", "10") keep their numbers, as in an integer field, so a map
+    trained on them compares with the same codes stored as integers. Names are numbered 1..N in sorted
+    order, or after the largest code where the field mixes codes and names.
+    """
+    keys = [int(t) if _CODE.fullmatch(t) else t.casefold() for t in texts]
+    members: dict[int | str, list[int]] = {}
+    for i, key in enumerate(keys):
+        members.setdefault(key, []).append(i)
+    name_of: dict[int | str, str] = {}
+    merged, recoded = [], []  # 'Roof', 'roof' as 'Roof' / '01', '1' as 1
+    for key, rows in members.items():
+        name_of[key] = Counter(texts[i] for i in rows).most_common(1)[0][0]
+        variants = list(dict.fromkeys(spellings[i] for i in rows))
+        if len(variants) == 1:
+            continue
+        if isinstance(key, str) or len({texts[i] for i in rows}) == 1:
+            merged.append(f"{names_text(variants)} as {name_of[key]!r}")
+        else:
+            recoded.append(f"{names_text(variants)} as {key}")
+    if merged:
+        warnings.append("Class names that differ only in case or surrounding spaces were merged into one class each: "
+                        f"{'; '.join(merged)} (the most frequent spelling is kept, on a tie the first in the layer).")
+    if recoded:
+        warnings.append(f"Class codes written differently in field '{field_name}' were read as the same number: "
+                        f"{'; '.join(recoded)}.")
+    codes = sorted(k for k in members if isinstance(k, int))
+    names = sorted((k for k in members if isinstance(k, str)), key=lambda k: (k, name_of[k]))
+    code_rows = [i for i, k in enumerate(keys) if isinstance(k, int)]
+    _check_positive(np.array([keys[i] for i in code_rows], dtype=object), field_name, layer_label,
+                    [fids[i] for i in code_rows])
+    start = max(codes, default=0) + 1
+    value_of: dict[int | str, int] = {k: k for k in codes}
+    value_of.update({k: start + i for i, k in enumerate(names)})
+    if codes and names:
+        warnings.append(
+            f"Field '{field_name}' of layer {layer_label} mixes class codes and names: the codes keep their numbers "
+            f"({', '.join(map(str, codes))}), the names are numbered after them: "
+            + ", ".join(f"{value_of[k]} {name_of[k]!r}" for k in names) + ".")
+    order = [*codes, *names]
+    return (np.array([value_of[k] for k in keys], dtype=np.int64), np.array([value_of[k] for k in order]),
+            [name_of[k] for k in order])
+
+
 def _class_values(raw: list, field_type: int, field_name: str, layer_label: str, fids: list[int]):
-    """Map raw field values to (class values per feature, sorted class values, default names)."""
-    if field_type == ogr.OFTString:
-        names = sorted(set(raw), key=lambda s: (s.casefold(), s))
-        index = {name: i + 1 for i, name in enumerate(names)}
-        return np.array([index[v] for v in raw], dtype=np.int64), np.arange(1, len(names) + 1), names
+    """Map raw numeric field values to (class values per feature, sorted class values, default names)."""
     values = np.asarray(raw, dtype=np.float64)
     if field_type == ogr.OFTReal:
         whole = np.isfinite(values) & (values == np.round(values))
@@ -145,15 +209,7 @@ def _class_values(raw: list, field_type: int, field_name: str, layer_label: str,
                 f"{fids[bad]}); class values must be whole numbers. Use an integer or a text field for the classes."
             )
     values = values.astype(np.int64)
-    if (values <= 0).any():
-        bad = int(np.flatnonzero(values <= 0)[0])
-        raise ValueError(
-            f"Field '{field_name}' of layer {layer_label} has class value {number_text(values[bad])} (feature {fids[bad]}); "
-            "class values must be positive integers because 0 means 'unlabelled'. Renumber the classes from 1."
-        )
-    if (values > np.iinfo(np.int32).max).any():
-        raise ValueError(f"Field '{field_name}' of layer {layer_label} has class value {int(values.max())}, larger "
-                         "than the plugin supports (2147483647); renumber the classes.")
+    _check_positive(values, field_name, layer_label, fids)
     classes = np.unique(values)
     return values, classes, [f"Class {v}" for v in classes]
 
@@ -200,7 +256,7 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
         f"POLYGON(({xmin} {ymin},{xmax} {ymin},{xmax} {ymax},{xmin} {ymax},{xmin} {ymin}))")
 
     n_features = no_value = no_geometry = outside = 0
-    geometries, raw_values, fids, raw_names = [], [], [], []
+    geometries, raw_values, fids, raw_names, spellings = [], [], [], [], []
     layer.ResetReading()
     for feature in layer:
         n_features += 1
@@ -208,7 +264,8 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
             no_value += 1
             continue
         if field_type == ogr.OFTString:
-            value = feature.GetFieldAsString(field_index).strip()
+            spelling = feature.GetFieldAsString(field_index)
+            value = spelling.strip()
             if not value:
                 no_value += 1
                 continue
@@ -232,6 +289,8 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
             continue
         geometries.append(geometry)
         raw_values.append(value)
+        if field_type == ogr.OFTString:
+            spellings.append(spelling)
         fids.append(feature.GetFID())
         if name_index is not None:
             raw_names.append(feature.GetFieldAsString(name_index).strip())
@@ -253,7 +312,11 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
             "the samples belong to this raster and that the layer's CRS is set correctly."
         )
 
-    per_feature, class_values, class_names = _class_values(raw_values, field_type, class_field, layer_label, fids)
+    if field_type == ogr.OFTString:
+        per_feature, class_values, class_names = _text_class_values(raw_values, spellings, class_field, layer_label,
+                                                                    fids, warnings)
+    else:
+        per_feature, class_values, class_names = _class_values(raw_values, field_type, class_field, layer_label, fids)
     if raw_names:
         class_names = _names_from_field(per_feature, class_values, raw_names, class_names, name_field, warnings)
     index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
