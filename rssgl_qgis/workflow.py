@@ -146,14 +146,15 @@ def _check_class_sizes(labels: np.ndarray, class_values, class_names) -> None:
 
 
 def _usable_bands(raster_path: str, info, log, band_selection: str | None = None,
-                  drop_water_vapour: bool = False) -> list[int]:
+                  drop_water_vapour: bool = False, progress=None, should_stop=None) -> list[int]:
     """The 1-based bands to train on: the user's selection, less the bands the file flags bad or that hold
-    no usable value (io.bands.unusable_bands), named in one warning with the reason."""
+    no usable value (io.bands.unusable_bands, which logs its first message at once and honours cancel),
+    named in one warning with the reason."""
     from .core.band_selection import select_bands
     from .io.bands import describe_bands, unusable_bands
 
     selection = select_bands(band_selection, info.bands, info.wavelengths, drop_water_vapour)  # bad text: fail first
-    problems = unusable_bands(raster_path, info)
+    problems = unusable_bands(raster_path, info, progress=progress, should_stop=should_stop, log=log)
     if problems:
         groups: dict[tuple[str, ...], list[int]] = {}
         for band, reasons in problems.items():
@@ -304,7 +305,8 @@ def train_from_files(
         device = choose_device(params.device)
         # Bands without data (EnMAP L2A leaves its water-vapour bands nodata everywhere) would make every pixel
         # invalid: they are left out and named (issue 14); the model file records the bands it uses.
-        used = _usable_bands(raster_path, info, log, band_selection, drop_water_vapour)
+        used = _usable_bands(raster_path, info, log, band_selection, drop_water_vapour,
+                             lambda percent, message: progress(2.0 * percent / 100.0, message), should_stop)
         windows = _trains_on_windows(params.training_input, len(used), info, device, check_training_fits, log)
         samples = _read_samples(info, samples_vector, samples_layer, class_field, samples_raster)
         for warning in samples.warnings:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.errors import RssglError
 from ..core.text import number_text
+from .band_scan import LogFn, ProgressFn, StopFn, scan_bands
 from .raster import RasterInfo, _open
 
 __all__ = ["flagged_bad_bands", "unusable_bands", "band_label", "describe_bands", "check_model_bands",
@@ -26,8 +27,6 @@ __all__ = ["flagged_bad_bands", "unusable_bands", "band_label", "describe_bands"
 
 #: Two band centres closer than this are the same band (EnMAP / PRISMA band spacing: 6-12 nm).
 WAVELENGTH_TOLERANCE_NM = 2.0
-#: Rows read at a time when scanning bands (bounded memory on large rasters).
-_SCAN_BYTES = 256 * 2**20
 
 
 def band_label(info: RasterInfo, number: int) -> str:
@@ -79,39 +78,21 @@ def flagged_bad_bands(path: str, info: RasterInfo) -> list[int]:
     return bad
 
 
-def unusable_bands(path: str, info: RasterInfo) -> dict[int, list[str]]:
-    """Every band to leave out, with its reasons (FLAGGED, NO_DATA, CONSTANT), by 1-based band number."""
+def unusable_bands(path: str, info: RasterInfo, *, progress: ProgressFn | None = None,
+                   should_stop: StopFn | None = None, log: LogFn | None = None) -> dict[int, list[str]]:
+    """Every band to leave out, with its reasons (FLAGGED, NO_DATA, CONSTANT), by 1-based band number.
+
+    Empty and constant bands are found by io.band_scan without reading the whole raster where the
+    file's statistics or a sample of its blocks settle them; ``progress``, ``should_stop`` and ``log``
+    are the workflow's callables (a first message at once, progress, Cancelled when asked to stop).
+    """
     reasons: dict[int, list[str]] = {b: [FLAGGED] for b in flagged_bad_bands(path, info)}
-    no_data, constant = _scan_bands(path, info)
-    for b in no_data:
+    scan = scan_bands(path, info, progress=progress, should_stop=should_stop, log=log)
+    for b in scan.no_data:
         reasons.setdefault(b, []).append(NO_DATA)
-    for b in constant:
+    for b in scan.constant:
         reasons.setdefault(b, []).append(CONSTANT)
     return dict(sorted(reasons.items()))
-
-
-def _scan_bands(path: str, info: RasterInfo) -> tuple[list[int], list[int]]:
-    """(bands nodata/NaN everywhere, bands holding one constant value), 1-based, read in strips."""
-    dataset = _open(path)
-    row_bytes = max(1, info.width * info.bands * 8)
-    step = max(1, min(info.height, _SCAN_BYTES // row_bytes))
-    any_valid = np.zeros(info.bands, dtype=bool)
-    lo = np.full(info.bands, np.inf)
-    hi = np.full(info.bands, -np.inf)
-    for row in range(0, info.height, step):
-        rows = min(step, info.height - row)
-        raw = dataset.ReadAsArray(0, row, info.width, rows)
-        raw = np.asarray(raw).reshape(info.bands, rows * info.width).astype(np.float64, copy=False)
-        ok = np.isfinite(raw)
-        for k, nodata in enumerate(info.nodata):
-            if nodata is not None and np.isfinite(nodata):
-                ok[k] &= raw[k] != nodata
-        any_valid |= ok.any(axis=1)
-        lo = np.minimum(lo, np.where(ok, raw, np.inf).min(axis=1))
-        hi = np.maximum(hi, np.where(ok, raw, -np.inf).max(axis=1))
-    dataset = None
-    return ([k + 1 for k in range(info.bands) if not any_valid[k]],
-            [k + 1 for k in range(info.bands) if any_valid[k] and lo[k] == hi[k]])
 
 
 def check_model_bands(classifier: Any, info: RasterInfo, tolerance_nm: float = WAVELENGTH_TOLERANCE_NM) -> list[str]:

@@ -112,6 +112,8 @@ def test_flagged_empty_and_nan_bands_are_named_with_their_reason(tmp_path):
               "bad-band list (bbl), or with no data (nodata or NaN everywhere) or one constant value, cannot be trained "
               "on; the model file records the bands it uses.")
     assert ("warning", notice) in messages and [m for level, m in messages if "left out" in m] == [notice]
+    check = ("info", "Checking 6 bands of 'scene.img' for bands without data or with one constant value...")
+    assert messages.index(check) == 1  # at once, after the raster's size (issue 29: no silent band check)
     assert html.escape(notice) in open(result.report_path, encoding="utf-8").read()
     meta = RssglClassifier.load(result.model_path, device="cpu").metadata()
     assert meta["band_indices"] == [1, 3] and meta["band_wavelengths"] == [500.0, 540.0]

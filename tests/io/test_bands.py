@@ -72,11 +72,12 @@ def full(tmp_path):
 
 
 def test_bands_without_data_are_found_in_strips(full, monkeypatch):
-    from rssgl_qgis.io import bands
+    from rssgl_qgis.io import band_scan
 
     raster = full[0]
     assert list(unusable_bands(raster, raster_info(raster))) == EMPTY
-    monkeypatch.setattr(bands, "_SCAN_BYTES", 1)  # one row at a time: the same answer
+    monkeypatch.setattr(band_scan, "SCAN_BYTES", 1)  # one row at a time: the same answer
+    monkeypatch.setattr(band_scan, "MIN_CHUNK_PIXELS", 1)  # and native blocks in the sample
     assert list(unusable_bands(raster, raster_info(raster))) == EMPTY
 
 
