@@ -48,6 +48,39 @@ def _classification_categories(path: str) -> tuple[dict[int, str], dict[int, tup
     return names, colors
 
 
+def _check_class_values(path: str) -> None:
+    """Refuse a raster of decimal values (a confidence or probability raster, say) as the classification.
+
+    A classification holds whole class values; given our confidence raster, the values 0..1 truncated to
+    integers left almost no mapped pixel and the user read "no reference pixel falls inside the
+    classification". Float rasters holding whole values only (a classification saved as Float32) pass.
+    """
+    from osgeo import gdal
+
+    dataset = gdal.Open(path)
+    band = dataset.GetRasterBand(1)
+    if band.DataType not in (gdal.GDT_Float32, gdal.GDT_Float64):
+        return
+    values = band.ReadAsArray()
+    nodata = band.GetNoDataValue()
+    valid = np.isfinite(values) if nodata is None or np.isnan(nodata) else np.isfinite(values) & (values != nodata)
+    decimal = values[valid][values[valid] != np.round(values[valid])]
+    if not decimal.size:
+        return
+    description = (band.GetDescription() or "").strip()
+    if description.startswith("Confidence"):
+        what = "the confidence raster written by 'Classify with RSSGL'"
+    elif description.startswith("P("):
+        what = "a class-probability raster written by 'Classify with RSSGL'"
+    else:
+        what = "not a classification"
+    raise RssglError(
+        f"'{path}' holds decimal values (e.g. {float(decimal[0]):.3g}) where a classification holds whole class "
+        f"values: it is {what}. Choose the classification raster ('Classification' of 'Classify with RSSGL', or "
+        "'Classification of the training raster' of 'Train RSSGL')."
+    )
+
+
 def _pixel_area_and_unit(info) -> tuple[float, str]:
     from osgeo import osr
 
@@ -95,6 +128,7 @@ def assess_accuracy(
         if info.bands != 1:
             raise RssglError(f"A classification raster has one band of class values; '{classification_path}' has "
                              f"{info.bands}. Choose the classification output, not the hyperspectral raster.")
+        _check_class_values(classification_path)
         if (reference_vector is None) == (reference_raster is None):
             raise RssglError("Give the reference either as a vector layer with a class field or as a label raster "
                              f"(got {'both' if reference_vector else 'neither'}).")

@@ -116,3 +116,35 @@ def test_reference_values_the_map_never_uses_are_explained_at_the_top_of_the_rep
     html = (files["out"] / "accuracy.html").read_text(encoding="utf-8")
     top = html[: html.index("<table")]
     assert "never occur in the classification" in top and "recode the reference" in top
+
+
+@pytest.mark.parametrize("kind", ["confidence", "probability", "float values"])
+def test_a_confidence_raster_instead_of_the_classification(files, tmp_path, kind):
+    """Issue 31, defect 7: a float raster (our confidence, a probability band, any decimal values) is no
+    classification; it used to be reported as "no reference pixel overlaps the classification"."""
+    import numpy as np
+
+    from rssgl_qgis.io.raster_write import write_float
+
+    info = raster_info(files["raster"])
+    values = np.random.default_rng(0).uniform(0.3, 1.0, info.shape).astype(np.float32)
+    band_names = {"confidence": ["Confidence (max probability)"], "probability": ["P(water)"], "float values": None}
+    raster = Path(write_float(tmp_path / f"{kind.replace(' ', '_')}.tif", values, info, band_names=band_names[kind]))
+    with pytest.raises(ValueError) as info_:
+        _assess(files, classification=raster)
+    what = {"confidence": "the confidence raster written by 'Classify with RSSGL'",
+            "probability": "a class-probability raster written by 'Classify with RSSGL'",
+            "float values": "not a classification"}[kind]
+    assert str(info_.value) == (
+        f"'{raster}' holds decimal values (e.g. {float(values[0, 0]):.3g}) where a classification holds whole class "
+        f"values: it is {what}. Choose the classification raster ('Classification' of 'Classify with RSSGL', or "
+        "'Classification of the training raster' of 'Train RSSGL').")
+    assert snapshot(files["out"]) == {}
+
+
+def test_a_classification_stored_as_floats_with_whole_values_is_accepted(files, tmp_path):
+    from rssgl_qgis.io.raster_write import write_float
+
+    floats = Path(write_float(tmp_path / "classes_float.tif", block_labels().astype("float32"),
+                              raster_info(files["raster"]), nodata=0.0))
+    assert _assess(files, classification=floats).summary["oa"] == pytest.approx(1.0)
