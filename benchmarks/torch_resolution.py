@@ -13,7 +13,7 @@ does not, the row is resolved against PyPI instead and marked as a stand-in (sam
 platform tags, but PyPI's build flavour: CPU on Windows, CUDA on Linux), so the table says plainly
 which index each row was checked on.
 
-Usage: .venv/bin/python benchmarks/torch_resolution.py [--rows N] [--markdown]
+Usage: .venv/bin/python benchmarks/torch_resolution.py [--rows N] [--jobs 4]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -56,9 +57,11 @@ TARGETS: tuple[tuple[str, Machine], ...] = (
     ("Windows, driver CUDA 11.8 (too old)", Machine("Windows", "AMD64", (3, 12), cuda=(11, 8))),
     ("macOS arm64, QGIS 3.44 (macOS 15)", Machine("Darwin", "arm64", (3, 12), macos=(15, 0))),
     ("macOS arm64, QGIS 3.44 (macOS 13)", Machine("Darwin", "arm64", (3, 12), macos=(13, 0))),
-    ("macOS arm64, old QGIS (Python 3.9)", Machine("Darwin", "arm64", (3, 9), macos=(14, 0))),
+    ("macOS arm64, Python 3.9", Machine("Darwin", "arm64", (3, 9), macos=(14, 0))),
     ("macOS x86-64, QGIS 3.44 (NumPy 1.26)", Machine("Darwin", "x86_64", (3, 12), macos=(13, 0), numpy=(1, 26))),
     ("macOS x86-64, QGIS 3.44 (NumPy 2.x)", Machine("Darwin", "x86_64", (3, 12), macos=(13, 0), numpy=(2, 2))),
+    ("macOS x86-64, old QGIS package (Python 3.9)", Machine("Darwin", "x86_64", (3, 9), macos=(12, 0), numpy=(1, 23))),
+    ("macOS x86-64, Python 3.13", Machine("Darwin", "x86_64", (3, 13), macos=(14, 0))),
     ("macOS x86-64 QGIS under Rosetta", Machine("Darwin", "x86_64", (3, 12), macos=(15, 0), rosetta=True)),
     ("Linux, Python 3.11, no GPU", Machine("Linux", "x86_64", (3, 11))),
     ("Linux, Python 3.12, no GPU", Machine("Linux", "x86_64", (3, 12))),
@@ -103,7 +106,7 @@ def pip_environment() -> dict[str, str]:
 
 def resolve(row: Row, pip: list[str], constraints: str, reachable_indexes: dict[str, bool], timeout: float) -> None:
     plan = row.plan
-    if plan.index_url and not reachable_indexes.setdefault(plan.index_url, reachable(plan.index_url + "/torch/")):
+    if plan.index_url and not reachable_indexes[plan.index_url]:
         plan = replace(plan, index_url=None)
         row.checked_on = f"PyPI (stand-in: {row.plan.index_name} unreachable from here)"
     else:
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=0, help="only the first N rows (0: all)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per resolution")
+    parser.add_argument("--jobs", type=int, default=4, help="resolutions at once")
     parser.add_argument("--pip-cache", default=os.path.join(os.path.expanduser("~"), ".cache", "rssgl-qgis", "pip"),
                         help="folder holding the pip wheel the resolutions run with")
     args = parser.parse_args(argv)
@@ -157,18 +161,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{pip_version.split(' from ')[0]}, Python {sys.version.split()[0]}")
     reachable_indexes: dict[str, bool] = {}
     failures = 0
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         constraints = os.path.join(tmp, "constraints.txt")
         with open(constraints, "w", encoding="utf-8") as handle:
             handle.write(constraints_text(installed_versions()))
-        for label, machine in targets:
-            row = Row(label, machine, plan_torch(machine))
-            if not row.plan.blocked:
-                resolve(row, pip, constraints, reachable_indexes, args.timeout)
-            rows.append(row)
+        rows = [Row(label, machine, plan_torch(machine)) for label, machine in targets]
+        for url in sorted({row.plan.index_url for row in rows if row.plan.index_url}):
+            reachable_indexes[url] = reachable(url + "/torch/")
+        # pip waits on the network most of the time: a few resolutions at once
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(lambda row: row.plan.blocked or resolve(row, pip, constraints, reachable_indexes,
+                                                                  args.timeout), rows))
+        for row in rows:
             verdict = "blocked (says why)" if row.plan.blocked else (row.wheel or "FAILED: " + row.error)
-            print(f"  {label}: {verdict}", file=sys.stderr, flush=True)
+            print(f"  {row.label}: {verdict} ({row.seconds:.1f} s)", file=sys.stderr, flush=True)
             failures += bool(not row.plan.blocked and not row.wheel)
 
     print("\n| target | build | index | resolved on | torch wheel pip picks |")
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nCommands the installer would run (python = QGIS's Python, <deps> = the plugin's folder):\n")
     for row in rows:
         if not row.plan.blocked:
-            line = command_line("python", pip_arguments(row.plan, "<deps>", "<deps>/rssgl-constraints.txt"),
+            line = command_line("python", pip_arguments(row.plan, "<deps>", "<deps>-constraints.txt"),
                                 windows=row.machine.system == "Windows")
             print(f"- {row.label}: `{line}`")
     print(f"\n{len(rows) - failures} of {len(rows)} rows resolved or blocked with a reason; {failures} failed.")

@@ -5,9 +5,10 @@ when it is usable, else the Apple GPU (MPS) when it runs our network, else the C
 plain words (shown in the GUI status line and written into every model file and report).
 
 MPS lacks some operations in some torch releases (``NotImplementedError: The operator ... is not
-currently implemented for the MPS device``). Before choosing it, the engine runs a small RSSGL forward
-and backward pass there once per session; when an operation is missing it trains on the CPU and says
-why (a warning in the log, and the device line of every report names the missing operation).
+currently implemented for the MPS device``) and has no float64. Before choosing it, the engine runs a
+small RSSGL forward and backward pass there once per session, plus the float64 reduction the scene
+statistics use; when something is missing it trains on the CPU and says why (a warning in the log,
+and the device line of every report names what is missing). Not run on a real Mac here.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def _network_on(device: torch.device) -> None:
                               inner_dim=8, gn_groups=4)).to(device)
     logits, _features = model(torch.rand(1, 8, 16, 16, device=device))
     logits.float().logsumexp(dim=1).mean().backward()
+    # Window training and tiled classification accumulate whole-scene statistics in float64 on the
+    # device (core/scene_stats.py); MPS has no float64 (torch <= 2.15), and then the CPU must take over.
+    torch.ones(8, device=device).double().sum().item()
 
 
 def mps_fallback_reason(check: Callable[[torch.device], None] | None = None) -> str | None:
@@ -127,5 +131,5 @@ def describe_device(device: torch.device | str) -> str:
         return "Apple GPU (MPS)"
     missing = _MPS_CHECK.get("result")
     if missing:
-        return f"CPU only ({torch.get_num_threads()} threads; the Apple GPU lacks an operation: {missing})"
+        return f"CPU only ({torch.get_num_threads()} threads; the Apple GPU (MPS) cannot run RSSGL: {missing})"
     return f"CPU only ({torch.get_num_threads()} threads)"

@@ -38,7 +38,7 @@ def test_a_missing_mps_operation_falls_back_to_the_cpu_and_reports_why(fresh_mps
         assert dev.choose_device("auto").type == "cpu"
     assert "training on the CPU instead" in caplog.text and "slow_conv3d_forward" in caplog.text
     line = dev.describe_device("cpu")  # this line goes into the dock, the log and every report
-    assert line.startswith("CPU only (") and "the Apple GPU lacks an operation: " + MISSING in line
+    assert line.startswith("CPU only (") and "the Apple GPU (MPS) cannot run RSSGL: " + MISSING in line
     calls = []
     monkeypatch.setattr(dev, "_network_on", lambda device: calls.append(device))
     dev.choose_device("auto")
