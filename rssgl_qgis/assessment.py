@@ -7,6 +7,7 @@ label raster, matched by value or (a text field) by the classification's categor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +149,12 @@ def assess_accuracy(
         dataset = None
         names, colors = _classification_categories(classification_path)
         ref = np.asarray(reference.labels, dtype=np.int64)
+        renumbered = [(v, n) for v, n in sorted(names.items()) if re.fullmatch(r"\d+", n.strip()) and int(n) != v]
+        if renumbered and not match_names:  # text codes numbered in text order ("1", "10", "2" -> 1, 2, 3)
+            log("warning", "The classification's class names are codes that differ from its values ("
+                + ", ".join(f"value {v} is named '{n}'" for v, n in renumbered) + "); the reference is matched by "
+                "value. If the reference holds those codes, use a text reference field (matched by name), or "
+                "classify again with a model trained by this version (text codes keep their numbers).")
         if match_names:
             by_name = {n.strip().lower(): v for v, n in names.items()}
             lookup = np.zeros(int(max(reference.class_values, default=0)) + 1, dtype=np.int64)

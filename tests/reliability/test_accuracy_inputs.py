@@ -148,3 +148,22 @@ def test_a_classification_stored_as_floats_with_whole_values_is_accepted(files, 
     floats = Path(write_float(tmp_path / "classes_float.tif", block_labels().astype("float32"),
                               raster_info(files["raster"]), nodata=0.0))
     assert _assess(files, classification=floats).summary["oa"] == pytest.approx(1.0)
+
+
+def test_a_map_whose_class_names_are_renumbered_codes_is_explained(files, tmp_path):
+    """A map from before issue 31's fix: text codes "1", "2", "10" numbered in text order (1 -> "1", 2 -> "10",
+    3 -> "2"). Against the integer codes it scores 33 %; the warning names every renumbered class, not only 10."""
+    labels = block_labels()
+    old = tmp_path / "old_codes.tif"
+    write_classification(old, (labels * (labels < 4)), raster_info(files["raster"]), [1, 2, 3], ["1", "10", "2"],
+                         [(1, 1, 1)] * 3)
+    reference = write_samples(tmp_path / "codes.gpkg", [
+        (feature[0], {"class_id": code}) for feature, code in zip(class_features(), (1, 10, 2, 4), strict=False)][:3],
+        fields={"class_id": "Integer"})
+    logs = []
+    assess_accuracy(str(old), reference_vector=str(reference), reference_field="class_id",
+                    log=lambda level, message: logs.append((level, message)))
+    assert ("warning", "The classification's class names are codes that differ from its values (value 2 is named "
+                       "'10', value 3 is named '2'); the reference is matched by value. If the reference holds those "
+                       "codes, use a text reference field (matched by name), or classify again with a model trained "
+                       "by this version (text codes keep their numbers).") in logs
