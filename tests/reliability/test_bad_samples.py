@@ -9,6 +9,7 @@ network (reading, rasterising, checks, split) has then run, in a fraction of a s
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,12 @@ class Run:
         self.stop_calls = 0
 
     def should_stop(self) -> bool:
+        """Stop at the engine's first check (the first training iteration): everything before the network
+        has run. The workflow's own phase checks (io.outputs.checkpoint) are let through."""
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith("rssgl_qgis.core"):
+            return False
         self.stop_calls += 1
-        return True  # stop at the first iteration: everything before the network has run
+        return True
 
     def __call__(self):
         return train_from_files(
