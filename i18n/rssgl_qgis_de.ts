@@ -1258,6 +1258,11 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
         <translation>Die Kreuzvalidierung braucht mindestens 2 Folds; wählen Sie 0 für keine oder 2 bis {}.</translation>
     </message>
     <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="152"/>
+        <source>The model file &apos;{}&apos; must end in .rssgl, the extension &apos;Classify with RSSGL&apos; reads; choose a name such as &apos;{}.rssgl&apos;.</source>
+        <translation>Die Modelldatei '{}' muss auf .rssgl enden, die Endung, die 'Mit RSSGL klassifizieren' liest; wählen Sie einen Namen wie '{}.rssgl'.</translation>
+    </message>
+    <message>
         <location filename="../rssgl_qgis/processing/train.py" line="204"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>Kreuzvalidierte Gesamtgenauigkeit ({} Folds ganzer Stichproben): {:.2f} % (+- {:.2f})</translation>

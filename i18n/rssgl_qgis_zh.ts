@@ -1258,6 +1258,11 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
         <translation>交叉验证至少需要 2 折；请选择 0（不进行）或 2 到 {}。</translation>
     </message>
     <message>
+        <location filename="../rssgl_qgis/processing/train.py" line="152"/>
+        <source>The model file &apos;{}&apos; must end in .rssgl, the extension &apos;Classify with RSSGL&apos; reads; choose a name such as &apos;{}.rssgl&apos;.</source>
+        <translation>模型文件“{}”必须以 .rssgl 结尾，这是“使用 RSSGL 分类”读取的扩展名；请选择类似“{}.rssgl”的名称。</translation>
+    </message>
+    <message>
         <location filename="../rssgl_qgis/processing/train.py" line="204"/>
         <source>Cross-validated overall accuracy ({} folds of whole samples): {:.2f} % (+- {:.2f})</source>
         <translation>交叉验证总体精度（{} 折，按完整样本）：{:.2f} %（+- {:.2f}）</translation>

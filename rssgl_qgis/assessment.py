@@ -15,8 +15,9 @@ import numpy as np
 
 from .core.errors import RssglError
 from .io.atomic import atomic_write_text
+from .io.outputs import Output, OutputTransaction, checkpoint
 from .reports import AccuracyReport, ClassRow, accuracy_csv_text, render_accuracy_report
-from .workflow_support import LogFn, collecting_log, remove_outputs
+from .workflow_support import LogFn, StopFn, collecting_log
 
 __all__ = ["AccuracyResult", "assess_accuracy"]
 
@@ -110,6 +111,7 @@ def assess_accuracy(
     html_out: str | None = None,
     csv_out: str | None = None,
     log: LogFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> AccuracyResult:
     """Compare a classification with reference samples; write HTML/CSV reports.
 
@@ -123,8 +125,13 @@ def assess_accuracy(
     from .io.samples import labels_from_raster, labels_from_vector
 
     log, warnings = collecting_log(log)  # every warning also goes to the top of the HTML report, not only to the log
-
+    # io.outputs' rule: paths checked first, reports written to temporary files, replaced together at the end
+    outputs = OutputTransaction(
+        [Output("accuracy report (HTML)", html_out, "html"), Output("accuracy table (CSV)", csv_out, "csv")],
+        {"classification": classification_path, "reference samples": reference_vector,
+         "reference raster": reference_raster})
     try:
+        checkpoint("reading", should_stop)
         info = raster_info(classification_path)
         if info.bands != 1:
             raise RssglError(f"A classification raster has one band of class values; '{classification_path}' has "
@@ -206,11 +213,16 @@ def assess_accuracy(
             mapped_pixels=[int(c) for c in mapped_counts],
             notes=list(warnings),
         )
+        checkpoint("writing the report", should_stop)
         if html_out:
-            atomic_write_text(html_out, render_accuracy_report(report))
+            atomic_write_text(outputs.path(html_out), render_accuracy_report(report))
         if csv_out:
-            atomic_write_text(csv_out, accuracy_csv_text(report))
+            atomic_write_text(outputs.path(csv_out), accuracy_csv_text(report))
+        checkpoint("committing", should_stop)
+        outputs.commit()
         return AccuracyResult(summary=summary, confusion=cm, classes=classes, html_path=html_out, csv_path=csv_out)
-    except BaseException:
-        remove_outputs((html_out, csv_out))
+    except BaseException as error:
+        outputs.discard()  # the reports at the output paths were never touched
+        if isinstance(error, (ValueError, RuntimeError)):
+            outputs.raise_in_user_terms(error)  # messages name the user's paths, not the temporary files
         raise

@@ -8,7 +8,10 @@ the same, so they live here once, on file paths and plain callables:
 - ``log(level, message)`` with level "info" or "warning" (pushInfo / pushWarning, the dock's log).
 
 Errors are ``RssglError`` (a ValueError) with a sentence in the user's terms; cancelling raises
-``rssgl_qgis.core.errors.Cancelled`` after removing what was written.
+``rssgl_qgis.core.errors.Cancelled``. Outputs follow io.outputs' one rule: every path is checked before
+the raster is read, everything is written to temporary files, and the files at the output paths are
+replaced together only at the very end, so a failed or cancelled re-run leaves the previous model,
+report and maps byte for byte.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import numpy as np
 
 from .core.errors import RssglError
 from .core.pool import PoolSettings
-from .io.atomic import atomic_write_text, temporary_path_for
+from .io.atomic import atomic_write_text
+from .io.outputs import Output, OutputTransaction, checkpoint
 from .reports import ClassRow, TrainingReport, render_training_report
-from .workflow_support import LogFn, ProgressFn, StopFn, collecting_log, no_log, remove_outputs
+from .workflow_support import LogFn, ProgressFn, StopFn, collecting_log, no_log
 
 __all__ = [
     "MIN_CLASS_PIXELS",
@@ -34,6 +38,8 @@ __all__ = [
     "CrossValidation",
     "parse_kernel",
     "train_from_files",
+    "train_inputs",
+    "train_outputs",
 ]
 
 
@@ -243,6 +249,20 @@ def _trains_on_windows(mode: str, bands: int, info, device, check_training_fits,
     return False
 
 
+def train_outputs(model_out: str, report_out: str | None = None, classification_out: str | None = None,
+                  confidence_out: str | None = None) -> list[Output]:
+    """The outputs of a training run as io.outputs declares them (labels in the user's terms)."""
+    return [Output("model file", model_out, "model"), Output("training report", report_out, "html"),
+            Output("classification output", classification_out, "geotiff", styled=True),
+            Output("confidence output", confidence_out, "geotiff")]
+
+
+def train_inputs(raster_path: str, samples_vector: str | None = None,
+                 samples_raster: str | None = None) -> dict[str, str | None]:
+    """The files a training run reads, which no output may overwrite."""
+    return {"raster": raster_path, "training samples": samples_vector, "label raster": samples_raster}
+
+
 def train_from_files(
     raster_path: str,
     *,
@@ -263,6 +283,7 @@ def train_from_files(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     log: LogFn | None = None,
+    transaction: OutputTransaction | None = None,
 ) -> TrainResult:
     """Train RSSGL on a raster file and its samples; write the model and the optional outputs.
 
@@ -275,6 +296,11 @@ def train_from_files(
     trains the model on all samples as usual. ``band_selection`` (core.band_selection syntax) and
     ``drop_water_vapour`` choose the bands trained on; bands the file flags bad or without data are
     always left out (``_usable_bands``).
+
+    Outputs (io.outputs): the paths are checked before anything is read, each file is written to a
+    temporary name and all are replaced at the end. A caller that writes more files of the same run
+    (the dock) passes its own ``transaction``, declared with :func:`train_outputs`; this function then
+    writes into it and leaves the commit to the caller.
     """
     import torch
 
@@ -291,12 +317,11 @@ def train_from_files(
 
     progress = progress or (lambda percent, message: None)
     started = time.perf_counter()
-    written: list[str] = []  # outputs this run committed: the only files removed on failure
+    # Bad output paths (extension, folder, collisions) are refused before the user waits for a training.
+    outputs = transaction or OutputTransaction(train_outputs(model_out, report_out, classification_out, confidence_out),
+                                               train_inputs(raster_path, samples_vector, samples_raster))
     try:
-        # Unwritable outputs are found before the user waits for a training (clear io.atomic message).
-        for path in (model_out, report_out, classification_out, confidence_out):
-            if path:
-                temporary_path_for(path)
+        checkpoint("reading", should_stop)
         progress(0.0, "reading the raster")
         info = raster_info(raster_path)
         log("info", f"Raster: {info.bands} bands, {info.height} rows x {info.width} columns ({raster_path}).")
@@ -374,10 +399,12 @@ def train_from_files(
         try:
             cross_validation = None
             if cv_folds:
+                checkpoint("cross-validation", should_stop)
                 cross_validation = _cross_validate(
                     make_classifier, cube, valid, labels, samples.groups, cv_folds, params.seed, present, names,
                     {"init_from": init_from, "should_stop": should_stop},
                     lambda percent, message: progress(3.0 + (final_start - 3.0) * percent / 100.0, message), log)
+            checkpoint("training", should_stop)
             clf.fit(
                 cube, labels, valid=valid, class_names=names, class_colors=colors,
                 band_info={"names": band_names, "wavelengths": wavelengths, "indices": used, "fwhm": fwhm},
@@ -407,9 +434,8 @@ def train_from_files(
             log("warning", f"Model selection: {clf.selection_note_}.")
         combination = describe_combination(clf, cross_validation)
         log("info", f"Model used for the map: {combination}.")
-        clf.save(model_out)
-        written.append(model_out)
-        log("info", f"Model written to {model_out}.")
+        checkpoint("saving the model", should_stop)
+        clf.save(outputs.path(model_out))
 
         result = TrainResult(
             model_path=model_out, classifier=clf, classes=[], history=list(clf.history_),
@@ -425,9 +451,10 @@ def train_from_files(
             def classify_progress(percent: float, message: str) -> None:
                 progress(3.0 + train_span + (97.0 - train_span) * percent / 100.0, message)
 
-            classify_raster(clf, raster_path, ClassifyOutputs(classification_out, confidence_out),
+            checkpoint("classifying", should_stop)
+            classify_raster(clf, raster_path, ClassifyOutputs(classification_out and outputs.path(classification_out),
+                                                              confidence_out and outputs.path(confidence_out)),
                             progress=classify_progress, should_stop=should_stop, log=log)
-            written.extend(p for p in (classification_out, confidence_out) if p)
             result.classification_path, result.confidence_path = classification_out, confidence_out
 
         # Pixels per class the engine trained on; in validation mode the rest of each class validated.
@@ -456,11 +483,18 @@ def train_from_files(
                 raster_shape=(info.bands, info.height, info.width), notes=notes,
                 cross_validation=cross_validation, combination=combination,
             )
-            atomic_write_text(report_out, render_training_report(report))
-            written.append(report_out)
+            checkpoint("writing the report", should_stop)
+            atomic_write_text(outputs.path(report_out), render_training_report(report))
             result.report_path = report_out
+        if transaction is None:  # the caller commits its own transaction, with its own files
+            checkpoint("committing", should_stop)
+            outputs.commit()
+            log("info", f"Model written to {model_out}.")
         progress(100.0, f"done in {time.perf_counter() - started:.1f} s")
         return result
-    except BaseException:
-        remove_outputs(written)
+    except BaseException as error:
+        if transaction is None:
+            outputs.discard()  # every temporary file; the files at the output paths were never touched
+        if isinstance(error, (ValueError, RuntimeError)):
+            outputs.raise_in_user_terms(error)  # messages name the user's paths, not the temporary files
         raise

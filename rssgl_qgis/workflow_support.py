@@ -1,5 +1,6 @@
 """What the workflows (training, accuracy assessment) share: the callables they take from Processing and
-the dock, and the removal of a failed run's outputs (no qgis import).
+the dock (no qgis import). Their outputs follow io.outputs (checked first, written to temporary files,
+replaced together at the end), so a failed run has nothing to remove.
 
 - ``progress(percent, message)``, ``should_stop() -> bool`` as the engine takes them;
 - ``log(level, message)`` with level "info" or "warning" (pushInfo / pushWarning, the dock's log).
@@ -8,10 +9,9 @@ the dock, and the removal of a failed run's outputs (no qgis import).
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-__all__ = ["ProgressFn", "StopFn", "LogFn", "no_log", "collecting_log", "remove_outputs"]
+__all__ = ["ProgressFn", "StopFn", "LogFn", "no_log", "collecting_log"]
 
 logger = logging.getLogger("rssgl_qgis.workflow")
 
@@ -37,14 +37,3 @@ def collecting_log(log: LogFn | None) -> tuple[LogFn, list[str]]:
         user_log(level, message)
 
     return collect, warnings
-
-
-def remove_outputs(paths: Iterable[str | None]) -> None:
-    """Remove the files a failed or cancelled run wrote (with their .qml and .aux.xml sidecars), so nothing
-    half-written is left; None entries (outputs not asked for) are skipped."""
-    for path in paths:
-        if not path:
-            continue
-        for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml"):
-            if os.path.isfile(candidate):
-                os.remove(candidate)

@@ -17,10 +17,13 @@ import json
 import os
 import struct
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .file_mode import apply_mode_for
 
 __all__ = ["FORMAT_VERSION", "MAGIC_KEY", "save_model", "load_model", "read_metadata"]
 
@@ -45,12 +48,15 @@ def save_model(path, state_dict: dict[str, torch.Tensor], metadata: dict[str, An
     if not folder.is_dir():
         raise ValueError(f"Cannot save the model: the folder '{folder}' does not exist; choose an existing folder.")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        # ".tmp-<pid>-<12 hex>": the name io.atomic recognises, so a killed run's file is cleaned up later
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}.",
+                                   suffix=".tmp", dir=folder)
     except OSError as exc:
         raise _cannot_save(path, exc) from exc
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={MAGIC_KEY: text})
+        apply_mode_for(tmp, path)  # mkstemp makes 0600: keep the replaced file's bits, else the umask's
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

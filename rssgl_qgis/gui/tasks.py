@@ -8,6 +8,11 @@ QgsProject; it stores a :class:`TrainOutcome` (success, failed or canceled, neve
 exception) and returns a bool. ``finished()`` runs in the GUI thread and emits ``completed`` with
 that outcome; the dock adds the layers there.
 
+Outputs follow io.outputs' one rule, as in Processing: the task declares every file of the run (model,
+report, class map, confidence, probabilities, where-to-draw-next regions), writes them to temporary
+names and replaces them together at the end; a failed or cancelled run leaves the run folder as it
+was (the samples the dock wrote) and no temporary file.
+
 Live log lines are emitted from the worker thread through ``log_message``; Qt queues them to the
 dock, which lives in the GUI thread, so the dock can append them to its log widget safely.
 """
@@ -141,11 +146,10 @@ class RssglTrainTask(QgsTask):
         return progress
 
     def _work(self) -> TrainOutcome:
-        from ..core.errors import Cancelled
         from ..core.training import RssglClassifier, TrainingParams
-        from ..io.classify_raster import ClassifyOutputs, classify_raster
-        from ..io.uncertainty import least_confident_regions_from_files
-        from ..workflow import train_from_files
+        from ..io.classify_raster import ClassifyOutputs
+        from ..io.outputs import Output, OutputTransaction
+        from ..workflow import train_inputs, train_outputs
 
         req = self.request
         os.makedirs(req.run_folder, exist_ok=True)
@@ -159,14 +163,35 @@ class RssglTrainTask(QgsTask):
             self._log("info", QCoreApplication.translate("RssglTrainTask", "Fine-tuning from {0}.").format(req.init_from))
             init = RssglClassifier.load(req.init_from, device=req.device)
 
+        final = ClassifyOutputs(path("classification.tif"), path("confidence.tif"), path("probabilities.tif"))
+        guidance = path("where_to_draw_next.gpkg")
+        declared = train_outputs(path("model.rssgl"), path("training_report.html")) + [
+            Output("classification output", final.classification, "geotiff", styled=True),
+            Output("confidence output", final.confidence, "geotiff"),
+            Output("class probabilities output", final.probabilities, "geotiff"),
+            Output("where-to-draw-next layer", guidance, "gpkg")]
+        with OutputTransaction(declared, train_inputs(req.raster_path, req.samples_path)) as outputs:
+            try:
+                return self._train_and_classify(req, init, params, outputs, final, guidance)
+            except (ValueError, RuntimeError) as error:
+                outputs.raise_in_user_terms(error)  # messages name the run's files, not temporary ones
+
+    def _train_and_classify(self, req: TrainRequest, init, params, outputs, final, guidance) -> TrainOutcome:
+        """The run's steps, every file written into ``outputs`` (an io.outputs.OutputTransaction) and
+        committed at the end."""
+        from ..io.classify_raster import ClassifyOutputs, classify_raster
+        from ..io.outputs import checkpoint
+        from ..io.uncertainty import least_confident_regions_from_files
+        from ..workflow import train_from_files
+
         result = train_from_files(
             req.raster_path,
             samples_vector=req.samples_path,
             samples_layer=req.samples_layer,
             class_field=req.class_field,
             params=params,
-            model_out=path("model.rssgl"),
-            report_out=path("training_report.html"),
+            model_out=os.path.join(req.run_folder, "model.rssgl"),
+            report_out=os.path.join(req.run_folder, "training_report.html"),
             init_from=init,
             cv_folds=int(req.cv_folds),
             band_selection=req.band_selection or None,
@@ -174,6 +199,7 @@ class RssglTrainTask(QgsTask):
             progress=self._stage_progress(0.0, self.TRAIN_SHARE),
             should_stop=self.isCanceled,
             log=self._log,
+            transaction=outputs,
         )
         clf = result.classifier
         values = [int(v) for v in clf.classes_]
@@ -183,28 +209,30 @@ class RssglTrainTask(QgsTask):
         clf.class_colors_ = [
             tuple(req.class_colors.get(v, color)) for v, color in zip(values, clf.class_colors_, strict=True)
         ]
-        clf.save(result.model_path)
-        if self.isCanceled():
-            raise Cancelled("Training was canceled.")
+        checkpoint("saving the model", self.isCanceled)
+        clf.save(outputs.path(result.model_path))
+        checkpoint("classifying", self.isCanceled)
 
-        outputs = ClassifyOutputs(path("classification.tif"), path("confidence.tif"), path("probabilities.tif"))
+        written = ClassifyOutputs(*(outputs.path(p) for p in (final.classification, final.confidence,
+                                                                final.probabilities)))
         self._log("info", QCoreApplication.translate("RssglTrainTask", "Classifying the whole raster."))
         classify_raster(
             clf,
             req.raster_path,
-            outputs,
+            written,
             progress=self._stage_progress(self.TRAIN_SHARE, self.CLASSIFY_SHARE),
             should_stop=self.isCanceled,
             log=self._log,
         )
-        if self.isCanceled():
-            raise Cancelled("Training was canceled.")
+        checkpoint("finding where to draw next", self.isCanceled)
 
         names = dict(zip(values, clf.class_names_, strict=True))
         search = least_confident_regions_from_files(
-            outputs.confidence, outputs.probabilities, values, names, path("where_to_draw_next.gpkg"),
+            written.confidence, written.probabilities, values, names, outputs.path(guidance),
             max_regions=req.max_regions,
         )
+        checkpoint("committing", self.isCanceled)
+        outputs.commit()  # a cancel after this point is too late: the run is done and its files are kept
         for region in search.regions[:3]:
             line = QCoreApplication.translate("RssglTrainTask", "Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).")  # fmt: skip
             self._log("info", line.format(region.rank, names[region.first_class], names[region.second_class],
@@ -218,10 +246,10 @@ class RssglTrainTask(QgsTask):
             req,
             model_path=result.model_path,
             report_path=result.report_path,
-            classification_path=outputs.classification,
-            confidence_path=outputs.confidence,
-            probabilities_path=outputs.probabilities,
-            guidance_path=path("where_to_draw_next.gpkg"),
+            classification_path=final.classification,
+            confidence_path=final.confidence,
+            probabilities_path=final.probabilities,
+            guidance_path=guidance,
             class_values=values,
             class_names=list(clf.class_names_),
             class_colors=[tuple(c) for c in clf.class_colors_],

@@ -90,13 +90,11 @@ class AssessAccuracyAlgorithm(RssglAlgorithm):
         html_out = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         csv_out = self.parameterAsFileOutput(parameters, self.OUTPUT_CSV, context) or None
         adapter = FeedbackAdapter(feedback)
-        completed, result = self.run_engine(lambda: assess_accuracy(
+        result = self.run_engine(lambda: assess_accuracy(
             classification, reference_vector=vector[0] if vector else None,
             reference_layer=vector[1] if vector else None, reference_field=field if vector else None,
             reference_raster=reference_raster, match_names=match_names, html_out=html_out, csv_out=csv_out,
-            log=adapter.log), feedback, (html_out, csv_out))
-        if not completed:
-            return {}
+            log=adapter.log, should_stop=adapter.should_stop), feedback)
         summary = result.summary
         feedback.setProgress(100)
         return {

@@ -6,7 +6,6 @@ Everything here is cheap to import: QGIS builds every algorithm at start-up (and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,8 +19,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
-from ..qgis_compat import PARAMETER_FLAG_ADVANCED
 
+from ..qgis_compat import PARAMETER_FLAG_ADVANCED
 from ..resources import icon_path
 from . import help as help_texts
 
@@ -178,28 +177,23 @@ class RssglAlgorithm(QgsProcessingAlgorithm):
         path = path.split("|")[0]
         return path, layer_name or ""
 
-    def run_engine(self, call: Callable[[], Any], feedback: QgsProcessingFeedback,
-                   outputs: Iterable[str | None] = ()) -> tuple[bool, Any]:
-        """Run engine code; return (completed, result).
+    def run_engine(self, call: Callable[[], Any], feedback: QgsProcessingFeedback) -> Any:
+        """Run engine code and return its result.
 
-        Engine ValueError/RuntimeError become QgsProcessingException with the engine's sentence
-        (it already says what was expected, found and what to do). Cancelling is not an error:
-        (False, None) is returned. Either way only files that appeared at the output paths during
-        this run are removed (the workflows already clean up after themselves; this is a safety
-        net): a previous result at the same path survives a failed or cancelled re-run.
+        Engine ValueError/RuntimeError/OSError become QgsProcessingException with the engine's sentence
+        (it already says what was expected, found and what to do). A cancelled run ends as cancelled,
+        the Processing way: a QgsProcessingException, so qgis_process exits non-zero and a model stops,
+        instead of an empty success a script cannot tell from a result. Outputs need no clean-up here:
+        the workflows write temporary files and replace the outputs only at the end (io.outputs), so a
+        failed or cancelled run leaves every file at the output paths as it was.
         """
         from ..core.errors import Cancelled
 
-        outputs = [path for path in outputs if path]
-        existing = {candidate for candidate in self._output_files(outputs) if os.path.lexists(candidate)}
         try:
-            return True, call()
-        except Cancelled:
-            self.remove_outputs(outputs, keep=existing)
-            feedback.pushInfo(self.tr("Canceled: no output was written."))
-            return False, None
+            return call()
+        except Cancelled as error:
+            raise QgsProcessingException(self.tr("Canceled: no output was written.")) from error
         except MemoryError as error:
-            self.remove_outputs(outputs, keep=existing)
             if str(error):
                 message = self.tr("Not enough memory: {}. Close other programs, or use a smaller raster or fewer "
                                   "optional outputs.").format(error)
@@ -208,20 +202,4 @@ class RssglAlgorithm(QgsProcessingAlgorithm):
                                   "fewer optional outputs.")
             raise QgsProcessingException(message) from error
         except (ValueError, RuntimeError, OSError) as error:
-            self.remove_outputs(outputs, keep=existing)
             raise QgsProcessingException(str(error)) from error
-
-    @staticmethod
-    def _output_files(paths: Iterable[str | None]) -> list[str]:
-        """Each output path with its .qml and .aux.xml sidecars."""
-        return [candidate for path in paths if path
-                for candidate in (path, os.path.splitext(path)[0] + ".qml", path + ".aux.xml")]
-
-    @classmethod
-    def remove_outputs(cls, paths: Iterable[str | None], keep: Iterable[str] = ()) -> None:
-        """Delete output files (and their .qml/.aux.xml sidecars) left by an interrupted run,
-        except those in ``keep`` (the files that were there before the run)."""
-        keep = set(keep)
-        for candidate in cls._output_files(paths):
-            if candidate not in keep and os.path.isfile(candidate):
-                os.remove(candidate)

@@ -82,6 +82,7 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
             from ..core.device import describe_device
             from ..core.training import RssglClassifier
             from ..io.classify_raster import ClassifyOutputs, classify_raster
+            from ..io.outputs import Output, OutputTransaction, checkpoint
             from ..io.vector_mask import rasterize_mask
         except ImportError as error:  # torch missing or broken
             raise QgsProcessingException(
@@ -93,7 +94,13 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
-        outputs = (out, confidence, probabilities)
+        # io.outputs' rule, before any work (the mask's rasterisation included): paths checked now, files
+        # written to temporary names, the outputs replaced together only when all are finished
+        transaction = self.run_engine(lambda: OutputTransaction(
+            [Output("classification output", out, "geotiff", styled=True),
+             Output("confidence output", confidence, "geotiff"),
+             Output("class probabilities output", probabilities, "geotiff")],
+            {"raster": raster, "model file": model_path}), feedback)
         scene_statistics = self.parameterAsBoolean(parameters, self.SCENE_STATISTICS, context)
 
         mask_path = None
@@ -114,20 +121,30 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
         adapter = FeedbackAdapter(feedback)
 
         def run():
+            checkpoint("loading the model", adapter.should_stop)
             feedback.setProgressText(self.tr("Loading the model"))
             classifier = RssglClassifier.load(model_path)
             feedback.pushInfo(self.tr("Model: {} bands, classes {}; running on {}.").format(
                 classifier.n_bands_, ", ".join(f"{v} {n}" for v, n in zip(
                     classifier.classes_.tolist(), classifier.class_names_, strict=True)),
                 describe_device(next(classifier.model_.parameters()).device)))
-            return classify_raster(
-                classifier, raster, ClassifyOutputs(out, confidence, probabilities), mask_path=mask_path,
-                progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
+            checkpoint("classifying", adapter.should_stop)
+            classify_raster(
+                classifier, raster, ClassifyOutputs(*(path and transaction.path(path)
+                                                      for path in (out, confidence, probabilities))),
+                mask_path=mask_path, progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
                 **({} if scene_statistics else {"scene_passes": 0}))
+            checkpoint("committing", adapter.should_stop)
+            transaction.commit()
 
-        completed, _ = self.run_engine(run, feedback, outputs)
-        if not completed:
-            return {}
+        def run_in_user_terms():
+            try:
+                run()
+            except (ValueError, RuntimeError) as error:
+                transaction.raise_in_user_terms(error)  # messages name the user's paths, not temporary files
+
+        with transaction:
+            self.run_engine(run_in_user_terms, feedback)
         attach_post_processor(self, context, out, ClassificationPostProcessor(), self.tr("RSSGL classification"))
         attach_post_processor(self, context, confidence, ConfidencePostProcessor(), self.tr("RSSGL confidence"))
         return {self.OUTPUT: out, self.OUTPUT_CONFIDENCE: confidence, self.OUTPUT_PROBABILITIES: probabilities}

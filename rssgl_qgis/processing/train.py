@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from qgis.core import (
@@ -20,8 +21,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..workflow import MAX_CV_FOLDS
 from ..qgis_compat import FIELD_ANY, NUMBER_DOUBLE, NUMBER_INTEGER, SOURCE_VECTOR_POINT, SOURCE_VECTOR_POLYGON
+from ..workflow import MAX_CV_FOLDS
 from .base import FeedbackAdapter, RssglAlgorithm
 from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 
@@ -142,6 +143,12 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         if folds == 1:
             return False, self.tr("Cross-validation needs at least 2 folds; choose 0 for none, or 2 to {}.").format(
                 MAX_CV_FOLDS)
+        model_out = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        if model_out and not model_out.lower().endswith(".rssgl"):
+            # the workflow refuses it too (io.outputs); here the dialog says it before the run starts
+            return False, self.tr("The model file '{}' must end in .rssgl, the extension 'Classify with RSSGL' "
+                                  "reads; choose a name such as '{}.rssgl'.").format(
+                model_out, os.path.splitext(os.path.basename(model_out))[0] or "model")
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
@@ -183,17 +190,14 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         band_selection = self.parameterAsString(parameters, self.BANDS, context) or None
         drop_water_vapour = self.parameterAsBoolean(parameters, self.DROP_WATER_VAPOUR, context)
         adapter = FeedbackAdapter(feedback)
-        outputs = (model_out, classification_out, confidence_out, report_out)
-        completed, result = self.run_engine(lambda: train_from_files(
+        result = self.run_engine(lambda: train_from_files(
             raster,
             samples_vector=vector[0] if vector else None, samples_layer=vector[1] if vector else None,
             class_field=class_field if vector else None, samples_raster=samples_raster,
             params=params, kernel=kernel, model_out=model_out, report_out=report_out,
             classification_out=classification_out, confidence_out=confidence_out, cv_folds=cv_folds,
             band_selection=band_selection, drop_water_vapour=drop_water_vapour, progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
-        ), feedback, outputs)
-        if not completed:
-            return {}
+        ), feedback)
         if result.validation_oa is not None:
             feedback.pushInfo(self.tr("Validation overall accuracy of the kept model: {:.2f} %").format(
                 100.0 * result.validation_oa))

@@ -127,3 +127,77 @@ def test_group_commit_success_replaces_everything_and_removes_stale_sidecars(tmp
     commit_temporaries([(tmp_a, tmp_path / "a.tif"), (tmp_b, tmp_path / "b.qml")])
     assert _listing(tmp_path) == ["a.tif", "b.qml"]
     assert (tmp_path / "a.tif").read_text() == "new a" and (tmp_path / "b.qml").read_text() == "new b"
+
+
+# ------------------------------------------------------------------------------------- issue 31
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout)
+
+
+def test_temporary_names_carry_the_writers_pid(tmp_path):
+    assert f".tmp-{os.getpid()}-" in os.path.basename(temporary_path_for(tmp_path / "result.tif"))
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_and_nothing_else(tmp_path):
+    from rssgl_qgis.io.atomic import clean_stale_temporaries
+
+    dead, alive = _dead_pid(), os.getpid()
+    stale = [f".classes.tmp-{dead}-{'a' * 12}.tif", f".classes.tmp-{dead}-{'a' * 12}.tif.aux.xml",
+             f".model.rssgl.tmp-{dead}-{'b' * 12}.x1y2z3.tmp", f".report.html.bak-{dead}-{'c' * 12}",
+             f"..classes.tmp-{dead}-{'d' * 12}.tmp-{dead}-{'e' * 12}.tif"]
+    kept = [f".classes.tmp-{alive}-{'f' * 12}.tif", ".hidden_by_another_program", "classes.tif",
+            f"classes.tmp-{dead}-{'a' * 12}.tif"]  # not hidden: a user's file, whatever its name
+    for name in stale + kept:
+        (tmp_path / name).write_text(name)
+    assert sorted(clean_stale_temporaries(tmp_path)) == sorted(stale)
+    assert _listing(tmp_path) == sorted(kept)
+
+
+def test_a_commit_cut_short_by_a_kill_is_undone_by_the_next_run(tmp_path, monkeypatch):
+    """The kill comes after the first rename: the journal lets the next run put the old file back."""
+    from rssgl_qgis.io import atomic
+
+    for name, text in (("a.tif", "old a"), ("b.qml", "old b")):
+        (tmp_path / name).write_text(text)
+    tmp_a, tmp_b, tmp_c = (temporary_path_for(tmp_path / n) for n in ("a.tif", "b.qml", "c.csv"))
+    for path, text in ((tmp_a, "new a"), (tmp_b, "new b"), (tmp_c, "new c")):
+        with open(path, "w") as f:
+            f.write(text)
+    real = os.replace
+
+    def killed_after_the_first_rename(src, dst):
+        real(src, dst)
+        if os.path.basename(os.fspath(dst)) == "c.csv":
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this line runs
+
+    monkeypatch.setattr(os, "replace", killed_after_the_first_rename)
+    with pytest.raises(KeyboardInterrupt):
+        commit_temporaries([(tmp_c, tmp_path / "c.csv"), (tmp_a, tmp_path / "a.tif"), (tmp_b, tmp_path / "b.qml")])
+    monkeypatch.setattr(os, "replace", real)
+    assert (tmp_path / "c.csv").read_text() == "new c" and any(n.startswith(".rssgl-commit-") for n in
+                                                               os.listdir(tmp_path))
+    monkeypatch.setattr(atomic, "_process_alive", lambda pid: False)  # the "killed" writer is this process
+    atomic.clean_stale_temporaries(tmp_path)
+    assert _listing(tmp_path) == ["a.tif", "b.qml"], "the half-done commit was not undone"
+    assert [(tmp_path / n).read_text() for n in ("a.tif", "b.qml")] == ["old a", "old b"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_permissions_follow_the_replaced_file_or_the_umask(tmp_path):
+    import stat
+
+    (tmp_path / "shared.html").write_text("old")
+    (tmp_path / "shared.html").chmod(0o664)
+    old_umask = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "shared.html", "new")
+        atomic_write_text(tmp_path / "new.html", "new")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "shared.html").st_mode) == 0o664
+    assert stat.S_IMODE(os.stat(tmp_path / "new.html").st_mode) == 0o640

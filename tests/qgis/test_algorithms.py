@@ -230,17 +230,20 @@ def test_text_class_field_and_label_raster_samples(rssgl_provider, work):
 
 
 def test_cancelled_training_leaves_no_output(rssgl_provider, work):
+    """A cancelled run ends as cancelled, the Processing way (an exception: qgis_process exits non-zero, a model
+    stops), not as an empty success (issue 31)."""
+    from qgis.core import QgsProcessingException
+
     scene = synthetic_scene(os.path.join(work, "scene"))
     out = os.path.join(work, "cancel")
     os.makedirs(out, exist_ok=True)
     feedback = RecordingFeedback.create()
     feedback.progressChanged.connect(lambda value: feedback.cancel() if value >= 3 else None)
-    results, _ = run_algorithm("rssgl:train", {
-        "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 20, "DEVICE": 2,
-        "OUTPUT_MODEL": os.path.join(out, "model.rssgl"), "OUTPUT_CLASSIFICATION": os.path.join(out, "c.tif"),
-        "OUTPUT_REPORT": os.path.join(out, "r.html")}, feedback=feedback)
-    assert results == {}
-    assert any("Canceled" in line for line in feedback.infos)
+    with pytest.raises(QgsProcessingException, match="^Canceled: no output was written.$"):
+        run_algorithm("rssgl:train", {
+            "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 20, "DEVICE": 2,
+            "OUTPUT_MODEL": os.path.join(out, "model.rssgl"), "OUTPUT_CLASSIFICATION": os.path.join(out, "c.tif"),
+            "OUTPUT_REPORT": os.path.join(out, "r.html")}, feedback=feedback)
     assert os.listdir(out) == []
 
 

@@ -150,20 +150,23 @@ def _memory_layer_in_wgs84():
 
 
 def test_samples_in_another_crs_as_a_memory_layer(scene, out):
+    from qgis.core import QgsProcessingException
+
     layer = _memory_layer_in_wgs84()
     before = [f.geometry().asWkt() for f in layer.getFeatures()]
     feedback = _cancel_when_training_starts()
-    results, _ = run_algorithm("rssgl:train", _train_parameters(scene, out, SAMPLES=layer), feedback=feedback)
-    assert results == {}
+    with pytest.raises(QgsProcessingException, match="^Canceled: no output was written.$"):
+        run_algorithm("rssgl:train", _train_parameters(scene, out, SAMPLES=layer), feedback=feedback)
     pixels = {v: (c1 - c0) * (r1 - r0) for v, (c0, r0, c1, r1) in BLOCKS.items()}
     assert (f"Classes: 1 water ({pixels[1]} px), 2 forest ({pixels[2]} px), 3 soil ({pixels[3]} px), "
             f"4 urban ({pixels[4]} px)") in feedback.infos
-    assert "Canceled: no output was written." in feedback.infos
     assert [f.geometry().asWkt() for f in layer.getFeatures()] == before, "the user's layer was changed"
     assert snapshot(out) == {}
 
 
 def test_sample_warnings_reach_the_processing_log(scene, out, tmp_path):
+    from qgis.core import QgsProcessingException
+
     from tests.reliability.helpers import block_polygon_wkt
 
     c0, r0, _, _ = BLOCKS[1]
@@ -173,8 +176,8 @@ def test_sample_warnings_reach_the_processing_log(scene, out, tmp_path):
     ]
     samples = write_samples(tmp_path / "overlapping.gpkg", features)
     feedback = _cancel_when_training_starts()
-    results, _ = run_algorithm("rssgl:train", _train_parameters(scene, out, SAMPLES=str(samples)), feedback=feedback)
-    assert results == {}
+    with pytest.raises(QgsProcessingException, match="^Canceled"):
+        run_algorithm("rssgl:train", _train_parameters(scene, out, SAMPLES=str(samples)), feedback=feedback)
     assert "1 feature(s) of layer 'samples' have no value in field 'class_id' and were skipped." in feedback.warnings
     assert ("4 pixel(s) are covered by samples of different classes in layer 'samples' and were left unlabelled; "
             "fix the overlapping polygons to use them.") in feedback.warnings
@@ -208,23 +211,28 @@ def test_a_failed_training_rerun_keeps_the_previous_model(scene, out, tmp_path, 
 
 
 def test_a_cancelled_classify_rerun_keeps_the_previous_classification(scene, out, tiny_model):
+    """Cancelling ends the run as cancelled (issue 31: it used to exit 0 with an empty result)."""
+    from qgis.core import QgsProcessingException
+
     parameters = {"INPUT": str(scene["raster"]), "MODEL": str(tiny_model), "OUTPUT": str(out / "classes.tif")}
     run_algorithm("rssgl:classify", parameters)
     before = snapshot(out)
     feedback = RecordingFeedback.create()
     feedback.cancel()  # the user pressed Cancel as the run started
-    results, _ = run_algorithm("rssgl:classify", parameters, feedback=feedback)
-    assert results == {} and "Canceled: no output was written." in feedback.infos
+    with pytest.raises(QgsProcessingException, match="^Canceled: no output was written.$"):
+        run_algorithm("rssgl:classify", parameters, feedback=feedback)
     assert snapshot(out) == before
 
 
 def test_cancelling_classify_leaves_no_output(scene, out, tiny_model):
+    from qgis.core import QgsProcessingException
+
     feedback = RecordingFeedback.create()
     feedback.cancel()
-    results, _ = run_algorithm("rssgl:classify", {
-        "INPUT": str(scene["raster"]), "MODEL": str(tiny_model), "OUTPUT": str(out / "classes.tif"),
-        "OUTPUT_CONFIDENCE": str(out / "confidence.tif")}, feedback=feedback)
-    assert results == {} and "Canceled: no output was written." in feedback.infos
+    with pytest.raises(QgsProcessingException, match="^Canceled: no output was written.$"):
+        run_algorithm("rssgl:classify", {
+            "INPUT": str(scene["raster"]), "MODEL": str(tiny_model), "OUTPUT": str(out / "classes.tif"),
+            "OUTPUT_CONFIDENCE": str(out / "confidence.tif")}, feedback=feedback)
     assert snapshot(out) == {}
 
 
@@ -366,3 +374,54 @@ def test_bad_band_selections_are_processing_errors(scene, out, tmp_path, overrid
     with pytest.raises(QgsProcessingException, match=re.escape(message)):
         run_algorithm("rssgl:train", _train_parameters(scene, out, INPUT=str(raster), **overrides))
     assert not (out / "model.rssgl").exists()
+
+
+# ------------------------------------------------------------------------------------------------ issue 31
+def test_a_bad_classification_path_is_refused_before_training_and_keeps_the_previous_model(scene, out, tiny_model,
+                                                                                            monkeypatch):
+    """The tester's OUTPUT_CLASSIFICATION=cls.img: the whole training ran, then the model was deleted."""
+    from qgis.core import QgsProcessingException
+
+    from rssgl_qgis.core.training import RssglClassifier
+
+    shutil.copy(tiny_model, out / "model.rssgl")
+    (out / "training.html").write_text("<html>the report of the model that works</html>")
+    before = snapshot(out)
+    monkeypatch.setattr(RssglClassifier, "fit", lambda *a, **k: pytest.fail("trained before checking the outputs"))
+    expected = (f"The classification output '{out / 'cls.img'}' must be a GeoTIFF file (.tif or .tiff); choose a "
+                "name such as 'cls.tif'.")
+    with pytest.raises(QgsProcessingException, match=f"^{re.escape(expected)}$"):
+        run_algorithm("rssgl:train", _train_parameters(scene, out, OUTPUT_CLASSIFICATION=str(out / "cls.img")))
+    assert snapshot(out) == before
+
+
+def test_a_model_named_txt_is_refused_by_train(scene, out):
+    """Train accepted model.txt, then Classify refused it with QGIS's generic 'Incorrect parameter value'."""
+    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException
+
+    expected = (f"The model file '{out / 'model.txt'}' must end in .rssgl, the extension 'Classify with RSSGL' "
+                "reads; choose a name such as 'model.rssgl'.")
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("rssgl:train")
+    ok, message = algorithm.checkParameterValues(_train_parameters(scene, out, OUTPUT_MODEL=str(out / "model.txt")),
+                                                 QgsProcessingContext())
+    assert not ok and message == expected
+    with pytest.raises(QgsProcessingException, match=re.escape(expected)):
+        run_algorithm("rssgl:train", _train_parameters(scene, out, OUTPUT_MODEL=str(out / "model.txt")))
+    assert snapshot(out) == {}
+
+
+def test_assess_refuses_the_same_file_for_html_and_csv(scene, out, tiny_model):
+    from qgis.core import QgsProcessingException
+
+    classified, _ = run_algorithm("rssgl:classify", {"INPUT": str(scene["raster"]), "MODEL": str(tiny_model),
+                                                     "OUTPUT": str(out / "classes.tif")})
+    (out / "accuracy.html").write_text("<html>last week's report</html>")
+    before = snapshot(out)
+    expected = (f"The accuracy report (HTML) and the accuracy table (CSV) both point to '{out / 'accuracy.html'}'; "
+                "give each its own file.")
+    with pytest.raises(QgsProcessingException, match=f"^{re.escape(expected)}$"):
+        run_algorithm("rssgl:accuracy", {"INPUT": classified["OUTPUT"], "REFERENCE": str(scene["samples"]),
+                                         "REFERENCE_FIELD": "class_id", "OUTPUT_HTML": str(out / "accuracy.html"),
+                                         "OUTPUT_CSV": str(out / "accuracy.html")})
+    assert snapshot(out) == before
+
