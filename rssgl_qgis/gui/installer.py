@@ -228,10 +228,14 @@ class TorchInstallerDialog(QDialog):
         layout.addWidget(self.buttons)
         self.resize(680, 460)
 
+        # A torch that fails to load names its cause in the exception (WinError 1114, a CUDA mismatch...).
+        known = classify(problem_text, self.plan.machine.python, self.plan.target, self.plan.python or "")
         if self.plan.torch.blocked:
             self._show_problem(Failure("plan", self.plan.torch.reason))
         elif self.plan.python is None:
             self._show_problem(not_python_failure(os.path.basename(sys.executable) or "QGIS"))
+        elif known is not None:
+            self._show_problem(known)
         self._update_buttons()
 
     # ----------------------------------------------------------------------------------------- state

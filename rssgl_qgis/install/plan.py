@@ -228,9 +228,10 @@ def _normalise(name: str) -> str:
 def constraints_text(installed: Mapping[str, str], keep_free: Iterable[str] = TORCH_HELPERS) -> str:
     """A pip constraints file pinning every installed package (QGIS's NumPy first of all) at its version.
 
-    ``installed`` maps distribution names to versions (importlib.metadata of QGIS's Python). torch and
-    the pure-Python helpers it needs newer than old QGIS Pythons have stay free (they land in the plugin
-    folder); versions pip cannot parse are left out, since one bad line makes pip refuse the whole file.
+    ``installed`` maps distribution names to versions (importlib.metadata of QGIS's Python). torch, the
+    pure-Python helpers it needs newer than old QGIS Pythons have, and the nvidia-* / cuda-* runtime
+    wheels of CUDA builds stay free (they land in the plugin folder); versions pip cannot parse are left
+    out, since one bad line makes pip refuse the whole file.
     """
     free = {_normalise(n) for n in keep_free}
     lines = ["# Written by the RSSGL plugin: the packages QGIS's Python already has, at their versions,",
@@ -238,7 +239,7 @@ def constraints_text(installed: Mapping[str, str], keep_free: Iterable[str] = TO
     pins = {}
     for name, version in installed.items():
         key = _normalise(name)
-        if key in free or not version or not _VERSION.match(version):
+        if key in free or key.startswith(("nvidia-", "cuda-")) or not version or not _VERSION.match(version):
             continue
         pins[key] = version
     lines += [f"{name}=={version}" for name, version in sorted(pins.items())]

@@ -97,6 +97,7 @@ def test_dry_run_adds_the_target_platform_and_python_and_keeps_the_requirement_l
 
 def test_constraints_pin_qgis_packages_and_leave_torch_and_its_helpers_free():
     text = constraints_text({"numpy": "1.24.2", "GDAL": "3.6.2", "sympy": "1.11.1", "typing_extensions": "4.4.0",
-                             "torch": "2.13.0+cpu", "broken": "0.0.0-unknown garbage", "PyQt5": "5.15.9"})
+                             "torch": "2.13.0+cpu", "broken": "0.0.0-unknown garbage", "PyQt5": "5.15.9",
+                             "nvidia-cudnn-cu12": "9.1.0.70", "cuda-bindings": "13.0.3"})
     pins = [line for line in text.splitlines() if not line.startswith("#")]
     assert pins == ["gdal==3.6.2", "numpy==1.24.2", "pyqt5==5.15.9"]

@@ -294,6 +294,20 @@ def test_blocked_plan_and_missing_interpreter_explain_instead_of_installing(qgis
     no_python.deleteLater()
 
 
+def test_a_torch_that_fails_to_load_gets_its_cause_explained(qgis_app, tmp_path):
+    """The dock hands the probe's line ("fails to load: OSError: [WinError 1114] ... c10.dll") to the dialog."""
+    from rssgl_qgis.gui.installer import TorchInstallerDialog
+    from rssgl_qgis.gui.status import TorchStatus
+
+    detail = ('OSError: [WinError 1114] A dynamic link library (DLL) initialization routine failed. Error loading '
+              '"C:\\Users\\me\\rssgl_deps\\torch\\lib\\c10.dll" or one of its dependencies.')
+    line = TorchStatus("2.15.0", "", False, "broken", detail).line()
+    dialog = TorchInstallerDialog(line, _plan(tmp_path, "/usr/bin/python3"))
+    assert dialog.failure.code == "msvc_runtime"
+    assert "vc_redist.x64.exe" in dialog.problem_label.text() and dialog.install_button.isEnabled()
+    dialog.deleteLater()
+
+
 def test_every_installer_sentence_reaches_the_translators():
     """pylupdate5 skips a QT_TRANSLATE_NOOP it cannot parse: every sentence must be in both .ts files."""
     import ast
