@@ -4,11 +4,13 @@ that only Qt 5 (PyQt5) or only QGIS 3 accepts (docs/QGIS4.md lists the rules and
     .venv/bin/python scripts/qt6_check.py                 # rssgl_qgis/, scripts/, tests/; exit 1 on a finding
     .venv/bin/python scripts/qt6_check.py some/file.py    # only these files or folders
     .venv/bin/python scripts/qt6_check.py --list-rules
-    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/qt6_check.py --update-enums   # needs PyQt5 + QGIS 3
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/qt6_check.py --update-enums   # on PyQt5 + QGIS 3.22
+    QT_QPA_PLATFORM=offscreen python3 scripts/qt6_check.py --update-moved   # in the QGIS 3.44 root
 
 Every finding is one line ``path:line: rule: message``. The check is pure ``ast`` and needs neither Qt nor QGIS:
 which ``Class.Member`` spellings are unscoped enum members comes from scripts/qt6_enums.json, written by
-``--update-enums`` from the running PyQt5 and QGIS (introspection, not a hand list). A line may carry
+``--update-enums`` from the running PyQt5 and QGIS (introspection, not a hand list), and which QGIS 3 enums are
+aliases of ``Qgis`` enums from scripts/qgis_moved_enums.json, written by ``--update-moved``. A line may carry
 ``# qt6-check: allow <rule>[, <rule>]`` for a deliberate old spelling (the QGIS 3.22 branch of a version
 fallback in rssgl_qgis/qgis_compat.py); tests/static/test_qt6_check.py keeps those to that module.
 """
@@ -80,10 +82,6 @@ class EnumIndex:
                     if alias == attr:
                         return f"{enum_type}.{real or alias}"
         return None
-
-    def enum_types(self, name: str) -> set[str]:
-        """Qualified names of the enum types ``name`` declares or inherits."""
-        return {e for owner in self.lineage(name) for e in self.classes.get(owner, {}).get("enums", {})}
 
 
 def introspect() -> dict:
