@@ -425,3 +425,37 @@ def test_assess_refuses_the_same_file_for_html_and_csv(scene, out, tiny_model):
                                          "OUTPUT_CSV": str(out / "accuracy.html")})
     assert snapshot(out) == before
 
+
+
+# ------------------------------------------------------------------------------------- issue 31: bands, inputs
+def test_an_empty_map_is_a_processing_error_naming_the_empty_band(out, tmp_path, tiny_model):
+    """Defect 3: a map with no valid pixel is an error in the user's terms, not '0 valid pixels' and exit 0."""
+    import numpy as np
+    from qgis.core import QgsProcessingException
+
+    cube = scene_cube()
+    cube[1] = np.nan
+    raster = write_raster(tmp_path / "gappy.tif", cube)
+    expected = ("The classification of 'gappy.tif' came out empty (no valid pixel), so nothing was written: 1 of the "
+                "4 bands the model uses hold no data in this raster (nodata or NaN everywhere): 2. Use a raster in "
+                "which these bands hold data (the training raster's sensor and processing), or train a model on this "
+                "raster ('Train RSSGL' leaves empty bands out).")
+    with pytest.raises(QgsProcessingException, match=re.escape(expected)):
+        run_algorithm("rssgl:classify", {"INPUT": str(raster), "MODEL": str(tiny_model),
+                                         "OUTPUT": str(out / "classes.tif")})
+    assert snapshot(out) == {}
+
+
+def test_assess_refuses_the_confidence_raster_as_the_classification(scene, out, tiny_model):
+    """Defect 7: the confidence output given as the classification is named as such."""
+    from qgis.core import QgsProcessingException
+
+    classified, _ = run_algorithm("rssgl:classify", {"INPUT": str(scene["raster"]), "MODEL": str(tiny_model),
+                                                     "OUTPUT": str(out / "classes.tif"),
+                                                     "OUTPUT_CONFIDENCE": str(out / "confidence.tif")})
+    with pytest.raises(QgsProcessingException) as info:
+        run_algorithm("rssgl:accuracy", {"INPUT": classified["OUTPUT_CONFIDENCE"], "REFERENCE": str(scene["samples"]),
+                                         "REFERENCE_FIELD": "class_id", "OUTPUT_HTML": str(out / "accuracy.html")})
+    assert "where a classification holds whole class values: it is the confidence raster written by 'Classify with " \
+           "RSSGL'. Choose the classification raster" in str(info.value)
+    assert not (out / "accuracy.html").exists()
