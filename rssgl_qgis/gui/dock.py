@@ -112,14 +112,9 @@ class RssglDockWidget(QgsDockWidget):
 
     def copy_diagnostics(self) -> str:
         """Put versions, devices, the plugin's folders and the last error on the clipboard (for bug reports)."""
-        from .. import torch_loader
-        from ..install import diagnostics
+        from .diagnostics import diagnostics_text
 
-        plugin_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        items = diagnostics.gather(plugin_dir, torch_loader.deps_folder(), load_torch=False)  # never block the GUI
-        if self.torch_status is not None:
-            items.append(("Dock status", self.torch_status.line()))
-        text = diagnostics.format_diagnostics(items, diagnostics.last_error())
+        text = diagnostics_text([("Dock status", self.torch_status.line())] if self.torch_status else None)
         QGuiApplication.clipboard().setText(text)
         self._push(self.tr("Diagnostics copied to the clipboard."), Qgis.MessageLevel.Info)
         return text

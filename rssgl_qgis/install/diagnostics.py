@@ -2,7 +2,8 @@
 
 ``gather`` asks each library for its version and survives any of them missing or broken (that is
 often the bug being reported); ``format_diagnostics`` turns the pairs into plain text. Both work
-without QGIS (the QGIS and Qt lines then say so).
+without QGIS; the QGIS and Qt lines come from the GUI (gui/diagnostics.py), since this package imports
+no Qt (tests/engine/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -45,18 +46,6 @@ def _ask(question: Callable[[], str]) -> str:
         return f"unavailable ({type(exc).__name__}: {exc})"
 
 
-def _qgis() -> str:
-    from qgis.core import Qgis
-
-    return f"{Qgis.QGIS_VERSION} ({Qgis.QGIS_RELEASE_NAME})" if hasattr(Qgis, "QGIS_RELEASE_NAME") else Qgis.QGIS_VERSION
-
-
-def _qt() -> str:
-    from qgis.PyQt.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
-
-    return f"Qt {QT_VERSION_STR}, PyQt {PYQT_VERSION_STR}"
-
-
 def _numpy() -> str:
     import numpy
 
@@ -90,13 +79,14 @@ def _torch_lines(load_torch: bool) -> list[tuple[str, str]]:
     return lines
 
 
-def gather(plugin_dir: str, deps_dir: str, load_torch: bool = True) -> list[tuple[str, str]]:
-    """(name, value) pairs: QGIS, Qt, Python, OS, numpy, GDAL, torch, CUDA, driver, GPU, the plugin's paths."""
+def gather(plugin_dir: str, deps_dir: str, load_torch: bool = True,
+           host: Sequence[tuple[str, Callable[[], str]]] = ()) -> list[tuple[str, str]]:
+    """(name, value) pairs: ``host``'s (QGIS, Qt: asked by the GUI, this package imports no Qt), Python, OS,
+    numpy, GDAL, torch, CUDA, driver, GPU, the plugin's paths."""
     from .machine import cuda_driver_version, nvidia_smi_summary
 
-    items = [
-        ("QGIS", _ask(_qgis)),
-        ("Qt", _ask(_qt)),
+    items = [(name, _ask(question)) for name, question in host]
+    items += [
         ("Python", f"{platform.python_version()} ({sys.executable})"),
         ("OS", f"{platform.platform()} {platform.machine()}"),
         ("numpy", _ask(_numpy)),

@@ -1,4 +1,4 @@
-"""Guardrail: core imports only torch/numpy/scipy/safetensors/stdlib; io never imports qgis or PyQt."""
+"""Guardrail: core imports only torch/numpy/scipy/safetensors/stdlib; io and install never import qgis or PyQt."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rssgl_qgis"
 FORBIDDEN = {
     "core": ("qgis", "PyQt5", "PyQt6", "PyQt", "osgeo", "sip"),
     "io": ("qgis", "PyQt5", "PyQt6", "PyQt", "sip"),
+    "install": ("qgis", "PyQt5", "PyQt6", "PyQt", "sip"),  # the installer's rules: testable without QGIS
 }
 
 
