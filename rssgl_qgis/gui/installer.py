@@ -333,6 +333,7 @@ class TorchInstallerDialog(QDialog):
             )
             if is_qgis_program(self.plan.python or ""):
                 self._show_problem(not_python_failure(os.path.basename(self.plan.python or "")))
+            shutil.rmtree(self.plan.target + STAGING_SUFFIX, ignore_errors=True)
             self._done(False)
 
     def _finished(self, exit_code: int, _status) -> None:

@@ -294,6 +294,20 @@ def test_blocked_plan_and_missing_interpreter_explain_instead_of_installing(qgis
     no_python.deleteLater()
 
 
+def test_an_interpreter_that_cannot_start_is_explained(qgis_app, tmp_path, clean_sys_path):
+    from rssgl_qgis.gui.installer import TorchInstallerDialog
+
+    dialog = TorchInstallerDialog("", _plan(tmp_path, str(tmp_path / "bin" / "qgis-bin.exe")))
+    results = []
+    dialog.installed.connect(results.append)
+    dialog.start_install()
+    assert wait_for(lambda: results, 20) and results == [False]
+    assert "Could not start" in dialog.log.toPlainText()
+    assert dialog.failure.code == "not_python" and "OSGeo4W Shell" in dialog.problem_label.text()
+    assert not (tmp_path / "rssgl_deps.partial").exists() and dialog.install_button.isEnabled()
+    dialog.deleteLater()
+
+
 def test_a_torch_that_fails_to_load_gets_its_cause_explained(qgis_app, tmp_path):
     """The dock hands the probe's line ("fails to load: OSError: [WinError 1114] ... c10.dll") to the dialog."""
     from rssgl_qgis.gui.installer import TorchInstallerDialog
