@@ -15,6 +15,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import shutil
 import sys
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "deps_folder",
     "installed_torch_version",
     "parse_version",
+    "remove_leftovers",
     "version_is_supported",
 ]
 
@@ -62,6 +64,7 @@ def activate(folder: str | None = None) -> str | None:
     harmless. If torch was already imported from elsewhere, a restart of QGIS is needed to switch.
     """
     folder = os.path.abspath(folder or deps_folder())
+    remove_leftovers(folder)
     if not os.path.isdir(folder):
         return None
     if folder in sys.path:
@@ -72,6 +75,20 @@ def activate(folder: str | None = None) -> str | None:
         sys.path.append(folder)
     importlib.invalidate_caches()
     return folder
+
+
+def remove_leftovers(folder: str) -> None:
+    """Delete what an interrupted installation left beside ``folder`` (gui/installer.py): the staging
+    folder ``<folder>.partial`` and replaced installations ``<folder>.old-<time>`` that Windows kept
+    locked while their torch was loaded. At start-up nothing has loaded them yet; each holds up to GBs."""
+    parent, name = os.path.split(folder)
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        if entry == name + ".partial" or entry.startswith(name + ".old-"):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def parse_version(text: str) -> tuple[int, ...]:

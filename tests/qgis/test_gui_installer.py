@@ -56,6 +56,20 @@ def test_activate_puts_a_torch_folder_first_and_others_last(tmp_path, clean_sys_
     assert sys.path[0] == str(with_torch) and sys.path.count(str(with_torch)) == 1
 
 
+def test_activate_removes_what_an_interrupted_install_left(tmp_path, clean_sys_path):
+    from rssgl_qgis import torch_loader
+
+    deps = tmp_path / "rssgl_deps"
+    (deps / "torch").mkdir(parents=True)
+    for leftover in ("rssgl_deps.partial", "rssgl_deps.old-1765084800"):
+        (tmp_path / leftover / "torch").mkdir(parents=True)
+    (tmp_path / "rssgl_deps-constraints.txt").write_text("numpy==1.24.2\n")
+    (tmp_path / "other_plugin_deps.old-1").mkdir()
+    torch_loader.activate(str(deps))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other_plugin_deps.old-1", "rssgl_deps",
+                                                          "rssgl_deps-constraints.txt"]
+
+
 def test_class_factory_activates_the_plugin_managed_folder(tmp_path, monkeypatch, clean_sys_path, qgis_app):
     import rssgl_qgis
 
