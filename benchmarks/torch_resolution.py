@@ -44,8 +44,9 @@ from rssgl_qgis.install.plan import (  # noqa: E402
     plan_torch,
 )
 
-#: (label, machine). Python versions: OSGeo4W / the standalone Windows installer ship 3.12 (QGIS 3.34-3.40
-#: reported on the qgis-developer list, 2025-04; assumed for 3.44 and 4.x); the macOS installer of 3.44
+#: (label, machine). Python versions: OSGeo4W / the standalone Windows installer ship 3.12 (OSGeo4W moved to it
+#: in 2024-04, OSGeo/grass#3603; QGIS 3.34-3.40 reported on the qgis-developer list, 2025-04; assumed for 3.44
+#: and 4.x); the macOS installer of 3.44
 #: bundles python3.12 (qgis/QGIS#64195); older macOS packages bundled 3.9 (QGIS-Mac-Packager#179);
 #: Debian 12 / 13 and Ubuntu 24.04 ship 3.11 / 3.13 / 3.12.
 TARGETS: tuple[tuple[str, Machine], ...] = (
@@ -55,6 +56,7 @@ TARGETS: tuple[tuple[str, Machine], ...] = (
                                                                 compute_capability=(12, 0))),
     ("Windows, QGIS 3.44/4.x, driver CUDA 13.0", Machine("Windows", "AMD64", (3, 12), cuda=(13, 0))),
     ("Windows, driver CUDA 11.8 (too old)", Machine("Windows", "AMD64", (3, 12), cuda=(11, 8))),
+    ("Windows, Python 3.13 (if OSGeo4W moves on)", Machine("Windows", "AMD64", (3, 13))),
     ("macOS arm64, QGIS 3.44 (macOS 15)", Machine("Darwin", "arm64", (3, 12), macos=(15, 0))),
     ("macOS arm64, QGIS 3.44 (macOS 13)", Machine("Darwin", "arm64", (3, 12), macos=(13, 0))),
     ("macOS arm64, Python 3.9", Machine("Darwin", "arm64", (3, 9), macos=(14, 0))),
