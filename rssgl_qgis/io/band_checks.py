@@ -33,6 +33,7 @@ import numpy as np
 
 from ..core.text import number_text
 from ..core.tiling import Window
+from .bands import describe_bands
 from .blocks import GdalWindowReader
 from .raster import RasterInfo
 
@@ -181,11 +182,9 @@ def empty_bands(reader: GdalWindowReader, height: int, width: int) -> list[int]:
     return [k for k in range(n) if not seen[k]]
 
 
-def empty_map_message(info: RasterInfo, band_numbers: Sequence[int], empty: Sequence[int], n_model: int, *,
+def empty_map_message(info: RasterInfo, band_numbers: Sequence[int], empty: Sequence[int], *,
                       by_number: bool, masked: bool) -> str:
     """Why the map came out without a single valid pixel, and what to do."""
-    from .bands import describe_bands
-
     name = os.path.basename(info.path)
     n = len(band_numbers)
     start = f"The classification of '{name}' came out empty (no valid pixel), so nothing was written: "
@@ -193,7 +192,7 @@ def empty_map_message(info: RasterInfo, band_numbers: Sequence[int], empty: Sequ
         names = describe_bands(info, [band_numbers[k] for k in empty])
         text = (f"{start}{len(empty)} of the {n} bands the model uses hold no data in this raster (nodata or NaN "
                 f"everywhere): {names}. ")
-        if by_number and info.bands != n_model:
+        if by_number and info.bands != n:
             return text + (f"The model's bands were taken by band number from this {info.bands}-band raster, so it "
                            "most likely comes from another sensor than the training raster. Use a raster of the "
                            "sensor the model was trained on, or train a model on this raster.")

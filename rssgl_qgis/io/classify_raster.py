@@ -303,10 +303,9 @@ def classify_raster(
         finally:
             reader.close()
         if report.valid_pixels == 0:  # an all-nodata map is no result: say why instead of writing it
-            n_model = int(getattr(classifier, "n_bands_", len(band_numbers)))
             with GdalWindowReader(raster_path, info, bands=band_numbers) as scan:
                 empty = empty_bands(scan, info.height, info.width)
-            raise RssglError(empty_map_message(info, band_numbers, empty, n_model, by_number=by_number,
+            raise RssglError(empty_map_message(info, band_numbers, empty, by_number=by_number,
                                                masked=mask_path is not None))
     except BaseException:
         for w in writers.values():
