@@ -163,11 +163,11 @@ def rule_now_and_before(default: dict) -> tuple[float, float]:
     return now, before
 
 
-def adaptive_weight(default: dict, now: float, z: float) -> float | None:
+def adaptive_weight(default: dict, now: float, z: float) -> tuple[float, bool] | None:
     """The weight the adaptive cross-validation (RSSGL's other folds skipped where the first fold rules it out,
-    ``ensemble.rssgl_cannot_win`` at ``z`` standard errors) gives a row recorded with RSSGL on every fold: the
-    spectral model (0) where it stops, else the rule's choice over all folds ``now``. None without the first
-    fold's record."""
+    ``ensemble.rssgl_cannot_win`` at ``z`` standard errors) gives a row recorded with RSSGL on every fold, and
+    whether it stops: the spectral model (0) where it stops, else the rule's choice over all folds ``now``. None
+    without the first fold's record."""
     from rssgl_qgis.core import ensemble
 
     if "fold1_cv_log_loss" not in default:
@@ -178,7 +178,8 @@ def adaptive_weight(default: dict, now: float, z: float) -> float | None:
     kept = ensemble.EARLY_STOP_SE
     try:
         ensemble.EARLY_STOP_SE = z
-        return 0.0 if ensemble.rssgl_cannot_win(first) else now
+        stops = ensemble.rssgl_cannot_win(first)
+        return (0.0 if stops else now), stops
     finally:
         ensemble.EARLY_STOP_SE = kept
 
@@ -209,8 +210,8 @@ def rescore(paths: list[Path], early: list[float] | None = None) -> int:
         base = [res.get(m, {}).get("oa", np.nan) for m in ("svm", "rf", "enmapbox")]
         cells.setdefault(f"{r['scene']} | {r['protocol']}", []).append(
             (d["oa"], test[before], test[now], test[0.0], *base, float(now != before),
-             *[np.nan if w is None else test[w] for w in adaptive],
-             *[np.nan if w is None else float(w == 0.0 and now != 0.0 or w == 0.0) for w in adaptive]))
+             *[np.nan if a is None else test[a[0]] for a in adaptive],
+             *[np.nan if a is None else float(a[1]) for a in adaptive]))
     heads = ["as run", "rule before (light pool)", "**rule now (no vote)**", "spectral", "svm", "rf", "enmapbox"]
     print("| scene | protocol | seeds | " + " | ".join(heads) + " | now - before | now - best baseline | now - spectral "
           "| choices changed | " + " | ".join(f"adaptive, z = {z:g} (RSSGL folds skipped)" for z in early) + " |")
