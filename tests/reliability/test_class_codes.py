@@ -95,7 +95,7 @@ def test_a_map_trained_on_text_codes_assesses_against_the_integer_codes(tmp_path
     out = tmp_path / "out"
     out.mkdir()
     result = train_from_files(str(raster), samples_vector=str(samples), class_field="class",
-                              params=TrainingParams(iterations=1, device="cpu"), model_out=str(out / "model.rssgl"),
+                              params=TrainingParams(iterations=1, device="cpu", spectral=False), model_out=str(out / "model.rssgl"),
                               report_out=str(out / "report.html"))
     assert [(c.value, c.name) for c in result.classes] == [(1, "1"), (2, "2"), (4, "4"), (10, "10")]
     assert result.classifier.classes_.tolist() == [1, 2, 4, 10]
