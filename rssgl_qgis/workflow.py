@@ -193,6 +193,8 @@ def describe_combination(clf, cross_validation: CrossValidation | None) -> str:
     label = clf.pool_.label
     if cross_validation is not None and cross_validation.candidates:
         return f"{label}, chosen by cross-validation over {cross_validation.folds} folds of whole samples"
+    if clf.pool_.weight <= 0.0:
+        return f"{label} (without cross-validation evidence RSSGL gets no vote)"
     return f"{label} (the default; cross-validation folds choose it from the samples)"
 
 
@@ -214,7 +216,8 @@ def _cross_validate(make_classifier, cube, valid, labels, groups, folds: int, se
                                   fit_kwargs=fit_kwargs, progress=progress, log=log)
     if choice is None:
         log("warning", "Cross-validation skipped: it needs at least 2 separate samples (polygons) of a class, and "
-                       "no class has them. Draw more, separate polygons per class to get an accuracy estimate.")
+                       "no class has them. Draw more, separate polygons per class to get an accuracy estimate. "
+                       "Without that evidence the map uses the spectral model alone (RSSGL gets no vote).")
         return None
     chosen = choice.chosen
     name_of = dict(zip(present, names, strict=True))
@@ -412,6 +415,10 @@ def train_from_files(
             )
             if cross_validation is not None and cross_validation.candidates:
                 clf.use_pool(cross_validation.pool)
+            elif cv_folds:  # asked for, impossible (one sample per class): no evidence, no vote (issue 28)
+                from .core.ensemble import FALLBACK, PoolSettings
+
+                clf.use_pool(PoolSettings(weight=FALLBACK))
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise RuntimeError(

@@ -37,7 +37,9 @@ def _train(paths, out, *, folds, should_stop=None):
 
 
 def test_every_sample_is_tested_once_by_a_model_that_never_saw_it(scene, tmp_path, monkeypatch):
-    from rssgl_qgis.core import training
+    from rssgl_qgis.core import ensemble, training
+
+    monkeypatch.setattr(ensemble, "RSSGL_FOLDS", "all")  # every fold trains RSSGL (adaptive: see the test below)
 
     seen_training: list[np.ndarray] = []
     fit = training.RssglClassifier.fit
@@ -71,11 +73,31 @@ def test_every_sample_is_tested_once_by_a_model_that_never_saw_it(scene, tmp_pat
     assert f"{cv.summary['n']:,}" in report
 
 
+def test_folds_that_rule_rssgl_out_still_test_every_sample_once(scene, tmp_path, monkeypatch):
+    """The adaptive cross-validation: once the first fold rules RSSGL out, the other folds fit the spectral model
+    alone; every labelled pixel is still tested once, the map uses the spectral model and the log says why."""
+    from rssgl_qgis.core import ensemble, training
+
+    fits = []
+    fit = training.RssglClassifier.fit
+    monkeypatch.setattr(training.RssglClassifier, "fit", lambda self, *a, **k: fits.append(1) or fit(self, *a, **k))
+    monkeypatch.setattr(ensemble, "RSSGL_FOLDS", "adaptive")
+    monkeypatch.setattr(ensemble, "rssgl_cannot_win", lambda candidates: True)
+    result, logs, _ = _train(scene, tmp_path, folds=3)
+    cv = result.cross_validation
+    assert len(fits) == 2  # the first fold and the final model
+    assert cv.summary["n"] == int(np.asarray(cv.confusion).sum()) and cv.pool.weight == 0.0
+    assert any("RSSGL is not trained on the other 2 cross-validation fold(s)" in m for _, m in logs)
+
+
 def test_one_sample_per_class_skips_cross_validation_with_a_warning(tmp_path):
     paths = write_synthetic_scene(tmp_path / "one", seed=3, polygons_per_class=1, polygon_radius=6.0, **SCENE)
     result, logs, _ = _train(paths, tmp_path, folds=3)
     assert result.cross_validation is None and (tmp_path / "model.rssgl").exists()
-    assert any(level == "warning" and "Cross-validation skipped" in m for level, m in logs)
+    assert any(level == "warning" and "Cross-validation skipped" in m and "RSSGL gets no vote" in m for level, m in logs)
+    from rssgl_qgis.core.training import RssglClassifier
+
+    assert RssglClassifier.load(str(tmp_path / "model.rssgl"), device="cpu").pool_.weight == 0.0  # no evidence
     assert "Cross-validated accuracy" not in (tmp_path / "report.html").read_text()
 
 
