@@ -148,9 +148,14 @@ build_root() {
     -d "$ROOT$WHEELS_IN" -r "$ROOT$WHEELS_IN/requirements.txt"
   in_root "$VENV_IN/bin/python" -m pip install -q --no-index --find-links "$WHEELS_IN" \
     -r "$WHEELS_IN/requirements.txt"
+  # The root must hold the QGIS it is named for (Debian could move trixie-backports on to another release).
   in_root "$VENV_IN/bin/python" -c 'import torch, qgis.core, numpy, osgeo.gdal, sys
-print("root ready: QGIS", qgis.core.Qgis.QGIS_VERSION, "| Python", sys.version.split()[0], "| numpy",
-      numpy.__version__, "| GDAL", osgeo.gdal.__version__, "| torch", torch.__version__)'
+version = qgis.core.Qgis.QGIS_VERSION
+print("root ready: QGIS", version, "| Python", sys.version.split()[0], "| numpy",
+      numpy.__version__, "| GDAL", osgeo.gdal.__version__, "| torch", torch.__version__)
+if not version.startswith(sys.argv[1] + "."):
+    sys.exit(f"this root was to hold QGIS {sys.argv[1]}, but apt installed QGIS {version}: "
+             "update the QGIS_ROOT choices in scripts/qgis_root.sh")' "$QGIS_ROOT"
   printf '%s' "$RECIPE" >"$ROOT/.rssgl-ready"
   unmount_all
 }
