@@ -55,12 +55,18 @@ def old_model(tmp_path_factory) -> Path:
 
 
 class Stopper:
-    """should_stop() that answers True from its ``after``-th call on (counts the calls)."""
+    """should_stop() that answers True from its ``after``-th call on (counts the calls).
 
-    def __init__(self, after: int):
-        self.after, self.calls = after, 0
+    Not ``armed``, it answers False without counting: the calls before the training (the phase
+    checkpoints of io.outputs, the band check) are not the ones a test about the training counts.
+    """
+
+    def __init__(self, after: int, armed: bool = True):
+        self.after, self.calls, self.armed = after, 0, armed
 
     def __call__(self) -> bool:
+        if not self.armed:
+            return False
         self.calls += 1
         return self.calls > self.after
 
@@ -83,9 +89,18 @@ def _inputs_unchanged(inputs, before: dict[Path, str]) -> None:
 
 
 # ------------------------------------------------------------------------------------- cancel
-def test_cancel_during_training_leaves_no_output(inputs, tmp_path):
+def test_cancel_during_training_leaves_no_output(inputs, tmp_path, monkeypatch):
+    from rssgl_qgis.core.training import RssglClassifier
+
     before = {p: sha256(p) for p in inputs}
-    stop = Stopper(after=1)  # one real iteration, then cancel
+    stop = Stopper(after=1, armed=False)  # one real iteration, then cancel
+    real_fit = RssglClassifier.fit
+
+    def fit(self, *args, **kwargs):
+        stop.armed = True  # count from the training's own checks on
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(RssglClassifier, "fit", fit)
     with pytest.raises(Cancelled, match="Training was cancelled."):
         _train(inputs, tmp_path, should_stop=stop, iterations=5)
     assert stop.calls == 2
