@@ -97,7 +97,7 @@ mount_root() {
 
 in_root() {  # in_root COMMAND...: a clean environment, as a new user's login would have
   env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive CI="${CI:-}" TERM=dumb chroot "$ROOT" "$@"
+    DEBIAN_FRONTEND=noninteractive CI="${CI:-}" RSSGL_QGIS_ROOT="$QGIS_ROOT" TERM=dumb chroot "$ROOT" "$@"
 }
 
 root_works() {
