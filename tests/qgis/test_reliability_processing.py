@@ -426,7 +426,6 @@ def test_assess_refuses_the_same_file_for_html_and_csv(scene, out, tiny_model):
     assert snapshot(out) == before
 
 
-
 # ------------------------------------------------------------------------------------- issue 31: bands, inputs
 def test_an_empty_map_is_a_processing_error_naming_the_empty_band(out, tmp_path, tiny_model):
     """Defect 3: a map with no valid pixel is an error in the user's terms, not '0 valid pixels' and exit 0."""
