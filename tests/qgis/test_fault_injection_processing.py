@@ -22,13 +22,13 @@ import pytest
 
 from tests.qgis.helpers_processing import QGIS_PROCESS, RecordingFeedback, qgis_process_env, run_algorithm
 from tests.reliability.helpers import (
-    TINY_ARCHITECTURE,
     WAVELENGTHS,
     block_labels,
     class_features,
     scene_cube,
     snapshot,
     train_tiny_classifier,
+    use_tiny_network,
     write_raster,
     write_samples,
 )
@@ -41,14 +41,7 @@ TASK_PHASES = ["reading", "training", "saving the model", "classifying", "findin
 
 @pytest.fixture(autouse=True)
 def tiny_network(monkeypatch, rssgl_provider):
-    from rssgl_qgis.core.training import RssglClassifier
-
-    real_init = RssglClassifier.__init__
-
-    def init(self, config_overrides=None, params=None):
-        real_init(self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params)
-
-    monkeypatch.setattr(RssglClassifier, "__init__", init)
+    use_tiny_network(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,13 @@ import pytest
 from tests.qgis.helpers_processing import RecordingFeedback, run_algorithm
 from tests.reliability.helpers import (
     BLOCKS,
-    TINY_ARCHITECTURE,
     WAVELENGTHS,
     class_features,
     scene_cube,
     snapshot,
     train_tiny_classifier,
     unwritable_folder,
+    use_tiny_network,
     write_raster,
     write_samples,
 )
@@ -37,14 +37,7 @@ PAYLOAD_ENV = "RSSGL_TEST_PROCESSING_PAYLOAD_RAN"
 @pytest.fixture(autouse=True)
 def tiny_network(monkeypatch, rssgl_provider):
     """The smallest real RSSGL (stage widths 16): these tests are about faults, not accuracy."""
-    from rssgl_qgis.core.training import RssglClassifier
-
-    real_init = RssglClassifier.__init__
-
-    def init(self, config_overrides=None, params=None):
-        real_init(self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params)
-
-    monkeypatch.setattr(RssglClassifier, "__init__", init)
+    use_tiny_network(monkeypatch)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import TINY_ARCHITECTURE
+from .helpers import use_tiny_network
 
 
 @pytest.fixture(autouse=True)
@@ -15,11 +15,4 @@ def tiny_network(monkeypatch):
     not about its accuracy; the full-width network makes each training iteration ~10x slower on a
     2-core CPU. Explicit overrides (e.g. the kernel chosen by the workflow) still apply on top.
     """
-    from rssgl_qgis.core.training import RssglClassifier
-
-    real_init = RssglClassifier.__init__
-
-    def init(self, config_overrides=None, params=None):
-        real_init(self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params)
-
-    monkeypatch.setattr(RssglClassifier, "__init__", init)
+    use_tiny_network(monkeypatch)

@@ -18,6 +18,23 @@ import numpy as np
 TINY_ARCHITECTURE = {"block_channels": (16, 16, 16, 16), "inner_dim": 16}
 
 
+def use_tiny_network(monkeypatch) -> None:
+    """Build every RssglClassifier with the smallest real architecture (stage widths 16).
+
+    The reliability tests are about what happens around the network (checks, cancellation, files,
+    messages), not about its accuracy; the full-width network makes each training iteration ~10x slower
+    on a 2-core CPU. Explicit overrides (e.g. the kernel chosen by the workflow) still apply on top.
+    """
+    from rssgl_qgis.core.training import RssglClassifier
+
+    real_init = RssglClassifier.__init__
+
+    def init(self, config_overrides=None, params=None):
+        real_init(self, config_overrides={**TINY_ARCHITECTURE, **(config_overrides or {})}, params=params)
+
+    monkeypatch.setattr(RssglClassifier, "__init__", init)
+
+
 def tiny_cube(bands: int = 4, height: int = 16, width: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A (B, H, W) float32 cube with two separable classes (left / right half) and its label map."""
     rng = np.random.default_rng(seed)
