@@ -6,9 +6,9 @@ f-string does), so every value that reaches a message goes through these helpers
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["names_text", "number_text", "numbers_text"]
+__all__ = ["band_ranges", "names_text", "number_text", "numbers_text"]
 
 
 def number_text(value, digits: int = 6) -> str:
@@ -31,3 +31,18 @@ def numbers_text(values: Iterable, digits: int = 6) -> str:
 def names_text(names: Iterable) -> str:
     """Names as ``'a', 'b'``: each through str first (numpy 2's repr of np.str_ is ``np.str_('a')``)."""
     return ", ".join(repr(str(n)) for n in names)
+
+
+def band_ranges(numbers: Sequence[int]) -> str:
+    """'1-129, 136-224' for a list of band numbers."""
+    parts: list[str] = []
+    numbers = [int(b) for b in numbers]
+    start = prev = None
+    for b in [*numbers, None]:
+        if start is not None and (b is None or b != prev + 1):
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if b is not None and start is None:
+            start = b
+        prev = b
+    return ", ".join(parts)

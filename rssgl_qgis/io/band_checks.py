@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.text import number_text
+from ..core.text import band_ranges, number_text
 from ..core.tiling import Window
 from .bands import describe_bands
 from .blocks import GdalWindowReader
@@ -52,21 +52,6 @@ SAMPLE_BLOCK = 64
 #: Fewer valid sampled pixels than this: no judgement.
 MIN_SAMPLE_PIXELS = 50
 _SCAN_BYTES = 64 * 2**20
-
-
-def band_ranges(numbers: Sequence[int]) -> str:
-    """'1-129, 136-224' for a list of band numbers."""
-    parts: list[str] = []
-    numbers = [int(b) for b in numbers]
-    start = prev = None
-    for b in [*numbers, None]:
-        if start is not None and (b is None or b != prev + 1):
-            parts.append(str(start) if start == prev else f"{start}-{prev}")
-            start = None
-        if b is not None and start is None:
-            start = b
-        prev = b
-    return ", ".join(parts)
 
 
 def _valid_pixels(raw: np.ndarray, nodata: Sequence[float | None] | None) -> np.ndarray:

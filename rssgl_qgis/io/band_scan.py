@@ -31,6 +31,7 @@ import numpy as np
 from osgeo import gdal, gdal_array
 
 from ..core.errors import Cancelled
+from ..core.text import band_ranges
 from .raster import RasterInfo, _open
 
 __all__ = ["BandScan", "scan_bands"]
@@ -154,17 +155,6 @@ def sample_chunks(info: RasterInfo, chunk: tuple[int, int]) -> list[tuple[int, i
             for r, c in cells]
 
 
-def _ranges(numbers: list[int]) -> str:
-    """'130-135, 140' for 1-based band numbers."""
-    parts: list[str] = []
-    for number in numbers:
-        if parts and number == int(parts[-1].split("-")[-1]) + 1:
-            parts[-1] = f"{parts[-1].split('-')[0]}-{number}"
-        else:
-            parts.append(str(number))
-    return ", ".join(parts)
-
-
 def scan_bands(path: str, info: RasterInfo, *, progress: ProgressFn | None = None,
                should_stop: StopFn | None = None, log: LogFn | None = None) -> BandScan:
     """Find the bands with no valid value and those with one constant value; see the module docstring.
@@ -215,7 +205,7 @@ def scan_bands(path: str, info: RasterInfo, *, progress: ProgressFn | None = Non
     whole = [int(b) + 1 for b in np.flatnonzero(~tally.varied)]
     if whole and log:
         log("info", f"{len(whole)} band(s) showed no data or a single value in {sampled} sampled blocks (bands "
-                    f"{_ranges(whole)}): reading them whole to be sure.")
+                    f"{band_ranges(whole)}): reading them whole to be sure.")
     if whole:
         block_height = max(1, int(dataset.GetRasterBand(1).GetBlockSize()[1]))
         row = 0
