@@ -6,7 +6,7 @@
     python benchmarks/accuracy_suite.py --summarise suite.json   # the markdown table again
 
 Scenes: Salinas-A, the EnMAP Potsdam mosaic (nodata gaps included, empty bands left out by
-suite_data.py), the synthetic parcel scene (core/synthetic.py; one scene per seed), and Indian Pines
+suite_data.py), the synthetic parcel scene (core/data/synthetic.py; one scene per seed), and Indian Pines
 / Salinas / Pavia University whenever their .npz files are there.
 
 Protocols: ``p1`` the paper's 1 % per class (at least 5); ``n5`` / ``n10`` / ``n25`` that many
@@ -19,7 +19,7 @@ patches per class train (``polygon_split``), every other labelled pixel of the c
 Methods:
 - ``default``: the plugin as Train RSSGL runs it by default: RSSGL trained on every sample pixel
   ("fit" stopping), the spectral kernel model, and their combination chosen by 3-fold
-  cross-validation over whole samples (patches of the label raster, polygons; core/ensemble.py).
+  cross-validation over whole samples (patches of the label raster, polygons; core/training/cross_validation.py).
   The same final training also gives ``rssgl`` (RSSGL alone, w = 1), ``spectral`` (w = 0) and
   ``blend`` (the fixed DEFAULT_BLEND): what each piece buys.
 - ``paper``: RSSGL in paper mode (selection on TEST pixels: reference only, not an honest number).
@@ -63,7 +63,7 @@ POLYGON_GRID = {"salinas_a": 8}
 def load_scene(name: str, data: Path, seed: int) -> dict:
     """cube (B, H, W) float32, valid, labels; EnMAP: tile numbers; synthetic: polygons and fields."""
     if name == "synthetic":
-        from rssgl_qgis.core.synthetic import make_synthetic_scene
+        from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 
         s = make_synthetic_scene(seed, 160, 160, 120, 8, polygons_per_class=2)
         return {"cube": s.reflectance, "valid": s.valid, "labels": s.labels.astype(np.int64),
@@ -74,7 +74,7 @@ def load_scene(name: str, data: Path, seed: int) -> dict:
 
 def split(scene: dict, protocol: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train labels, test labels, sample groups for the default's cross-validation)."""
-    from rssgl_qgis.core.sampling import count_split, label_patches, percent_split
+    from rssgl_qgis.core.data.sampling import count_split, label_patches, percent_split
 
     labels = scene["labels"]
     if protocol == "polygons":
@@ -105,8 +105,8 @@ def split(scene: dict, protocol: str, seed: int) -> tuple[np.ndarray, np.ndarray
 
 def polygon_units(labels: np.ndarray, grid: int | None = None) -> np.ndarray:
     """Numbered "polygons" of a label raster: its 8-connected patches of one class (as rasterised polygons are,
-    core.sampling.label_patches), each cut by a ``grid`` x ``grid`` px grid where given."""
-    from rssgl_qgis.core.sampling import label_patches
+    core.data.sampling.label_patches), each cut by a ``grid`` x ``grid`` px grid where given."""
+    from rssgl_qgis.core.data.sampling import label_patches
 
     units = label_patches(labels).astype(np.int64)
     if grid:
@@ -165,21 +165,21 @@ CV_OPTIONS: dict = {}
 
 def first_fold_record(kept: dict) -> dict:
     """The candidates scored on the first cross-validation fold's held-out pixels alone (both temperatures fitted
-    on them), as ``ensemble.rssgl_cannot_win`` sees them: recorded by a run that trains RSSGL on every fold, they
+    on them), as ``cross_validation.rssgl_cannot_win`` sees them: recorded by a run that trains RSSGL on every fold, they
     give the choice of the adaptive cross-validation exactly (benchmarks/blend_rule.py --early)."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     if kept.get("rssgl") is None or kept.get("spectral") is None or "fold" not in kept:
         return {}
     first = kept["fold"] == kept["fold"].min()
     if kept["rssgl"].shape[1] != kept["fold"].size:
         return {}
-    cands = ensemble._scored(kept["rssgl"][:, first], kept["spectral"][:, first], kept["reference"][first],
+    cands = cross_validation._scored(kept["rssgl"][:, first], kept["spectral"][:, first], kept["reference"][first],
                              [int(v) for v in kept["classes"]], kept["sample"][first])[0]
     return {"fold1_cv": {f"{c.weight:g}": 100 * c.summary["oa"] for c in cands},
             "fold1_cv_log_loss": {f"{c.weight:g}": c.log_loss for c in cands},
             "fold1_cv_gain_se": {f"{c.weight:g}": c.gain_se for c in cands},
-            "fold1_cannot_win": ensemble.rssgl_cannot_win(cands)}
+            "fold1_cannot_win": cross_validation.rssgl_cannot_win(cands)}
 
 
 def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: int, with_paper: bool = True,
@@ -187,14 +187,14 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     """default / rssgl / spectral / blend from one final training (+ the cross-validation) and paper."""
     import torch
 
-    from rssgl_qgis.core.ensemble import (
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.cross_validation import (
         BLEND_CANDIDATES,
         DEFAULT_BLEND,
         FALLBACK,
         PoolSettings,
         cross_validate_blend,
     )
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
 
     cube, valid = scene["cube"], scene["valid"]
     out: dict[str, dict] = {}
@@ -280,7 +280,7 @@ def pixel_split(scene: dict, protocol: str, seed: int) -> dict:
     """A split as per-pixel data: standardised spectra ``flat`` (pixels x bands, float64), the training and
     test pixel indices ``tr`` / ``te``, their class indices ``y`` / ``yt`` (0..K-1) and the training pixels'
     sample groups ``groups``; for the CPU studies of the spectral model."""
-    from rssgl_qgis.core.normalization import band_statistics, normalize_cube
+    from rssgl_qgis.core.data.normalization import band_statistics, normalize_cube
 
     train, test, groups = split(scene, protocol, seed)
     cube, valid = scene["cube"], scene["valid"]
@@ -295,7 +295,7 @@ def pixel_split(scene: dict, protocol: str, seed: int) -> dict:
 def unlabelled_pool(d: dict, seed: int) -> np.ndarray:
     """Indices (into ``d["flat"]``) of the unlabelled pool Train RSSGL gives the spectral model's self-training:
     up to UNLABELLED_CAP valid pixels without a training label, drawn at random; ``d`` from ``pixel_split``."""
-    from rssgl_qgis.core.spectral import UNLABELLED_CAP
+    from rssgl_qgis.core.spectral.spectral_model import UNLABELLED_CAP
 
     pool = np.setdiff1d(np.flatnonzero(d["valid"].ravel()), d["tr"])
     if pool.size > UNLABELLED_CAP:
@@ -322,7 +322,7 @@ def enmapbox_svc(jobs: int):
 def run_baselines(scene, train, test, seed: int, jobs: int) -> dict[str, dict]:
     from sklearn.ensemble import RandomForestClassifier
 
-    from rssgl_qgis.core.normalization import band_statistics, normalize_cube
+    from rssgl_qgis.core.data.normalization import band_statistics, normalize_cube
 
     cube, valid = scene["cube"], scene["valid"]
     mean, std = band_statistics(cube, valid)
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--training-input", default="auto", help="the default's training input: auto, whole, windows")
     ap.add_argument("--window", default="", help="core:halo of training windows (default: the engine's)")
     ap.add_argument("--rssgl-folds", default="", help="the cross-validation's RSSGL folds: all, adaptive, none "
-                                                       "(default: the engine's ensemble.RSSGL_FOLDS)")
+                                                       "(default: the engine's cross_validation.RSSGL_FOLDS)")
     ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels, both models' test-pixel "
                                                "probabilities and candidates' test "
                                                "OA (.npz), to study the choice rule (benchmarks/blend_rule.py)")

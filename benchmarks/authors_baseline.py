@@ -348,7 +348,7 @@ _GATES = ("i", "f", "o", "c")  # our fused gate order is (i, f, o, g); the autho
 
 @torch.no_grad()
 def load_fused_weights(baseline: BaselineRSSGL, fused_state: dict[str, torch.Tensor]) -> None:
-    """Copy the weights of our fused model (rssgl_qgis.core.model.RSSGL state dict) into the baseline.
+    """Copy the weights of our fused model (rssgl_qgis.core.network.model.RSSGL state dict) into the baseline.
 
     Used to prove that both formulations compute the same function (bench_train.py --check) before
     their speeds are compared. Raises KeyError/RuntimeError when a tensor is missing or mis-shaped.

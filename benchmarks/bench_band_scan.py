@@ -46,7 +46,7 @@ def build_rasters(work: Path, shared: Path) -> dict[str, str]:
     """Salinas-A as a small GeoTIFF, two 20000 x 20000 VRTs over it and a GeoPackage of training points."""
     from osgeo import gdal, ogr, osr
 
-    from rssgl_qgis.core.datasets import SCENES, find_scene_file, load_ground_truth, load_mat_array
+    from rssgl_qgis.core.data.datasets import SCENES, find_scene_file, load_ground_truth, load_mat_array
 
     gdal.UseExceptions()
     work.mkdir(parents=True, exist_ok=True)
@@ -169,8 +169,8 @@ def train(path: str, points: str, limit: float, memory_gib: float) -> dict:
     resource.setrlimit(resource.RLIMIT_AS, (int(memory_gib * 2**30), int(memory_gib * 2**30)))
 
     from rssgl_qgis.core.errors import Cancelled
-    from rssgl_qgis.core.training import TrainingParams
-    from rssgl_qgis.workflow import train_from_files
+    from rssgl_qgis.core.training.classifier import TrainingParams
+    from rssgl_qgis.workflows.train import train_from_files
 
     started = time.perf_counter()
     events: list[tuple[float, str]] = []

@@ -15,13 +15,13 @@ with a randomly initialised RSSGL of the right shape (speed does not depend on t
 Sources:
 * ``--source gdal``: a tiled GeoTIFF read through GDAL and classified by io.classify_raster into
   GeoTIFF outputs (the real plugin path; here on the CPU);
-* ``--source memmap``: a raw (B, H, W) int16 file read through np.memmap by core.inference only
+* ``--source memmap``: a raw (B, H, W) int16 file read through np.memmap by core.prediction.inference only
   (for machines without GDAL, e.g. the GPU machine): excludes GDAL I/O, measured separately with
   ``--gdal-io`` (read and write throughput of the GeoTIFF path, no network).
 
 ``--cpu-memory`` measures the CPU memory per pixel of a forward pass and of a training step (the
-constants of core/memory_model.py). ``--training-memory`` additionally measures peak GPU memory of whole-scene training at a few sizes
-(engine fit, one epoch) for core.memory_model.check_training_fits.
+constants of core/prediction/memory_model.py). ``--training-memory`` additionally measures peak GPU memory of whole-scene training at a few sizes
+(engine fit, one epoch) for core.prediction.memory_model.check_training_fits.
 
 Examples:
     python benchmarks/bench_infer.py --source gdal --size 512 --device cpu --gdal-io   # 2-core CPU
@@ -47,12 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from rssgl_qgis.core import inference  # noqa: E402
-from rssgl_qgis.core.device import choose_device, describe_device, set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import TilePredictor, predict_tiled  # noqa: E402
-from rssgl_qgis.core.model import RSSGL, RssglConfig  # noqa: E402
-from rssgl_qgis.core.statistics_passes import DEFAULT_SCENE_PASSES, DEFAULT_SCENE_SAMPLE  # noqa: E402
-from rssgl_qgis.core.tiling import Window  # noqa: E402
+from rssgl_qgis.core.network.device import choose_device, describe_device, set_cpu_threads  # noqa: E402
+from rssgl_qgis.core.network.model import RSSGL, RssglConfig  # noqa: E402
+from rssgl_qgis.core.prediction import inference  # noqa: E402
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_tiled  # noqa: E402
+from rssgl_qgis.core.prediction.statistics_passes import DEFAULT_SCENE_PASSES, DEFAULT_SCENE_SAMPLE  # noqa: E402
+from rssgl_qgis.core.prediction.tiling import Window  # noqa: E402
 
 BLOCK = 256
 
@@ -266,8 +266,8 @@ def gdal_io(path: str, outdir: str) -> dict:
 
 def training_memory(device: torch.device, shapes) -> list[dict]:
     """Peak GPU memory of RssglClassifier.fit (one epoch of 10 iterations) on random scenes."""
-    from rssgl_qgis.core.memory_model import estimate_training_bytes
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.prediction.memory_model import estimate_training_bytes
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 
     rows = []
     for bands, h, w in shapes:
@@ -336,7 +336,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scene-passes", default=str(DEFAULT_SCENE_PASSES),
                     help="whole-scene statistics passes (comma list runs each; the baseline uses the first)")
     ap.add_argument("--autotune", action=argparse.BooleanOptionalAction, default=None,
-                    help="CUDA: cuDNN kernel timing on/off (default: core.inference.CUDNN_AUTOTUNE)")
+                    help="CUDA: cuDNN kernel timing on/off (default: core.prediction.inference.CUDNN_AUTOTUNE)")
     ap.add_argument("--scene-sample", type=int, default=DEFAULT_SCENE_SAMPLE,
                     help="statistics passes look at every N-th tile of large rasters (1 = all)")
     ap.add_argument("--memory-gib", type=float, default=2.0, help="host memory limit of the run")
@@ -345,7 +345,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-rows", type=int, default=None, help="rows of the baseline strip (default size/4)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--layerwise", dest="layerwise_modes", default="auto",
-                    help="memmap source: layer-wise whole-scene prediction on the CPU (core/layerwise.py): "
+                    help="memmap source: layer-wise whole-scene prediction on the CPU (core/prediction/layerwise.py): "
                          "auto (the default: where it fits), off (read windows + statistics passes), on; a comma "
                          "list runs each in the same process (e.g. auto,off)")
     ap.add_argument("--gdal-io", action="store_true", help="also measure GDAL read/write throughput")

@@ -8,7 +8,7 @@ prediction ("agreement") and the overall accuracy of both maps on the held-out t
 Scenes:
 * the real Salinas-A cube (83x86x204, 6 classes; ../shared/data), split 1 % per class (seed 2333,
   as in the paper; the rest is the test set), small tiles (32/48/64) since the scene is small;
-* a synthetic parcel scene (core/synthetic.py) of ``--synthetic-size`` pixels, classified by a
+* a synthetic parcel scene (core/data/synthetic.py) of ``--synthetic-size`` pixels, classified by a
   model trained on a separate, smaller synthetic scene with the same bands and classes. Whole-scene
   prediction of a large scene needs ~27 KB per pixel (2048^2 = 113 GB), so on a 2-core CPU use
   e.g. 320 and on one H100 1024-1536.
@@ -35,13 +35,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rssgl_qgis.core.datasets import load_scene  # noqa: E402
-from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.inference import predict_array_tiled  # noqa: E402
-from rssgl_qgis.core.sampling import percent_split  # noqa: E402
-from rssgl_qgis.core.statistics_passes import DEFAULT_SCENE_SAMPLE, statistics_tiles  # noqa: E402
-from rssgl_qgis.core.tiling import plan_tiles  # noqa: E402
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
+from rssgl_qgis.core.data.datasets import load_scene  # noqa: E402
+from rssgl_qgis.core.data.sampling import percent_split  # noqa: E402
+from rssgl_qgis.core.network.device import set_cpu_threads  # noqa: E402
+from rssgl_qgis.core.prediction.inference import predict_array_tiled  # noqa: E402
+from rssgl_qgis.core.prediction.statistics_passes import DEFAULT_SCENE_SAMPLE, statistics_tiles  # noqa: E402
+from rssgl_qgis.core.prediction.tiling import plan_tiles  # noqa: E402
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams  # noqa: E402
 
 #: --scene-passes / --scene-sample: the values of predict_tiled(scene_passes=..., scene_sample=...)
 #: compared for every (tile, halo)
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     else:
         print(f"# Salinas-A not found under {args.data}: skipped")
     if args.synthetic_size:
-        from rssgl_qgis.core.synthetic import make_synthetic_scene
+        from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 
         if args.synthetic_model and Path(args.synthetic_model).exists():
             clf = RssglClassifier.load(args.synthetic_model, device=args.device)

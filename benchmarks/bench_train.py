@@ -57,10 +57,10 @@ from benchmarks.common import (  # noqa: E402
     reset_peak,
     time_iterations,
 )
-from rssgl_qgis.core import accel  # noqa: E402
-from rssgl_qgis.core.losses import RssglLoss  # noqa: E402
-from rssgl_qgis.core.model import RSSGL, ConvLSTM3d, RssglConfig  # noqa: E402
-from rssgl_qgis.core.sampling import HBMinibatchSampler  # noqa: E402
+from rssgl_qgis.core.data.sampling import HBMinibatchSampler  # noqa: E402
+from rssgl_qgis.core.network import accel  # noqa: E402
+from rssgl_qgis.core.network.losses import RssglLoss  # noqa: E402
+from rssgl_qgis.core.network.model import RSSGL, ConvLSTM3d, RssglConfig  # noqa: E402
 
 ALL_VARIANTS = ("baseline", "fused_fp32", "graph_fp32", "ours_nofold", "ours_fold", "ours")
 
@@ -226,9 +226,9 @@ def full_salinas_a(data_dir: Path, device: str, with_baseline: bool, seeds: list
     """Train on the real Salinas-A scene through RssglClassifier, paper and validation mode, seed 2333."""
     import scipy.io
 
+    from rssgl_qgis.core.data.sampling import percent_split
     from rssgl_qgis.core.metrics import accuracy_summary, confusion_matrix
-    from rssgl_qgis.core.sampling import percent_split
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 
     cube = scipy.io.loadmat(data_dir / "SalinasA_corrected.mat")["salinasA_corrected"]
     gt = scipy.io.loadmat(data_dir / "SalinasA_gt.mat")["salinasA_gt"].astype(np.int64)
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     iters = args.iters if args.iters is not None else (3 if cpu else 20)
     warmup = args.warmup if args.warmup is not None else (1 if cpu else 5)
     if cpu:
-        from rssgl_qgis.core.device import set_cpu_threads
+        from rssgl_qgis.core.network.device import set_cpu_threads
 
         set_cpu_threads(args.threads)
     variants = [v for v in args.variants.split(",") if v]

@@ -76,14 +76,14 @@ def _peak_rss_gib() -> float:
 def case_large(size: int, mode: str, device: str, iterations: int) -> dict:
     import torch
 
-    from rssgl_qgis.core.memory_model import estimate_training_bytes
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
-    from rssgl_qgis.core.windowed_scene import WindowedScene
+    from rssgl_qgis.core.prediction.memory_model import estimate_training_bytes
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.windowed_scene import WindowedScene
 
     raster = ProceduralRaster(size, size)
     labels = raster.samples(40, seed=1)
     if mode == "whole":
-        from rssgl_qgis.core.tiling import Window
+        from rssgl_qgis.core.prediction.tiling import Window
 
         cube = raster(Window(0, 0, size, size))
     else:
@@ -108,7 +108,7 @@ def case_large(size: int, mode: str, device: str, iterations: int) -> dict:
 
 def case_salinas(data: str, seed: int, mode: str, device: str, core: int, halo: int) -> dict:
     from benchmarks.accuracy_suite import _scores, load_scene, split
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 
     scene = load_scene("salinas_a", Path(data), seed)
     train, test, _ = split(scene, "p1", seed)

@@ -1,4 +1,4 @@
-"""How the pool of RSSGL and the spectral model is chosen (core/ensemble.py), studied on the pixels the
+"""How the pool of RSSGL and the spectral model is chosen (core/training/cross_validation.py), studied on the pixels the
 cross-validation held out, as `accuracy_suite.py --dump DIR` saves them with every candidate's test OA:
 
     python benchmarks/accuracy_suite.py --seeds 100,101,102 --methods default --dump out/blend_dump ...
@@ -14,7 +14,7 @@ pool (RSSGL x 0.25) always, of the lowest cross-validated log-loss (the first ru
 (a pool only when it beats the spectral model alone by SIGNIFICANCE standard errors, else the spectral
 model), of the rule now without its accuracy check (a pool at least half RSSGL must get as many held-out
 pixels right as the spectral model; a candidate without a recorded OA skips the check), of the rule now
-(``ensemble._choose``: heavy pools need STRONG_SIGNIFICANCE, the fallback is the light pool), and of the
+(``cross_validation._choose``: heavy pools need STRONG_SIGNIFICANCE, the fallback is the light pool), and of the
 rule now with SIGNIFICANCE set to z. The last two rows: the worst and the mean
 difference to the spectral model alone over the cells.
 
@@ -45,32 +45,32 @@ LIGHT = 0.25
 def choice_row(cands: list, test: dict[float, float]) -> list[float]:
     """Test OA of the spectral model alone, RSSGL alone, the lowest log-loss and the rule at each z (nan where
     the run did not record the chosen candidate's test OA)."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
-    lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND))).weight
-    no_oa = [ensemble.CandidateEstimate(c.weight, c.label, {}, c.confusion, c.log_loss, c.gain_se) for c in cands]
+    lowest = min(cands, key=lambda c: (c.log_loss, abs(c.weight - cross_validation.DEFAULT_BLEND))).weight
+    no_oa = [cross_validation.CandidateEstimate(c.weight, c.label, {}, c.confusion, c.log_loss, c.gain_se) for c in cands]
     row = [test.get(0.0, np.nan), test.get(1.0, np.nan), test.get(LIGHT, np.nan), test.get(lowest, np.nan),
-           test.get(_choose_before(cands), np.nan), test.get(ensemble._choose(no_oa), np.nan),
-           test.get(ensemble._choose(cands), np.nan)]
-    kept = ensemble.SIGNIFICANCE
+           test.get(_choose_before(cands), np.nan), test.get(cross_validation._choose(no_oa), np.nan),
+           test.get(cross_validation._choose(cands), np.nan)]
+    kept = cross_validation.SIGNIFICANCE
     try:
         for z in Z_VALUES:
-            ensemble.SIGNIFICANCE = z
-            row.append(test.get(ensemble._choose(cands), np.nan))
+            cross_validation.SIGNIFICANCE = z
+            row.append(test.get(cross_validation._choose(cands), np.nan))
     finally:
-        ensemble.SIGNIFICANCE = kept
+        cross_validation.SIGNIFICANCE = kept
     return row
 
 
 def _choose_before(cands: list) -> float:
     """The rule before the light-pool fallback: the lowest log-loss pool if it beats the spectral model alone
     by SIGNIFICANCE standard errors, else the spectral model."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     spectral = [c for c in cands if c.weight <= 0.0]
     pools = [c for c in cands if c.weight > 0.0] if spectral else cands
-    chosen = min(pools, key=lambda c: (c.log_loss, abs(c.weight - ensemble.DEFAULT_BLEND)))
-    if spectral and not (chosen.log_loss < spectral[0].log_loss and chosen.gain_se > ensemble.SIGNIFICANCE):
+    chosen = min(pools, key=lambda c: (c.log_loss, abs(c.weight - cross_validation.DEFAULT_BLEND)))
+    if spectral and not (chosen.log_loss < spectral[0].log_loss and chosen.gain_se > cross_validation.SIGNIFICANCE):
         return spectral[0].weight
     return chosen.weight
 
@@ -92,7 +92,7 @@ def print_table(cells: dict[str, list[list[float]]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dump", help="the folder accuracy_suite.py --dump wrote, or a suite JSON file")
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the dump is comma-separated suite JSON files: every row whose candidates were all right on "
                          "every held-out pixel, the pool it used and its test OA next to the half pool's")
     ap.add_argument("--early", default="", help="with --rescore: thresholds (standard errors, comma-separated) of the "
-                                                "adaptive cross-validation to score (ensemble.EARLY_STOP_SE)")
+                                                "adaptive cross-validation to score (cross_validation.EARLY_STOP_SE)")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
                     help="with --calibrate: the lowest spectral temperature tried (the engine's: 1)")
     args = ap.parse_args(argv)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in sorted(Path(args.dump).glob("*.npz")):
         d = dict(np.load(f))
         weights = [float(w) for w in d["weights"]]
-        cands = ensemble.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), d["reference"],
+        cands = cross_validation.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]), d["reference"],
                                           _row_classes(d), d["sample"], float(d["temperature"]),
                                           float(d.get("spectral_temperature", 1.0)))
         test = dict(zip(weights, (float(v) for v in d["test_oa"]), strict=True))
@@ -139,53 +139,53 @@ def main(argv: list[str] | None = None) -> int:
 
 def recorded_candidates(default: dict) -> list:
     """The CandidateEstimates a suite row's "default" result recorded (cross-validated log-loss, gain in standard
-    errors and accuracy per weight): what ``ensemble._choose`` decided on in the run."""
-    from rssgl_qgis.core import ensemble
+    errors and accuracy per weight): what ``cross_validation._choose`` decided on in the run."""
+    from rssgl_qgis.core.training import cross_validation
 
-    return [ensemble.CandidateEstimate(float(w), "", {"oa": default.get("cv", {}).get(w, np.nan) / 100.0},
+    return [cross_validation.CandidateEstimate(float(w), "", {"oa": default.get("cv", {}).get(w, np.nan) / 100.0},
                                        np.zeros(0), float(ll), float(default["cv_gain_se"][w]))
             for w, ll in default["cv_log_loss"].items()]
 
 
 def rule_now_and_before(default: dict) -> tuple[float, float]:
-    """The weights ``ensemble._choose`` gives a suite row's recorded candidates now (no evidence: the spectral model
+    """The weights ``cross_validation._choose`` gives a suite row's recorded candidates now (no evidence: the spectral model
     alone, ``FALLBACK`` 0) and with the light pool as the fallback (the rule before the ninth round)."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     cands = recorded_candidates(default)
-    now = ensemble._choose(cands)
-    kept = ensemble.FALLBACK
+    now = cross_validation._choose(cands)
+    kept = cross_validation.FALLBACK
     try:
-        ensemble.FALLBACK = LIGHT
-        before = ensemble._choose(cands)
+        cross_validation.FALLBACK = LIGHT
+        before = cross_validation._choose(cands)
     finally:
-        ensemble.FALLBACK = kept
+        cross_validation.FALLBACK = kept
     return now, before
 
 
 def adaptive_weight(default: dict, now: float, z: float) -> tuple[float, bool] | None:
     """The weight the adaptive cross-validation (RSSGL's other folds skipped where the first fold rules it out,
-    ``ensemble.rssgl_cannot_win`` at ``z`` standard errors) gives a row recorded with RSSGL on every fold, and
+    ``cross_validation.rssgl_cannot_win`` at ``z`` standard errors) gives a row recorded with RSSGL on every fold, and
     whether it stops: the spectral model (0) where it stops, else the rule's choice over all folds ``now``. None
     without the first fold's record."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     if "fold1_cv_log_loss" not in default:
         return None
-    first = [ensemble.CandidateEstimate(float(w), "", {"oa": default["fold1_cv"][w] / 100.0}, np.zeros(0), float(ll),
+    first = [cross_validation.CandidateEstimate(float(w), "", {"oa": default["fold1_cv"][w] / 100.0}, np.zeros(0), float(ll),
                                         float(default["fold1_cv_gain_se"][w]))
              for w, ll in default["fold1_cv_log_loss"].items()]
-    kept = ensemble.EARLY_STOP_SE
+    kept = cross_validation.EARLY_STOP_SE
     try:
-        ensemble.EARLY_STOP_SE = z
-        stops = ensemble.rssgl_cannot_win(first)
+        cross_validation.EARLY_STOP_SE = z
+        stops = cross_validation.rssgl_cannot_win(first)
         return (0.0 if stops else now), stops
     finally:
-        ensemble.EARLY_STOP_SE = kept
+        cross_validation.EARLY_STOP_SE = kept
 
 
 def rescore(paths: list[Path], early: list[float] | None = None) -> int:
-    """The default's test OA under the rule now (``ensemble._choose`` on each row's recorded cross-validated
+    """The default's test OA under the rule now (``cross_validation._choose`` on each row's recorded cross-validated
     log-losses, gains and accuracies, the chosen weight's recorded test OA) and under the rule before (the light
     pool where no pool has the evidence it needs), next to the default as it ran, the spectral model alone and
     the baselines of the same runs (rows of several files merged as accuracy_suite --summarise merges them):
@@ -229,21 +229,21 @@ def rescore(paths: list[Path], early: list[float] | None = None) -> int:
 
 
 def saturated_rows(paths: list[Path]) -> int:
-    """Rows whose candidates all classified every held-out pixel correctly (``ensemble.saturated``): the pool
+    """Rows whose candidates all classified every held-out pixel correctly (``cross_validation.saturated``): the pool
     the run used and its test OA, next to the test OA of DEFAULT_BLEND, the pool used without cross-validation
     (recorded per weight, so exact for that run)."""
     import json
 
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
-    half = f"{ensemble.DEFAULT_BLEND:g}"
+    half = f"{cross_validation.DEFAULT_BLEND:g}"
     print("| file | scene | protocol | seed | pool used | its test OA | half pool's test OA | difference |")
     print("|---|---|---|---|---|---|---|---|")
     for path in paths:
         for r in json.loads(path.read_text()).get("rows", []):  # other result files hold no suite rows
             d = r["results"].get("default", {})
             test = d.get("test_by_weight", {})
-            if "cv_gain_se" not in d or half not in test or not ensemble.saturated(recorded_candidates(d)):
+            if "cv_gain_se" not in d or half not in test or not cross_validation.saturated(recorded_candidates(d)):
                 continue
             used = test[f"{float(d['weight']):g}"]
             print(f"| {path.name} | {r['scene']} | {r['protocol']} | {r['seed']} | {float(d['weight']):g} | "
@@ -267,7 +267,7 @@ def calibrate(folder: Path, lowest: float = 1.0) -> int:
     many choices changed."""
     import torch
 
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     cells: dict[str, list[tuple[float, float, float, float]]] = {}
     for f in sorted(folder.glob("*.npz")):
@@ -276,7 +276,7 @@ def calibrate(folder: Path, lowest: float = 1.0) -> int:
             continue
         classes = _row_classes(d)
         index = torch.from_numpy(np.searchsorted(classes, d["reference"]))
-        t_s = ensemble._fit_temperature(torch.from_numpy(d["spectral"]), index, lowest=lowest)
+        t_s = cross_validation._fit_temperature(torch.from_numpy(d["spectral"]), index, lowest=lowest)
         (before, oa_before), (both, oa_both) = (_choice_and_test_oa(d, classes, 1.0),
                                                 _choice_and_test_oa(d, classes, t_s))
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append((oa_before, oa_both, float(before != both), t_s))
@@ -300,12 +300,12 @@ def _choice_and_test_oa(d: dict, classes: list[int], spectral_t: float) -> tuple
     the dump's temperature), and that pool's OA on the dump's test pixels."""
     import torch
 
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     t_r = float(d["temperature"])
-    chosen = ensemble._choose(ensemble.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]),
+    chosen = cross_validation._choose(cross_validation.score_candidates(torch.from_numpy(d["rssgl"]), torch.from_numpy(d["spectral"]),
                                                         d["reference"], classes, d["sample"], t_r, spectral_t))
-    pooled = ensemble.combine(torch.from_numpy(d["test_rssgl"]), torch.from_numpy(d["test_spectral"]), chosen, dim=0,
+    pooled = cross_validation.combine(torch.from_numpy(d["test_rssgl"]), torch.from_numpy(d["test_spectral"]), chosen, dim=0,
                               temperature=t_r, spectral_temperature=spectral_t)
     hit = np.asarray(classes)[pooled.argmax(dim=0).numpy()] == d["test_reference"]
     return chosen, 100.0 * float(hit.mean())

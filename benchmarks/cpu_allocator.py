@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _lstm():
     import torch
 
-    from rssgl_qgis.core.model import RSSGL, RssglConfig
+    from rssgl_qgis.core.network.model import RSSGL, RssglConfig
 
     torch.manual_seed(0)
     return RSSGL(RssglConfig(in_bands=200, num_classes=16)).eval().stages[0].lstm
@@ -32,7 +32,7 @@ def _lstm():
 def _time(lstm, side: int, lean: bool, reuse: bool) -> float:
     import torch
 
-    from rssgl_qgis.core.host_memory import reuse_freed_memory
+    from rssgl_qgis.core.prediction.host_memory import reuse_freed_memory
 
     x = torch.randn(1, 8, 12, side, side)
     f = lstm.forward_lean if lean else lstm

@@ -1,7 +1,7 @@
 """CPU bf16 inference against float32 (issue 15): label agreement with float32 whole-scene prediction.
 
 Three ways to classify: "whole" (one window, the reference), "tiled" (the CPU default for 128-px cores:
-layer by layer over the whole scene where its maps fit, core/layerwise.py; under bf16 autocast that does
+layer by layer over the whole scene where its maps fit, core/prediction/layerwise.py; under bf16 autocast that does
 not apply and it is the next), "windows" (read windows of 128 + 2 x 32 px with 3 statistics passes).
 
 Trains RSSGL alone on Salinas-A (1 % per class, seed 2333, CPU, defaults, "fit" selection) once, saves
@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.accuracy_suite import load_scene, split  # noqa: E402
-from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled  # noqa: E402
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_array_tiled  # noqa: E402
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams  # noqa: E402
 
 
 def main() -> int:

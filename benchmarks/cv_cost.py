@@ -1,5 +1,5 @@
 """What the cross-validation costs on a CPU: RSSGL trained on every fold ("all") against the adaptive cross-validation
-(RSSGL's other folds skipped where the first fold rules it out, core/ensemble.py), on a demo-sized synthetic scene.
+(RSSGL's other folds skipped where the first fold rules it out, core/training/cross_validation.py), on a demo-sized synthetic scene.
 
     python benchmarks/cv_cost.py --mode all --threads 2 --json out/cv_all.json
     python benchmarks/cv_cost.py --mode adaptive --threads 2 --json out/cv_adaptive.json
@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from rssgl_qgis.core.ensemble import cross_validate_blend
-    from rssgl_qgis.core.sampling import label_patches
-    from rssgl_qgis.core.synthetic import make_synthetic_scene
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.data.sampling import label_patches
+    from rssgl_qgis.core.data.synthetic import make_synthetic_scene
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.cross_validation import cross_validate_blend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", default="adaptive", choices=("all", "adaptive", "none"))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rssgl_qgis.core.model import RSSGL, RssglConfig  # noqa: E402
+from rssgl_qgis.core.network.model import RSSGL, RssglConfig  # noqa: E402
 
 
 def main() -> int:

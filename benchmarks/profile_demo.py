@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args(argv)
 
-    from rssgl_qgis.core.training import TrainingParams
+    from rssgl_qgis.core.training.classifier import TrainingParams
     from rssgl_qgis.io.scene import write_synthetic_scene
-    from rssgl_qgis.workflow import train_from_files
+    from rssgl_qgis.workflows.train import train_from_files
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ Parts (``--parts``, comma list):
 * ``profile``: torch.profiler table of one forward at (2, bands, 576, 576), the default tiled batch;
 * ``pipeline``: ``predict_tiled`` on a ``--size`` x ``--size`` int16 memmap with the time of every
   batch (first batch = cuDNN autotuning), as ``bench_infer.py --source memmap`` runs it, for each
-  engine of ``--engines``: ``new`` = rssgl_qgis.core.inference, ``head`` = a copy of an older
+  engine of ``--engines``: ``new`` = rssgl_qgis.core.prediction.inference, ``head`` = a copy of an older
   version saved as rssgl_qgis/core/_inference_head.py (e.g. ``git show HEAD:... > ...``); the
   label maps of all engines are compared (same model, same process: they must be equal);
 * ``check``: tiled prediction of ``new`` vs ``head`` on small uint16 / float32 rasters with edge
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.bench_infer import PeakMemory, random_predictor, write_raw  # noqa: E402
-from rssgl_qgis.core import inference as new_engine  # noqa: E402
+from rssgl_qgis.core.prediction import inference as new_engine  # noqa: E402
 
 
 def engine(name: str):
@@ -155,8 +155,8 @@ def pipeline(pred, size: int, bands: int, workdir: str | None, batch: int | None
 
 def check(dev: torch.device, engines: list[str]) -> list[dict]:
     """Small rasters through the CUDA code paths of each engine: uint16 + mask + NaN-free, float32 + NaN."""
-    from rssgl_qgis.core.inference import TilePredictor
-    from rssgl_qgis.core.model import RSSGL, RssglConfig
+    from rssgl_qgis.core.network.model import RSSGL, RssglConfig
+    from rssgl_qgis.core.prediction.inference import TilePredictor
 
     torch.manual_seed(1)
     bands = 24

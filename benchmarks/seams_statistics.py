@@ -5,7 +5,7 @@
     python benchmarks/seams_statistics.py --synthetic 512 --iterations 60 --pairs 128:32,256:32 --passes 6
 
 RSSGL's GroupNorm layers and channel-attention pooling use statistics of the WHOLE input. Tiled
-inference (core/inference.py) gives each read window its own statistics, and docs/PERFORMANCE.md
+inference (core/prediction/inference.py) gives each read window its own statistics, and docs/PERFORMANCE.md
 shows that agreement with whole-scene prediction then depends on the window size, not the halo.
 This experiment separates the two causes on a scene larger than the windows (an N x N mirrored
 mosaic of the real Salinas-A cube, or with ``--synthetic N`` an N x N synthetic parcel scene classified
@@ -35,14 +35,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_seams import load_or_train, mirrored_mosaic  # noqa: E402
-from rssgl_qgis.core.datasets import load_scene  # noqa: E402
-from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.model import PAD_MULTIPLE  # noqa: E402
-from rssgl_qgis.core.normalization import normalize_cube  # noqa: E402
-from rssgl_qgis.core.scene_stats import SceneStatistics  # noqa: E402
-from rssgl_qgis.core.statistics_passes import DEFAULT_SCENE_PASSES, stats_region  # noqa: E402
-from rssgl_qgis.core.tiling import plan_tiles  # noqa: E402
-from rssgl_qgis.core.training import RssglClassifier  # noqa: E402
+from rssgl_qgis.core.data.datasets import load_scene  # noqa: E402
+from rssgl_qgis.core.data.normalization import normalize_cube  # noqa: E402
+from rssgl_qgis.core.network.device import set_cpu_threads  # noqa: E402
+from rssgl_qgis.core.network.model import PAD_MULTIPLE  # noqa: E402
+from rssgl_qgis.core.prediction.scene_stats import SceneStatistics  # noqa: E402
+from rssgl_qgis.core.prediction.statistics_passes import DEFAULT_SCENE_PASSES, stats_region  # noqa: E402
+from rssgl_qgis.core.prediction.tiling import plan_tiles  # noqa: E402
+from rssgl_qgis.core.training.classifier import RssglClassifier  # noqa: E402
 
 
 def _padded(x: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     set_cpu_threads()
     valid = None
     if args.synthetic:
-        from rssgl_qgis.core.synthetic import make_synthetic_scene
+        from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 
         small = make_synthetic_scene(seed=1, height=128, width=128, bands=args.synthetic_bands)
         clf, _ = load_or_train(args, small.cube, small.labels, what="synthetic 128^2", percent=5.0, valid=small.valid)
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
         cube = cube.astype(np.float32)
         print(f"# scene: {args.mosaic} x {args.mosaic} mirrored mosaic of Salinas-A, {cube.shape[1]} x {cube.shape[2]}")
     print("agreement % with whole-scene prediction: local = each window's own statistics; gathered = statistics"
-          f" gathered over the tiles in {args.passes} passes (core.scene_stats); oracle = the whole-scene forward's")
+          f" gathered over the tiles in {args.passes} passes (core.prediction.scene_stats); oracle = the whole-scene forward's")
     print(f"{'tile':>5} {'halo':>5} {'read':>9} {'tiles':>6} {'local':>8} {'gathered':>8} {'oracle':>8} "
           f"{'OA whole':>9} {'OA local':>9} {'OA gath.':>9} {'OA oracle':>9}")
     rows = compare(clf, cube, mtest, [tuple(int(v) for v in p.split(":")) for p in args.pairs.split(",") if p],

@@ -3,12 +3,12 @@
     python benchmarks/spatial_cv.py --device cuda --iterations 40,200,600 --json out.json
     python benchmarks/spatial_cv.py --device cpu --size 48 --bands 60 --classes 6 --per-class 3 --iterations 40
 
-On a synthetic parcel scene (core/synthetic.py) whose training samples are polygons, each inside one
+On a synthetic parcel scene (core/data/synthetic.py) whose training samples are polygons, each inside one
 field, this trains RSSGL as the plugin does (validation pixels carved from the training polygons)
 and reports, per number of training iterations:
 
 * ``val``: the validation OA the training report shows (pixels of the same polygons: optimistic);
-* ``cv``: k-fold cross-validation over whole polygons (core.sampling.group_folds, what Train RSSGL
+* ``cv``: k-fold cross-validation over whole polygons (core.data.sampling.group_folds, what Train RSSGL
   does with "Cross-validation folds"): each polygon tested by a model that never saw it;
 * ``map same field`` / ``map new fields``: the final model's accuracy on the labelled pixels outside
   the polygons, in fields that hold a training polygon and in fields that hold none (the truth).
@@ -35,10 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rssgl_qgis.core.device import set_cpu_threads  # noqa: E402
-from rssgl_qgis.core.sampling import group_folds  # noqa: E402
-from rssgl_qgis.core.synthetic import make_synthetic_scene  # noqa: E402
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams  # noqa: E402
+from rssgl_qgis.core.data.sampling import group_folds  # noqa: E402
+from rssgl_qgis.core.data.synthetic import make_synthetic_scene  # noqa: E402
+from rssgl_qgis.core.network.device import set_cpu_threads  # noqa: E402
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams  # noqa: E402
 
 
 def _fit(cube, labels, valid, iterations: int, device: str, seed: int) -> RssglClassifier:
@@ -79,8 +79,8 @@ def run(scene, iterations: int, folds: int, device: str, seed: int) -> dict:
 
 
 def salinas_a(data: str, iterations: int, folds: int, block: int, percent: float, device: str, seed: int) -> dict:
-    from rssgl_qgis.core.datasets import load_scene
-    from rssgl_qgis.core.sampling import percent_split
+    from rssgl_qgis.core.data.datasets import load_scene
+    from rssgl_qgis.core.data.sampling import percent_split
 
     scene = load_scene("salinas_a", data)
     cube, labels = scene.cube, scene.labels

@@ -48,7 +48,7 @@ def cells(args: argparse.Namespace) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from rssgl_qgis.core import spectral
+    from rssgl_qgis.core.spectral import spectral_model as spectral
 
     ap = cell_arguments(__doc__, "100,101,102,103,104,105,106,107")
     ap.add_argument("--no-svm", action="store_true")

@@ -31,7 +31,7 @@ def loo_fit(x, y, groups, folds, seed, device, labelled=None):
     temperature and final fit); ``groups`` and ``folds`` are ignored."""
     import torch
 
-    from rssgl_qgis.core import spectral as S
+    from rssgl_qgis.core.spectral import spectral_model as S
 
     rng = np.random.default_rng(seed)
     y = np.asarray(y, dtype=np.int64)
@@ -62,7 +62,7 @@ def loo_fit(x, y, groups, folds, seed, device, labelled=None):
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from rssgl_qgis.core import spectral
+    from rssgl_qgis.core.spectral import spectral_model as spectral
 
     args = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109,110,111").parse_args(argv)
     torch.set_num_threads(2)

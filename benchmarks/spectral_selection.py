@@ -1,6 +1,6 @@
 """How the spectral model's kernel width and ridge are chosen: out-of-fold accuracy on the old grid
 (the rule before issue 13's second round) against out-of-fold squared error on the wider grid (now
-core/spectral.py), with the grid's oracle (best test OA, for reference only) and SVM-RBF / random
+core/spectral/spectral_model.py), with the grid's oracle (best test OA, for reference only) and SVM-RBF / random
 forest on the same splits (scikit-learn, benchmark only). CPU, no network is trained:
 
     python benchmarks/spectral_selection.py --data .data/suite --seeds 104,105,106,107,108,109,110,111
@@ -32,7 +32,7 @@ def grid_scores(x, y, xt, groups, seed, gammas, ridges, folds=5):
     """(test OA grid, out-of-fold accuracy grid, out-of-fold squared-error grid) over gammas x ridges."""
     import torch
 
-    from rssgl_qgis.core.spectral import cv_folds
+    from rssgl_qgis.core.spectral.spectral_model import cv_folds
 
     k_cls = int(y.max()) + 1
     t = torch.nn.functional.one_hot(torch.as_tensor(y), k_cls).double() * 2 - 1
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from sklearn.ensemble import RandomForestClassifier
 
-    from rssgl_qgis.core.spectral import GAMMA_FACTORS, RIDGES, fit_spectral
+    from rssgl_qgis.core.spectral.spectral_model import GAMMA_FACTORS, RIDGES, fit_spectral
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=".data/suite")

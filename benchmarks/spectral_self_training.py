@@ -1,4 +1,4 @@
-"""The spectral model's self-training (core/spectral.py) against the same model without it and a grid-searched
+"""The spectral model's self-training (core/spectral/spectral_model.py) against the same model without it and a grid-searched
 SVM-RBF, on the accuracy suite's splits, on the CPU (no network is trained: minutes on 2 cores).
 
     python benchmarks/spectral_self_training.py --data .data/suite --seeds 100,101,102,103,104,105,106,107,108,109
@@ -28,7 +28,7 @@ PROTOCOLS = "n5,n10,p1,n25,polygons"
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from rssgl_qgis.core import spectral
+    from rssgl_qgis.core.spectral import spectral_model as spectral
 
     ap = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109")
     ap.set_defaults(protocols=PROTOCOLS)

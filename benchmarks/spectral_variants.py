@@ -1,4 +1,4 @@
-"""Variants of the spectral model (core/spectral.py) that were tried for the small sample sets and not kept,
+"""Variants of the spectral model (core/spectral/spectral_model.py) that were tried for the small sample sets and not kept,
 against the plugin's model and a grid-searched SVM-RBF, on the accuracy suite's splits, on the CPU (no
 network is trained: minutes on 2 cores).
 
@@ -80,9 +80,9 @@ def _agreeing(model, x: np.ndarray, valid: np.ndarray, pool: np.ndarray) -> np.n
 
 @contextmanager
 def recorded_cv_errors() -> Iterator[list[float]]:
-    """The lowest out-of-fold error of each settings search core.spectral runs inside the block (the first is
+    """The lowest out-of-fold error of each settings search core.spectral.spectral_model runs inside the block (the first is
     the labelled-only fit's), recorded by wrapping spectral.choose_setting, which is restored on exit."""
-    from rssgl_qgis.core import spectral
+    from rssgl_qgis.core.spectral import spectral_model as spectral
 
     original, errors = spectral.choose_setting, []
 
@@ -108,7 +108,7 @@ def variants() -> dict[str, Callable]:
     """name -> fit(d, pool, seed) returning (model, test inputs) for the split ``d`` of pixel_split."""
     import torch
 
-    from rssgl_qgis.core import spectral
+    from rssgl_qgis.core.spectral import spectral_model as spectral
 
     def plain(d, pool, seed, x=None):
         x = d["flat"] if x is None else x

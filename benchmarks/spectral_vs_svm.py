@@ -1,4 +1,4 @@
-"""The plugin's per-pixel spectral model (core/spectral.py) against a grid-searched SVM-RBF, on the CPU.
+"""The plugin's per-pixel spectral model (core/spectral/spectral_model.py) against a grid-searched SVM-RBF, on the CPU.
 
     python benchmarks/spectral_vs_svm.py --data .data/suite --seeds 0,1,2,3,4
     python benchmarks/spectral_vs_svm.py --features raw,pca30,pcaw10,pcaw20,pcaw30,unit --no-svm
@@ -43,7 +43,7 @@ def features(kind: str, flat: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from rssgl_qgis.core.spectral import fit_spectral
+    from rssgl_qgis.core.spectral.spectral_model import fit_spectral
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=".data/suite")

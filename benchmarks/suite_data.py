@@ -2,7 +2,7 @@
 
     python benchmarks/suite_data.py --shared ../shared/data --out .data/suite
 
-* ``salinas_a.npz``: Salinas-A (the .mat files through core.datasets), cube (B, H, W) float32.
+* ``salinas_a.npz``: Salinas-A (the .mat files through core.data.datasets), cube (B, H, W) float32.
 * ``enmap_potsdam.npz``: the 18 EnMAP L2A tiles mosaicked with GDAL (BuildVRT, then one GeoTIFF,
   nodata gaps between the tiles included) and read back through the plugin's own reader
   (io.raster.read_cube), with the bands that hold no valid value anywhere left out; the label
@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rssgl_qgis.core.datasets import load_scene  # noqa: E402
+from rssgl_qgis.core.data.datasets import load_scene  # noqa: E402
 
 
 def enmap_mosaic(tiles_dir: Path, work: Path) -> dict[str, np.ndarray]:

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from osgeo import gdal
 
-    from rssgl_qgis.core.band_selection import water_vapour_bands
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.data.band_selection import water_vapour_bands
+    from rssgl_qgis.core.training.classifier import RssglClassifier
     from rssgl_qgis.io.raster import raster_info
 
     out = os.path.abspath(args.out)

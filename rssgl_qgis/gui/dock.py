@@ -378,7 +378,7 @@ class RssglDockWidget(QgsDockWidget):
         if not isinstance(raster, QgsRasterLayer) or raster.providerType() != "gdal":
             raise ValueError(self.tr("Choose a raster layer that is a file (GeoTIFF, ENVI, ...) in 'Raster'."))
         if self.bands_edit.text().strip() or self.water_vapour_check.isChecked():
-            from ..core.band_selection import select_bands
+            from ..core.data.band_selection import select_bands
             from ..io.raster import raster_info
 
             info = raster_info(self._raster_path(raster))

@@ -7,14 +7,13 @@ out in each call because pylupdate5 reads the context from the call itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from qgis.core import QgsFieldProxyModel
 from qgis.gui import QgsColorButton, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -32,9 +31,6 @@ from qgis.PyQt.QtWidgets import (
 
 from ..qgis_compat import layer_filters
 
-if TYPE_CHECKING:
-    from .dock import RssglDockWidget
-
 __all__ = ["DEVICES", "build_dock_ui"]
 
 #: The device choices of the Training box, in the order of its combo box.
@@ -43,13 +39,28 @@ DEVICES = ("auto", "cuda", "cpu")
 translate = QCoreApplication.translate
 
 
-def build_dock_ui(dock: RssglDockWidget) -> None:
+def build_dock_ui(dock: QDockWidget) -> None:
     """Create the dock's widgets as its attributes (status, image, samples, training, results boxes in a
     scroll area) and connect them to its slots."""
     content = QWidget()
     layout = QVBoxLayout(content)
     layout.setContentsMargins(6, 6, 6, 6)
 
+    _add_status_row(dock, layout)
+    _add_image_box(dock, layout)
+    _add_samples_box(dock, layout)
+    _add_training_box(dock, layout)
+    _add_results_box(dock, layout)
+
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(content)
+    dock.setWidget(scroll)
+
+
+def _add_status_row(dock: QDockWidget, layout: QVBoxLayout) -> None:
+    """Add the PyTorch status, the installer and Copy diagnostics buttons."""
     status_row = QHBoxLayout()
     dock.status_label = QLabel(translate("RssglDockWidget", "Checking PyTorch..."))
     dock.status_label.setWordWrap(True)
@@ -64,12 +75,15 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     status_row.addWidget(dock.diagnostics_button)
     layout.addLayout(status_row)
 
+
+def _add_image_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
+    """Add the raster and its band selection."""
     image_box = QGroupBox(translate("RssglDockWidget", "Image"))
     image_form = QFormLayout(image_box)
     dock.raster_combo = QgsMapLayerComboBox()
     dock.raster_combo.setFilters(layer_filters("RasterLayer"))
     image_form.addRow(translate("RssglDockWidget", "Raster"), dock.raster_combo)
-    # the band selection of Train RSSGL's BANDS / DROP_WATER_VAPOUR (core.band_selection syntax)
+    # the band selection of Train RSSGL's BANDS / DROP_WATER_VAPOUR (core.data.band_selection syntax)
     dock.bands_edit = QLineEdit()
     dock.bands_edit.setPlaceholderText(translate("RssglDockWidget", "all bands; e.g. 1-129, 136-224 or drop 400-450 nm"))
     dock.bands_edit.setToolTip(translate("RssglDockWidget",
@@ -82,6 +96,9 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     dock.raster_combo.layerChanged.connect(dock._on_raster_changed)
     layout.addWidget(image_box)
 
+
+def _add_samples_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
+    """Add the training layer, its class field, the class list and the drawing buttons."""
     samples_box = QGroupBox(translate("RssglDockWidget", "Training samples (polygons or points)"))
     samples_layout = QVBoxLayout(samples_box)
     samples_form = QFormLayout()
@@ -103,7 +120,6 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     )
     dock.new_layer_button.clicked.connect(dock._new_layer_clicked)
     samples_layout.addWidget(dock.new_layer_button)
-
     dock.class_list = QListWidget()
     dock.class_list.setMinimumHeight(70)
     dock.class_list.setMaximumHeight(130)
@@ -134,6 +150,9 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     samples_layout.addLayout(draw_buttons)
     layout.addWidget(samples_box)
 
+
+def _add_training_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
+    """Add iterations, device, accuracy estimate, output folder, Train / Cancel and progress."""
     train_box = QGroupBox(translate("RssglDockWidget", "Training"))
     train_form = QFormLayout(train_box)
     dock.iterations_spin = QSpinBox()
@@ -179,6 +198,9 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     train_form.addRow(dock.progress_bar)
     layout.addWidget(train_box)
 
+
+def _add_results_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
+    """Add the run's summary and log."""
     results_box = QGroupBox(translate("RssglDockWidget", "Results"))
     results_layout = QVBoxLayout(results_box)
     dock.summary_label = QLabel(translate("RssglDockWidget", "No run yet."))
@@ -192,9 +214,3 @@ def build_dock_ui(dock: RssglDockWidget) -> None:
     results_layout.addWidget(dock.summary_label)
     results_layout.addWidget(dock.log_view, 1)
     layout.addWidget(results_box, 1)
-
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(content)
-    dock.setWidget(scroll)

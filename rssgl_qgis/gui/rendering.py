@@ -18,7 +18,7 @@ from qgis.core import (
     QgsSingleBandGrayRenderer,
 )
 
-from ..core.band_selection import true_colour_bands
+from ..core.data.band_selection import true_colour_bands
 from ..io.raster import raster_info
 from ..qgis_compat import RANGE_LIMIT_CUMULATIVE_CUT
 

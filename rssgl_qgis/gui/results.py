@@ -3,7 +3,7 @@
 Main thread only (called from the task's finished() path). The class map gets a
 QgsPalettedRasterRenderer whose labels are the class names the user gave in the dock, so the
 legend reads "Corn", not "3"; confidence gets the red (unsure) to green (sure) ramp of
-processing/style.py; the guidance
+layer_style.py; the guidance
 layer is drawn as thick outlines with its rank as a label, so "1" is where to draw first.
 """
 
@@ -23,7 +23,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
-from ..processing.style import apply_confidence_style
+from ..layer_style import apply_confidence_style
 
 __all__ = ["add_to_results_group", "load_classification", "load_confidence", "load_guidance", "remove_layers"]
 

@@ -80,9 +80,9 @@ def probe_torch() -> TorchStatus:
             "TorchStatus", "CPU only: training will be slow (CUDA failed: {0})"
         ).format(detail)
         return TorchStatus(torch.__version__, line, False)
-    from ..core.device import mps_available
+    from ..core.network.device import mps_available
 
-    if mps_available():  # green like CUDA; core.device falls back to the CPU, and says so, where an op is missing
+    if mps_available():  # green like CUDA; core.network.device falls back to the CPU, and says so, where an op is missing
         return TorchStatus(torch.__version__, QCoreApplication.translate("TorchStatus", "Apple GPU (MPS)"), True)
     return TorchStatus(
         torch.__version__, QCoreApplication.translate("TorchStatus", "CPU only: training will be slow"), False

@@ -1,7 +1,7 @@
 """The dock's background job: train, classify, find where to draw next, in a QgsTask.
 
 Thread split (as QGIS requires and Deepness does): ``run()`` executes in a worker thread and only
-computes on files: it calls the shared workflow (rssgl_qgis.workflow.train_from_files), classifies
+computes on files: it calls the shared workflow (rssgl_qgis.workflows.train.train_from_files), classifies
 with rssgl_qgis.io.classify_raster (class map, confidence and per-class probabilities) and ranks the
 least confident regions (rssgl_qgis.io.uncertainty). It never touches widgets, ``iface`` or
 QgsProject; it stores a :class:`TrainOutcome` (success, failed or canceled, never an escaping
@@ -23,10 +23,17 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
+
+if TYPE_CHECKING:
+    from ..core.training.classifier import RssglClassifier, TrainingParams
+    from ..io.classify_raster import ClassifyOutputs
+    from ..io.outputs import OutputTransaction
+    from ..io.uncertainty import RegionSearch
+    from ..workflows.train import TrainResult
 
 __all__ = ["TrainOutcome", "TrainRequest", "RssglTrainTask", "fine_tune_comparison"]
 
@@ -50,7 +57,7 @@ class TrainRequest:
     max_regions: int = 10
     cv_folds: int = 3  # cross-validation over whole polygons before the final training (0 = none)
     params_overrides: dict[str, Any] = field(default_factory=dict)  # other TrainingParams fields
-    band_selection: str = ""  # core.band_selection syntax ("" = every band)
+    band_selection: str = ""  # core.data.band_selection syntax ("" = every band)
     drop_water_vapour: bool = False
 
 
@@ -146,10 +153,10 @@ class RssglTrainTask(QgsTask):
         return progress
 
     def _work(self) -> TrainOutcome:
-        from ..core.training import RssglClassifier, TrainingParams
+        from ..core.training.classifier import RssglClassifier, TrainingParams
         from ..io.classify_raster import ClassifyOutputs
         from ..io.outputs import Output, OutputTransaction
-        from ..workflow import train_inputs, train_outputs
+        from ..workflows.train import train_inputs, train_outputs
 
         req = self.request
         os.makedirs(req.run_folder, exist_ok=True)
@@ -176,15 +183,13 @@ class RssglTrainTask(QgsTask):
             except (ValueError, RuntimeError) as error:
                 outputs.raise_in_user_terms(error)  # messages name the run's files, not temporary ones
 
-    def _train_and_classify(self, req: TrainRequest, init, params, outputs, final, guidance) -> TrainOutcome:
-        """The run's steps, every file written into ``outputs`` (an io.outputs.OutputTransaction) and
-        committed at the end."""
-        from ..io.classify_raster import ClassifyOutputs, classify_raster
-        from ..io.outputs import checkpoint
-        from ..io.uncertainty import least_confident_regions_from_files
-        from ..workflow import train_from_files
+    def _train(self, req: TrainRequest, init: RssglClassifier | None, params: TrainingParams,
+               outputs: OutputTransaction) -> TrainResult:
+        """The training stage (workflows.train.train_from_files): model and report written into ``outputs``,
+        on the first TRAIN_SHARE of the progress bar."""
+        from ..workflows.train import train_from_files
 
-        result = train_from_files(
+        return train_from_files(
             req.raster_path,
             samples_vector=req.samples_path,
             samples_layer=req.samples_layer,
@@ -201,17 +206,12 @@ class RssglTrainTask(QgsTask):
             log=self._log,
             transaction=outputs,
         )
-        clf = result.classifier
-        values = [int(v) for v in clf.classes_]
-        # The dock's names and colours are what the user sees in the legend: put them in the model
-        # file too, so the class map written next (and any later Processing run) carries them.
-        clf.class_names_ = [req.class_names.get(v, name) for v, name in zip(values, clf.class_names_, strict=True)]
-        clf.class_colors_ = [
-            tuple(req.class_colors.get(v, color)) for v, color in zip(values, clf.class_colors_, strict=True)
-        ]
-        checkpoint("saving the model", self.isCanceled)
-        clf.save(outputs.path(result.model_path))
-        checkpoint("classifying", self.isCanceled)
+
+    def _classify(self, clf: RssglClassifier, req: TrainRequest, outputs: OutputTransaction,
+                  final: ClassifyOutputs) -> ClassifyOutputs:
+        """The classification stage: class map, confidence and probabilities written to ``outputs``'
+        temporary paths (returned), on the next CLASSIFY_SHARE of the progress bar."""
+        from ..io.classify_raster import ClassifyOutputs, classify_raster
 
         written = ClassifyOutputs(*(outputs.path(p) for p in (final.classification, final.confidence,
                                                                 final.probabilities)))
@@ -224,20 +224,20 @@ class RssglTrainTask(QgsTask):
             should_stop=self.isCanceled,
             log=self._log,
         )
-        checkpoint("finding where to draw next", self.isCanceled)
+        return written
 
-        names = dict(zip(values, clf.class_names_, strict=True))
-        search = least_confident_regions_from_files(
-            written.confidence, written.probabilities, values, names, outputs.path(guidance),
-            max_regions=req.max_regions,
-        )
-        checkpoint("committing", self.isCanceled)
-        outputs.commit()  # a cancel after this point is too late: the run is done and its files are kept
+    def _log_draw_next(self, search: RegionSearch, names: dict[int, str]) -> None:
+        """The three most useful places for new samples, in the log the user reads."""
         for region in search.regions[:3]:
             line = QCoreApplication.translate("RssglTrainTask", "Draw next #{0}: {1} vs {2} (mean confidence {3:.2f}, {4} px).")  # fmt: skip
             self._log("info", line.format(region.rank, names[region.first_class], names[region.second_class],
                                           region.mean_confidence, region.pixels))
-        self.setProgress(100.0)
+
+    @staticmethod
+    def _success(req: TrainRequest, result: TrainResult, clf: RssglClassifier, values: list[int],
+                 final: ClassifyOutputs, guidance: str, init: RssglClassifier | None,
+                 search: RegionSearch) -> TrainOutcome:
+        """The outcome of a completed run: the run's files (final paths), its classes and training figures."""
         history = list(result.history)
         best = max(1, int(result.best_epoch))
         cv = result.cross_validation
@@ -265,6 +265,39 @@ class RssglTrainTask(QgsTask):
             cv_oa=float(cv.summary["oa"]) if cv else None,
             cv_oa_ci95=float(cv.summary["oa_ci95"]) if cv else None,
         )
+
+    def _train_and_classify(self, req: TrainRequest, init, params, outputs, final, guidance) -> TrainOutcome:
+        """The run's steps, every file written into ``outputs`` (an io.outputs.OutputTransaction) and
+        committed at the end."""
+        from ..io.outputs import checkpoint
+        from ..io.uncertainty import least_confident_regions_from_files
+
+        result = self._train(req, init, params, outputs)
+        clf = result.classifier
+        values = [int(v) for v in clf.classes_]
+        # The dock's names and colours are what the user sees in the legend: put them in the model
+        # file too, so the class map written next (and any later Processing run) carries them.
+        clf.class_names_ = [req.class_names.get(v, name) for v, name in zip(values, clf.class_names_, strict=True)]
+        clf.class_colors_ = [
+            tuple(req.class_colors.get(v, color)) for v, color in zip(values, clf.class_colors_, strict=True)
+        ]
+        checkpoint("saving the model", self.isCanceled)
+        clf.save(outputs.path(result.model_path))
+        checkpoint("classifying", self.isCanceled)
+
+        written = self._classify(clf, req, outputs, final)
+        checkpoint("finding where to draw next", self.isCanceled)
+
+        names = dict(zip(values, clf.class_names_, strict=True))
+        search = least_confident_regions_from_files(
+            written.confidence, written.probabilities, values, names, outputs.path(guidance),
+            max_regions=req.max_regions,
+        )
+        checkpoint("committing", self.isCanceled)
+        outputs.commit()  # a cancel after this point is too late: the run is done and its files are kept
+        self._log_draw_next(search, names)
+        self.setProgress(100.0)
+        return self._success(req, result, clf, values, final, guidance, init, search)
 
     # ---------------------------------------------------------------- GUI thread
     def finished(self, result: bool) -> None:

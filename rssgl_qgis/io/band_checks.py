@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.prediction.tiling import Window
 from ..core.text import band_ranges, number_text
-from ..core.tiling import Window
 from .bands import describe_bands
 from .blocks import GdalWindowReader
 from .raster import RasterInfo

@@ -1,6 +1,6 @@
 """GDAL windowed reading for tiled classification: raw blocks, thread-safe, plus mask rasters.
 
-The tiling engine (``rssgl_qgis.core.inference.predict_tiled``) calls ``read_window`` from its
+The tiling engine (``rssgl_qgis.core.prediction.inference.predict_tiled``) calls ``read_window`` from its
 background reader thread while the main thread runs the network, through a bounded queue. GDAL
 dataset handles must not be shared between threads, so :class:`GdalWindowReader` opens one handle
 per thread. GDAL releases the GIL while it reads and decompresses, which is what lets reading
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from osgeo import gdal, gdal_array
 
-from ..core.tiling import Window
+from ..core.prediction.tiling import Window
 from .raster import RasterInfo, _open, raster_info
 
 __all__ = ["GdalWindowReader", "mask_valid_fn"]

@@ -2,7 +2,7 @@
 
 Shared by the Processing algorithm "Classify with RSSGL", the dock and the training workflow (no qgis
 import). The raster is read window by window with GDAL (io.blocks), classified tile by tile
-(core.inference: halo, batching, reader thread, OOM fallback, bounded memory) and written block by
+(core.prediction.inference: halo, batching, reader thread, OOM fallback, bounded memory) and written block by
 block to temporary GeoTIFFs that are renamed onto the requested paths only when everything
 succeeded: a cancelled or failed run leaves no output file, and older outputs at the same paths are
 kept intact, all of them or none replaced (``_commit_all``).
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import RssglError
-from ..core.inference import TileResult, predict_tiled
-from ..core.statistics_passes import DEFAULT_SCENE_PASSES
+from ..core.prediction.inference import TiledReport, TileResult, predict_tiled
+from ..core.prediction.statistics_passes import DEFAULT_SCENE_PASSES
 from .atomic import GDAL_SIDECARS
 from .band_checks import (
     by_number_warning,
@@ -230,7 +230,7 @@ def classify_raster(
     """Classify ``raster_path`` with a fitted RssglClassifier and write the requested outputs atomically.
 
     ``scene_passes``: passes gathering whole-scene statistics when the raster spans several tiles
-    (``core.inference.predict_tiled``; 0 = each tile its own statistics, faster, with tile seams).
+    (``core.prediction.inference.predict_tiled``; 0 = each tile its own statistics, faster, with tile seams).
 
     Raises RssglError for input problems (band mismatch, bad mask, bad output paths), Cancelled when
     ``should_stop()`` turns True; in every failure case no output file is left behind.
@@ -246,12 +246,7 @@ def classify_raster(
         say("warning", w)
     valid_fn = mask_valid_fn(mask_path, info) if mask_path else None
     classes = np.asarray(classifier.classes_)
-    names = list(getattr(classifier, "class_names_", None) or [f"class {int(c)}" for c in classes])
-    colors = list(getattr(classifier, "class_colors_", None) or [])
-    if len(colors) != len(classes):
-        from ..core.palette import default_colors
-
-        colors = default_colors(len(classes))
+    names, colors = _class_legend(classifier, classes)
     say(
         "info",
         f"Classifying {info.width}x{info.height} pixels, {len(band_numbers)} of {info.bands} bands ({info.dtype}) into "
@@ -261,26 +256,8 @@ def classify_raster(
     t0 = time.perf_counter()
     writers: dict[str, BlockWriter] = {}
     try:
-        if "classification" in paths:
-            writers["classification"] = classification_writer(paths["classification"], info, classes.tolist(),
-                                                              names, colors)
-        if "confidence" in paths:
-            writers["confidence"] = BlockWriter(paths["confidence"], info, bands=1, dtype="Float32",
-                                                nodata=FLOAT_NODATA, band_names=["Confidence (max probability)"])
-        if "probabilities" in paths:
-            writers["probabilities"] = BlockWriter(paths["probabilities"], info, bands=len(classes), dtype="Float32",
-                                                   nodata=FLOAT_NODATA, band_names=[f"P({n})" for n in names])
-
-        def write(result: TileResult) -> None:
-            x, y = result.window.col, result.window.row
-            if "classification" in writers:
-                writers["classification"].write(result.labels, xoff=x, yoff=y)
-            if "confidence" in writers:
-                writers["confidence"].write(result.confidence, xoff=x, yoff=y)
-            if "probabilities" in writers:
-                writers["probabilities"].write(result.probabilities, xoff=x, yoff=y)
-            counts[:] += np.bincount(result.labels.ravel(), minlength=counts.size)[: counts.size]
-
+        _open_writers(writers, paths, info, classes, names, colors)
+        write = _window_writer(writers, counts)
         try:
             report = predict_tiled(
                 classifier,
@@ -303,16 +280,74 @@ def classify_raster(
         finally:
             reader.close()
         if report.valid_pixels == 0:  # an all-nodata map is no result: say why instead of writing it
-            with GdalWindowReader(raster_path, info, bands=band_numbers) as scan:
-                empty = empty_bands(scan, info.height, info.width)
-            raise RssglError(empty_map_message(info, band_numbers, empty, by_number=by_number,
-                                               masked=mask_path is not None))
+            raise _empty_map_error(raster_path, info, band_numbers, by_number=by_number,
+                                   masked=mask_path is not None)
     except BaseException:
         for w in writers.values():
             w.abort()
         raise
     _commit_all(list(writers.values()))
     seconds = time.perf_counter() - t0
+    return _classify_report(paths, info, band_numbers, classes, counts, report, seconds, warnings, say)
+
+
+def _class_legend(classifier: Any, classes: np.ndarray) -> tuple[list, list]:
+    """Class names and colours for the classification's colour table: the model's own, else defaults
+    (colours from the plugin's palette when the model has none for every class)."""
+    names = list(getattr(classifier, "class_names_", None) or [f"class {int(c)}" for c in classes])
+    colors = list(getattr(classifier, "class_colors_", None) or [])
+    if len(colors) != len(classes):
+        from ..core.palette import default_colors
+
+        colors = default_colors(len(classes))
+    return names, colors
+
+
+def _open_writers(writers: dict[str, BlockWriter], paths: dict[str, str], info: RasterInfo,
+                  classes: np.ndarray, names: list, colors: list) -> None:
+    """Open a temporary block writer for each requested output, into ``writers`` as each is opened, so the
+    caller can abort those already open when a later one fails."""
+    if "classification" in paths:
+        writers["classification"] = classification_writer(paths["classification"], info, classes.tolist(),
+                                                          names, colors)
+    if "confidence" in paths:
+        writers["confidence"] = BlockWriter(paths["confidence"], info, bands=1, dtype="Float32",
+                                            nodata=FLOAT_NODATA, band_names=["Confidence (max probability)"])
+    if "probabilities" in paths:
+        writers["probabilities"] = BlockWriter(paths["probabilities"], info, bands=len(classes), dtype="Float32",
+                                               nodata=FLOAT_NODATA, band_names=[f"P({n})" for n in names])
+
+
+def _window_writer(writers: dict[str, BlockWriter], counts: np.ndarray) -> Callable[[TileResult], None]:
+    """predict_tiled's ``write_window``: each core into every open output, its labels added to ``counts``."""
+
+    def write(result: TileResult) -> None:
+        x, y = result.window.col, result.window.row
+        if "classification" in writers:
+            writers["classification"].write(result.labels, xoff=x, yoff=y)
+        if "confidence" in writers:
+            writers["confidence"].write(result.confidence, xoff=x, yoff=y)
+        if "probabilities" in writers:
+            writers["probabilities"].write(result.probabilities, xoff=x, yoff=y)
+        counts[:] += np.bincount(result.labels.ravel(), minlength=counts.size)[: counts.size]
+
+    return write
+
+
+def _empty_map_error(raster_path: str, info: RasterInfo, band_numbers: list[int], *, by_number: bool,
+                     masked: bool) -> RssglError:
+    """Why a run found no valid pixel (an all-nodata map is no result): the raster's empty bands are
+    scanned again to say which (io.band_checks)."""
+    with GdalWindowReader(raster_path, info, bands=band_numbers) as scan:
+        empty = empty_bands(scan, info.height, info.width)
+    return RssglError(empty_map_message(info, band_numbers, empty, by_number=by_number, masked=masked))
+
+
+def _classify_report(paths: dict[str, str], info: RasterInfo, band_numbers: list[int], classes: np.ndarray,
+                     counts: np.ndarray, report: TiledReport, seconds: float, warnings: list[str],
+                     say: Callable[[str, str], None]) -> ClassifyReport:
+    """The report of a committed run, and its summary in the log (out-of-memory retries as a warning; how
+    the tiles were made to agree with whole-scene prediction)."""
     if report.oom_retries:
         msg = (f"The device ran out of memory {report.oom_retries} time(s); continued with {report.final_tile}-pixel "
                f"tiles in batches of {report.final_batch}.")

@@ -174,7 +174,11 @@ def _fwhm(dataset: gdal.Dataset) -> list[float] | None:
 def raster_info(path: str | os.PathLike) -> RasterInfo:
     """Read a raster's size, georeferencing, nodata, band names and wavelengths (no pixels)."""
     path = os.fspath(path)
-    dataset = _open(path)
+    return _info_of(_open(path), path)
+
+
+def _info_of(dataset: gdal.Dataset, path: str) -> RasterInfo:
+    """The header of an open dataset (raster_info's work, also for a reader that already opened it)."""
     if dataset.RasterCount == 0:
         raise ValueError(f"Cannot use raster '{path}': it has no bands (is it a vector file or a container?).")
     bands = [dataset.GetRasterBand(i) for i in range(1, dataset.RasterCount + 1)]
@@ -205,10 +209,11 @@ class RasterReader:
     context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, info: RasterInfo | None = None):
+        """``info``: the header a flow already read (raster_info), so the file's header is read once."""
         self.path = os.fspath(path)
         self._dataset = _open(self.path)
-        self.info = raster_info(self.path)
+        self.info = info if info is not None else _info_of(self._dataset, self.path)
         bands = [self._dataset.GetRasterBand(i) for i in range(1, self.info.bands + 1)]
         self._scale = [band.GetScale() for band in bands]
         self._offset = [band.GetOffset() for band in bands]
@@ -271,11 +276,12 @@ def _fits(value: float, dtype: np.dtype) -> bool:
 
 
 def read_cube(path: str | os.PathLike, window: Sequence[int] | None = None,
-              bands: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              bands: Sequence[int] | None = None, info: RasterInfo | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read a raster (or a window of it) as float32 (B, H, W) and a valid mask (H, W).
 
     A pixel is invalid where any band read holds its nodata value or NaN/inf; invalid pixels are 0 in
-    every band. ``window`` = (xoff, yoff, xsize, ysize); ``bands`` are 1-based band numbers.
+    every band. ``window`` = (xoff, yoff, xsize, ysize); ``bands`` are 1-based band numbers; ``info``: the
+    header already read by the caller (raster_info), not read again.
     """
-    with RasterReader(path) as reader:
+    with RasterReader(path, info) as reader:
         return reader.read(window, bands)

@@ -58,7 +58,7 @@ class SampleLabels:
     layer (0 for a label raster); ``conflict_pixels`` counts pixels claimed by two classes.
     ``groups`` (H, W) int32 numbers the sample each labelled pixel comes from (its feature; for a
     label raster, its connected patch of one class), 0 elsewhere: cross-validation folds keep a
-    sample whole (core.sampling.group_folds).
+    sample whole (core.data.sampling.group_folds).
     """
 
     labels: np.ndarray
@@ -227,6 +227,52 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
     path, layer_name = _split_source(os.fspath(vector_path), layer_name)
     source, layer = _open_layer(path, layer_name)
     layer_label = f"'{layer.GetName()}'"
+    class_field, field_index, field_type, name_field, name_index = _sample_fields(
+        layer, layer_label, class_field, name_field)
+
+    warnings: list[str] = []
+    transform = _transformation(layer, info, layer_label, warnings)
+    xmin, ymin, xmax, ymax = info.extent()
+    extent = ogr.CreateGeometryFromWkt(
+        f"POLYGON(({xmin} {ymin},{xmax} {ymin},{xmax} {ymax},{xmin} {ymax},{xmin} {ymin}))")
+    scan = _read_samples(layer, field_index, field_type, name_index, transform, extent)
+    _check_samples(scan, layer_label, class_field, info, warnings)
+
+    if field_type == ogr.OFTString:
+        per_feature, class_values, class_names = _text_class_values(
+            scan.raw_values, scan.spellings, class_field, layer_label, scan.fids, warnings)
+    else:
+        per_feature, class_values, class_names = _class_values(scan.raw_values, field_type, class_field,
+                                                               layer_label, scan.fids)
+    if scan.raw_names:
+        class_names = _names_from_field(per_feature, class_values, scan.raw_names, class_names, name_field,
+                                        warnings)
+    index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
+    burn = np.array([index_of[int(v)] for v in per_feature], dtype=np.int64)
+    index_labels, conflicts, groups = _rasterise(scan.geometries, burn, info)
+    if conflicts:
+        warnings.append(f"{conflicts} pixel(s) are covered by samples of different classes in layer {layer_label} "
+                        "and were left unlabelled; fix the overlapping polygons to use them.")
+    lookup = np.r_[0, class_values].astype(np.int32)
+    labels = lookup[index_labels]
+    if not (labels > 0).any():
+        raise ValueError(f"The samples of layer {layer_label} overlap the raster but cover no pixel centre; draw "
+                         "larger polygons (at least one pixel across) or use points.")
+    empty = [name for value, name in zip(class_values, class_names, strict=True) if not (labels == value).any()]
+    if empty:
+        warnings.append(f"Class(es) {names_text(empty)} cover no pixel centre of the raster.")
+    for message in warnings:
+        log.warning(message)
+    return SampleLabels(labels=labels, class_values=np.asarray(class_values, dtype=np.int64),
+                        class_names=list(class_names), dropped_outside=scan.outside,
+                        n_features=scan.n_features, warnings=warnings, conflict_pixels=conflicts,
+                        groups=groups)
+
+
+def _sample_fields(layer, layer_label: str, class_field: str,
+                   name_field: str | None) -> tuple[str, int, int, str | None, int | None]:
+    """The class field as the layer spells it (matched case-insensitively), its index and type, and the
+    field of class names with its index (``class_name`` by default beside a numeric class field)."""
     definition = layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i) for i in range(definition.GetFieldCount())]
     field_names = [f.GetName() for f in fields]
@@ -248,26 +294,41 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
         raise ValueError(f"Layer {layer_label} has no field '{name_field}' for the class names; its fields are: "
                          f"{', '.join(field_names)}.")
     name_index = field_names.index(name_field) if name_field is not None else None
+    return class_field, field_index, field_type, name_field, name_index
 
-    warnings: list[str] = []
-    transform = _transformation(layer, info, layer_label, warnings)
-    xmin, ymin, xmax, ymax = info.extent()
-    extent = ogr.CreateGeometryFromWkt(
-        f"POLYGON(({xmin} {ymin},{xmax} {ymin},{xmax} {ymax},{xmin} {ymax},{xmin} {ymin}))")
 
-    n_features = no_value = no_geometry = outside = 0
-    geometries, raw_values, fids, raw_names, spellings = [], [], [], [], []
+@dataclass
+class _SampleScan:
+    """The features of a sample layer that have a class value and lie on the raster (in layer order), and
+    how many were read and skipped (for the warnings)."""
+
+    geometries: list = field(default_factory=list)
+    raw_values: list = field(default_factory=list)
+    fids: list[int] = field(default_factory=list)
+    raw_names: list[str] = field(default_factory=list)
+    spellings: list[str] = field(default_factory=list)
+    n_features: int = 0
+    no_value: int = 0
+    no_geometry: int = 0
+    outside: int = 0
+
+
+def _read_samples(layer, field_index: int, field_type: int, name_index: int | None, transform,
+                  extent) -> _SampleScan:
+    """Read every feature once: its class value (as stored; text stripped), its geometry in the raster CRS,
+    its FID and name; features without a value or geometry, or off the raster, are only counted."""
+    scan = _SampleScan()
     layer.ResetReading()
     for feature in layer:
-        n_features += 1
+        scan.n_features += 1
         if not feature.IsFieldSetAndNotNull(field_index):
-            no_value += 1
+            scan.no_value += 1
             continue
         if field_type == ogr.OFTString:
             spelling = feature.GetFieldAsString(field_index)
             value = spelling.strip()
             if not value:
-                no_value += 1
+                scan.no_value += 1
                 continue
         elif field_type in _INTEGER_TYPES:
             value = feature.GetFieldAsInteger64(field_index)
@@ -275,69 +336,49 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
             value = feature.GetFieldAsDouble(field_index)
         geometry = feature.GetGeometryRef()
         if geometry is None or geometry.IsEmpty():
-            no_geometry += 1
+            scan.no_geometry += 1
             continue
         geometry = geometry.Clone()
         if transform is not None:
             try:
                 geometry.Transform(transform)
             except RuntimeError:
-                outside += 1  # not representable in the raster CRS: certainly not on the raster
+                scan.outside += 1  # not representable in the raster CRS: certainly not on the raster
                 continue
         if not geometry.Intersects(extent):
-            outside += 1
+            scan.outside += 1
             continue
-        geometries.append(geometry)
-        raw_values.append(value)
+        scan.geometries.append(geometry)
+        scan.raw_values.append(value)
         if field_type == ogr.OFTString:
-            spellings.append(spelling)
-        fids.append(feature.GetFID())
+            scan.spellings.append(spelling)
+        scan.fids.append(feature.GetFID())
         if name_index is not None:
-            raw_names.append(feature.GetFieldAsString(name_index).strip())
+            scan.raw_names.append(feature.GetFieldAsString(name_index).strip())
+    return scan
 
-    if no_value:
-        warnings.append(f"{no_value} feature(s) of layer {layer_label} have no value in field '{class_field}' and "
-                        "were skipped.")
-    if no_geometry:
-        warnings.append(f"{no_geometry} feature(s) of layer {layer_label} have no geometry and were skipped.")
-    if outside:
-        warnings.append(f"{outside} of {n_features} feature(s) of layer {layer_label} lie outside the raster and "
-                        "were dropped.")
-    if not geometries:
-        if n_features == 0 or n_features == no_value + no_geometry:
+
+def _check_samples(scan: _SampleScan, layer_label: str, class_field: str, info: RasterInfo,
+                   warnings: list[str]) -> None:
+    """Warn about skipped and dropped features; refuse a layer none of whose samples can be used."""
+    if scan.no_value:
+        warnings.append(f"{scan.no_value} feature(s) of layer {layer_label} have no value in field "
+                        f"'{class_field}' and were skipped.")
+    if scan.no_geometry:
+        warnings.append(f"{scan.no_geometry} feature(s) of layer {layer_label} have no geometry and were "
+                        "skipped.")
+    if scan.outside:
+        warnings.append(f"{scan.outside} of {scan.n_features} feature(s) of layer {layer_label} lie outside "
+                        "the raster and were dropped.")
+    if not scan.geometries:
+        n_features = scan.n_features
+        if n_features == 0 or n_features == scan.no_value + scan.no_geometry:
             raise ValueError(f"Layer {layer_label} has no sample with a class in field '{class_field}' "
                              f"({n_features} feature(s)); draw or load samples with a class first.")
         raise ValueError(
             f"None of the {n_features} feature(s) of layer {layer_label} overlap the raster '{info.path}'. Check that "
             "the samples belong to this raster and that the layer's CRS is set correctly."
         )
-
-    if field_type == ogr.OFTString:
-        per_feature, class_values, class_names = _text_class_values(raw_values, spellings, class_field, layer_label,
-                                                                    fids, warnings)
-    else:
-        per_feature, class_values, class_names = _class_values(raw_values, field_type, class_field, layer_label, fids)
-    if raw_names:
-        class_names = _names_from_field(per_feature, class_values, raw_names, class_names, name_field, warnings)
-    index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
-    burn = np.array([index_of[int(v)] for v in per_feature], dtype=np.int64)
-    index_labels, conflicts, groups = _rasterise(geometries, burn, info)
-    if conflicts:
-        warnings.append(f"{conflicts} pixel(s) are covered by samples of different classes in layer {layer_label} "
-                        "and were left unlabelled; fix the overlapping polygons to use them.")
-    lookup = np.r_[0, class_values].astype(np.int32)
-    labels = lookup[index_labels]
-    if not (labels > 0).any():
-        raise ValueError(f"The samples of layer {layer_label} overlap the raster but cover no pixel centre; draw "
-                         "larger polygons (at least one pixel across) or use points.")
-    empty = [name for value, name in zip(class_values, class_names, strict=True) if not (labels == value).any()]
-    if empty:
-        warnings.append(f"Class(es) {names_text(empty)} cover no pixel centre of the raster.")
-    for message in warnings:
-        log.warning(message)
-    return SampleLabels(labels=labels, class_values=np.asarray(class_values, dtype=np.int64),
-                        class_names=list(class_names), dropped_outside=outside, n_features=n_features,
-                        warnings=warnings, conflict_pixels=conflicts, groups=groups)
 
 
 def _names_from_field(per_feature, class_values, raw_names, default_names, name_field, warnings) -> list[str]:
@@ -415,8 +456,8 @@ def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np
 
 
 def _patches(labels: np.ndarray) -> np.ndarray:
-    """A label raster's "samples" for cross-validation: core.sampling.label_patches."""
-    from ..core.sampling import label_patches
+    """A label raster's "samples" for cross-validation: core.data.sampling.label_patches."""
+    from ..core.data.sampling import label_patches
 
     return label_patches(labels)
 

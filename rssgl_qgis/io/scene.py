@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..core.synthetic import SyntheticScene, make_synthetic_scene
+from ..core.data.synthetic import SyntheticScene, make_synthetic_scene
 from .atomic import atomic_output
 from .raster import GEOTIFF_OPTIONS, RasterInfo
 from .raster_write import write_classification
@@ -69,7 +69,7 @@ def _write_cube(path: str, scene: SyntheticScene, info: RasterInfo) -> None:
                              "data_type_description": "reflectance",
                              "reflectance_scale_factor": f"{1.0 / scene.scale:g}"}, "ENVI")
         dataset.SetMetadataItem("SYNTHETIC_SEED", str(scene.seed))
-        dataset.SetMetadataItem("DESCRIPTION", "Synthetic hyperspectral scene (rssgl_qgis.core.synthetic)")
+        dataset.SetMetadataItem("DESCRIPTION", "Synthetic hyperspectral scene (rssgl_qgis.core.data.synthetic)")
         for i in range(info.bands):
             band = dataset.GetRasterBand(i + 1)
             band.SetDescription(info.band_names[i])

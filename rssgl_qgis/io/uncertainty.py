@@ -65,24 +65,9 @@ class RegionSearch:
     extra: dict = field(default_factory=dict)
 
 
-def find_uncertain_regions(
-    confidence: np.ndarray,
-    probabilities: np.ndarray,
-    class_values: Sequence[int],
-    *,
-    valid: np.ndarray | None = None,
-    quantile: float = 0.1,
-    threshold: float | None = None,
-    max_regions: int = 10,
-    min_pixels: int = 4,
-) -> RegionSearch:
-    """Rank the connected low-confidence regions of a classification (see the module docstring).
-
-    confidence: (H, W) float, the winning class probability; values < 0 or NaN are nodata.
-    probabilities: (K, H, W) float, one band per class in the order of ``class_values``.
-    """
-    confidence = np.asarray(confidence, dtype=np.float32)
-    probabilities = np.asarray(probabilities, dtype=np.float32)
+def _check_inputs(confidence: np.ndarray, probabilities: np.ndarray, class_values: Sequence[int],
+                  quantile: float) -> None:
+    """Refuse rasters of different runs or grids, and a quantile outside (0, 1], in the user's words."""
     if confidence.ndim != 2:
         raise ValueError(f"The confidence raster must be 2-D (rows, columns); got shape {confidence.shape}.")
     if probabilities.ndim != 3 or probabilities.shape[1:] != confidence.shape:
@@ -96,13 +81,11 @@ def find_uncertain_regions(
         )
     if not 0.0 < quantile <= 1.0:
         raise ValueError(f"The quantile must be in (0, 1], got {quantile}.")
-    ok = np.isfinite(confidence) & (confidence >= 0)
-    if valid is not None:
-        ok &= np.asarray(valid, dtype=bool)
-    empty = RegionSearch([], np.zeros(confidence.shape, np.int32), float("nan"))
-    if not ok.any() or probabilities.shape[0] < 2:
-        return empty
 
+
+def _low_confidence(confidence: np.ndarray, ok: np.ndarray, quantile: float, threshold: float | None,
+                    min_pixels: int) -> tuple[np.ndarray, float]:
+    """(mask of the low-confidence pixels, the cut): steps 1 and 2 of the module docstring."""
     cut = float(threshold) if threshold is not None else float(np.quantile(confidence[ok], quantile))
     low = ok & (confidence <= cut)
     if threshold is None and low.sum() > 1.5 * quantile * ok.sum():
@@ -111,26 +94,13 @@ def find_uncertain_regions(
     opened = ndimage.binary_opening(low, structure=np.ones((3, 3), bool))
     if opened.sum() >= min_pixels:
         low = opened
-    components, count = ndimage.label(low)
-    if count == 0:
-        return RegionSearch([], np.zeros(confidence.shape, np.int32), cut)
+    return low, cut
 
-    flat = components.ravel()
-    pixels = np.bincount(flat, minlength=count + 1)
-    conf_sum = np.bincount(flat, weights=confidence.ravel(), minlength=count + 1)
-    # Mean probability of every class in every component: (K, count + 1), one bincount per class.
-    prob_sum = np.stack(
-        [np.bincount(flat, weights=band.ravel(), minlength=count + 1) for band in probabilities]
-    )
-    ids = np.arange(1, count + 1)
-    ids = ids[pixels[ids] >= min_pixels]
-    if ids.size == 0:
-        return RegionSearch([], np.zeros(confidence.shape, np.int32), cut)
-    mean_conf = conf_sum[ids] / pixels[ids]
-    mass = pixels[ids] * (1.0 - mean_conf)
-    order = np.lexsort((ids, -mass))[:max_regions]  # ties broken by component id: deterministic
-    chosen = ids[order]
 
+def _region_list(components: np.ndarray, chosen: np.ndarray, pixels: np.ndarray, conf_sum: np.ndarray,
+                 prob_sum: np.ndarray, class_values: Sequence[int]) -> list[UncertainRegion]:
+    """The chosen components in rank order, each with its two most probable classes (the pair the model
+    confuses there) and its bounding box."""
     mean_prob = prob_sum[:, chosen] / pixels[chosen]  # (K, n)
     top2 = np.argsort(-mean_prob, axis=0, kind="stable")[:2]  # (2, n)
     boxes = ndimage.find_objects(components)
@@ -152,6 +122,57 @@ def find_uncertain_regions(
                 bbox=(rows.start, cols.start, rows.stop, cols.stop),
             )
         )
+    return regions
+
+
+def find_uncertain_regions(
+    confidence: np.ndarray,
+    probabilities: np.ndarray,
+    class_values: Sequence[int],
+    *,
+    valid: np.ndarray | None = None,
+    quantile: float = 0.1,
+    threshold: float | None = None,
+    max_regions: int = 10,
+    min_pixels: int = 4,
+) -> RegionSearch:
+    """Rank the connected low-confidence regions of a classification (see the module docstring).
+
+    confidence: (H, W) float, the winning class probability; values < 0 or NaN are nodata.
+    probabilities: (K, H, W) float, one band per class in the order of ``class_values``.
+    """
+    confidence = np.asarray(confidence, dtype=np.float32)
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    _check_inputs(confidence, probabilities, class_values, quantile)
+    ok = np.isfinite(confidence) & (confidence >= 0)
+    if valid is not None:
+        ok &= np.asarray(valid, dtype=bool)
+    empty = RegionSearch([], np.zeros(confidence.shape, np.int32), float("nan"))
+    if not ok.any() or probabilities.shape[0] < 2:
+        return empty
+
+    low, cut = _low_confidence(confidence, ok, quantile, threshold, min_pixels)
+    components, count = ndimage.label(low)
+    if count == 0:
+        return RegionSearch([], np.zeros(confidence.shape, np.int32), cut)
+
+    flat = components.ravel()
+    pixels = np.bincount(flat, minlength=count + 1)
+    conf_sum = np.bincount(flat, weights=confidence.ravel(), minlength=count + 1)
+    # Mean probability of every class in every component: (K, count + 1), one bincount per class.
+    prob_sum = np.stack(
+        [np.bincount(flat, weights=band.ravel(), minlength=count + 1) for band in probabilities]
+    )
+    ids = np.arange(1, count + 1)
+    ids = ids[pixels[ids] >= min_pixels]
+    if ids.size == 0:
+        return RegionSearch([], np.zeros(confidence.shape, np.int32), cut)
+    mean_conf = conf_sum[ids] / pixels[ids]
+    mass = pixels[ids] * (1.0 - mean_conf)
+    order = np.lexsort((ids, -mass))[:max_regions]  # ties broken by component id: deterministic
+    chosen = ids[order]
+
+    regions = _region_list(components, chosen, pixels, conf_sum, prob_sum, class_values)
     kept = np.zeros(count + 1, np.int32)
     kept[chosen] = np.arange(1, chosen.size + 1, dtype=np.int32)  # component -> rank
     return RegionSearch(regions, kept[components], cut)

@@ -70,7 +70,7 @@ class AssessAccuracyAlgorithm(RssglAlgorithm):
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Compare, write the reports; return their paths, OA and kappa."""
-        from ..assessment import assess_accuracy
+        from ..workflows.assess import assess_accuracy
 
         classification = self.raster_path(parameters, self.INPUT, context, self.tr("Classification"))
         vector = self.vector_file(parameters, self.REFERENCE, context, feedback)

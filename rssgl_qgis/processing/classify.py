@@ -17,9 +17,9 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
+from ..layer_style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 from ..qgis_compat import LAYER_RASTER
 from .base import FeedbackAdapter, RssglAlgorithm
-from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 
 
 class ClassifyRssglAlgorithm(RssglAlgorithm):
@@ -79,8 +79,8 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Load the model, rasterise a vector mask if any, classify tile by tile, attach styles."""
         try:
-            from ..core.device import describe_device
-            from ..core.training import RssglClassifier
+            from ..core.network.device import describe_device
+            from ..core.training.classifier import RssglClassifier
             from ..io.classify_raster import ClassifyOutputs, classify_raster
             from ..io.outputs import Output, OutputTransaction, checkpoint
             from ..io.vector_mask import rasterize_mask

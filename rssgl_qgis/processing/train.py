@@ -21,10 +21,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..layer_style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 from ..qgis_compat import FIELD_ANY, NUMBER_DOUBLE, NUMBER_INTEGER, SOURCE_VECTOR_POINT, SOURCE_VECTOR_POLYGON
-from ..workflow import MAX_CV_FOLDS
+from ..workflows.train import MAX_CV_FOLDS
 from .base import FeedbackAdapter, RssglAlgorithm
-from .style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 
 #: DEVICE enum order -> engine device names.
 DEVICES = ("auto", "cuda", "cpu")
@@ -155,8 +155,8 @@ class TrainRssglAlgorithm(RssglAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Read inputs, train through workflow.train_from_files, attach styles; return the output paths."""
         try:
-            from ..core.training import TrainingParams
-            from ..workflow import KERNEL_CHOICES, train_from_files
+            from ..core.training.classifier import TrainingParams
+            from ..workflows.train import KERNEL_CHOICES, train_from_files
         except ImportError as error:  # torch missing or broken
             raise QgsProcessingException(
                 self.tr("The RSSGL engine could not be loaded ({}). Install PyTorch for the Python that QGIS "

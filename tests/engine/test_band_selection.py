@@ -1,10 +1,10 @@
-"""Band selections parsed into band numbers (core.band_selection): syntax, ranges, the water-vapour preset, errors."""
+"""Band selections parsed into band numbers (core.data.band_selection): syntax, ranges, the water-vapour preset, errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from rssgl_qgis.core.band_selection import select_bands, water_vapour_bands
+from rssgl_qgis.core.data.band_selection import select_bands, water_vapour_bands
 from rssgl_qgis.core.errors import RssglError
 
 # 224 EnMAP-like band centres from 420 to 2450 nm (about 9.1 nm apart)
@@ -66,7 +66,7 @@ def test_bad_selections_say_what_to_write(text, wavelengths, water, message):
 
 
 def test_true_colour_bands_are_the_nearest_to_640_550_470_nm():
-    from rssgl_qgis.core.band_selection import true_colour_bands
+    from rssgl_qgis.core.data.band_selection import true_colour_bands
 
     assert true_colour_bands(WAVELENGTHS) == (25, 15, 6)  # 640.6, 548.7, 466.0 nm
     assert [round(WAVELENGTHS[b - 1]) for b in true_colour_bands(WAVELENGTHS)] == [641, 549, 466]

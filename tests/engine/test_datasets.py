@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from rssgl_qgis.core import reproduce
-from rssgl_qgis.core.datasets import SCENES, load_ground_truth, load_mat_array, load_scene
+from rssgl_qgis.core.data.datasets import SCENES, load_ground_truth, load_mat_array, load_scene
+from rssgl_qgis.workflows import reproduce
 
 DATA = Path("/work/shared/data")
 HAS_SALINAS_A = (DATA / "salinas_a" / "SalinasA_corrected.mat").is_file()

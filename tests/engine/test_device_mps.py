@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rssgl_qgis.core import device as dev
+from rssgl_qgis.core.network import device as dev
 
 MISSING = "The operator 'aten::slow_conv3d_forward' is not currently implemented for the MPS device."
 

@@ -1,4 +1,4 @@
-"""Tiled inference engine (core/inference.py): planning, stitching, masking, memory bound, OOM, cancel.
+"""Tiled inference engine (core/prediction/inference.py): planning, stitching, masking, memory bound, OOM, cancel.
 
 The stitching tests use a small purely local network (two 3x3 convs: receptive radius 2), for which
 tiled prediction with a halo >= 2 must equal whole-image prediction exactly: any off-by-one in the
@@ -18,10 +18,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 from rssgl_qgis.core.errors import Cancelled, RssglError
-from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled, predict_tiled
-from rssgl_qgis.core.memory_model import MIN_TILE, check_training_fits, estimate_training_bytes, plan_memory
-from rssgl_qgis.core.model import RSSGL, RssglConfig
-from rssgl_qgis.core.tiling import Window, plan_tiles, smallest_label_dtype
+from rssgl_qgis.core.network.model import RSSGL, RssglConfig
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_array_tiled, predict_tiled
+from rssgl_qgis.core.prediction.memory_model import (
+    MIN_TILE,
+    check_training_fits,
+    estimate_training_bytes,
+    plan_memory,
+)
+from rssgl_qgis.core.prediction.tiling import Window, plan_tiles, smallest_label_dtype
 
 B, K = 5, 3
 

@@ -1,4 +1,4 @@
-"""Layer-wise whole-scene prediction on the CPU (core/layerwise.py): the whole-scene map, computed in tiles."""
+"""Layer-wise whole-scene prediction on the CPU (core/prediction/layerwise.py): the whole-scene map, computed in tiles."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core import host_memory, inference, layerwise
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled
-from rssgl_qgis.core.model import RSSGL, ConvLSTM3d, RssglConfig
-from rssgl_qgis.core.pool import PoolSettings
-from rssgl_qgis.core.spectral import fit_spectral
+from rssgl_qgis.core.network.model import RSSGL, ConvLSTM3d, RssglConfig
+from rssgl_qgis.core.prediction import host_memory, inference, layerwise
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_array_tiled
+from rssgl_qgis.core.spectral.pool import PoolSettings
+from rssgl_qgis.core.spectral.spectral_model import fit_spectral
 
 
 def _predictor(kernel=(3, 5, 5), spectral=False) -> TilePredictor:

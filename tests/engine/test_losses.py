@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rssgl_qgis.core.losses import (
+from rssgl_qgis.core.network.losses import (
     MEAN_DISTANCE_WEIGHT,
     RssglLoss,
     class_balanced_weights,

@@ -6,7 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rssgl_qgis.core.model import RSSGL, SCENE_KERNELS, TIME_STEPS, ConvLSTM3d, RssglConfig, auto_kernel
+from rssgl_qgis.core.network.model import (
+    RSSGL,
+    SCENE_KERNELS,
+    TIME_STEPS,
+    ConvLSTM3d,
+    RssglConfig,
+    auto_kernel,
+)
 
 TINY = {"block_channels": (16, 16, 32, 32), "inner_dim": 16}
 

@@ -2,7 +2,7 @@
 
 Random band counts, sizes, GDAL data types, per-band nodata values (or none) and NaN holes. Checked:
 ``io.raster.read_cube`` marks a pixel invalid exactly when some band holds its nodata value or a
-non-finite number (and zeroes it); ``core.inference.predict_tiled`` writes every pixel exactly once,
+non-finite number (and zeroes it); ``core.prediction.inference.predict_tiled`` writes every pixel exactly once,
 0 / -1 exactly at invalid pixels, and - with a per-pixel network - gives the same map for any tile,
 halo and batch. No qgis import; rasters live in GDAL's in-memory file system.
 """
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from osgeo import gdal
 
-from rssgl_qgis.core.inference import TilePredictor, predict_tiled
-from rssgl_qgis.core.tiling import Window
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_tiled
+from rssgl_qgis.core.prediction.tiling import Window
 from rssgl_qgis.io.raster import read_cube
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""Property-based tests of the sampling protocol (core/sampling.py).
+"""Property-based tests of the sampling protocol (core/data/sampling.py).
 
 The paper's split and our validation split decide which pixels the network may see, so their
 invariants are checked on random label maps (random shapes, sparse class values, unlabelled
@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rssgl_qgis.core.sampling import HBMinibatchSampler, class_counts, percent_split, validation_split
+from rssgl_qgis.core.data.sampling import HBMinibatchSampler, class_counts, percent_split, validation_split
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rssgl_qgis.core.metrics import accuracy_summary
-from rssgl_qgis.reports import (
+from rssgl_qgis.workflows.reports import (
     CSV_HEADER,
     AccuracyReport,
     ClassRow,

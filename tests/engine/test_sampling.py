@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core.sampling import (
+from rssgl_qgis.core.data.sampling import (
     HBMinibatchSampler,
     class_counts,
     group_folds,
@@ -31,7 +31,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize(("scene", "percent"), list(EXPECTED))
 def test_percent_split_reproduces_the_reference_training_counts(scene, percent):
-    from rssgl_qgis.core.datasets import load_ground_truth
+    from rssgl_qgis.core.data.datasets import load_ground_truth
 
     try:
         gt = load_ground_truth(scene, DATA)

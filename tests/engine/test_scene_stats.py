@@ -1,4 +1,4 @@
-"""Whole-scene statistics for tiled inference (core/scene_stats.py, predict_tiled(scene_passes=...))."""
+"""Whole-scene statistics for tiled inference (core/prediction/scene_stats.py, predict_tiled(scene_passes=...))."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core import inference
-from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled, predict_tiled
-from rssgl_qgis.core.model import RSSGL, RssglConfig
-from rssgl_qgis.core.scene_stats import SceneStatistics
-from rssgl_qgis.core.statistics_passes import MIN_SAMPLED_TILES, statistics_tiles, stats_region
-from rssgl_qgis.core.tiling import plan_tiles
+from rssgl_qgis.core.network.model import RSSGL, RssglConfig
+from rssgl_qgis.core.prediction import inference
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_array_tiled, predict_tiled
+from rssgl_qgis.core.prediction.scene_stats import SceneStatistics
+from rssgl_qgis.core.prediction.statistics_passes import MIN_SAMPLED_TILES, statistics_tiles, stats_region
+from rssgl_qgis.core.prediction.tiling import plan_tiles
 
 SMALL = dict(block_channels=(16, 16, 16, 16), inner_dim=16, kernel=(3, 3, 3))
 B = 6
@@ -21,7 +21,7 @@ B = 6
 @pytest.fixture(autouse=True)
 def _windowed_passes(monkeypatch):
     """These tests are about the read windows' statistics passes: keep the CPU off the layer-wise path
-    (core/layerwise.py, tested in test_layerwise.py)."""
+    (core/prediction/layerwise.py, tested in test_layerwise.py)."""
     monkeypatch.setattr(inference, "_use_layerwise", lambda *a, **k: False)
 
 
@@ -98,7 +98,7 @@ def test_statistics_passes_sample_a_spread_lattice_of_tiles_on_large_rasters():
 
 def test_sampled_statistics_read_fewer_tiles_and_stay_close_to_all_tiles():
     """Statistics passes over a quarter of the tiles: 3 x 16 + 64 windows read instead of 4 x 64 (plus, on
-    the CPU, the stem-only pass over the first pass's tiles: core/stage_cache.py), progress still monotonic
+    the CPU, the stem-only pass over the first pass's tiles: core/prediction/stage_cache.py), progress still monotonic
     to 100 %, and probabilities close to statistics over every tile."""
     rng = np.random.default_rng(5)
     data = rng.normal(100, 10, (B, 128, 128)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The per-pixel spectral kernel model and its pooling with RSSGL (core/spectral.py, core/ensemble.py)."""
+"""The per-pixel spectral kernel model and its pooling with RSSGL (core/spectral/spectral_model.py, core/training/cross_validation.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core import spectral
-from rssgl_qgis.core.ensemble import (
+from rssgl_qgis.core.data.sampling import label_patches
+from rssgl_qgis.core.spectral import spectral_model as spectral
+from rssgl_qgis.core.spectral.spectral_model import SpectralModel, cv_folds, fit_spectral
+from rssgl_qgis.core.training.cross_validation import (
     BLEND_CANDIDATES,
     PoolSettings,
     _fit_temperature,
@@ -15,8 +17,6 @@ from rssgl_qgis.core.ensemble import (
     combine,
     cross_validate_blend,
 )
-from rssgl_qgis.core.sampling import label_patches
-from rssgl_qgis.core.spectral import SpectralModel, cv_folds, fit_spectral
 
 
 def _blobs(n_per_class=20, classes=3, dims=12, spread=0.6, seed=0):
@@ -184,16 +184,16 @@ def test_settings_are_those_with_the_lowest_out_of_fold_squared_error():
 
 
 def _candidate(weight, nll, base, sample, oa=None):
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     nll, base = torch.as_tensor(nll, dtype=torch.float64), torch.as_tensor(base, dtype=torch.float64)
-    gain = float("nan") if weight <= 0 else ensemble._gain_in_se(nll, base, np.asarray(sample))
+    gain = float("nan") if weight <= 0 else cross_validation._gain_in_se(nll, base, np.asarray(sample))
     summary = {} if oa is None else {"oa": oa}
-    return ensemble.CandidateEstimate(weight, blend_label(weight), summary, np.zeros(0), float(nll.mean()), gain)
+    return cross_validation.CandidateEstimate(weight, blend_label(weight), summary, np.zeros(0), float(nll.mean()), gain)
 
 
 def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     rng = np.random.default_rng(0)
     base = rng.uniform(0.5, 1.5, 40)
@@ -202,44 +202,44 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     noise = rng.normal(0, 0.5, 40)
     noisy = base + noise - noise.mean() - 0.03
     cands = [_candidate(0.5, noisy, base, sample), _candidate(0.0, base, base, sample)]
-    assert cands[0].log_loss < cands[1].log_loss and cands[0].gain_se < ensemble.SIGNIFICANCE
-    assert ensemble._choose(cands) == 0.0  # no light pool among the candidates: the spectral model stays
+    assert cands[0].log_loss < cands[1].log_loss and cands[0].gain_se < cross_validation.SIGNIFICANCE
+    assert cross_validation._choose(cands) == 0.0  # no light pool among the candidates: the spectral model stays
     light = _candidate(0.25, base + 0.01, base, sample)
     # no pool with the evidence it needs: RSSGL gets no vote, not even the light pool's (issue 28)
-    assert ensemble.FALLBACK == 0.0 and ensemble._choose(cands + [light]) == 0.0
+    assert cross_validation.FALLBACK == 0.0 and cross_validation._choose(cands + [light]) == 0.0
     # clearly better on nearly every held-out pixel: the pool is chosen
     clear = base - 0.3 + rng.normal(0, 0.05, 40)
     cands = [_candidate(0.5, clear, base, sample), _candidate(0.0, base, base, sample)]
-    assert cands[0].gain_se > 5 and ensemble._choose(cands) == 0.5
+    assert cands[0].gain_se > 5 and cross_validation._choose(cands) == 0.5
     # a heavy pool needs STRONG_SIGNIFICANCE: between 1 and 2 standard errors it gives way to a light pool
     e = noise - noise.mean()
     se = 0.03 / _candidate(0.5, base - 0.03 - e, base, sample).gain_se  # the standard error of a gain with noise e
     heavy = _candidate(0.75, base - 1.5 * se - e, base, sample)  # 1.5 standard errors
     half = _candidate(0.5, base - 0.65 * se - 0.5 * e, base, sample)  # 1.3 (half the noise), a higher log-loss
-    assert ensemble.SIGNIFICANCE < heavy.gain_se < ensemble.STRONG_SIGNIFICANCE, heavy.gain_se
-    assert half.gain_se > ensemble.SIGNIFICANCE and heavy.log_loss < half.log_loss
-    assert ensemble._choose([heavy, half, light, _candidate(0.0, base, base, sample)]) == 0.5
+    assert cross_validation.SIGNIFICANCE < heavy.gain_se < cross_validation.STRONG_SIGNIFICANCE, heavy.gain_se
+    assert half.gain_se > cross_validation.SIGNIFICANCE and heavy.log_loss < half.log_loss
+    assert cross_validation._choose([heavy, half, light, _candidate(0.0, base, base, sample)]) == 0.5
     # ... and so does one short even of SIGNIFICANCE (the lowest log-loss, but with a noisier gain)
     weak = _candidate(1.0, base - 1.5 * se - 2.0 * e, base, sample)
-    assert weak.gain_se < ensemble.SIGNIFICANCE and weak.log_loss < half.log_loss, weak.gain_se
-    assert ensemble._choose([weak, half, light, _candidate(0.0, base, base, sample)]) == 0.5
-    assert ensemble._choose([weak, light, _candidate(0.0, base, base, sample)]) == ensemble.FALLBACK
+    assert weak.gain_se < cross_validation.SIGNIFICANCE and weak.log_loss < half.log_loss, weak.gain_se
+    assert cross_validation._choose([weak, half, light, _candidate(0.0, base, base, sample)]) == 0.5
+    assert cross_validation._choose([weak, light, _candidate(0.0, base, base, sample)]) == cross_validation.FALLBACK
     strong = _candidate(0.75, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
-    assert ensemble._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
+    assert cross_validation._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
     # ... unless it got fewer held-out pixels right than the spectral model alone: then the spectral model
     strong_nll = base - 0.3 + rng.normal(0, 0.05, 40)
     spectral_oa = _candidate(0.0, base, base, sample, oa=0.62)
-    assert ensemble._choose([_candidate(0.75, strong_nll, base, sample, oa=0.60), light, spectral_oa]) \
-        == ensemble.FALLBACK
-    assert ensemble._choose([_candidate(0.75, strong_nll, base, sample, oa=0.62), light, spectral_oa]) == 0.75
+    assert cross_validation._choose([_candidate(0.75, strong_nll, base, sample, oa=0.60), light, spectral_oa]) \
+        == cross_validation.FALLBACK
+    assert cross_validation._choose([_candidate(0.75, strong_nll, base, sample, oa=0.62), light, spectral_oa]) == 0.75
     # without the spectral model (an old model file's cross-validation) the lowest log-loss decides
-    assert ensemble._choose([_candidate(1.0, clear, base, sample)]) == 1.0
+    assert cross_validation._choose([_candidate(1.0, clear, base, sample)]) == 1.0
 
 
 def test_a_saturated_cross_validation_falls_back_to_the_default_pool():
     """Every candidate right on every held-out pixel: no evidence either way, so the pool used without
     cross-validation (DEFAULT_BLEND), not the fallback; a pool with the evidence it needs still wins."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     rng = np.random.default_rng(1)
     base = rng.uniform(0.001, 0.002, 40)  # tiny log-losses: every pixel right and confident
@@ -249,28 +249,28 @@ def test_a_saturated_cross_validation_falls_back_to_the_default_pool():
 
     def cands(oa):
         return [_candidate(w, base - 0.00002 * (w > 0) + noise * (w > 0), base, sample, oa=oa)
-                for w in ensemble.BLEND_CANDIDATES]
+                for w in cross_validation.BLEND_CANDIDATES]
 
-    assert all(c.gain_se < ensemble.SIGNIFICANCE for c in cands(1.0) if c.weight > 0)
-    assert ensemble.saturated(cands(1.0)) and not ensemble.saturated(cands(0.98))
-    assert ensemble._choose(cands(1.0)) == ensemble.DEFAULT_BLEND
-    assert ensemble._choose(cands(0.98)) == 0.0  # some pixels wrong: no evidence, the spectral model alone
+    assert all(c.gain_se < cross_validation.SIGNIFICANCE for c in cands(1.0) if c.weight > 0)
+    assert cross_validation.saturated(cands(1.0)) and not cross_validation.saturated(cands(0.98))
+    assert cross_validation._choose(cands(1.0)) == cross_validation.DEFAULT_BLEND
+    assert cross_validation._choose(cands(0.98)) == 0.0  # some pixels wrong: no evidence, the spectral model alone
     strong = [_candidate(0.75, base * 0.2, base, sample, oa=1.0)] + [c for c in cands(1.0) if c.weight != 0.75]
-    assert ensemble._choose(strong) == 0.75  # clear log-loss evidence still decides
+    assert cross_validation._choose(strong) == 0.75  # clear log-loss evidence still decides
 
 
 def test_pixels_of_one_sample_count_together_in_the_standard_error():
     """Repeating every pixel ten times inside its sample (a polygon's pixels are alike) must not make
     a gain look more certain than the same gain measured on the samples once."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     rng = np.random.default_rng(1)
     d = rng.normal(0.1, 0.5, 20)
-    once = ensemble._gain_in_se(torch.zeros(20, dtype=torch.float64), torch.as_tensor(d), np.arange(20))
-    tenfold = ensemble._gain_in_se(torch.zeros(200, dtype=torch.float64), torch.as_tensor(np.repeat(d, 10)),
+    once = cross_validation._gain_in_se(torch.zeros(20, dtype=torch.float64), torch.as_tensor(d), np.arange(20))
+    tenfold = cross_validation._gain_in_se(torch.zeros(200, dtype=torch.float64), torch.as_tensor(np.repeat(d, 10)),
                                    np.repeat(np.arange(20), 10))
     assert tenfold == pytest.approx(once, rel=0.05)
-    pixels = ensemble._gain_in_se(torch.zeros(200, dtype=torch.float64), torch.as_tensor(np.repeat(d, 10)),
+    pixels = cross_validation._gain_in_se(torch.zeros(200, dtype=torch.float64), torch.as_tensor(np.repeat(d, 10)),
                                   np.arange(200))
     assert pixels > 2.5 * once  # what treating the pixels as independent would claim
 

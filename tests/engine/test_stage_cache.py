@@ -1,4 +1,4 @@
-"""The stage-1 cache of CPU tiled classification (core/stage_cache.py): same maps, less work."""
+"""The stage-1 cache of CPU tiled classification (core/prediction/stage_cache.py): same maps, less work."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from rssgl_qgis.core import inference
-from rssgl_qgis.core.inference import TilePredictor, predict_array_tiled
-from rssgl_qgis.core.model import RSSGL, RssglConfig
-from rssgl_qgis.core.stage_cache import Stage1Cache
-from rssgl_qgis.core.tiling import plan_tiles
+from rssgl_qgis.core.network.model import RSSGL, RssglConfig
+from rssgl_qgis.core.prediction import inference
+from rssgl_qgis.core.prediction.inference import TilePredictor, predict_array_tiled
+from rssgl_qgis.core.prediction.stage_cache import Stage1Cache
+from rssgl_qgis.core.prediction.tiling import plan_tiles
 
 
 @pytest.fixture(autouse=True)
 def _windowed_passes(monkeypatch):
     """These tests are about the read windows' statistics passes: keep the CPU off the layer-wise path
-    (core/layerwise.py, tested in test_layerwise.py)."""
+    (core/prediction/layerwise.py, tested in test_layerwise.py)."""
     monkeypatch.setattr(inference, "_use_layerwise", lambda *a, **k: False)
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from rssgl_qgis.core.synthetic import (
+from rssgl_qgis.core.data.synthetic import (
     CLASS_LIBRARY,
     WATER_VAPOUR_WINDOWS,
     make_synthetic_scene,

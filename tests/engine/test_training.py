@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rssgl_qgis.core.data.sampling import percent_split
 from rssgl_qgis.core.errors import Cancelled, RssglError
-from rssgl_qgis.core.pool import PoolSettings
-from rssgl_qgis.core.sampling import percent_split
-from rssgl_qgis.core.training import PAPER_LABEL, RssglClassifier, TrainingParams
+from rssgl_qgis.core.spectral.pool import PoolSettings
+from rssgl_qgis.core.training.classifier import PAPER_LABEL, RssglClassifier, TrainingParams
 
 TINY = {"block_channels": (16, 16, 16, 16), "inner_dim": 16, "kernel": (3, 3, 3)}
 
@@ -178,7 +178,7 @@ def test_fine_tuning_starts_from_the_given_model(fitted):
 
 
 def test_short_training_beats_nearest_class_mean_on_the_synthetic_scene():
-    synthetic = pytest.importorskip("rssgl_qgis.core.synthetic")
+    synthetic = pytest.importorskip("rssgl_qgis.core.data.synthetic")
     scene = synthetic.make_synthetic_scene(seed=0, height=48, width=48, bands=24, n_classes=4, noise=3.0)
     train, test = percent_split(scene.labels, 3, seed=0)
     x = scene.cube.reshape(scene.cube.shape[0], -1)
@@ -286,7 +286,7 @@ def test_a_damaged_spectral_model_is_a_clear_error(tmp_path, damage):
 
 
 def test_tiled_prediction_pools_the_spectral_model_like_the_whole_scene():
-    from rssgl_qgis.core.inference import predict_array_tiled
+    from rssgl_qgis.core.prediction.inference import predict_array_tiled
 
     cube, labels = _scene(32, 32, seed=6)
     train, _ = percent_split(labels, 10, seed=0)
@@ -299,8 +299,8 @@ def test_tiled_prediction_pools_the_spectral_model_like_the_whole_scene():
 
 def test_statistics_passes_do_not_evaluate_the_spectral_model(monkeypatch):
     """The statistics passes' results are dropped: only the final pass evaluates the spectral model."""
-    from rssgl_qgis.core import spectral
-    from rssgl_qgis.core.inference import predict_array_tiled
+    from rssgl_qgis.core.prediction.inference import predict_array_tiled
+    from rssgl_qgis.core.spectral import spectral_model as spectral
 
     cube, labels = _scene(64, 64, seed=7)
     train, _ = percent_split(labels, 10, seed=0)
@@ -330,9 +330,9 @@ def _polygon_scene():
 
 
 def test_a_spectral_only_fold_gives_the_spectral_model_of_a_full_fold():
-    """The cross-validation's spectral-only folds (core/spectral_folds.py) must hold out exactly the probabilities
+    """The cross-validation's spectral-only folds (core/training/spectral_folds.py) must hold out exactly the probabilities
     a fold that also trains RSSGL gives, or skipping RSSGL's folds would change the estimate."""
-    from rssgl_qgis.core.spectral_folds import spectral_only_supported, spectral_probabilities_at
+    from rssgl_qgis.core.training.spectral_folds import spectral_only_supported, spectral_probabilities_at
 
     cube, train, groups = _polygon_scene()
     held_out = (groups > 0) & (groups % 3 == 0)
@@ -350,7 +350,7 @@ def test_a_spectral_only_fold_gives_the_spectral_model_of_a_full_fold():
 def test_adaptive_cross_validation_trains_rssgl_on_the_other_folds_only_where_it_can_win(monkeypatch, ruled_out):
     """Where the first fold rules RSSGL out, the other folds fit the spectral model alone and the map uses it;
     otherwise every fold trains both models, as with rssgl_folds="all"."""
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     cube, train, groups = _polygon_scene()
     fits = []
@@ -361,9 +361,9 @@ def test_adaptive_cross_validation_trains_rssgl_on_the_other_folds_only_where_it
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(RssglClassifier, "fit", counting_fit)
-    monkeypatch.setattr(ensemble, "rssgl_cannot_win", lambda candidates: ruled_out)
+    monkeypatch.setattr(cross_validation, "rssgl_cannot_win", lambda candidates: ruled_out)
     logs = []
-    choice = ensemble.cross_validate_blend(lambda: RssglClassifier(TINY, _params(iterations=2, selection="fit")),
+    choice = cross_validation.cross_validate_blend(lambda: RssglClassifier(TINY, _params(iterations=2, selection="fit")),
                                            cube, None, train, groups, 3, seed=0, rssgl_folds="adaptive",
                                            log=lambda level, message: logs.append(message))
     assert choice is not None and choice.folds == 3
@@ -374,21 +374,21 @@ def test_adaptive_cross_validation_trains_rssgl_on_the_other_folds_only_where_it
         assert any("RSSGL is not trained on the other 2" in m for m in logs)
     else:
         assert len(fits) == 3 and choice.rssgl_folds == 3
-        assert [c.weight for c in choice.candidates] == list(ensemble.BLEND_CANDIDATES)
+        assert [c.weight for c in choice.candidates] == list(cross_validation.BLEND_CANDIDATES)
 
 
 def test_the_first_fold_rules_rssgl_out_only_without_any_gain_and_unsaturated():
-    from rssgl_qgis.core import ensemble
+    from rssgl_qgis.core.training import cross_validation
 
     def cand(weight, log_loss, gain, oa=0.9):
-        return ensemble.CandidateEstimate(weight, "", {"oa": oa}, np.zeros(0), log_loss, gain)
+        return cross_validation.CandidateEstimate(weight, "", {"oa": oa}, np.zeros(0), log_loss, gain)
 
     spectral = cand(0.0, 1.0, float("nan"))
-    behind = ensemble.EARLY_STOP_SE - 0.5
-    assert ensemble.EARLY_STOP_SE < 0  # a pool only a little behind on one fold may still win over all folds
-    assert ensemble.rssgl_cannot_win([cand(0.5, 1.2, behind - 1), cand(0.25, 1.1, behind), spectral])
-    assert not ensemble.rssgl_cannot_win([cand(0.5, 1.2, behind - 1), cand(0.25, 1.02, behind + 1), spectral])
-    assert not ensemble.rssgl_cannot_win([cand(0.5, 0.9, 0.8), cand(0.25, 1.05, -0.5), spectral])
+    behind = cross_validation.EARLY_STOP_SE - 0.5
+    assert cross_validation.EARLY_STOP_SE < 0  # a pool only a little behind on one fold may still win over all folds
+    assert cross_validation.rssgl_cannot_win([cand(0.5, 1.2, behind - 1), cand(0.25, 1.1, behind), spectral])
+    assert not cross_validation.rssgl_cannot_win([cand(0.5, 1.2, behind - 1), cand(0.25, 1.02, behind + 1), spectral])
+    assert not cross_validation.rssgl_cannot_win([cand(0.5, 0.9, 0.8), cand(0.25, 1.05, -0.5), spectral])
     saturated = [cand(0.5, 1.2, behind, oa=1.0), cand(0.0, 1.0, float("nan"), oa=1.0)]
-    assert not ensemble.rssgl_cannot_win(saturated)  # nothing ranks them: the rule's saturated fallback decides
-    assert not ensemble.rssgl_cannot_win([cand(1.0, 0.5, float("nan"))])  # no spectral model: nothing to skip to
+    assert not cross_validation.rssgl_cannot_win(saturated)  # nothing ranks them: the rule's saturated fallback decides
+    assert not cross_validation.rssgl_cannot_win([cand(1.0, 0.5, float("nan"))])  # no spectral model: nothing to skip to

@@ -1,4 +1,4 @@
-"""Training on windows (core/window_training.py) and the windowed raster it reads (core/windowed_scene.py)."""
+"""Training on windows (core/training/window_training.py) and the windowed raster it reads (core/training/windowed_scene.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rssgl_qgis.core import memory_model
+from rssgl_qgis.core.data.normalization import band_statistics
+from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.normalization import band_statistics
-from rssgl_qgis.core.scene_stats import SceneStatistics
-from rssgl_qgis.core.statistics_passes import stats_region
-from rssgl_qgis.core.synthetic import make_synthetic_scene
-from rssgl_qgis.core.tiling import Window, plan_tiles
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams
-from rssgl_qgis.core.window_training import plan_windows
-from rssgl_qgis.core.windowed_scene import WindowedScene
+from rssgl_qgis.core.prediction import memory_model
+from rssgl_qgis.core.prediction.scene_stats import SceneStatistics
+from rssgl_qgis.core.prediction.statistics_passes import stats_region
+from rssgl_qgis.core.prediction.tiling import Window, plan_tiles
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
+from rssgl_qgis.core.training.window_training import plan_windows
+from rssgl_qgis.core.training.windowed_scene import WindowedScene
 
 TINY = {"block_channels": (16, 16, 32, 32), "inner_dim": 16, "kernel": (3, 3, 3)}
 
@@ -34,7 +34,7 @@ def test_streamed_band_statistics_equal_the_whole_cube_ones():
     cube, valid = _cube_with_gaps()
     scene = WindowedScene.from_array(cube)
     scene.nodata = [None, None, -9999.0, None, None]
-    import rssgl_qgis.core.windowed_scene as ws
+    import rssgl_qgis.core.training.windowed_scene as ws
 
     old = ws.STATISTICS_STRIP_BYTES
     ws.STATISTICS_STRIP_BYTES = 5 * 53 * 4 * 7  # strips of 7 rows: several strips, a partial last one

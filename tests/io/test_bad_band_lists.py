@@ -13,10 +13,10 @@ import pytest
 from osgeo import gdal
 
 from rssgl_qgis.core.errors import RssglError
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 from rssgl_qgis.io.bands import CONSTANT, FLAGGED, NO_DATA, flagged_bad_bands, unusable_bands
 from rssgl_qgis.io.raster import raster_info
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.workflows.train import train_from_files
 
 from .helpers import make_raster, srs
 

@@ -14,8 +14,8 @@ import pytest
 from osgeo import gdal, osr
 
 from rssgl_qgis.core.errors import Cancelled, RssglError
-from rssgl_qgis.core.inference import predict_array_tiled
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+from rssgl_qgis.core.prediction.inference import predict_array_tiled
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 from rssgl_qgis.io.blocks import GdalWindowReader
 from rssgl_qgis.io.classify_raster import ClassifyOutputs, check_model_bands, classify_raster
 from rssgl_qgis.io.raster import raster_info, read_cube
@@ -225,7 +225,7 @@ def test_whole_scene_statistics_are_gathered_unless_switched_off(clf, tmp_path):
     logs = []
     classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "a.tif")), tile=24, halo=8,
                     log=lambda level, message: logs.append(message))
-    # on the CPU the raster's layer maps fit the memory setting: computed layer by layer (core/layerwise.py)
+    # on the CPU the raster's layer maps fit the memory setting: computed layer by layer (core/prediction/layerwise.py)
     assert any(m.startswith("Computed layer by layer over the whole raster") for m in logs)
     logs.clear()
     classify_raster(clf, src, ClassifyOutputs(str(tmp_path / "c.tif")), tile=24, halo=8, memory_limit_bytes=64 << 20,

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.training import TrainingParams
+from rssgl_qgis.core.training.classifier import TrainingParams
 from rssgl_qgis.io.raster import raster_info, read_cube
 from rssgl_qgis.io.samples import labels_from_vector
 from rssgl_qgis.io.scene import write_synthetic_scene
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.workflows.train import train_from_files
 
 SCENE = dict(height=48, width=48, bands=20, n_classes=3, field_size=16.0)
 
@@ -37,9 +37,10 @@ def _train(paths, out, *, folds, should_stop=None):
 
 
 def test_every_sample_is_tested_once_by_a_model_that_never_saw_it(scene, tmp_path, monkeypatch):
-    from rssgl_qgis.core import ensemble, training
+    from rssgl_qgis.core.training import classifier as training
+    from rssgl_qgis.core.training import cross_validation
 
-    monkeypatch.setattr(ensemble, "RSSGL_FOLDS", "all")  # every fold trains RSSGL (adaptive: see the test below)
+    monkeypatch.setattr(cross_validation, "RSSGL_FOLDS", "all")  # every fold trains RSSGL (adaptive: see the test below)
 
     seen_training: list[np.ndarray] = []
     fit = training.RssglClassifier.fit
@@ -76,13 +77,14 @@ def test_every_sample_is_tested_once_by_a_model_that_never_saw_it(scene, tmp_pat
 def test_folds_that_rule_rssgl_out_still_test_every_sample_once(scene, tmp_path, monkeypatch):
     """The adaptive cross-validation: once the first fold rules RSSGL out, the other folds fit the spectral model
     alone; every labelled pixel is still tested once, the map uses the spectral model and the log says why."""
-    from rssgl_qgis.core import ensemble, training
+    from rssgl_qgis.core.training import classifier as training
+    from rssgl_qgis.core.training import cross_validation
 
     fits = []
     fit = training.RssglClassifier.fit
     monkeypatch.setattr(training.RssglClassifier, "fit", lambda self, *a, **k: fits.append(1) or fit(self, *a, **k))
-    monkeypatch.setattr(ensemble, "RSSGL_FOLDS", "adaptive")
-    monkeypatch.setattr(ensemble, "rssgl_cannot_win", lambda candidates: True)
+    monkeypatch.setattr(cross_validation, "RSSGL_FOLDS", "adaptive")
+    monkeypatch.setattr(cross_validation, "rssgl_cannot_win", lambda candidates: True)
     result, logs, _ = _train(scene, tmp_path, folds=3)
     cv = result.cross_validation
     assert len(fits) == 2  # the first fold and the final model
@@ -95,7 +97,7 @@ def test_one_sample_per_class_skips_cross_validation_with_a_warning(tmp_path):
     result, logs, _ = _train(paths, tmp_path, folds=3)
     assert result.cross_validation is None and (tmp_path / "model.rssgl").exists()
     assert any(level == "warning" and "Cross-validation skipped" in m and "RSSGL gets no vote" in m for level, m in logs)
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.training.classifier import RssglClassifier
 
     assert RssglClassifier.load(str(tmp_path / "model.rssgl"), device="cpu").pool_.weight == 0.0  # no evidence
     assert "Cross-validated accuracy" not in (tmp_path / "report.html").read_text()

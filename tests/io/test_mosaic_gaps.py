@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 from rssgl_qgis.io.classify_raster import ClassifyOutputs, classify_raster
 from rssgl_qgis.io.raster import read_cube
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.workflows.train import train_from_files
 from tests.reliability.helpers import TINY_ARCHITECTURE
 
 from .helpers import make_raster
@@ -142,7 +142,7 @@ def test_training_on_a_mosaic_with_gaps(tmp_path, mosaics, monkeypatch):
 def test_train_raster_on_windows_reads_the_gapped_mosaic_window_by_window(mosaics, tmp_path, monkeypatch):
     """A raster that does not fit the device's memory trains on windows through GDAL: the report and the log say
     so, cross-validation runs on windows too, the gaps stay nodata and the map is a real map."""
-    from rssgl_qgis.core import memory_model
+    from rssgl_qgis.core.prediction import memory_model
     from rssgl_qgis.io import raster as raster_module
 
     _, paths, _, _, gaps = mosaics

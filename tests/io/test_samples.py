@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from osgeo import ogr, osr
 
-from rssgl_qgis.core.synthetic import make_synthetic_scene
+from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 from rssgl_qgis.io.raster import raster_info
 from rssgl_qgis.io.raster_write import write_classification
 from rssgl_qgis.io.samples import labels_from_raster, labels_from_vector

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from rssgl_qgis.core.synthetic import make_synthetic_scene
+from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 from rssgl_qgis.io.raster import raster_info, read_cube
 from rssgl_qgis.io.raster_write import read_class_table
 from rssgl_qgis.io.scene import write_synthetic_scene

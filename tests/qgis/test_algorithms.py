@@ -128,13 +128,13 @@ def test_default_training_chooses_the_combination_by_cross_validation_and_report
         rssgl_provider, work, monkeypatch):
     """No CROSS_VALIDATION given: the default 3 folds choose how RSSGL and the spectral model are pooled;
     the log and the report name every candidate and the chosen one, and the model file keeps it."""
-    from rssgl_qgis.core import ensemble
-    from rssgl_qgis.core.ensemble import BLEND_CANDIDATES, blend_label
     from rssgl_qgis.core.modelfile import load_model
+    from rssgl_qgis.core.training import cross_validation
+    from rssgl_qgis.core.training.cross_validation import BLEND_CANDIDATES, blend_label
 
     # RSSGL on every fold: with 2 iterations the first fold may rule it out (the adaptive cross-validation,
     # tests/io/test_cross_validation.py), and then only the spectral model is a candidate
-    monkeypatch.setattr(ensemble, "RSSGL_FOLDS", "all")
+    monkeypatch.setattr(cross_validation, "RSSGL_FOLDS", "all")
 
     scene = synthetic_scene(os.path.join(work, "scene"))
     out = os.path.join(work, "default_cv")
@@ -354,7 +354,7 @@ def test_post_processor_styles_the_loaded_layer(trained, work):
     assert context.willLoadLayerOnCompletion(target)
     processor = context.layerToLoadOnCompletionDetails(target).postProcessor()
     # run() executed a copy of the algorithm that is gone now: the processor must still be ours
-    from rssgl_qgis.processing.style import ClassificationPostProcessor
+    from rssgl_qgis.layer_style import ClassificationPostProcessor
 
     assert isinstance(processor, ClassificationPostProcessor)
     layer = QgsRasterLayer(target, "loaded", "gdal", QgsRasterLayer.LayerOptions(loadDefaultStyle=False))

@@ -130,7 +130,7 @@ class DesktopIface:
 @pytest.fixture(scope="module")
 def scene():
     """A 32x32 x 24-band synthetic scene with 3 classes, written as a georeferenced GeoTIFF."""
-    from rssgl_qgis.core.synthetic import make_synthetic_scene
+    from rssgl_qgis.core.data.synthetic import make_synthetic_scene
 
     return make_synthetic_scene(
         seed=3, height=SIZE, width=SIZE, bands=BANDS, n_classes=3, field_size=12, polygons_per_class=2,
@@ -157,7 +157,7 @@ def raster_path(scene, tmp_path_factory):
 @pytest.fixture
 def small_network(monkeypatch):
     """Narrow RSSGL (16 channels per stage) so a 10-iteration run takes seconds on 2 CPU cores."""
-    from rssgl_qgis.core import training
+    from rssgl_qgis.core.training import classifier as training
 
     original = training.RssglClassifier
 

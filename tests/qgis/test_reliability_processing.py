@@ -234,7 +234,7 @@ def test_gpu_out_of_memory_in_training_is_a_processing_error_in_user_terms(scene
     import torch
     from qgis.core import QgsProcessingException
 
-    from rssgl_qgis.core.model import RSSGL
+    from rssgl_qgis.core.network.model import RSSGL
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.50 GiB.")
@@ -251,7 +251,7 @@ def test_gpu_out_of_memory_in_training_is_a_processing_error_in_user_terms(scene
 def test_host_out_of_memory_in_training_is_a_processing_error(scene, out, monkeypatch):
     from qgis.core import QgsProcessingException
 
-    from rssgl_qgis.core.model import RSSGL
+    from rssgl_qgis.core.network.model import RSSGL
 
     def no_memory(*args, **kwargs):
         raise MemoryError()
@@ -299,7 +299,7 @@ def test_train_classify_assess_never_modify_the_inputs(scene, out):
 def test_a_memory_error_in_every_tile_size_names_the_cpu_and_what_to_do(scene, out, tiny_model, monkeypatch):
     from qgis.core import QgsProcessingException
 
-    from rssgl_qgis.core.inference import TilePredictor
+    from rssgl_qgis.core.prediction.inference import TilePredictor
 
     def no_memory(*args, **kwargs):
         raise MemoryError()
@@ -339,7 +339,7 @@ BAND_CENTRES = [450.0, 550.0, 670.0, 860.0, 1400.0, 1650.0, 1900.0, 2200.0]
 def test_band_selection_and_water_vapour_preset_through_processing(scene, out, tmp_path):
     """Train on a band subset (the preset drops 1400 and 1900 nm, BANDS drops band 1); Classify then picks
     those bands from the full 8-band raster."""
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.training.classifier import RssglClassifier
 
     raster = write_raster(tmp_path / "eight.tif", scene_cube(bands=8), wavelengths=BAND_CENTRES)
     feedback = RecordingFeedback.create()
@@ -375,7 +375,7 @@ def test_a_bad_classification_path_is_refused_before_training_and_keeps_the_prev
     """The tester's OUTPUT_CLASSIFICATION=cls.img: the whole training ran, then the model was deleted."""
     from qgis.core import QgsProcessingException
 
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.training.classifier import RssglClassifier
 
     shutil.copy(tiny_model, out / "model.rssgl")
     (out / "training.html").write_text("<html>the report of the model that works</html>")

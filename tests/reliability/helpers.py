@@ -25,7 +25,7 @@ def use_tiny_network(monkeypatch) -> None:
     messages), not about its accuracy; the full-width network makes each training iteration ~10x slower
     on a 2-core CPU. Explicit overrides (e.g. the kernel chosen by the workflow) still apply on top.
     """
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.training.classifier import RssglClassifier
 
     real_init = RssglClassifier.__init__
 
@@ -51,7 +51,7 @@ def train_tiny_classifier(bands: int = 4, iterations: int = 2, wavelengths: list
 
     ``wavelengths`` (nm) are recorded in the model as the training raster's band centres.
     """
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 
     cube, labels = tiny_cube(bands)
     params = TrainingParams(iterations=iterations, epoch_iterations=1, device="cpu", selection="loss")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rssgl_qgis.assessment import assess_accuracy
 from rssgl_qgis.io.raster import raster_info
 from rssgl_qgis.io.raster_write import write_classification
+from rssgl_qgis.workflows.assess import assess_accuracy
 
 from .helpers import (
     BLOCKS,

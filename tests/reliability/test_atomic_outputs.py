@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from rssgl_qgis.assessment import assess_accuracy
-from rssgl_qgis.core.training import TrainingParams
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.core.training.classifier import TrainingParams
+from rssgl_qgis.workflows.assess import assess_accuracy
+from rssgl_qgis.workflows.train import train_from_files
 
 from .helpers import WAVELENGTHS, class_features, scene_cube, sha256, snapshot, write_raster, write_samples
 

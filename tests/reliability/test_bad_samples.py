@@ -17,10 +17,10 @@ import pytest
 from osgeo import gdal
 
 from rssgl_qgis.core.errors import Cancelled, RssglError
-from rssgl_qgis.core.training import TrainingParams
+from rssgl_qgis.core.training.classifier import TrainingParams
 from rssgl_qgis.io.raster import raster_info
 from rssgl_qgis.io.samples import labels_from_raster, labels_from_vector
-from rssgl_qgis.workflow import MIN_CLASS_PIXELS, train_from_files
+from rssgl_qgis.workflows.train import MIN_CLASS_PIXELS, train_from_files
 
 from .helpers import (
     BLOCKS,

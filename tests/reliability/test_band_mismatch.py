@@ -43,7 +43,7 @@ def model():
 
     One iteration, no spectral model: these tests are about which bands the model gets, not its accuracy.
     """
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
 
     labels = np.zeros((24, 24), dtype=np.int32)
     for k, (r, c) in enumerate([(2, 2), (2, 14), (14, 2), (14, 14)]):

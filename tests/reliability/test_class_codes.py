@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rssgl_qgis.assessment import assess_accuracy
-from rssgl_qgis.core.training import TrainingParams
+from rssgl_qgis.core.training.classifier import TrainingParams
 from rssgl_qgis.io.raster import raster_info
 from rssgl_qgis.io.raster_write import write_classification
 from rssgl_qgis.io.samples import labels_from_vector
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.workflows.assess import assess_accuracy
+from rssgl_qgis.workflows.train import train_from_files
 
 from .helpers import (
     BLOCKS,

@@ -18,7 +18,7 @@ import torch
 from osgeo import gdal
 
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.inference import TilePredictor
+from rssgl_qgis.core.prediction.inference import TilePredictor
 from rssgl_qgis.io.classify_raster import ClassifyOutputs, classify_raster
 from rssgl_qgis.io.raster_write import write_classification
 
@@ -228,7 +228,7 @@ def _fake_oom_above(monkeypatch, limit: int) -> list[int]:
     """Make the network "run out of GPU memory" on inputs wider than ``limit`` pixels (in the read windows:
     the CPU's layer-wise path, which has no tiles to shrink, is switched off; its own fallback is tested in
     tests/engine/test_layerwise.py)."""
-    from rssgl_qgis.core import inference
+    from rssgl_qgis.core.prediction import inference
 
     monkeypatch.setattr(inference, "_use_layerwise", lambda *a, **k: False)
     real = TilePredictor.probabilities

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from rssgl_qgis.assessment import assess_accuracy
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.training import TrainingParams
+from rssgl_qgis.core.training.classifier import TrainingParams
 from rssgl_qgis.io.outputs import OutputTransaction, checkpoint_hook
-from rssgl_qgis.workflow import train_from_files, train_inputs, train_outputs
+from rssgl_qgis.workflows.assess import assess_accuracy
+from rssgl_qgis.workflows.train import train_from_files, train_inputs, train_outputs
 
 from .helpers import (
     WAVELENGTHS,
@@ -199,9 +199,9 @@ def test_assess_disk_full_on_the_csv_keeps_the_old_html(scene, tmp_path, old_mod
 _KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {repo!r})
-    from rssgl_qgis.core.training import RssglClassifier, TrainingParams
+    from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
     from rssgl_qgis.io.outputs import checkpoint_hook
-    from rssgl_qgis.workflow import train_from_files
+    from rssgl_qgis.workflows.train import train_from_files
     from tests.reliability.helpers import TINY_ARCHITECTURE
 
     real_init = RssglClassifier.__init__

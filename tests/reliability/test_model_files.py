@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from rssgl_qgis.core.modelfile import FORMAT_VERSION, MAGIC_KEY, load_model, read_metadata
-from rssgl_qgis.core.training import RssglClassifier
+from rssgl_qgis.core.training.classifier import RssglClassifier
 
 from .helpers import snapshot, tiny_cube, train_tiny_classifier
 
@@ -280,7 +280,7 @@ def test_refusing_a_file_leaves_the_folder_untouched(tmp_path, no_payload_ran):
 
 
 def test_an_architecture_larger_than_its_weights_is_refused_before_building_it(model_parts, tmp_path, monkeypatch):
-    from rssgl_qgis.core import model as model_module
+    from rssgl_qgis.core.network import model as model_module
 
     state, meta = model_parts
     meta = json.loads(json.dumps(meta))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from rssgl_qgis.assessment import assess_accuracy
 from rssgl_qgis.core.errors import Cancelled, RssglError
-from rssgl_qgis.core.training import RssglClassifier, TrainingParams
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.core.training.classifier import RssglClassifier, TrainingParams
+from rssgl_qgis.workflows.assess import assess_accuracy
+from rssgl_qgis.workflows.train import train_from_files
 
 from .helpers import (
     WAVELENGTHS,

@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from rssgl_qgis.core.errors import Cancelled
-from rssgl_qgis.core.memory_model import estimate_training_bytes
-from rssgl_qgis.core.model import RSSGL
 from rssgl_qgis.core.modelfile import load_model, save_model
-from rssgl_qgis.core.training import TrainingParams
-from rssgl_qgis.workflow import train_from_files
+from rssgl_qgis.core.network.model import RSSGL
+from rssgl_qgis.core.prediction.memory_model import estimate_training_bytes
+from rssgl_qgis.core.training.classifier import TrainingParams
+from rssgl_qgis.workflows.train import train_from_files
 
 from .helpers import (
     WAVELENGTHS,
@@ -90,7 +90,7 @@ def _inputs_unchanged(inputs, before: dict[Path, str]) -> None:
 
 # ------------------------------------------------------------------------------------- cancel
 def test_cancel_during_training_leaves_no_output(inputs, tmp_path, monkeypatch):
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.training.classifier import RssglClassifier
 
     before = {p: sha256(p) for p in inputs}
     stop = Stopper(after=1, armed=False)  # one real iteration, then cancel
@@ -227,8 +227,8 @@ def test_host_out_of_memory_in_training_says_what_to_do(inputs, tmp_path, monkey
 def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training(inputs, tmp_path, monkeypatch):
     """With "the whole raster" asked, check_training_fits runs before the raster is read: the user hears at once
     what size to clip to (Auto trains on windows instead: the next test)."""
-    from rssgl_qgis.core import memory_model
-    from rssgl_qgis.core.training import RssglClassifier
+    from rssgl_qgis.core.prediction import memory_model
+    from rssgl_qgis.core.training.classifier import RssglClassifier
     from rssgl_qgis.io import raster as io_raster
 
     available = 2**20  # 1 MiB "available": far below the estimate even for the 24 x 24 x 4 test raster
@@ -252,7 +252,7 @@ def test_a_raster_too_large_for_the_memory_is_refused_before_reading_or_training
 
 def test_a_raster_too_large_for_the_memory_trains_on_windows_without_reading_it_whole(inputs, tmp_path, monkeypatch):
     """Auto (the default): the same raster is not refused; it trains on windows, never read whole, and says so."""
-    from rssgl_qgis.core import memory_model
+    from rssgl_qgis.core.prediction import memory_model
     from rssgl_qgis.io import raster as io_raster
 
     monkeypatch.setattr(memory_model, "_available_bytes", lambda device: 2**20)
