@@ -12,7 +12,9 @@ borders are expected (mixed pixels) and not worth a polygon, so the selection ke
 3. 4-connected components (scipy.ndimage.label), each summarised by its mean confidence and the
    two classes with the highest mean probability (the pair the model confuses there),
 4. components ranked by their uncertainty mass, ``pixels * (1 - mean confidence)``: a large, very
-   unsure region outranks a tiny one, and the ``max_regions`` best are kept,
+   unsure region outranks a tiny one, weighted by what :class:`Guide` turns on (representativeness,
+   class balance, distance from the polygons already drawn, diversity among the top regions), and
+   the ``max_regions`` best are kept,
 5. polygonised with GDAL (same 4-connectivity, so one component gives one polygon) into a
    GeoPackage in the raster's CRS.
 
@@ -31,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = [
+    "Guide",
     "UncertainRegion",
     "find_uncertain_regions",
     "least_confident_regions_from_files",
@@ -38,6 +41,38 @@ __all__ = [
 ]
 
 LAYER_NAME = "where_to_draw_next"
+#: Pixels of the scene's uncertainty that the representativeness weight compares each region with (a fixed
+#: stride over the valid pixels, so the ranking stays deterministic and its cost bounded).
+DENSITY_SAMPLE = 4000
+#: Width of the Gaussian that says how alike two probability vectors are (their Euclidean distance).
+DENSITY_WIDTH = 0.2
+#: Regions closer than this many pixels to a drawn polygon lose weight in proportion (a region on a
+#: polygon keeps AWAY_FLOOR of it).
+AWAY_PIXELS = 8.0
+AWAY_FLOOR = 0.05
+#: Each region ranked above with the same pair of classes halves a region's weight.
+DIVERSITY_FACTOR = 0.5
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Which weights rank the regions beyond their uncertainty mass (benchmarks/guided_drawing.py measures each).
+
+    density: representativeness: how much of the scene's uncertainty the model sees as alike (its probability
+        vectors near the region's mean one), so a region that stands for a large confusion outranks an odd one;
+    balance: classes with few training pixels first (needs ``class_samples``);
+    away: regions on or next to the polygons already drawn lose weight (needs ``drawn``);
+    diverse: a region whose pair of classes is already suggested above loses weight.
+    """
+
+    density: bool = False
+    balance: bool = False
+    away: bool = False
+    diverse: bool = False
+
+
+BASE_GUIDE = Guide()
+DEFAULT_GUIDE = Guide()
 
 
 @dataclass
@@ -125,6 +160,53 @@ def _region_list(components: np.ndarray, chosen: np.ndarray, pixels: np.ndarray,
     return regions
 
 
+def _density(confidence: np.ndarray, probabilities: np.ndarray, ok: np.ndarray, mean_prob: np.ndarray) -> np.ndarray:
+    """Representativeness of each region (K, n mean probability vectors): the share of the scene's uncertainty,
+    sum(1 - confidence), held by pixels whose probability vector lies near the region's, in [0, 1]."""
+    where = np.flatnonzero(ok.ravel())
+    where = where[:: max(1, where.size // DENSITY_SAMPLE)]
+    probs = probabilities.reshape(probabilities.shape[0], -1)[:, where].astype(np.float64)  # (K, m)
+    unsure = 1.0 - confidence.ravel()[where].astype(np.float64)
+    d2 = (probs * probs).sum(0)[:, None] + (mean_prob * mean_prob).sum(0)[None, :] - 2.0 * probs.T @ mean_prob
+    alike = np.exp(-np.maximum(d2, 0.0) / (2.0 * DENSITY_WIDTH ** 2))  # (m, n)
+    return (unsure @ alike) / max(float(unsure.sum()), 1e-12)
+
+
+def _balance(mean_prob: np.ndarray, class_samples: np.ndarray) -> np.ndarray:
+    """Weight of each region by the training pixels of the rarer of its two likeliest classes: sqrt(median /
+    that count), so a confusion that involves a class with few samples comes first."""
+    top2 = np.argsort(-mean_prob, axis=0, kind="stable")[:2]  # (2, n)
+    rarer = np.minimum(class_samples[top2[0]], class_samples[top2[1]])
+    return np.sqrt(max(float(np.median(class_samples)), 1.0) / np.maximum(rarer, 1.0))
+
+
+def _away(components: np.ndarray, ids: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Weight of each region by its distance (px) to the nearest drawn pixel: AWAY_FLOOR on a polygon, rising
+    linearly to 1 at AWAY_PIXELS."""
+    distance = ndimage.distance_transform_edt(~drawn)
+    nearest = np.asarray(ndimage.minimum(distance, components, ids), dtype=np.float64)
+    return np.clip(nearest / AWAY_PIXELS, AWAY_FLOOR, 1.0)
+
+
+def _order(score: np.ndarray, ids: np.ndarray, mean_prob: np.ndarray, max_regions: int, diverse: bool) -> np.ndarray:
+    """Indices into ``ids`` of the ``max_regions`` best regions, best first; ties broken by component id. With
+    ``diverse``, each pick halves (DIVERSITY_FACTOR) the weight of the regions confusing the same two classes."""
+    if not diverse:
+        return np.lexsort((ids, -score))[:max_regions]
+    top2 = np.sort(np.argsort(-mean_prob, axis=0, kind="stable")[:2], axis=0)  # unordered pair per region
+    score = score.astype(np.float64).copy()
+    left = np.ones(ids.size, bool)
+    order = []
+    while left.any() and len(order) < max_regions:
+        candidates = np.flatnonzero(left)
+        best = candidates[np.lexsort((ids[candidates], -score[candidates]))[0]]
+        order.append(best)
+        left[best] = False
+        same = left & (top2[0] == top2[0, best]) & (top2[1] == top2[1, best])
+        score[same] *= DIVERSITY_FACTOR
+    return np.asarray(order, dtype=np.int64)
+
+
 def find_uncertain_regions(
     confidence: np.ndarray,
     probabilities: np.ndarray,
@@ -135,11 +217,16 @@ def find_uncertain_regions(
     threshold: float | None = None,
     max_regions: int = 10,
     min_pixels: int = 4,
+    drawn: np.ndarray | None = None,
+    class_samples: Sequence[float] | None = None,
+    guide: Guide = DEFAULT_GUIDE,
 ) -> RegionSearch:
     """Rank the connected low-confidence regions of a classification (see the module docstring).
 
     confidence: (H, W) float, the winning class probability; values < 0 or NaN are nodata.
     probabilities: (K, H, W) float, one band per class in the order of ``class_values``.
+    drawn: (H, W) bool, the pixels of the training polygons (for ``guide.away``).
+    class_samples: training pixels per class, in the order of ``class_values`` (for ``guide.balance``).
     """
     confidence = np.asarray(confidence, dtype=np.float32)
     probabilities = np.asarray(probabilities, dtype=np.float32)
@@ -168,8 +255,15 @@ def find_uncertain_regions(
     if ids.size == 0:
         return RegionSearch([], np.zeros(confidence.shape, np.int32), cut)
     mean_conf = conf_sum[ids] / pixels[ids]
-    mass = pixels[ids] * (1.0 - mean_conf)
-    order = np.lexsort((ids, -mass))[:max_regions]  # ties broken by component id: deterministic
+    score = pixels[ids] * (1.0 - mean_conf)
+    mean_prob = prob_sum[:, ids] / pixels[ids]
+    if guide.density:
+        score = score * _density(confidence, probabilities, ok, mean_prob)
+    if guide.balance and class_samples is not None:
+        score = score * _balance(mean_prob, np.asarray(class_samples, dtype=np.float64))
+    if guide.away and drawn is not None and np.asarray(drawn, dtype=bool).any():
+        score = score * _away(components, ids, np.asarray(drawn, dtype=bool))
+    order = _order(score, ids, mean_prob, max_regions, guide.diverse)
     chosen = ids[order]
 
     regions = _region_list(components, chosen, pixels, conf_sum, prob_sum, class_values)

@@ -1,0 +1,251 @@
+"""Guided drawing as a benchmark (issue 28, deliverable 4): does "where to draw next" beat drawing at random?
+
+    python benchmarks/guided_drawing.py                       # EnMAP, Salinas-A, synthetic; seeds 0-9; 10 rounds
+    python benchmarks/guided_drawing.py --quick               # smoke test: Salinas-A, 2 seeds, 3 rounds
+    python benchmarks/guided_drawing.py --guides base,all     # only these rankings (names in GUIDES)
+
+Protocol, per scene and seed:
+
+* The reference polygons are the scene's label patches (8-connected, benchmarks/accuracy_suite.polygon_units,
+  cut by an 8 px grid on Salinas-A and the synthetic scene, whose classes are one or a few big fields each; EnMAP's
+  patches as they are). Each class's polygons are split at random in two halves: the analyst may draw those of one
+  half, the other half is the test set of every round and every analyst (so no analyst takes hard pixels out of
+  its own test set). A class with one polygon is drawable and has no test pixels.
+* Round 0: one drawable polygon per class at random (the same for every analyst). Each round fits the plugin's
+  spectral model (core/spectral/spectral_model.fit_spectral on the band-standardised spectra, pixel folds as Train
+  RSSGL; without self-training and with a 300-pixel hyper-parameter search, to stay light on 2 shared CPU cores),
+  maps the scene, scores the test half, and the analyst adds one polygon:
+  - random: a drawable polygon not yet drawn, uniformly at random;
+  - guided (oracle): ranks the regions with io/uncertainty.find_uncertain_regions (the dock's defaults: lowest
+    10 % of the confidence, at most 10 regions) and draws the drawable reference polygon under the top-ranked
+    region (the largest overlap; where no reference lies under it, the nearest one, as an analyst who goes there
+    and draws the closest field they can name). The ranking gets the pixels drawn so far and the training pixels
+    per class, as the dock has them.
+* OA on the test half after 0..ROUNDS added polygons; mean +- std over the seeds; guided vs random.
+
+Each guided variant (GUIDES) switches on one weight of io.uncertainty.Guide, or all; "dock" is the plugin's
+default (io.uncertainty.DEFAULT_GUIDE). The CPU seconds of the ranking itself are recorded per call.
+Results: benchmarks/results/guided_drawing.json, a table on stdout, a PNG of the learning curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from accuracy_suite import load_scene, polygon_units  # noqa: E402
+
+from rssgl_qgis.io.uncertainty import DEFAULT_GUIDE, Guide, find_uncertain_regions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENES = ("enmap_potsdam", "salinas_a", "synthetic")
+GRID = {"salinas_a": 8, "synthetic": 8}
+GUIDES = {
+    "base": Guide(),
+    "density": Guide(density=True),
+    "balance": Guide(balance=True),
+    "away": Guide(away=True),
+    "diverse": Guide(diverse=True),
+    "all": Guide(density=True, balance=True, away=True, diverse=True),
+    "dock": DEFAULT_GUIDE,
+}
+SEARCH_CAP = 300  # the spectral model's hyper-parameter search on at most this many pixels (the plugin: 1200)
+
+
+def prepare(name: str, seed: int) -> dict:
+    """The scene as flat standardised spectra, its polygons, and the seed's drawable / test halves."""
+    from rssgl_qgis.core.data.normalization import band_statistics, normalize_cube
+
+    scene = load_scene(name, ROOT / ".data" / "suite", seed)
+    cube, valid, labels = scene["cube"], scene["valid"].astype(bool), scene["labels"]
+    mean, std = band_statistics(cube, valid)
+    flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T.astype(np.float32)
+    units = polygon_units(labels, GRID.get(name))
+    rs = np.random.RandomState(seed)
+    drawable, test_units, first = [], [], []
+    for value in np.unique(labels[labels > 0]):
+        ids = rs.permutation(np.unique(units[labels == value]))
+        half = max(1, (ids.size + 1) // 2)
+        drawable.extend(ids[:half].tolist())
+        test_units.extend(ids[half:].tolist())
+        first.append(int(ids[0]))
+    test = np.isin(units, test_units) & (labels > 0)
+    return {"flat": flat, "valid": valid, "labels": labels, "units": units, "classes": np.unique(labels[labels > 0]),
+            "drawable": np.asarray(drawable), "test": test.ravel(), "first": first}
+
+
+def fit_and_map(d: dict, drawn: list[int], seed: int) -> tuple[np.ndarray, float]:
+    """(K, H, W) probabilities of the spectral model trained on the drawn polygons (0 outside the valid pixels,
+    classes without a sample at 0), and the OA (%) on the test half."""
+    import torch
+
+    from rssgl_qgis.core.spectral import spectral_model
+
+    spectral_model.SEARCH_CAP = SEARCH_CAP
+    labels = d["labels"].ravel()
+    tr = np.flatnonzero(np.isin(d["units"].ravel(), drawn) & (labels > 0))
+    trained = np.unique(labels[tr])
+    model = spectral_model.fit_spectral(d["flat"][tr], np.searchsorted(trained, labels[tr]), seed=seed)
+    ok = d["valid"].ravel()
+    proba = np.zeros((d["classes"].size, ok.size), np.float32)
+    with torch.no_grad():
+        p = model.probabilities(torch.from_numpy(d["flat"][ok])).numpy()
+    proba[np.ix_(np.searchsorted(d["classes"], trained), np.flatnonzero(ok))] = p.T
+    pred = d["classes"][proba.argmax(0)]
+    oa = float(100.0 * (pred[d["test"]] == labels[d["test"]]).mean())
+    return proba.reshape(-1, *d["labels"].shape), oa
+
+
+def oracle_pick(d: dict, proba: np.ndarray, drawn: list[int], guide: Guide) -> tuple[int | None, float]:
+    """The drawable polygon under the top-ranked region (largest overlap, else the nearest), and the ranking's
+    CPU seconds."""
+    from scipy import ndimage
+
+    labels, units = d["labels"], d["units"]
+    drawn_mask = np.isin(units, drawn) & (labels > 0)
+    samples = np.array([(labels[drawn_mask] == v).sum() for v in d["classes"]], dtype=np.float64)
+    conf = np.where(d["valid"], proba.max(0), np.nan)
+    t0 = time.process_time()
+    search = find_uncertain_regions(conf, proba, d["classes"].tolist(), valid=d["valid"], drawn=drawn_mask,
+                                    class_samples=samples, guide=guide)
+    cpu = time.process_time() - t0
+    left = np.setdiff1d(d["drawable"], drawn)
+    if not search.regions or left.size == 0:
+        return None, cpu
+    region = search.components == 1
+    candidate = np.isin(units, left) & (labels > 0)
+    under = units[region & candidate]
+    if under.size:
+        ids, counts = np.unique(under, return_counts=True)
+        return int(ids[np.argmax(counts)]), cpu
+    distance = ndimage.distance_transform_edt(~region)
+    where = np.flatnonzero(candidate.ravel())
+    return int(units.ravel()[where[np.argmin(distance.ravel()[where])]]), cpu
+
+
+def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
+    """One learning curve: OA after 0..rounds added polygons (guide None: random drawing)."""
+    rs = np.random.RandomState(1000 + seed)
+    drawn = list(d["first"])
+    curve, cpu, fallbacks = [], [], 0
+    for step in range(rounds + 1):
+        proba, oa = fit_and_map(d, drawn, seed)
+        curve.append(oa)
+        if step == rounds:
+            break
+        left = np.setdiff1d(d["drawable"], drawn)
+        if left.size == 0:
+            curve.extend([oa] * (rounds - step))
+            break
+        pick = None
+        if guide is not None:
+            pick, seconds = oracle_pick(d, proba, drawn, guide)
+            cpu.append(seconds)
+        if pick is None:
+            fallbacks += guide is not None
+            pick = int(rs.choice(left))
+        drawn.append(pick)
+    return {"oa": curve, "ranking_cpu_s": cpu, "random_fallbacks": fallbacks}
+
+
+def summarise(results: dict, arms: list[str], rounds: int) -> str:
+    lines = []
+    for scene, by_arm in results.items():
+        lines.append(f"\n{scene}: OA (%) on the test half after k added polygons, mean +- std over "
+                     f"{len(next(iter(by_arm.values())))} seeds")
+        lines.append("| analyst | " + " | ".join(str(k) for k in range(rounds + 1)) + " |")
+        lines.append("|---" * (rounds + 2) + "|")
+        for arm in arms:
+            curves = np.array([r["oa"] for r in by_arm[arm]])
+            cells = [f"{m:.1f} +- {s:.1f}" for m, s in zip(curves.mean(0), curves.std(0), strict=True)]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        rnd = np.array([r["oa"] for r in by_arm["random"]]).mean(0)
+        for arm in arms:
+            if arm == "random":
+                continue
+            g = np.array([r["oa"] for r in by_arm[arm]]).mean(0)
+            cpu = [s for r in by_arm[arm] for s in r["ranking_cpu_s"]]
+            at = f"; guided at 4 {g[4]:.1f} vs random at 8 {rnd[8]:.1f}" if rounds >= 8 else ""
+            lines.append(f"  {arm}: rounds with guided >= random {int((g >= rnd - 1e-9).sum())}/{rounds + 1}, "
+                         f"mean gain {float((g - rnd)[1:].mean()):+.2f}{at}; ranking CPU "
+                         f"{1000 * float(np.mean(cpu)) if cpu else 0:.0f} ms per call")
+    return "\n".join(lines)
+
+
+def plot(results: dict, arms: list[str], rounds: int, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+        return False
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    x = np.arange(rounds + 1)
+    for ax, (scene, by_arm) in zip(axes[0], results.items(), strict=True):
+        for arm in arms:
+            curves = np.array([r["oa"] for r in by_arm[arm]])
+            m, s = curves.mean(0), curves.std(0)
+            ax.plot(x, m, marker="o", ms=3, label=arm, lw=2 if arm in ("random", "dock") else 1)
+            if arm in ("random", "dock"):
+                ax.fill_between(x, m - s, m + s, alpha=0.15)
+        ax.set_title(f"{scene} ({len(next(iter(by_arm.values())))} seeds)")
+        ax.set_xlabel("polygons added")
+        ax.set_ylabel("OA on the test half (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", default=",".join(SCENES))
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--guides", default="base,density,balance,away,diverse,all,dock")
+    ap.add_argument("--quick", action="store_true", help="smoke test: Salinas-A, 2 seeds, 3 rounds, base and dock")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guided_drawing.json"))
+    ap.add_argument("--plot", default=str(ROOT / "docs" / "guided_drawing.png"))
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    scenes, seeds, rounds, guides = args.scenes.split(","), args.seeds, args.rounds, args.guides.split(",")
+    if args.quick:
+        scenes, seeds, rounds, guides = ["salinas_a"], 2, 3, ["base", "dock"]
+    arms = ["random", *guides]
+    results: dict = {}
+    t0 = time.perf_counter()
+    for scene in scenes:
+        results[scene] = {arm: [] for arm in arms}
+        for seed in range(seeds):
+            d = prepare(scene, seed)
+            for arm in arms:
+                results[scene][arm].append(run_analyst(d, seed, rounds, None if arm == "random" else GUIDES[arm]))
+            print(f"{scene} seed {seed}: " + ", ".join(f"{a} {results[scene][a][-1]['oa'][-1]:.1f}" for a in arms)
+                  + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP,
+                                                  "guides": {g: vars(GUIDES[g]) for g in guides},
+                                                  "results": results}, indent=1))
+    print(summarise(results, arms, rounds))
+    if not args.quick and plot(results, arms, rounds, Path(args.plot)):
+        print(f"plot: {args.plot}")
+    print(f"wall {time.perf_counter() - t0:.0f} s (2 CPU cores shared with other jobs: an upper bound)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
