@@ -249,16 +249,14 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
                                         warnings)
     index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
     burn = np.array([index_of[int(v)] for v in per_feature], dtype=np.int64)
-    index_labels, conflicts, groups = _rasterise(scan.geometries, burn, info)
+    labels, conflicts, groups, present = _rasterise(scan.geometries, burn, info, class_values)
     if conflicts:
         warnings.append(f"{conflicts} pixel(s) are covered by samples of different classes in layer {layer_label} "
                         "and were left unlabelled; fix the overlapping polygons to use them.")
-    lookup = np.r_[0, class_values].astype(np.int32)
-    labels = lookup[index_labels]
-    if not (labels > 0).any():
+    if not present.any():
         raise ValueError(f"The samples of layer {layer_label} overlap the raster but cover no pixel centre; draw "
                          "larger polygons (at least one pixel across) or use points.")
-    empty = [name for value, name in zip(class_values, class_names, strict=True) if not (labels == value).any()]
+    empty = [name for name, found in zip(class_names, present, strict=True) if not found]
     if empty:
         warnings.append(f"Class(es) {names_text(empty)} cover no pixel centre of the raster.")
     for message in warnings:
@@ -397,62 +395,119 @@ def _names_from_field(per_feature, class_values, raw_names, default_names, name_
     return names
 
 
-def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo) -> tuple[np.ndarray, int, np.ndarray]:
-    """Class indices (H, W) burnt with the pixel-centre rule, the number of conflicting pixels, and
-    the feature number (1..n, the last feature burnt; 0 where unlabelled) of each labelled pixel.
+#: Rows and columns of one burn window. The samples are burnt window by window, only in the windows their
+#: envelopes reach, so the memory (five small integer bands and a few int64 temporaries of one window, about
+#: 40 MB) grows neither with the raster nor with the samples' extent; only the (H, W) int32 results do.
+_BURN_WINDOW = 1024
 
-    Four passes on a window around the samples: the last index burnt (REPLACE), and with ADD the
-    number of features covering each pixel, the sum of their indices and the sum of their squares.
-    A pixel is consistent when sum == count * last and sumsq == count * last**2: the indices then have
-    mean ``last`` and variance 0, i.e. all features covering it share one class (the sum alone is
-    fooled by 1 + 3 == 2 * 2). Float64 bands keep every sum exact (integers below 2**53).
+
+def _pixel_boxes(geometries: list, info: RasterInfo) -> np.ndarray:
+    """(n, 4) int64 rows r0, r1 and columns c0, c1 (half-open, one pixel of margin, clipped to the raster)
+    holding every pixel each geometry can label: its envelope's corners through the inverse geotransform, so
+    rotated grids are bounded too (the whole raster where the geotransform cannot be inverted)."""
+    height, width = info.shape
+    inverse = gdal.InvGeoTransform(tuple(info.geotransform))
+    if inverse is None or len(inverse) != 6:
+        return np.tile(np.array([0, height, 0, width], dtype=np.int64), (len(geometries), 1))
+    envelopes = np.array([g.GetEnvelope() for g in geometries])  # (minx, maxx, miny, maxy)
+    xs, ys = envelopes[:, [0, 1, 0, 1]], envelopes[:, [2, 2, 3, 3]]
+    cols = inverse[0] + inverse[1] * xs + inverse[2] * ys
+    rows = inverse[3] + inverse[4] * xs + inverse[5] * ys
+    boxes = np.stack([np.floor(rows.min(axis=1)) - 1, np.ceil(rows.max(axis=1)) + 1,
+                      np.floor(cols.min(axis=1)) - 1, np.ceil(cols.max(axis=1)) + 1], axis=1)
+    limits = np.array([height, height, width, width], dtype=np.float64)
+    return np.clip(np.nan_to_num(boxes, nan=0.0), 0, limits).astype(np.int64)
+
+
+def _smallest_type(bound: float) -> int:
+    """The smallest GDAL type holding the whole numbers 0 .. ``bound`` exactly."""
+    for gdal_type, top in ((gdal.GDT_Byte, 255), (gdal.GDT_UInt16, 65535), (gdal.GDT_UInt32, 2**32 - 1)):
+        if bound <= top:
+            return gdal_type
+    return gdal.GDT_Float64  # whole numbers below 2**53 are exact
+
+
+def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo,
+               class_values: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Class values (H, W) int32 burnt with the pixel-centre rule, the number of conflicting pixels, the
+    feature number (1..n, the last feature burnt; 0 where unlabelled) of each labelled pixel, and which
+    classes (by index into ``class_values``) label at least one pixel.
+
+    ``burn`` holds each geometry's class index (1..n classes). The raster is cut into windows of
+    ``_BURN_WINDOW`` pixels; only windows some geometry's pixel box reaches are burnt, each with only those
+    geometries (in layer order, so the last one burnt is the same), by :func:`_burn_window`.
     """
     height, width = info.shape
-    x0, dx, rx, y0, ry, dy = info.geotransform
-    if rx == 0 and ry == 0:
-        envelopes = np.array([g.GetEnvelope() for g in geometries])  # (minx, maxx, miny, maxy)
-        cols = (np.array([envelopes[:, 0].min(), envelopes[:, 1].max()]) - x0) / dx
-        rows = (np.array([envelopes[:, 2].min(), envelopes[:, 3].max()]) - y0) / dy
-        c0, c1 = max(int(np.floor(cols.min())) - 1, 0), min(int(np.ceil(cols.max())) + 1, width)
-        r0, r1 = max(int(np.floor(rows.min())) - 1, 0), min(int(np.ceil(rows.max())) + 1, height)
-    else:  # rotated grid: burn on the whole raster
-        c0, c1, r0, r1 = 0, width, 0, height
-    w, h = c1 - c0, r1 - r0
-    target = gdal.GetDriverByName("MEM").Create("", w, h, 5, gdal.GDT_Float64)
-    target.SetGeoTransform((x0 + c0 * dx + r0 * rx, dx, rx, y0 + c0 * ry + r0 * dy, ry, dy))
-    if info.crs_wkt:
-        target.SetProjection(info.crs_wkt)
+    labels = np.zeros((height, width), dtype=np.int32)
+    groups = np.zeros((height, width), dtype=np.int32)
+    present = np.zeros(len(class_values) + 1, dtype=bool)
+    lookup = np.r_[0, class_values].astype(np.int32)
+    boxes = _pixel_boxes(geometries, info)
+    numbers = np.arange(1, len(geometries) + 1)
+    size = _BURN_WINDOW
+    conflicts = 0
+    for r0 in range(int(boxes[:, 0].min()) // size * size, int(boxes[:, 1].max()), size):
+        for c0 in range(int(boxes[:, 2].min()) // size * size, int(boxes[:, 3].max()), size):
+            r1, c1 = min(r0 + size, height), min(c0 + size, width)
+            inside = np.flatnonzero((boxes[:, 0] < r1) & (boxes[:, 1] > r0) & (boxes[:, 2] < c1) & (boxes[:, 3] > c0))
+            if inside.size == 0:
+                continue
+            index, number, clashes = _burn_window(info, (r0, r1, c0, c1), [geometries[i] for i in inside],
+                                                  burn[inside], numbers[inside], len(geometries))
+            labels[r0:r1, c0:c1] = lookup[index]
+            groups[r0:r1, c0:c1] = number
+            present[np.unique(index)] = True
+            conflicts += clashes
+    return labels, conflicts, groups, present[1:]
 
+
+def _burn_window(info: RasterInfo, window: tuple[int, int, int, int], geometries: list, burn: np.ndarray,
+                 numbers: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """One window's class indices (0 = none), feature numbers and conflicting pixels.
+
+    Five burns, each into a band of the smallest integer type that holds its largest possible value: the
+    last index burnt (REPLACE), and with ADD the number of features covering each pixel, the sum of their
+    indices and the sum of their squares, then the last feature's number. A pixel is consistent when
+    sum == count * last and sumsq == count * last**2: the indices then have mean ``last`` and variance 0,
+    i.e. all features covering it share one class (the sum alone is fooled by 1 + 3 == 2 * 2).
+    """
+    r0, r1, c0, c1 = window
+    x0, dx, rx, y0, ry, dy = info.geotransform
     memory = ogr.GetDriverByName("Memory").CreateDataSource("")
     srs = osr.SpatialReference()
     if info.crs_wkt:
         srs.ImportFromWkt(info.crs_wkt)
     layer = memory.CreateLayer("samples", srs if info.crs_wkt else None, ogr.wkbUnknown)
-    layer.CreateField(ogr.FieldDefn(_BURN_FIELD, ogr.OFTInteger))
-    layer.CreateField(ogr.FieldDefn(_BURN_FIELD + "_sq", ogr.OFTReal))
-    layer.CreateField(ogr.FieldDefn(_BURN_FIELD + "_feature", ogr.OFTInteger))
+    for suffix, kind in (("", ogr.OFTInteger), ("_sq", ogr.OFTReal), ("_feature", ogr.OFTInteger)):
+        layer.CreateField(ogr.FieldDefn(_BURN_FIELD + suffix, kind))
     definition = layer.GetLayerDefn()
-    for number, (geometry, index) in enumerate(zip(geometries, burn, strict=True), start=1):
+    for geometry, index, number in zip(geometries, burn, numbers, strict=True):
         feature = ogr.Feature(definition)
         feature.SetGeometry(geometry)
         feature.SetField(_BURN_FIELD, int(index))
         feature.SetField(_BURN_FIELD + "_sq", float(index) ** 2)
-        feature.SetField(_BURN_FIELD + "_feature", number)
+        feature.SetField(_BURN_FIELD + "_feature", int(number))
         layer.CreateFeature(feature)
-    gdal.RasterizeLayer(target, [1], layer, options=[f"ATTRIBUTE={_BURN_FIELD}"])
-    gdal.RasterizeLayer(target, [2], layer, burn_values=[1], options=["MERGE_ALG=ADD"])
-    gdal.RasterizeLayer(target, [3], layer, options=[f"ATTRIBUTE={_BURN_FIELD}", "MERGE_ALG=ADD"])
-    gdal.RasterizeLayer(target, [4], layer, options=[f"ATTRIBUTE={_BURN_FIELD}_sq", "MERGE_ALG=ADD"])
-    gdal.RasterizeLayer(target, [5], layer, options=[f"ATTRIBUTE={_BURN_FIELD}_feature"])
-    last, count, total, squares, number = (target.GetRasterBand(i).ReadAsArray() for i in (1, 2, 3, 4, 5))
+    top, k = int(burn.max()), len(geometries)
+    geotransform = (x0 + c0 * dx + r0 * rx, dx, rx, y0 + c0 * ry + r0 * dy, ry, dy)
+
+    def burnt(bound: float, **options) -> np.ndarray:
+        target = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, _smallest_type(bound))
+        target.SetGeoTransform(geotransform)
+        if info.crs_wkt:
+            target.SetProjection(info.crs_wkt)
+        gdal.RasterizeLayer(target, [1], layer, **options)
+        return target.GetRasterBand(1).ReadAsArray().astype(np.int64)
+
+    last = burnt(top, options=[f"ATTRIBUTE={_BURN_FIELD}"])
+    count = burnt(k, burn_values=[1], options=["MERGE_ALG=ADD"])
+    total = burnt(k * top, options=[f"ATTRIBUTE={_BURN_FIELD}", "MERGE_ALG=ADD"])
+    squares = burnt(k * top * top, options=[f"ATTRIBUTE={_BURN_FIELD}_sq", "MERGE_ALG=ADD"])
+    number = burnt(n_features, options=[f"ATTRIBUTE={_BURN_FIELD}_feature"])
+    covered = count > 0
     consistent = (total == count * last) & (squares == count * last * last)
-    window = np.where((count > 0) & consistent, last, 0).astype(np.int64)
-    conflicts = int(((count > 0) & ~consistent).sum())
-    out = np.zeros((height, width), dtype=np.int64)
-    out[r0:r1, c0:c1] = window
-    groups = np.zeros((height, width), dtype=np.int32)
-    groups[r0:r1, c0:c1] = np.where(window > 0, number, 0)
-    return out, conflicts, groups
+    index = np.where(covered & consistent, last, 0)
+    return index, np.where(index > 0, number, 0).astype(np.int32), int((covered & ~consistent).sum())
 
 
 def _patches(labels: np.ndarray) -> np.ndarray:
