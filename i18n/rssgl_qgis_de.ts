@@ -519,9 +519,19 @@
         <translation>Feinabgestimmt; in dieser Sitzung gibt es kein vollständiges Training, mit dem die Zeit verglichen werden könnte.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="524"/>
-        <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
-        <translation>Als Nächstes dort zeichnen, wo Region 1 liegt: {0} gegen {1} (Konfidenz {2:.2f}).</translation>
+        <location filename="../rssgl_qgis/gui/suggestions.py" line="37"/>
+        <source>Where to draw next, by rank (magenta outlines on the map):</source>
+        <translation>Wo als Nächstes zeichnen, nach Rang (magentafarbene Umrisse auf der Karte):</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/suggestions.py" line="27"/>
+        <source>{0} or {1}: {2} % / {3} %</source>
+        <translation>{0} oder {1}: {2} % / {3} %</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/suggestions.py" line="38"/>
+        <source>Region {0}: {1} ({2} px)</source>
+        <translation>Region {0}: {1} ({2} Pixel)</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/gui/dock.py" line="538"/>

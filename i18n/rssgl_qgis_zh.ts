@@ -519,9 +519,19 @@
         <translation>已微调；本次会话中没有可用于比较耗时的完整训练。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/gui/dock.py" line="524"/>
-        <source>Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).</source>
-        <translation>接下来请在区域 1 处绘制：{0} 与 {1} 易混淆（置信度 {2:.2f}）。</translation>
+        <location filename="../rssgl_qgis/gui/suggestions.py" line="37"/>
+        <source>Where to draw next, by rank (magenta outlines on the map):</source>
+        <translation>接下来在哪里绘制（按排名，即地图上的品红色轮廓）：</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/suggestions.py" line="27"/>
+        <source>{0} or {1}: {2} % / {3} %</source>
+        <translation>{0} 或 {1}：{2} % / {3} %</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/suggestions.py" line="38"/>
+        <source>Region {0}: {1} ({2} px)</source>
+        <translation>区域 {0}：{1}（{2} 像素）</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/gui/dock.py" line="538"/>

@@ -30,6 +30,7 @@ from . import rendering, results, training_layer
 from .dock_ui import build_dock_ui
 from .settings import Setting
 from .status import TorchStatus, TorchStatusProbe
+from .suggestions import suggestion_lines
 from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
 from .training_layer import CLASS_ID_FIELD, ClassEntry
 
@@ -531,12 +532,8 @@ class RssglDockWidget(QgsDockWidget):
             lines.append(self.tr("<b>Cross-validated OA {0:.1f}%</b> (+- {1:.1f}) over {2} folds of whole polygons: "
                                  "the accuracy to expect where you drew nothing.").format(
                 100 * outcome.cv_oa, 100 * (outcome.cv_oa_ci95 or 0.0), outcome.cv_folds))
-        if outcome.regions:
-            first = outcome.regions[0]
-            names = dict(zip(outcome.class_values, outcome.class_names, strict=True))
-            lines.append(self.tr("Draw next where region 1 is: {0} vs {1} (confidence {2:.2f}).").format(
-                names.get(first.first_class, first.first_class), names.get(first.second_class, first.second_class),
-                first.mean_confidence))
+        lines.extend(suggestion_lines(outcome.regions, dict(zip(outcome.class_values, outcome.class_names,
+                                                                 strict=True))))
         if outcome.report_path:
             url = "file://" + outcome.report_path.replace(os.sep, "/")
             link_text = self.tr("Training report")
