@@ -8,7 +8,9 @@ error it empties the cache and retries with half the batch, then half the tile (
 parts it drives live in their own modules:
 
 * core/prediction/tile_predictor.py: the model side of each tile (``TilePredictor``: normalise, pad, run RSSGL,
-  pool the spectral model, labels and confidences);
+  pool the spectral model, labels and confidences); where RSSGL has no vote in the pool (weight 0, or a
+  stage-one model file without a network) the spectral model alone classifies per-pixel blocks: no halos,
+  no statistics passes, no network (``TilePredictor.spectral_only``);
 * core/prediction/tiling.py: core tiles, halo read windows (multiples of 16) and batches;
 * core/prediction/memory_model.py: tile size and batch from a host memory budget (default 2 GiB) and the free
   GPU memory, and which errors count as out-of-memory;
@@ -311,6 +313,10 @@ def predict_tiled(
     """
     p = TilePredictor.from_classifier(classifier)
     t_start = time.perf_counter()
+    if p.spectral_only:  # the spectral model's map alone: per-pixel blocks, no halos, no statistics passes
+        halo, scene_passes, layerwise = 0, 0, False
+        log.info("RSSGL has no vote in this model's map: the spectral model classifies each pixel on its own "
+                 "(the network does not run).")
     plan, tiles, final_batches, run = _plan_run(
         p, read_window, valid_fn, nodata, height, width, tile=tile, halo=halo, batch=batch, itemsize=itemsize,
         memory_limit_bytes=memory_limit_bytes, with_probabilities=with_probabilities, prefetch=prefetch,
@@ -323,7 +329,9 @@ def predict_tiled(
                                                  should_stop, t_start)
         if report is not None:
             return report
-    cache = Stage1Cache(p.network, memory_limit_bytes // 4) if Stage1Cache.applies(p.network, p.device) else None
+    cache = None
+    if not p.spectral_only and Stage1Cache.applies(p.network, p.device):
+        cache = Stage1Cache(p.network, memory_limit_bytes // 4)
     sweeps = StatisticsPasses(tiles, final_batches, plan.tile, plan.batch, p.network, scene_passes, scene_sample,
                               stage_cache=cache)
     run.scene_stats = sweeps.stats

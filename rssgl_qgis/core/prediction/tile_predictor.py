@@ -34,7 +34,7 @@ class TilePredictor:
     classes[k]).
     """
 
-    network: Callable[[Tensor], Any]
+    network: Callable[[Tensor], Any] | None  # None: a stage-one model (the spectral model only)
     band_mean: np.ndarray
     band_std: np.ndarray
     classes: np.ndarray
@@ -45,6 +45,8 @@ class TilePredictor:
     pool: PoolSettings = PoolSettings()
     #: False during the statistics passes: their results are dropped, so the spectral model is not evaluated
     pool_spectral: bool = True
+    #: False: run the network even where RSSGL has no vote (benchmarks and tests comparing both paths)
+    per_pixel: bool = True
 
     def __post_init__(self) -> None:
         self.band_mean = np.asarray(self.band_mean, dtype=np.float64)
@@ -75,10 +77,14 @@ class TilePredictor:
         if isinstance(classifier, TilePredictor):
             return classifier
         model = getattr(classifier, "model_", None)
-        if model is None:
+        spectral = getattr(classifier, "spectral_", None)
+        if model is None and spectral is None:
             raise RuntimeError("The classifier is not trained yet: train it or load a model file before classifying.")
-        model.eval()
-        device = next(model.parameters()).device
+        if model is not None:
+            model.eval()
+            device = next(model.parameters()).device
+        else:  # stage one: the spectral model only
+            device = spectral.centers.device
         params = getattr(classifier, "params_", None)
         amp = device.type == "cuda" and getattr(params, "amp", "auto") == "auto"
         band_info = getattr(classifier, "band_info_", None) or {}
@@ -90,7 +96,7 @@ class TilePredictor:
             device=device,
             amp=amp,
             wavelengths=band_info.get("wavelengths"),
-            spectral=getattr(classifier, "spectral_", None),
+            spectral=spectral,
             pool=getattr(classifier, "pool_", PoolSettings()),
         )
 
@@ -110,8 +116,19 @@ class TilePredictor:
         x = torch.where(valid[:, None], x, torch.zeros((), device=x.device))
         return x, valid
 
+    @property
+    def spectral_only(self) -> bool:
+        """The map is the spectral model's alone (RSSGL's pool weight 0, or a stage-one model without a network):
+        every pixel is classified on its own, the network never runs (core/prediction/inference.py then reads
+        tiles without halos and runs no statistics passes)."""
+        return self.spectral is not None and (self.network is None or (self.per_pixel and self.pool.spectral_only))
+
     def probabilities(self, x: Tensor) -> Tensor:
-        """Softmax (N, K, h, w) float32 of a normalised batch, padded to multiples of 16 internally."""
+        """Softmax (N, K, h, w) float32 of a normalised batch, padded to multiples of 16 internally; where
+        ``spectral_only``, the spectral model's calibrated probabilities, pixel by pixel, without the network."""
+        if self.spectral_only:
+            with torch.no_grad():
+                return self.pool.pooled(None, self.spectral.probabilities_map(x).float())
         h, w = x.shape[-2:]
         ph, pw = round_up(h, PAD_MULTIPLE) - h, round_up(w, PAD_MULTIPLE) - w
         if ph or pw:

@@ -71,12 +71,18 @@ class PoolSettings:
         return blend_label(self.weight)
 
     @property
+    def spectral_only(self) -> bool:
+        """RSSGL gets no vote: the pool is the spectral model's probabilities alone (calibrated), so prediction
+        need not run the network at all (core/prediction/tile_predictor.py's per-pixel path)."""
+        return self.weight <= 0.0
+
+    @property
     def rssgl_as_trained(self) -> bool:
         """RSSGL alone, uncalibrated: its probabilities are the pool's, nothing to compute."""
         return self.weight >= 1.0 and self.temperature == 1.0
 
-    def pooled(self, p_rssgl: Tensor, p_spectral: Tensor | None, dim: int = 1) -> Tensor:
-        """``combine`` with these settings."""
+    def pooled(self, p_rssgl: Tensor | None, p_spectral: Tensor | None, dim: int = 1) -> Tensor:
+        """``combine`` with these settings (``p_rssgl`` may be None where ``spectral_only``: it is not read)."""
         return combine(p_rssgl, p_spectral, self.weight, dim=dim, temperature=self.temperature,
                        spectral_temperature=self.spectral_temperature)
 

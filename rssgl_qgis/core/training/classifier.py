@@ -40,13 +40,17 @@ from ..prediction.scene_tensors import class_index, index_map, padded_input, unl
 from ..spectral.pool import PoolSettings
 from ..spectral.spectral_model import fit_spectral
 from .loop import ProgressFn, StopFn, run_epochs
-from .model_checks import Damaged, checked_model_contents, checked_spectral
+from .model_checks import SPECTRAL_ONLY_CONTENTS, Damaged, checked_model_contents, checked_spectral
 from .params import MIN_VALIDATION_PIXELS, PAPER_LABEL, SELECTION_MODES, TRAINING_INPUTS, TrainingParams
+from .stage_one import STAGE_ONE_LABEL
 from .window_training import WindowTrainer, plan_windows
 from .windowed_scene import WindowedScene
 
 __all__ = ["TrainingParams", "RssglClassifier", "SELECTION_MODES", "TRAINING_INPUTS", "PAPER_LABEL",
-           "MIN_VALIDATION_PIXELS"]
+           "MIN_VALIDATION_PIXELS", "SPECTRAL_ONLY", "STAGE_ONE_LABEL"]
+
+#: The model file's "model_contents" for a stage-one model: normalisation and the spectral model, no network.
+SPECTRAL_ONLY = SPECTRAL_ONLY_CONTENTS
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,11 @@ class RssglClassifier:
         self.params = params
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def spectral_only(self) -> bool:
+        """A stage-one model: normalisation and the spectral model, no RSSGL network (fit_spectral_only)."""
+        return getattr(self, "model_", None) is None and getattr(self, "spectral_", None) is not None
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise RuntimeError(
@@ -211,6 +220,17 @@ class RssglClassifier:
         self.validation_metrics_ = {k: best[k] for k in ("val_oa", "val_loss", "test_oa", "loss") if k in best}
         return self
 
+    def fit_spectral_only(self, cube: np.ndarray | WindowedScene, train_labels: np.ndarray, *,
+                          valid: np.ndarray | None = None, class_names: list[str] | None = None,
+                          class_colors: list[tuple[int, int, int]] | None = None, band_info: dict | None = None,
+                          should_stop: StopFn | None = None) -> RssglClassifier:
+        """Stage one: the normalisation and the spectral model (with its self-training) fitted on the training
+        pixels, no RSSGL network (core/training/stage_one.py). Returns self."""
+        from .stage_one import fit_stage_one
+
+        return fit_stage_one(self, cube, train_labels, valid=valid, class_names=class_names,
+                             class_colors=class_colors, band_info=band_info, should_stop=should_stop)
+
     def _checked_labels(self, p: TrainingParams, shape: tuple[int, int], valid: np.ndarray, train_labels,
                         val_labels, eval_labels, init_from: RssglClassifier | None, n_bands: int
                         ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
@@ -237,6 +257,11 @@ class RssglClassifier:
             )
         if init_from is not None:
             init_from._check_fitted()
+            if init_from.spectral_only:
+                raise RssglError(
+                    "The model to fine-tune holds the spectral model only (stage one) and no RSSGL network to "
+                    "fine-tune; train RSSGL without a model to fine-tune (RSSGL stage 'always')."
+                )
             if init_from.n_bands_ != n_bands:
                 raise RssglError(
                     f"The model to fine-tune expects {init_from.n_bands_} bands but the raster has {n_bands}; "
@@ -424,6 +449,11 @@ class RssglClassifier:
     def predict_proba(self, cube: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (K, H, W) float32 (RSSGL's softmax pooled with the spectral model's, as
         ``pool_`` says); all 0 at invalid pixels."""
+        if getattr(self, "spectral_", None) is not None and (self.spectral_only or self.pool_.spectral_only):
+            _, spectral, valid = self._components(cube, valid, rssgl=False)  # RSSGL has no vote: not run
+            pooled = self.pool_.pooled(None, torch.from_numpy(spectral), dim=0).numpy()
+            pooled[:, ~valid] = 0.0
+            return pooled
         rssgl, spectral, valid = self._components(cube, valid)
         if spectral is None or self.pool_.rssgl_as_trained:
             return rssgl
@@ -436,6 +466,8 @@ class RssglClassifier:
         core.training.cross_validation.cross_validate_blend); without a spectral model RSSGL stays alone, with its temperature."""
         if getattr(self, "spectral_", None) is None:
             pool = PoolSettings(1.0, pool.temperature, 1.0)
+        if self.spectral_only:  # stage one: nothing else to pool with
+            pool = PoolSettings(0.0, 1.0, pool.spectral_temperature)
         self.pool_ = pool
 
     def component_probabilities_at(self, cube: np.ndarray | WindowedScene, valid: np.ndarray | None,
@@ -458,10 +490,14 @@ class RssglClassifier:
         """(RSSGL's probabilities, the spectral model's or None), each (K, H, W), 0 at invalid pixels."""
         return self._components(cube, valid)[:2]
 
-    def _components(self, cube: np.ndarray, valid: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """component_probabilities plus the checked valid mask (the pool zeroes invalid pixels again)."""
+    def _components(self, cube: np.ndarray, valid: np.ndarray | None, rssgl: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """component_probabilities plus the checked valid mask (the pool zeroes invalid pixels again); with
+        ``rssgl`` False the network does not run (None in its place)."""
         self._check_fitted()
+        if rssgl and self.spectral_only:
+            raise RssglError("This model holds the spectral model only (stage one): it has no RSSGL probabilities; "
+                             "train RSSGL (RSSGL stage 'always') to compare the two.")
         cube, valid = check_cube(cube, valid)
         if cube.shape[0] != self.n_bands_:
             raise RssglError(
@@ -469,19 +505,21 @@ class RssglClassifier:
                 "use the raster the model was trained on (or one with the same bands)."
             )
         _, h, w = cube.shape
-        device = next(self.model_.parameters()).device
+        device = next(self.model_.parameters()).device if self.model_ is not None else self.spectral_.centers.device
         x = padded_input(normalize_cube(cube, self.band_mean_, self.band_std_, valid), device)
-        use_amp = device.type == "cuda" and getattr(self, "params_", TrainingParams()).amp == "auto"
-        self.model_.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits, _ = self.model_(x)
-        proba = torch.softmax(logits.float()[0, :, :h, :w], dim=0).cpu().numpy()
+        proba = None
+        if rssgl:
+            use_amp = device.type == "cuda" and getattr(self, "params_", TrainingParams()).amp == "auto"
+            self.model_.eval()
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits, _ = self.model_(x)
+            proba = torch.softmax(logits.float()[0, :, :h, :w], dim=0).cpu().numpy()
+            proba[:, ~valid] = 0.0
         spectral = None
         if getattr(self, "spectral_", None) is not None:  # fp32 kernel distances, outside autocast
             with torch.no_grad():
                 spectral = self.spectral_.probabilities_map(x[:, :, :h, :w]).float()[0].cpu().numpy()
             spectral[:, ~valid] = 0.0
-        proba[:, ~valid] = 0.0
         return proba, spectral, valid
 
     def predict(self, cube: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -498,7 +536,7 @@ class RssglClassifier:
         from .. import __version__ as plugin_version  # local: avoids an import cycle at package import
 
         meta: dict[str, Any] = {
-            "architecture": self.config_.to_dict(),
+            "architecture": self.config_.to_dict() if self.config_ is not None else None,
             "band_count": int(self.n_bands_),
             "band_names": self.band_info_.get("names"),
             "band_wavelengths": self.band_info_.get("wavelengths"),
@@ -526,6 +564,8 @@ class RssglClassifier:
             "versions": {"torch": torch.__version__, "numpy": np.__version__, "plugin": plugin_version},
             "created": getattr(self, "created_", None) or _dt.datetime.now(_dt.UTC).isoformat(),
         }
+        if self.spectral_only:  # a stage-one file: no network tensors (model_checks refuses any)
+            meta["model_contents"] = SPECTRAL_ONLY
         self.created_ = meta["created"]
         return meta
 
@@ -533,7 +573,8 @@ class RssglClassifier:
         """Write a single-file ``.rssgl`` model (safetensors weights + JSON metadata), atomically."""
         from ..modelfile import save_model
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
+        state = {} if self.model_ is None else {
+            k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
         if getattr(self, "spectral_", None) is not None:
             state.update(self.spectral_.state())
         save_model(path, state, self.metadata())
@@ -560,18 +601,20 @@ class RssglClassifier:
             raise RssglError(
                 f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
             ) from None
-        model = RSSGL(config)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:  # shapes were compared above; kept as a last line of defence
-            raise RssglError(
-                f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
-            ) from exc
+        model = None
+        if config is not None:  # None: a stage-one file (the spectral model only)
+            model = RSSGL(config)
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as exc:  # shapes were compared above; kept as a last line of defence
+                raise RssglError(
+                    f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
+                ) from exc
         dev = choose_device(device)
         if dev.type == "cpu":
             set_cpu_threads()
         obj = cls(params=fields_["params"])
-        obj.model_ = model.to(dev).eval()
+        obj.model_ = model.to(dev).eval() if model is not None else None
         obj.spectral_ = spectral.to(dev) if spectral is not None else None
         obj.pool_ = pool
         obj.config_ = config

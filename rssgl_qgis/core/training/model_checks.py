@@ -8,6 +8,7 @@ needs (core/training/classifier.py turns it into "the model file is damaged: ...
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,17 +19,34 @@ from ..spectral.pool import PoolSettings
 from ..spectral.spectral_model import SpectralModel
 from .params import TrainingParams
 
-__all__ = ["Damaged", "checked_model_contents", "checked_spectral"]
+__all__ = ["Damaged", "SPECTRAL_ONLY_CONTENTS", "checked_model_contents", "checked_spectral"]
+
+#: A stage-one model file's "model_contents": the normalisation and the spectral model, no RSSGL network
+#: (files without the key hold the network).
+SPECTRAL_ONLY_CONTENTS = "spectral model only"
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """The band and class counts a stage-one file's spectral model is checked against (no architecture)."""
+
+    in_bands: int
+    num_classes: int
 
 
 class Damaged(Exception):
     """A model file's contents contradict themselves; the message names what (for the user's sentence)."""
 
 
-def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: RssglConfig
+def checked_spectral(meta: dict[str, Any], state: dict[str, Tensor], config: RssglConfig | None
                       ) -> tuple[SpectralModel | None, PoolSettings]:
     """The spectral model and the pool (RSSGL's weight, RSSGL's and the spectral model's temperatures) from
-    a model file (None and RSSGL alone, as trained, for files written before them)."""
+    a model file (None and RSSGL alone, as trained, for files written before them). ``config`` None: a
+    stage-one file, whose spectral model must be there and alone in the pool."""
+    if config is None:
+        config = _Sizes(int(meta["band_count"]), len(meta["class_values"]))
+        if meta.get("spectral") is None or meta.get("blend_weight") != 0.0:
+            raise Damaged("a file of the spectral model only without the spectral model, or with RSSGL in the pool")
     temperatures = []
     for key in ("rssgl_temperature", "spectral_temperature"):
         value = meta.get(key, 1.0)
@@ -190,11 +208,18 @@ def _check_weights(state: dict[str, Tensor], config: RssglConfig) -> None:
             raise Damaged(f"non-finite weights in {key}")
 
 
-def checked_model_contents(meta: dict[str, Any], state: dict[str, Tensor]) -> tuple[RssglConfig, dict[str, Any]]:
+def checked_model_contents(meta: dict[str, Any], state: dict[str, Tensor]
+                           ) -> tuple[RssglConfig | None, dict[str, Any]]:
     """Validate a model file's metadata against itself and its weights WITHOUT allocating the network.
 
-    Returns (architecture, the optional fields in usable types); raises Damaged naming the problem.
+    Returns (architecture, or None for a stage-one file of the spectral model only, the optional fields in
+    usable types); raises Damaged naming the problem.
     """
+    contents = meta.get("model_contents")
+    if contents is not None and contents != SPECTRAL_ONLY_CONTENTS:
+        raise Damaged(f"'model_contents' is {contents!r}")
+    if contents == SPECTRAL_ONLY_CONTENTS:
+        return None, _checked_spectral_only(meta, state)
     config = _checked_architecture(meta)
     n_bands, n_classes = config.in_bands, config.num_classes
     _check_classes(meta, n_classes)
@@ -207,3 +232,19 @@ def checked_model_contents(meta: dict[str, Any], state: dict[str, Tensor]) -> tu
     fields_ = _checked_fields(meta)
     _check_weights(state, config)
     return config, fields_
+
+
+def _checked_spectral_only(meta: dict[str, Any], state: dict[str, Tensor]) -> dict[str, Any]:
+    """checked_model_contents of a stage-one file: classes and bands against each other, no network tensors."""
+    if meta.get("architecture") is not None or state:
+        raise Damaged("a file of the spectral model only holds a network")
+    values = meta.get("class_values")
+    n_classes = len(values) if isinstance(values, list) else 0
+    if n_classes < 2:
+        raise Damaged("'class_values' is missing or lists fewer than 2 classes")
+    _check_classes(meta, n_classes)
+    band_count = meta.get("band_count")
+    if not _is_int(band_count) or band_count < 1:
+        raise Damaged(f"band count {band_count!r}")
+    _check_bands(meta, band_count)
+    return _checked_fields(meta)

@@ -1,0 +1,109 @@
+"""Stage one of the map in two stages (issue 29): a classifier of the spectral model only.
+
+Why a module of its own: RSSGL's training takes minutes on a CPU; the normalisation and the per-pixel
+spectral model (core/spectral/spectral_model.py, with its self-training on unlabelled pixels) take
+seconds, and their map is what the cross-validation falls back to whenever it finds no evidence for
+RSSGL (core.training.cross_validation.FALLBACK: RSSGL's weight 0). ``fit_stage_one`` fills an
+``RssglClassifier`` with those alone: ``model_`` and ``config_`` are None, the pool gives RSSGL weight 0,
+and the model file records ``"model_contents": "spectral model only"`` with no network tensors
+(core/training/model_checks.py). Classification then runs the per-pixel path (core/prediction/
+tile_predictor.py ``spectral_only``); fine-tuning such a file is refused in words.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..data.normalization import band_statistics, normalize_cube
+from ..errors import Cancelled
+from ..network.device import choose_device, describe_device
+from ..prediction.scene_tensors import class_index, padded_input, unlabelled_spectra
+from ..spectral.pool import PoolSettings
+from ..spectral.spectral_model import fit_spectral
+from .loop import StopFn
+from .params import TrainingParams
+from .window_training import WindowTrainer, plan_windows
+from .windowed_scene import WindowedScene
+
+if TYPE_CHECKING:
+    from .classifier import RssglClassifier
+
+__all__ = ["STAGE_ONE_LABEL", "fit_stage_one"]
+
+log = logging.getLogger(__name__)
+
+#: How logs and reports name the stage-one map.
+STAGE_ONE_LABEL = "spectral model (stage one)"
+
+
+def fit_stage_one(clf: RssglClassifier, cube: np.ndarray | WindowedScene, train_labels: np.ndarray, *,
+                  valid: np.ndarray | None = None, class_names: list[str] | None = None,
+                  class_colors: list[tuple[int, int, int]] | None = None, band_info: dict | None = None,
+                  should_stop: StopFn | None = None) -> RssglClassifier:
+    """Fit ``clf`` as a stage-one classifier: band statistics and the spectral model on every training pixel
+    (no validation split: no epochs are selected). Returns ``clf``."""
+    p = copy.deepcopy(clf.params) if clf.params is not None else TrainingParams()
+    p.validate()
+    device = choose_device(p.device)
+    t0 = time.perf_counter()
+    scene, cube, valid = clf._training_input(cube, valid, p, device)
+    n_bands, height, width = (scene.bands, scene.height, scene.width) if scene is not None else cube.shape
+    labels, classes = clf._checked_labels(p, (height, width), valid, train_labels, None, None, None, n_bands)
+    train_labels = labels["train"]
+    if scene is not None:
+        mean, std, _ = scene.band_statistics(should_stop=should_stop)
+        spectra, y, unlabelled = _window_spectra(scene, mean, std, p, classes, train_labels, device)
+    else:
+        mean, std = band_statistics(cube, valid)
+        spectra, y, unlabelled = _whole_spectra(cube, valid, mean, std, p, classes, train_labels, device)
+    if should_stop is not None and should_stop():
+        raise Cancelled("Training cancelled before the spectral model was fitted.")
+    clf.spectral_ = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+    log.info("Stage one: the spectral model fitted on %d training pixels (%d self-training pixels) in %.1f s.",
+             int(y.size), int(clf.spectral_.pseudo_labels), time.perf_counter() - t0)
+    clf.pool_ = PoolSettings(weight=0.0)
+    clf.model_, clf.config_, clf.params_ = None, None, p
+    clf.classes_, clf.n_bands_ = classes, n_bands
+    clf._keep_classes(classes, class_names, class_colors)
+    clf.band_info_ = dict(band_info or {})
+    clf.band_mean_ = np.asarray(mean, dtype=np.float64)
+    clf.band_std_ = np.asarray(std, dtype=np.float64)
+    clf.train_counts_ = np.array([(train_labels == c).sum() for c in classes], dtype=np.int64)
+    clf.history_, clf.best_epoch_, clf.stopped_early_ = [], 0, False
+    clf.selection_, clf.selection_note_, clf.validation_metrics_ = "none", "", {}
+    clf.device_, clf.device_description_ = str(device), describe_device(device)
+    clf.training_input_ = "windows around the samples" if scene is not None else "whole scene"
+    clf.accelerated_, clf.fine_tuned_from_ = False, None
+    clf.train_seconds_ = time.perf_counter() - t0
+    return clf
+
+
+def _whole_spectra(cube: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: np.ndarray, p: TrainingParams,
+                   classes: np.ndarray, train_labels: np.ndarray, device: torch.device
+                   ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """(training spectra, their class indices, unlabelled spectra) of a raster in memory."""
+    x = padded_input(normalize_cube(cube, mean, std, valid), device)
+    rows, cols = np.nonzero(train_labels > 0)
+    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
+    spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
+    y = np.searchsorted(classes, train_labels[rows, cols])
+    return spectra, y, unlabelled_spectra(x, valid, (train_labels,), p.seed)
+
+
+def _window_spectra(scene: WindowedScene, mean: np.ndarray, std: np.ndarray, p: TrainingParams,
+                    classes: np.ndarray, train_labels: np.ndarray, device: torch.device
+                    ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """(training spectra, their class indices, unlabelled spectra) of a raster read in windows."""
+    rows, cols = np.nonzero(train_labels > 0)
+    index = class_index(train_labels[rows, cols], classes)
+    plan = plan_windows(scene.bands, device, core=p.window_core, halo=p.window_halo, batch=p.window_batch)
+    trainer = WindowTrainer(scene, mean, std, plan, {"train": (rows, cols, index)}, device, seed=p.seed,
+                            amp=False)
+    spectra, y = trainer.spectra("train")
+    return spectra, y, trainer.unlabelled_spectra()
