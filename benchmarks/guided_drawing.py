@@ -54,6 +54,7 @@ GUIDES = {
     "balance": Guide(balance=True),
     "away": Guide(away=True),
     "diverse": Guide(diverse=True),
+    "balance+away": Guide(balance=True, away=True),
     "all": Guide(density=True, balance=True, away=True, diverse=True),
     "dock": DEFAULT_GUIDE,
 }
@@ -214,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", default=",".join(SCENES))
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--guides", default="base,density,balance,away,diverse,all,dock")
+    # "diverse" only reorders the regions below the first: the oracle, who draws under the first, cannot see it
+    ap.add_argument("--guides", default="base,density,balance,away,balance+away,all")
+    ap.add_argument("--merge", default="", help="comma-separated result files of earlier runs: summarise and plot")
     ap.add_argument("--quick", action="store_true", help="smoke test: Salinas-A, 2 seeds, 3 rounds, base and dock")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guided_drawing.json"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "guided_drawing.png"))
@@ -225,6 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     scenes, seeds, rounds, guides = args.scenes.split(","), args.seeds, args.rounds, args.guides.split(",")
     if args.quick:
         scenes, seeds, rounds, guides = ["salinas_a"], 2, 3, ["base", "dock"]
+    if args.merge:  # one file per scene, run side by side: one table and one plot
+        runs = [json.loads(Path(f).read_text()) for f in args.merge.split(",")]
+        results = {scene: by_arm for run in runs for scene, by_arm in run["results"].items()}
+        arms, rounds = runs[0]["arms"], runs[0]["rounds"]
+        print(summarise(results, arms, rounds))
+        if plot(results, arms, rounds, Path(args.plot)):
+            print(f"plot: {args.plot}")
+        return 0
     arms = ["random", *guides]
     results: dict = {}
     t0 = time.perf_counter()

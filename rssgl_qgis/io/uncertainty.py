@@ -35,6 +35,7 @@ from scipy import ndimage
 __all__ = [
     "Guide",
     "UncertainRegion",
+    "drawn_samples",
     "find_uncertain_regions",
     "least_confident_regions_from_files",
     "write_regions_gpkg",
@@ -361,6 +362,18 @@ def _read_float(path: str):
     return ds.ReadAsArray().astype(np.float32, copy=False), ds
 
 
+def drawn_samples(samples_path: str, samples_layer: str | None, class_field: str, raster_path: str,
+                  class_values: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels covered by the training samples, training pixels per class in the order of ``class_values``) on
+    the grid of ``raster_path`` (io.samples rasterises them as the training did)."""
+    from .raster import raster_info
+    from .samples import labels_from_vector
+
+    labels = labels_from_vector(samples_path, samples_layer, class_field, raster_info(raster_path)).labels
+    counts = np.array([(labels == value).sum() for value in class_values], dtype=np.float64)
+    return labels > 0, counts
+
+
 def least_confident_regions_from_files(
     confidence_path: str,
     probabilities_path: str,
@@ -371,8 +384,17 @@ def least_confident_regions_from_files(
     quantile: float = 0.1,
     max_regions: int = 10,
     min_pixels: int = 4,
+    samples: tuple[str, str | None, str] | None = None,
+    guide: Guide = DEFAULT_GUIDE,
 ) -> RegionSearch:
-    """Read a run's confidence and probability rasters, rank the regions, write the GeoPackage."""
+    """Read a run's confidence and probability rasters, rank the regions, write the GeoPackage.
+
+    samples: (vector path, layer name, class field) of the run's training samples: the ranking then knows the
+    pixels already drawn and the training pixels per class (``guide.away``, ``guide.balance``).
+    """
+    drawn = class_samples = None
+    if samples is not None and (guide.away or guide.balance):
+        drawn, class_samples = drawn_samples(*samples, confidence_path, class_values)
     confidence, conf_ds = _read_float(confidence_path)
     probabilities, _ = _read_float(probabilities_path)
     if probabilities.ndim == 2:
@@ -387,6 +409,9 @@ def least_confident_regions_from_files(
         quantile=quantile,
         max_regions=max_regions,
         min_pixels=min_pixels,
+        drawn=drawn,
+        class_samples=class_samples,
+        guide=guide,
     )
     write_regions_gpkg(out_path, search, conf_ds.GetGeoTransform(), conf_ds.GetProjection(), class_names)
     return search
