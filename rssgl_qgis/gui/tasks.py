@@ -291,7 +291,7 @@ class RssglTrainTask(QgsTask):
         names = dict(zip(values, clf.class_names_, strict=True))
         search = least_confident_regions_from_files(
             written.confidence, written.probabilities, values, names, outputs.path(guidance),
-            max_regions=req.max_regions,
+            max_regions=req.max_regions, samples=(req.samples_path, req.samples_layer, req.class_field),
         )
         checkpoint("committing", self.isCanceled)
         outputs.commit()  # a cancel after this point is too late: the run is done and its files are kept
