@@ -56,6 +56,7 @@ class TrainingReport:
     notes: list[str] = field(default_factory=list)
     cross_validation: Any = None  # workflow.CrossValidation: folds, class_values, summary, untested, seconds
     combination: str = ""  # which model the map uses (RSSGL, the spectral model, or their weighted pool)
+    stage: str = ""  # which stage made the map, in words (workflows.train.TrainResult.stage_text)
 
 
 @dataclass
@@ -392,6 +393,8 @@ def render_training_report(report: TrainingReport) -> str:
         ("Selected epoch", _esc(report.best_epoch) if report.best_epoch is not None else "&mdash;"),
         ("Model selection", _esc(_SELECTION_TEXT.get(report.selection, report.selection))),
     ]
+    if report.stage:
+        summary.append(("Stage that made the map", _esc(report.stage)))
     if report.combination:
         summary.append(("Model used for the map", _esc(report.combination)))
     best_val = [v for v in val if math.isfinite(v)]

@@ -29,11 +29,14 @@ from ..core.spectral.pool import PoolSettings
 from ..io.atomic import atomic_write_text
 from ..io.outputs import Output, OutputTransaction, checkpoint
 from .reports import ClassRow, TrainingReport, render_training_report
+from .stages import RSSGL_STAGES, STAGE_ONE, check_stage, fit_stage_one, trains_rssgl
 from .support import LogFn, ProgressFn, StopFn, collecting_log, no_log
 
 __all__ = [
     "MIN_CLASS_PIXELS",
     "KERNEL_CHOICES",
+    "RSSGL_STAGES",
+    "STAGE_ONE",
     "TrainResult",
     "CrossValidation",
     "parse_kernel",
@@ -86,6 +89,24 @@ class TrainResult:
     dropped_outside: int = 0
     warnings: list[str] = field(default_factory=list)
     cross_validation: CrossValidation | None = None
+    #: 1: the spectral model only (RSSGL not trained); 2: RSSGL trained (the map may still give it no vote)
+    stage: int = 2
+    #: which model made the map, in words: STAGE_ONE, or the pool (describe_combination)
+    map_source: str = ""
+
+    @property
+    def replaces_stage_one(self) -> bool:
+        """Whether this map should replace a stage-one map of the same inputs: only a stage-two map whose
+        cross-validation gave RSSGL a vote (pool weight > 0); otherwise the maps are the spectral model's both."""
+        cv = self.cross_validation
+        return self.stage == 2 and cv is not None and bool(cv.candidates) and cv.pool.weight > 0.0
+
+    @property
+    def stage_text(self) -> str:
+        """The stage in words, for reports and logs."""
+        if self.stage == 1:
+            return "stage one: the spectral model's map (RSSGL was not trained)"
+        return f"stage two: RSSGL trained; the map uses {self.map_source}"
 
 
 @dataclass
@@ -188,6 +209,8 @@ def _usable_bands(raster_path: str, info, log, band_selection: str | None = None
 
 def describe_combination(clf, cross_validation: CrossValidation | None) -> str:
     """One sentence for the log and the report: which model the map uses and why."""
+    if getattr(clf, "spectral_only", False):
+        return STAGE_ONE
     if getattr(clf, "spectral_", None) is None:
         return "RSSGL"
     label = clf.pool_.label
@@ -281,6 +304,7 @@ def train_from_files(
     confidence_out: str | None = None,
     init_from=None,
     cv_folds: int = 0,
+    rssgl_stage: str = "always",
     band_selection: str | None = None,
     drop_water_vapour: bool = False,
     progress: ProgressFn | None = None,
@@ -300,6 +324,12 @@ def train_from_files(
     ``drop_water_vapour`` choose the bands trained on; bands the file flags bad or without data are
     always left out (``_usable_bands``).
 
+    ``rssgl_stage`` (RSSGL_STAGES): "always" trains RSSGL (stage two; the cross-validation decides its vote in
+    the map), "never" fits the normalisation and the spectral model only (stage one: the map in seconds, no
+    cross-validation, a model file of the spectral model only), "auto" is "always" where the device is a CUDA
+    GPU and "never" elsewhere; fine-tuning (``init_from``) always trains RSSGL. TrainResult.stage,
+    .map_source, the log and the report say which stage made the map.
+
     The steps, each its own function: :func:`_read_inputs` (the raster's header read once, bands, samples,
     pixels), :func:`_fit` (cross-validation and the final training), :func:`_classify` (the map) and
     :func:`_write_report`.
@@ -318,11 +348,15 @@ def train_from_files(
     outputs = transaction or OutputTransaction(train_outputs(model_out, report_out, classification_out, confidence_out),
                                                train_inputs(raster_path, samples_vector, samples_raster))
     try:
+        check_stage(rssgl_stage, init_from)
         run = _read_inputs(raster_path, samples_vector, samples_layer, class_field, samples_raster, params,
                            band_selection, drop_water_vapour, progress, should_stop, log)
         train_span = 87.0 if classification_out or confidence_out else 97.0
-        clf, cross_validation = _fit(run, kernel, init_from, cv_folds, train_span, progress, should_stop, log,
-                                     user_log)
+        if trains_rssgl(rssgl_stage, init_from, run.device):
+            clf, cross_validation = _fit(run, kernel, init_from, cv_folds, train_span, progress, should_stop, log,
+                                         user_log)
+        else:
+            clf, cross_validation = fit_stage_one(run, rssgl_stage, cv_folds, progress, should_stop, log)
         combination = describe_combination(clf, cross_validation)
         log("info", f"Model used for the map: {combination}.")
         checkpoint("saving the model", should_stop)
@@ -335,7 +369,9 @@ def train_from_files(
             # in "fit" mode the engine scored the training pixels themselves: that is no validation OA
             validation_oa=clf.validation_metrics_.get("val_oa") if clf.selection_ == "validation" else None,
             dropped_outside=int(run.samples.dropped_outside), warnings=warnings, cross_validation=cross_validation,
+            stage=1 if clf.spectral_only else 2, map_source=combination,
         )
+        log("info", f"Stage: {result.stage_text}.")
         if classification_out or confidence_out:
             _classify(clf, raster_path, outputs, classification_out, confidence_out, train_span, progress,
                       should_stop, log)
@@ -373,6 +409,13 @@ class _TrainingRun:
     colors: list
     params: Any  # TrainingParams, a copy with the training input decided
     device: Any  # torch.device
+
+    def band_info(self) -> dict[str, Any]:
+        """The model file's band information of the bands trained on (names, wavelengths, numbers, widths)."""
+        info, used = self.info, self.used
+        return {"names": [info.band_names[b - 1] for b in used] if info.band_names else None,
+                "wavelengths": [info.wavelengths[b - 1] for b in used] if info.wavelengths else None,
+                "indices": used, "fwhm": [info.fwhm[b - 1] for b in used] if info.fwhm else None}
 
 
 def _read_inputs(raster_path, samples_vector, samples_layer, class_field, samples_raster, params, band_selection,
@@ -473,10 +516,7 @@ def _fit(run: _TrainingRun, kernel, init_from, cv_folds: int, train_span: float,
         return RssglClassifier(config_overrides={"kernel": engine_kernel}, params=params)
 
     clf = make_classifier()
-    used = run.used
-    band_info = {"names": [info.band_names[b - 1] for b in used] if info.band_names else None,
-                 "wavelengths": [info.wavelengths[b - 1] for b in used] if info.wavelengths else None,
-                 "indices": used, "fwhm": [info.fwhm[b - 1] for b in used] if info.fwhm else None}
+    band_info = run.band_info()
     try:
         cross_validation = None
         if cv_folds:
@@ -550,7 +590,7 @@ def _write_report(result: TrainResult, run: _TrainingRun, raster_path: str, samp
     clf, params, info = result.classifier, run.params, run.info
     parameters = {
         "iterations": params.iterations, "learning rate": params.lr, "ConvLSTM kernel":
-        "x".join(map(str, clf.config_.kernel)), "statistical-loss weight": params.stat_loss_weight,
+        "x".join(map(str, clf.config_.kernel)) if clf.config_ is not None else "none (RSSGL not trained)", "statistical-loss weight": params.stat_loss_weight,
         "validation share": params.validation_share, "seed": params.seed, "device asked": params.device,
         "early-stopping patience (epochs)": params.patience_epochs,
         "iterations per epoch": params.epoch_iterations, "pixels per class per iteration":
@@ -561,9 +601,10 @@ def _write_report(result: TrainResult, run: _TrainingRun, raster_path: str, samp
     report = TrainingReport(
         raster=raster_path, samples=samples_path, model_path=result.model_path,
         classes=result.classes, history=result.history, parameters=parameters, device=result.device,
-        train_seconds=result.train_seconds, selection=result.selection, best_epoch=result.best_epoch,
+        train_seconds=result.train_seconds, selection=result.selection,
+        best_epoch=result.best_epoch if result.stage == 2 else None,
         raster_shape=(info.bands, info.height, info.width), notes=notes,
-        cross_validation=result.cross_validation, combination=combination,
+        cross_validation=result.cross_validation, combination=combination, stage=result.stage_text,
     )
     checkpoint("writing the report", should_stop)
     atomic_write_text(path, render_training_report(report))
