@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes of float32 data one strip of ``band_statistics`` reads at most (its float64 copies triple it).
 STATISTICS_STRIP_BYTES = 64 << 20
+#: Seconds between two progress messages of ``band_statistics`` (the first and the last are always sent).
+STATISTICS_PROGRESS_SECONDS = 1.0
 
 
 @dataclass
@@ -103,24 +106,31 @@ class WindowedScene:
         return ok
 
     # ------------------------------------------------------------------ statistics
-    def band_statistics(self, progress: Callable[[float], None] | None = None,
+    def band_statistics(self, progress: Callable[[float, str], None] | None = None,
                         should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """Mean and std of every band over the valid pixels of the whole raster, and the valid pixel count.
 
         The same numbers as ``normalization.band_statistics`` on the whole cube (to float64 rounding), read
         in strips of rows (float64 sums of values shifted by the first strip's mean, so a large offset does
         not cancel the variance). A constant band gets std 1, as there.
+
+        It reads every pixel once, so it reports as the training does: ``progress(percent, message)`` (the
+        engine's ProgressFn: the share of rows read, in percent and in words) before each strip, at most one
+        message a ``STATISTICS_PROGRESS_SECONDS`` (the first strip's always), and 100 at the end;
+        ``should_stop()`` is asked before each strip and raises core.errors.Cancelled.
         """
         rows = max(1, min(self.height, STATISTICS_STRIP_BYTES // max(1, self.bands * self.width * 4)))
         shift = None
         total = np.zeros(self.bands, dtype=np.float64)
         squares = np.zeros(self.bands, dtype=np.float64)
         count = 0
+        report = _StripProgress(progress, self.height)
         for r0 in range(0, self.height, rows):
             if should_stop is not None and should_stop():
                 from ..errors import Cancelled
 
                 raise Cancelled("Training was cancelled while the band statistics were computed.")
+            report(r0)
             block, ok = self.read(Window(r0, 0, min(rows, self.height - r0), self.width))
             pixels = block[:, ok]  # (B, n) float32
             if pixels.shape[1]:
@@ -130,8 +140,7 @@ class WindowedScene:
                 total += centred.sum(axis=1)
                 squares += np.einsum("bn,bn->b", centred, centred)
                 count += pixels.shape[1]
-            if progress is not None:
-                progress(100.0 * min(self.height, r0 + rows) / self.height)
+        report(self.height, final=True)
         if count == 0:
             raise ValueError("The raster has no valid pixel (all nodata or NaN); check its nodata value and extent.")
         mean_c = total / count
@@ -143,3 +152,20 @@ class WindowedScene:
             log.warning("%d band(s) are constant over the valid pixels; they are standardised to 0.", int(constant.sum()))
             std = np.where(constant, 1.0, std)
         return mean, std, count
+
+
+class _StripProgress:
+    """``band_statistics``'s messages: rows read so far, in percent and in words, at most one a
+    ``STATISTICS_PROGRESS_SECONDS`` (the first and the last always)."""
+
+    def __init__(self, progress: Callable[[float, str], None] | None, height: int) -> None:
+        self.progress, self.height, self.last = progress, height, None
+
+    def __call__(self, rows_read: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if self.progress is None or not (final or self.last is None
+                                         or now - self.last >= STATISTICS_PROGRESS_SECONDS):
+            return
+        self.last = now
+        self.progress(100.0 * rows_read / self.height,
+                      f"band statistics for training: {rows_read} of {self.height} rows read")
