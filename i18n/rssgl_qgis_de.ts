@@ -90,6 +90,11 @@
 <context>
     <name>ClassifyRssglAlgorithm</name>
     <message>
+        <location filename="../rssgl_qgis/processing/classify.py"/>
+        <source>The model file holds the spectral model only (stage one, RSSGL not trained): each pixel is classified on its own.</source>
+        <translation>Die Modelldatei enthält nur das Spektralmodell (Stufe eins, RSSGL nicht trainiert): jedes Pixel wird für sich klassifiziert.</translation>
+    </message>
+    <message>
         <location filename="../rssgl_qgis/processing/classify.py" line="40"/>
         <source>Classify with RSSGL</source>
         <translation>Mit RSSGL klassifizieren</translation>
@@ -659,6 +664,11 @@
 <context>
     <name>RssglHelp</name>
     <message>
+        <location filename="../rssgl_qgis/processing/help.py"/>
+        <source>Whether RSSGL is trained. &apos;Always&apos; (the default) trains it: minutes on a CPU, seconds to minutes on a GPU. &apos;Never: spectral model only&apos; fits the per-pixel spectral model alone (stage one): the map in seconds, no cross-validation, and a model file without an RSSGL network, which &apos;Classify with RSSGL&apos; classifies pixel by pixel but which cannot be fine-tuned. &apos;Automatic: on a GPU only&apos; trains RSSGL where a CUDA GPU is found and gives the stage-one map elsewhere. The log and the report say which stage made the map.</source>
+        <translation>Ob RSSGL trainiert wird. &apos;Immer&apos; (Standard) trainiert es: Minuten auf einer CPU, Sekunden bis Minuten auf einer GPU. &apos;Nie: nur das Spektralmodell&apos; passt nur das pixelweise Spektralmodell an (Stufe eins): die Karte in Sekunden, keine Kreuzvalidierung und eine Modelldatei ohne RSSGL-Netz, die &apos;Mit RSSGL klassifizieren&apos; Pixel für Pixel klassifiziert, die sich aber nicht feinabstimmen lässt. &apos;Automatisch: nur auf einer GPU&apos; trainiert RSSGL, wo eine CUDA-GPU gefunden wird, und liefert sonst die Karte der Stufe eins. Protokoll und Bericht nennen die Stufe, die die Karte erzeugt hat.</translation>
+    </message>
+    <message>
         <location filename="../rssgl_qgis/processing/help.py" line="54"/>
         <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
         <translation>Das hyperspektrale Raster, aus dem gelernt wird (jedes GDAL-Raster; NoData- und NaN-Pixel werden ignoriert).</translation>
@@ -729,9 +739,9 @@
         <translation>Optionaler HTML-Trainingsbericht: Verlust und Validierungsgenauigkeit pro Epoche, Klassen, Parameter, Gerät und Zeiten.</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
-        <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
-        <translation>Eine von 'RSSGL trainieren' geschriebene Modelldatei (.rssgl).</translation>
+        <location filename="../rssgl_qgis/processing/help.py"/>
+        <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;, with RSSGL or with the spectral model only (RSSGL stage &apos;Never&apos;; then each pixel is classified on its own, without tiles&apos; overlaps).</source>
+        <translation>Eine von &apos;RSSGL trainieren&apos; geschriebene Modelldatei (.rssgl), mit RSSGL oder nur mit dem Spektralmodell (RSSGL-Stufe &apos;Nie&apos;; dann wird jedes Pixel für sich klassifiziert, ohne Überlappung der Kacheln).</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="136"/>
@@ -1127,6 +1137,26 @@ Der Download ist groß (etwa 200 MB für die CPU-Version, mehrere GB für die CU
 </context>
 <context>
     <name>TrainRssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>RSSGL stage</source>
+        <translation>RSSGL-Stufe</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>Automatic: on a GPU only (else the spectral model&apos;s map in seconds)</source>
+        <translation>Automatisch: nur auf einer GPU (sonst in Sekunden die Karte des Spektralmodells)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>Always (minutes on a CPU)</source>
+        <translation>Immer (Minuten auf einer CPU)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>Never: spectral model only</source>
+        <translation>Nie: nur das Spektralmodell</translation>
+    </message>
     <message>
         <location filename="../rssgl_qgis/processing/train.py" line="63"/>
         <source>Train RSSGL</source>

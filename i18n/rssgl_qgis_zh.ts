@@ -90,6 +90,11 @@
 <context>
     <name>ClassifyRssglAlgorithm</name>
     <message>
+        <location filename="../rssgl_qgis/processing/classify.py"/>
+        <source>The model file holds the spectral model only (stage one, RSSGL not trained): each pixel is classified on its own.</source>
+        <translation>模型文件仅包含光谱模型（第一阶段，未训练 RSSGL）：每个像元单独分类。</translation>
+    </message>
+    <message>
         <location filename="../rssgl_qgis/processing/classify.py" line="40"/>
         <source>Classify with RSSGL</source>
         <translation>使用 RSSGL 分类</translation>
@@ -659,6 +664,11 @@
 <context>
     <name>RssglHelp</name>
     <message>
+        <location filename="../rssgl_qgis/processing/help.py"/>
+        <source>Whether RSSGL is trained. &apos;Always&apos; (the default) trains it: minutes on a CPU, seconds to minutes on a GPU. &apos;Never: spectral model only&apos; fits the per-pixel spectral model alone (stage one): the map in seconds, no cross-validation, and a model file without an RSSGL network, which &apos;Classify with RSSGL&apos; classifies pixel by pixel but which cannot be fine-tuned. &apos;Automatic: on a GPU only&apos; trains RSSGL where a CUDA GPU is found and gives the stage-one map elsewhere. The log and the report say which stage made the map.</source>
+        <translation>是否训练 RSSGL。“始终”（默认）会训练它：在 CPU 上需数分钟，在 GPU 上需数秒到数分钟。“从不：仅光谱模型”只拟合逐像元光谱模型（第一阶段）：数秒内得到分类图，不做交叉验证，模型文件不含 RSSGL 网络，“用 RSSGL 分类”可逐像元分类，但不能微调。“自动：仅在 GPU 上”在找到 CUDA GPU 时训练 RSSGL，否则给出第一阶段的分类图。日志和报告会说明分类图由哪个阶段生成。</translation>
+    </message>
+    <message>
         <location filename="../rssgl_qgis/processing/help.py" line="54"/>
         <source>The hyperspectral raster to learn from (any GDAL raster; nodata and NaN pixels are ignored).</source>
         <translation>用于学习的高光谱栅格（任意 GDAL 栅格；忽略无数据和 NaN 像元）。</translation>
@@ -729,9 +739,9 @@
         <translation>可选的 HTML 训练报告：每轮的损失和验证精度、类别、参数、设备和耗时。</translation>
     </message>
     <message>
-        <location filename="../rssgl_qgis/processing/help.py" line="135"/>
-        <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;.</source>
-        <translation>由“训练 RSSGL”生成的模型文件（.rssgl）。</translation>
+        <location filename="../rssgl_qgis/processing/help.py"/>
+        <source>A model file (.rssgl) written by &apos;Train RSSGL&apos;, with RSSGL or with the spectral model only (RSSGL stage &apos;Never&apos;; then each pixel is classified on its own, without tiles&apos; overlaps).</source>
+        <translation>由“训练 RSSGL”生成的模型文件（.rssgl），包含 RSSGL 或仅包含光谱模型（RSSGL 阶段为“从不”；此时每个像元单独分类，图块之间不重叠）。</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="136"/>
@@ -1127,6 +1137,26 @@ RSSGL 使用 PyTorch 训练深度网络。PyTorch 可以安装到本插件专用
 </context>
 <context>
     <name>TrainRssglAlgorithm</name>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>RSSGL stage</source>
+        <translation>RSSGL 阶段</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>Automatic: on a GPU only (else the spectral model&apos;s map in seconds)</source>
+        <translation>自动：仅在 GPU 上（否则数秒内给出光谱模型的分类图）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>Always (minutes on a CPU)</source>
+        <translation>始终（在 CPU 上需数分钟）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/processing/train.py"/>
+        <source>Never: spectral model only</source>
+        <translation>从不：仅光谱模型</translation>
+    </message>
     <message>
         <location filename="../rssgl_qgis/processing/train.py" line="63"/>
         <source>Train RSSGL</source>

@@ -79,7 +79,6 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Load the model, rasterise a vector mask if any, classify tile by tile, attach styles."""
         try:
-            from ..core.network.device import describe_device
             from ..core.training.classifier import RssglClassifier
             from ..io.classify_raster import ClassifyOutputs, classify_raster
             from ..io.outputs import Output, OutputTransaction, checkpoint
@@ -127,7 +126,10 @@ class ClassifyRssglAlgorithm(RssglAlgorithm):
             feedback.pushInfo(self.tr("Model: {} bands, classes {}; running on {}.").format(
                 classifier.n_bands_, ", ".join(f"{v} {n}" for v, n in zip(
                     classifier.classes_.tolist(), classifier.class_names_, strict=True)),
-                describe_device(next(classifier.model_.parameters()).device)))
+                classifier.device_description_))
+            if classifier.spectral_only:
+                feedback.pushInfo(self.tr("The model file holds the spectral model only (stage one, RSSGL not "
+                                          "trained): each pixel is classified on its own."))
             checkpoint("classifying", adapter.should_stop)
             classify_raster(
                 classifier, raster, ClassifyOutputs(*(path and transaction.path(path)

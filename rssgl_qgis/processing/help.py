@@ -102,6 +102,14 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                                        "samples. Classes with fewer than 2 separate samples are not "
                                                        "tested. Without folds, RSSGL and the spectral model are pooled "
                                                        "with equal weights."),
+            "RSSGL_STAGE": translate("RssglHelp", "Whether RSSGL is trained. 'Always' (the default) trains it: minutes "
+                                                  "on a CPU, seconds to minutes on a GPU. 'Never: spectral model only' "
+                                                  "fits the per-pixel spectral model alone (stage one): the map in "
+                                                  "seconds, no cross-validation, and a model file without an RSSGL "
+                                                  "network, which 'Classify with RSSGL' classifies pixel by pixel but "
+                                                  "which cannot be fine-tuned. 'Automatic: on a GPU only' trains RSSGL "
+                                                  "where a CUDA GPU is found and gives the stage-one map elsewhere. The "
+                                                  "log and the report say which stage made the map."),
             "BANDS": translate("RssglHelp", "Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS "
                                             "counts bands) keep those bands: '1-129, 136-224'; a leading 'drop' "
                                             "leaves them out instead: 'drop 130-135'. Ranges ending in 'nm' select "
@@ -132,7 +140,9 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                             "was trained on; a model trained on some of the bands picks them from "
                                             "a raster with more bands (by wavelength when both record them, "
                                             "within 2 nm, else by band number)."),
-            "MODEL": translate("RssglHelp", "A model file (.rssgl) written by 'Train RSSGL'."),
+            "MODEL": translate("RssglHelp", "A model file (.rssgl) written by 'Train RSSGL', with RSSGL or with the "
+                                            "spectral model only (RSSGL stage 'Never'; then each pixel is classified "
+                                            "on its own, without tiles' overlaps)."),
             "MASK": translate("RssglHelp", "Optional: only classify inside this mask. A polygon layer (pixels whose "
                                            "centre is inside a polygon) or a raster on the same grid (non-zero "
                                            "pixels). Pixels outside are written as 0 (no data)."),

@@ -23,7 +23,7 @@ from qgis.core import (
 
 from ..layer_style import ClassificationPostProcessor, ConfidencePostProcessor, attach_post_processor
 from ..qgis_compat import FIELD_ANY, NUMBER_DOUBLE, NUMBER_INTEGER, SOURCE_VECTOR_POINT, SOURCE_VECTOR_POLYGON
-from ..workflows.train import MAX_CV_FOLDS
+from ..workflows.train import MAX_CV_FOLDS, RSSGL_STAGES
 from .base import FeedbackAdapter, RssglAlgorithm
 
 #: DEVICE enum order -> engine device names.
@@ -51,6 +51,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
     TRAINING_INPUT = "TRAINING_INPUT"
     PATIENCE = "PATIENCE"
     CROSS_VALIDATION = "CROSS_VALIDATION"
+    RSSGL_STAGE = "RSSGL_STAGE"
     BANDS = "BANDS"
     DROP_WATER_VAPOUR = "DROP_WATER_VAPOUR"
     CROSS_VALIDATED_OA = "CROSS_VALIDATED_OA"
@@ -111,6 +112,13 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.CROSS_VALIDATION, self.tr("Cross-validation folds over whole samples (0 = none)"),
             NUMBER_INTEGER, defaultValue=3, minValue=0, maxValue=MAX_CV_FOLDS)))
+        # RSSGL_STAGES order; default "always": Train RSSGL trains RSSGL unless asked otherwise (issue 29)
+        self.addParameter(self.advanced(QgsProcessingParameterEnum(
+            self.RSSGL_STAGE, self.tr("RSSGL stage"),
+            options=[self.tr("Automatic: on a GPU only (else the spectral model's map in seconds)"),
+                     self.tr("Always (minutes on a CPU)"),
+                     self.tr("Never: spectral model only")],
+            defaultValue=RSSGL_STAGES.index("always"))))
         self.addParameter(self.advanced(QgsProcessingParameterString(
             self.BANDS, self.tr("Band selection (e.g. '1-129, 136-224', 'drop 130-135', '400-1340 nm'; empty = all)"),
             defaultValue="", optional=True)))
@@ -187,6 +195,7 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         )
         kernel = KERNEL_CHOICES[self.parameterAsEnum(parameters, self.KERNEL, context)]
         cv_folds = self.parameterAsInt(parameters, self.CROSS_VALIDATION, context)
+        rssgl_stage = RSSGL_STAGES[self.parameterAsEnum(parameters, self.RSSGL_STAGE, context)]
         band_selection = self.parameterAsString(parameters, self.BANDS, context) or None
         drop_water_vapour = self.parameterAsBoolean(parameters, self.DROP_WATER_VAPOUR, context)
         adapter = FeedbackAdapter(feedback)
@@ -196,7 +205,8 @@ class TrainRssglAlgorithm(RssglAlgorithm):
             class_field=class_field if vector else None, samples_raster=samples_raster,
             params=params, kernel=kernel, model_out=model_out, report_out=report_out,
             classification_out=classification_out, confidence_out=confidence_out, cv_folds=cv_folds,
-            band_selection=band_selection, drop_water_vapour=drop_water_vapour, progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
+            rssgl_stage=rssgl_stage, band_selection=band_selection, drop_water_vapour=drop_water_vapour,
+            progress=adapter.progress, should_stop=adapter.should_stop, log=adapter.log,
         ), feedback)
         if result.validation_oa is not None:
             feedback.pushInfo(self.tr("Validation overall accuracy of the kept model: {:.2f} %").format(
