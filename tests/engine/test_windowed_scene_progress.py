@@ -50,3 +50,25 @@ def test_band_statistics_stops_reading_when_asked(strips_of_seven):
     with pytest.raises(Cancelled, match="band statistics"):
         scene.band_statistics(should_stop=lambda: len(reads) >= 2)
     assert len(reads) == 2
+
+
+def test_fit_on_windows_passes_the_statistics_messages_to_its_progress(monkeypatch):
+    from rssgl_qgis.core.training.classifier import RssglClassifier
+    from rssgl_qgis.core.training.params import TrainingParams
+
+    class Stop(Exception):
+        pass
+
+    def statistics(self, progress=None, should_stop=None):
+        progress(42.0, "band statistics for training: 5 of 12 rows read")
+        raise Stop
+
+    monkeypatch.setattr(WindowedScene, "band_statistics", statistics)
+    cube = np.random.default_rng(0).normal(0.0, 1.0, (4, 12, 12)).astype(np.float32)
+    labels = np.zeros((12, 12), np.int64)
+    labels[1:4, 1:4], labels[8:11, 8:11] = 1, 2
+    seen: list[tuple[float, str]] = []
+    clf = RssglClassifier(params=TrainingParams(device="cpu", iterations=1, training_input="windows"))
+    with pytest.raises(Stop):
+        clf.fit(WindowedScene.from_array(cube), labels, progress=lambda p, m: seen.append((p, m)))
+    assert seen == [(0.0, "band statistics for training: 5 of 12 rows read")]

@@ -165,8 +165,9 @@ class RssglClassifier:
         # Normalisation: fine-tuning keeps the original model's statistics so its features stay meaningful.
         if init_from is not None:
             mean, std = init_from.band_mean_, init_from.band_std_
-        elif scene is not None:
-            mean, std, _ = scene.band_statistics(should_stop=should_stop)
+        elif scene is not None:  # one whole read of the raster: its words at 0 % of the training's span
+            statistics_progress = None if progress is None else (lambda percent, message: progress(0.0, message))
+            mean, std, _ = scene.band_statistics(progress=statistics_progress, should_stop=should_stop)
         else:
             mean, std = band_statistics(cube, valid)
         counts = np.array([(train_labels == c).sum() for c in classes], dtype=np.int64)
