@@ -2,10 +2,14 @@
 
 Runs the plugin the way a user's script would: each step is a ``qgis_process`` call with JSON
 output. The plugin is served from this working tree through a throw-away QGIS profile inside the
-output folder (the user's own QGIS profile is not touched). The training is deliberately short so
-the demo finishes in a few minutes on a 2-core CPU; the paper trains 600-1000 iterations.
+output folder (the user's own QGIS profile is not touched).
 
-Usage: python scripts/demo.py --out out/demo [--iterations 40] [--size 48] [--bands 60]
+Train RSSGL runs with the RSSGL stage "auto", the product's path (issue 29): on a CUDA GPU RSSGL trains
+(a short schedule, ``--iterations``; the paper trains 600-1000) and the cross-validation decides its vote;
+on a CPU the map is the spectral model's (stage one), in seconds. ``--rssgl-stage always`` trains RSSGL on
+the CPU too, as Train RSSGL did before issue 29 (minutes on 2 cores; benchmarks/bench_demo.py times both).
+
+Usage: python scripts/demo.py --out out/demo [--rssgl-stage auto] [--iterations 40] [--size 48] [--bands 60]
 (`make demo` sets PYTHONPATH so Debian's qgis_process sees the venv's torch.)
 """
 
@@ -24,6 +28,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process") or "/usr/bin/qgis_process.bin"
+#: Train RSSGL's RSSGL_STAGE choices, in the order of its enum (workflows.train.RSSGL_STAGES).
+RSSGL_STAGES = ("auto", "always", "never")
 
 
 def plugin_profile(home: str) -> dict:
@@ -74,6 +80,16 @@ def run(env: dict, algorithm: str, parameters: dict) -> tuple[dict, str]:
     return output["results"], seconds
 
 
+def report_stage(report_path: str) -> str | None:
+    """The training report's "Stage that made the map" row, as text (None where the report has none)."""
+    import html
+    import re
+
+    with open(report_path, encoding="utf-8") as handle:
+        found = re.search(r"Stage that made the map</td><td>(.*?)</td>", handle.read())
+    return html.unescape(found.group(1)) if found else None
+
+
 def independent_reference(labels_path: str, polygons_path: str, cube_path: str, out_path: str) -> int:
     """The ground truth minus the training polygons' pixels, so the accuracy is not measured on training data."""
     import numpy as np
@@ -95,7 +111,11 @@ def independent_reference(labels_path: str, polygons_path: str, cube_path: str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/demo", help="output folder (created)")
-    parser.add_argument("--iterations", type=int, default=40, help="training iterations (short demo: 40)")
+    parser.add_argument("--rssgl-stage", default="auto", choices=RSSGL_STAGES,
+                        help="Train RSSGL's RSSGL stage: auto (RSSGL on a CUDA GPU, else the spectral model's map), "
+                             "always, never")
+    parser.add_argument("--iterations", type=int, default=40,
+                        help="RSSGL's training iterations where it trains (short demo: 40)")
     parser.add_argument("--size", type=int, default=48, help="scene height and width in pixels")
     parser.add_argument("--bands", type=int, default=60, help="spectral bands")
     parser.add_argument("--classes", type=int, default=6, help="land-cover classes")
@@ -110,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     started, cpu = time.perf_counter(), children_cpu_seconds()
-    print(f"RSSGL demo: a SHORT demo training ({args.iterations} iterations on a {args.size} x {args.size} x "
-          f"{args.bands} synthetic scene; the paper trains 600-1000 iterations), then classification and "
-          "accuracy assessment, each step through qgis_process.")
+    print(f"RSSGL demo: Train RSSGL (RSSGL stage '{args.rssgl_stage}'; where RSSGL trains, a SHORT schedule of "
+          f"{args.iterations} iterations, the paper trains 600-1000) on a {args.size} x {args.size} x {args.bands} "
+          "synthetic scene, then classification and accuracy assessment, each step through qgis_process.")
     scene = write_synthetic_scene(os.path.join(out, "scene"), seed=args.seed, height=args.size, width=args.size,
                                   bands=args.bands, n_classes=args.classes)
     reference = os.path.join(out, "scene", "reference_without_training.tif")
@@ -123,8 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     results, seconds = run(env, "rssgl:train", {
         "INPUT": scene["cube"], "SAMPLES": scene["polygons"], "CLASS_FIELD": "class_id",
         "ITERATIONS": args.iterations, "VALIDATION_SHARE": 0.0, "DEVICE": 0, "CROSS_VALIDATION": args.cv_folds,
+        "RSSGL_STAGE": RSSGL_STAGES.index(args.rssgl_stage),
         "OUTPUT_MODEL": os.path.join(out, "model.rssgl"), "OUTPUT_REPORT": os.path.join(out, "training.html")})
     print(f"2/4 trained in {seconds}: model {results['OUTPUT_MODEL']}, report {results['OUTPUT_REPORT']}")
+    stage = report_stage(results["OUTPUT_REPORT"])
+    if stage:
+        print(f"    {stage[0].upper()}{stage[1:]}.")
     cv_oa = results.get("CROSS_VALIDATED_OA")
 
     results, seconds = run(env, "rssgl:classify", {
