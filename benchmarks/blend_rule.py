@@ -24,6 +24,7 @@ Three more views (each option's help says what it prints):
     python benchmarks/blend_rule.py --pools SUITE_JSON,...     # each pool's test OA, the per-seed best pool
     python benchmarks/blend_rule.py --calibrate DUMP_FOLDER    # the spectral model calibrated on the held-out pixels too
     python benchmarks/blend_rule.py --saturated SUITE_JSON,... # rows whose every candidate was right on every held-out pixel
+    python benchmarks/blend_rule.py --held-out-weights DUMP_FOLDER   # every pixel weighed the same, or every sample and class
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--saturated", action="store_true",
                     help="the dump is comma-separated suite JSON files: every row whose candidates were all right on "
                          "every held-out pixel, the pool it used and its test OA next to the half pool's")
+    ap.add_argument("--held-out-weights", action="store_true",
+                    help="the dump is a folder of --dump files: the choice and its test OA with the held-out pixels "
+                         "weighed as before (every pixel the same) and now (every class, and within it every sample, "
+                         "the same: cross_validation.HELD_OUT_WEIGHTS), the adaptive cross-validation included")
     ap.add_argument("--early", default="", help="with --rescore: thresholds (standard errors, comma-separated) of the "
                                                 "adaptive cross-validation to score (cross_validation.EARLY_STOP_SE)")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
@@ -115,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.calibrate:
         return calibrate(Path(args.dump), args.spectral_lowest)
+    if args.held_out_weights:
+        return held_out_weights(Path(args.dump))
     if args.pools:
         return pools([Path(p) for p in args.dump.split(",") if p])
     if args.rescore:
@@ -309,6 +316,62 @@ def _choice_and_test_oa(d: dict, classes: list[int], spectral_t: float) -> tuple
                               temperature=t_r, spectral_temperature=spectral_t)
     hit = np.asarray(classes)[pooled.argmax(dim=0).numpy()] == d["test_reference"]
     return chosen, 100.0 * float(hit.mean())
+
+
+def _choice_under(d: dict, mode: str) -> tuple[float, float]:
+    """(the rule's weight over all folds, the adaptive cross-validation's) on a dump's held-out pixels with
+    ``cross_validation.HELD_OUT_WEIGHTS`` = ``mode``, both temperatures as the run fitted them (the weighting does not
+    change them); the adaptive choice is the spectral model (0) where the first fold rules RSSGL out."""
+    import torch
+
+    from rssgl_qgis.core.training import cross_validation
+
+    kept = cross_validation.HELD_OUT_WEIGHTS
+    try:
+        cross_validation.HELD_OUT_WEIGHTS = mode
+        classes = _row_classes(d)
+        t_r, t_s = float(d["temperature"]), float(d.get("spectral_temperature", 1.0))
+
+        def scored(m: np.ndarray) -> list:
+            return cross_validation.score_candidates(torch.from_numpy(d["rssgl"][:, m]),
+                                                     torch.from_numpy(d["spectral"][:, m]), d["reference"][m],
+                                                     classes, d["sample"][m], t_r, t_s)
+
+        every = np.ones(d["reference"].size, dtype=bool)
+        chosen = cross_validation._choose(scored(every))
+        first = d["fold"] == d["fold"].min() if "fold" in d else every
+        adaptive = 0.0 if first.sum() < every.sum() and cross_validation.rssgl_cannot_win(scored(first)) else chosen
+        return chosen, adaptive
+    finally:
+        cross_validation.HELD_OUT_WEIGHTS = kept
+
+
+def held_out_weights(folder: Path) -> int:
+    """The rule on --dump files (RSSGL trained on every fold) with the held-out pixels weighed as before (every pixel
+    the same: one large polygon decided a fold) and now (``cross_validation.held_out_weights``: every class, and
+    within a class every held-out sample, the same): per cell the test OA of the choice over all folds and of the
+    adaptive cross-validation, against the spectral model alone, and how many choices changed. Exact: every
+    candidate's test OA was recorded by the run."""
+    cells: dict[str, list[tuple[float, ...]]] = {}
+    for f in sorted(folder.glob("*.npz")):
+        d = dict(np.load(f))
+        if "test_oa" not in d or "rssgl" not in d:
+            continue
+        test = dict(zip((float(w) for w in d["weights"]), (float(v) for v in d["test_oa"]), strict=True))
+        (pix, pix_ad), (smp, smp_ad) = _choice_under(d, "pixels"), _choice_under(d, "samples")
+        cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(
+            (test[0.0], test[pix], test[smp], test[pix_ad], test[smp_ad], float(pix != smp)))
+    print("| cell | seeds | spectral alone | pixels weighed the same (before) | samples and classes weighed the same "
+          "(now) | now - spectral | now - before | adaptive before | **adaptive now** | adaptive now - spectral | "
+          "choices changed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, rows in sorted(cells.items()):
+        a = np.asarray(rows)
+        m, sd = a.mean(axis=0), a.std(axis=0)
+        print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(3))
+              + f" | {m[2] - m[0]:+.2f} | {m[2] - m[1]:+.2f} | {m[3]:.2f} +- {sd[3]:.2f} | {m[4]:.2f} +- {sd[4]:.2f} "
+                f"| {m[4] - m[0]:+.2f} | {int(a[:, 5].sum())} |")
+    return 0
 
 
 def pools(paths: list[Path]) -> int:

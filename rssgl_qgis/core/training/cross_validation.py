@@ -16,7 +16,10 @@ probabilities are calibrated by temperatures fitted on the same held-out pixels 
 flattened), and it is
 conservative: a pool with RSSGL is chosen only when it beats the spectral model alone by more than
 SIGNIFICANCE standard errors of the log-loss difference (over the held-out samples, pixels of one
-sample counted together). With 30-60 held-out pixels the estimates are noisy, and an RSSGL-heavy pool
+sample counted together). The log-loss and its gain weigh every held-out class, and within a class every
+held-out sample (polygon), the same (``held_out_weights``): weighed by pixels, one polygon of 839 px among
+samples of 1-14 px gave RSSGL alone 16.2 standard errors, and it cost 17.7 points on the test pixels (EnMAP,
+2 patches per class, seed 7; docs/RESULTS.md, tenth round). With 30-60 held-out pixels the estimates are noisy, and an RSSGL-heavy pool
 picked by chance cost up to 6 points on a real EnMAP scene, where RSSGL alone is 10-20 points under
 the spectral model; where RSSGL helps (Salinas-A) its gain is many standard errors wide. Heavier pools
 need more evidence, and without evidence RSSGL gets no vote: the spectral model alone is used (``_choose``;
@@ -80,6 +83,11 @@ RSSGL_FOLDS = "adaptive"
 #: polygon splits skipped two of RSSGL's three folds; at -1 Salinas-A 1 % lost 0.31, at 0 Salinas-A 5 px/class
 #: lost 0.59 (one split stopped wrongly) while 60-70 % of EnMAP's polygon splits skipped.
 EARLY_STOP_SE = -1.5
+#: How the held-out pixels weigh in the cross-validated log-loss and its gain (``held_out_weights``): "samples",
+#: every class the same and within a class every held-out sample (polygon) the same; "pixels", every pixel the
+#: same, so one large polygon decided a fold (the rule until the tenth round: on EnMAP with 2 and 4 patches per
+#: class, pools chosen at 1.8-17.9 standard errors on one patch of 51-839 px lost 20-24 points; docs/RESULTS.md).
+HELD_OUT_WEIGHTS = "samples"
 
 
 @dataclass
@@ -114,17 +122,34 @@ class BlendSelection:
         return next(c for c in self.candidates if c.weight == self.pool.weight)
 
 
-def _gain_in_se(nll: Tensor, base: Tensor, sample: np.ndarray) -> float:
-    """How many standard errors the mean per-pixel log-loss ``nll`` lies below ``base``: the standard
-    error of the mean difference counts the pixels of one sample together (they are not independent)."""
+def held_out_weights(reference: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """Each held-out pixel's weight in the cross-validated log-loss and its gain (they sum to 1): per HELD_OUT_WEIGHTS,
+    "samples": every class among the held-out pixels weighs the same, and within a class every held-out sample
+    (polygon) the same, shared by its pixels; "pixels": every pixel the same (the rule until the tenth round)."""
+    n = reference.size
+    if HELD_OUT_WEIGHTS == "pixels" or n == 0:
+        return np.full(n, 1.0 / max(n, 1))
+    _, s_inv, s_count = np.unique(sample, return_inverse=True, return_counts=True)
+    s_class = np.zeros(s_count.size, dtype=reference.dtype)
+    s_class[s_inv] = reference
+    classes, c_inv = np.unique(s_class, return_inverse=True)
+    samples_per_class = np.bincount(c_inv, minlength=classes.size)
+    return 1.0 / (classes.size * samples_per_class[c_inv[s_inv]] * s_count[s_inv])
+
+
+def _gain_in_se(nll: Tensor, base: Tensor, sample: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """How many standard errors the weighted mean per-pixel log-loss ``nll`` lies below ``base`` (``weights``,
+    summing to 1, from ``held_out_weights``; None: every pixel the same): the standard error of the weighted mean
+    difference counts the pixels of one sample together (they are not independent)."""
     d = (base - nll).double().numpy()
     n = d.size
     ids, inverse = np.unique(sample, return_inverse=True)
     if n < 2 or ids.size < 2:
         return 0.0
-    mean = float(d.mean())
-    cluster = np.bincount(inverse, weights=d - mean, minlength=ids.size)
-    se = float(np.sqrt((cluster ** 2).sum() * ids.size / (ids.size - 1))) / n
+    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=np.float64)
+    mean = float((w * d).sum())
+    cluster = np.bincount(inverse, weights=w * (d - mean), minlength=ids.size)
+    se = float(np.sqrt((cluster ** 2).sum() * ids.size / (ids.size - 1)))
     if se <= 0.0:
         return float("inf") if mean > 0 else 0.0
     return mean / se
@@ -221,9 +246,12 @@ def score_candidates(pr: Tensor, ps: Tensor | None, reference: np.ndarray, prese
         per_pixel[w] = torch.nn.functional.nll_loss(torch.log(pooled.double().clamp_min(_EPS)).t(), index,
                                                     reduction="none")
     base = per_pixel.get(0.0)
+    pixel_weights = held_out_weights(np.asarray(reference), np.asarray(sample))
+    weight_t = torch.from_numpy(pixel_weights)
     return [CandidateEstimate(w, blend_label(w), accuracy_summary(confusions[w]), confusions[w],
-                              float(per_pixel[w].mean()),
-                              float("nan") if base is None or w <= 0.0 else _gain_in_se(per_pixel[w], base, sample))
+                              float((per_pixel[w] * weight_t).sum()),
+                              float("nan") if base is None or w <= 0.0
+                              else _gain_in_se(per_pixel[w], base, sample, pixel_weights))
             for w in weights]
 
 
