@@ -25,6 +25,7 @@ Three more views (each option's help says what it prints):
     python benchmarks/blend_rule.py --calibrate DUMP_FOLDER    # the spectral model calibrated on the held-out pixels too
     python benchmarks/blend_rule.py --saturated SUITE_JSON,... # rows whose every candidate was right on every held-out pixel
     python benchmarks/blend_rule.py --held-out-weights DUMP_FOLDER   # every pixel weighed the same, or every sample and class
+    python benchmarks/blend_rule.py --fewest-samples .data/suite     # samples per class of the random-pixel splits
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the dump is a folder of --dump files: the choice and its test OA with the held-out pixels "
                          "weighed as before (every pixel the same) and now (every class, and within it every sample, "
                          "the same: cross_validation.HELD_OUT_WEIGHTS), the adaptive cross-validation included")
+    ap.add_argument("--fewest-samples", action="store_true",
+                    help="the dump is the suite's data folder (.data/suite): the fewest samples of a class per split "
+                         "of the random-pixel protocols, seeds 0-11")
     ap.add_argument("--early", default="", help="with --rescore: thresholds (standard errors, comma-separated) of the "
                                                 "adaptive cross-validation to score (cross_validation.EARLY_STOP_SE)")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
@@ -122,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return calibrate(Path(args.dump), args.spectral_lowest)
     if args.held_out_weights:
         return held_out_weights(Path(args.dump))
+    if args.fewest_samples:
+        return fewest_samples(Path(args.dump))
     if args.pools:
         return pools([Path(p) for p in args.dump.split(",") if p])
     if args.rescore:
@@ -318,10 +324,16 @@ def _choice_and_test_oa(d: dict, classes: list[int], spectral_t: float) -> tuple
     return chosen, 100.0 * float(hit.mean())
 
 
-def _choice_under(d: dict, mode: str) -> tuple[float, float]:
+#: The variant "at least m held-out samples in every class, else the spectral model alone" (--held-out-weights).
+MIN_SAMPLES = (3, 4, 5)
+
+
+def _choice_under(d: dict, mode: str, variants: bool = False) -> tuple[float, ...]:
     """(the rule's weight over all folds, the adaptive cross-validation's) on a dump's held-out pixels with
     ``cross_validation.HELD_OUT_WEIGHTS`` = ``mode``, both temperatures as the run fitted them (the weighting does not
-    change them); the adaptive choice is the spectral model (0) where the first fold rules RSSGL out."""
+    change them); the adaptive choice is the spectral model (0) where the first fold rules RSSGL out. With
+    ``variants``, then: the choice where every class has at least m held-out samples (m in MIN_SAMPLES), else the
+    spectral model, and the choice where the chosen pool also gains on every fold alone, else the spectral model."""
     import torch
 
     from rssgl_qgis.core.training import cross_validation
@@ -341,7 +353,14 @@ def _choice_under(d: dict, mode: str) -> tuple[float, float]:
         chosen = cross_validation._choose(scored(every))
         first = d["fold"] == d["fold"].min() if "fold" in d else every
         adaptive = 0.0 if first.sum() < every.sum() and cross_validation.rssgl_cannot_win(scored(first)) else chosen
-        return chosen, adaptive
+        if not variants:
+            return chosen, adaptive
+        fewest = min(np.unique(d["sample"][d["reference"] == v]).size for v in np.unique(d["reference"]))
+        every_fold = chosen
+        for fold in (np.unique(d["fold"]) if chosen > 0.0 and "fold" in d else []):
+            if not next(c for c in scored(d["fold"] == fold) if c.weight == chosen).gain_se > 0.0:
+                every_fold = 0.0
+        return chosen, adaptive, *[chosen if fewest >= m else 0.0 for m in MIN_SAMPLES], every_fold
     finally:
         cross_validation.HELD_OUT_WEIGHTS = kept
 
@@ -358,9 +377,9 @@ def held_out_weights(folder: Path) -> int:
         if "test_oa" not in d or "rssgl" not in d:
             continue
         test = dict(zip((float(w) for w in d["weights"]), (float(v) for v in d["test_oa"]), strict=True))
-        (pix, pix_ad), (smp, smp_ad) = _choice_under(d, "pixels"), _choice_under(d, "samples")
+        (pix, pix_ad), (smp, smp_ad, *tried) = _choice_under(d, "pixels"), _choice_under(d, "samples", True)
         cells.setdefault(f.stem.rsplit("_", 1)[0], []).append(
-            (test[0.0], test[pix], test[smp], test[pix_ad], test[smp_ad], float(pix != smp)))
+            (test[0.0], test[pix], test[smp], test[pix_ad], test[smp_ad], float(pix != smp), *[test[w] for w in tried]))
     print("| cell | seeds | spectral alone | pixels weighed the same (before) | samples and classes weighed the same "
           "(now) | now - spectral | now - before | adaptive before | **adaptive now** | adaptive now - spectral | "
           "choices changed |")
@@ -371,6 +390,31 @@ def held_out_weights(folder: Path) -> int:
         print(f"| {name} | {len(a)} | " + " | ".join(f"{m[i]:.2f} +- {sd[i]:.2f}" for i in range(3))
               + f" | {m[2] - m[0]:+.2f} | {m[2] - m[1]:+.2f} | {m[3]:.2f} +- {sd[3]:.2f} | {m[4]:.2f} +- {sd[4]:.2f} "
                 f"| {m[4] - m[0]:+.2f} | {int(a[:, 5].sum())} |")
+    print("\nTried, against the spectral model alone (sample weights): at least m held-out samples in every class, "
+          "else the spectral model; the pool must also gain on every fold alone")
+    print("| cell | " + " | ".join(f"m = {m}" for m in MIN_SAMPLES) + " | every fold |")
+    print("|---|" + "---|" * (len(MIN_SAMPLES) + 1))
+    for name, rows in sorted(cells.items()):
+        a = np.asarray(rows)
+        print(f"| {name} | " + " | ".join(f"{a[:, i].mean() - a[:, 0].mean():+.2f}" for i in range(6, a.shape[1])) + " |")
+    return 0
+
+
+def fewest_samples(data: Path, seeds: int = 12) -> int:
+    """The fewest training samples of any class (8-connected patches of its pixels, as the cross-validation's folds
+    hold them out) per split of the random-pixel protocols: random pixels that touch make one sample."""
+    from accuracy_suite import load_scene, split
+
+    print("| scene | protocol | fewest samples of a class, seeds 0-" + f"{seeds - 1} | splits with fewer than 5 |")
+    print("|---|---|---|---|")
+    for name in ("salinas_a", "enmap_potsdam"):
+        scene = load_scene(name, data, 0)
+        for protocol in ("p1", "n5", "n10"):
+            fewest = []
+            for seed in range(seeds):
+                train, _, groups = split(scene, protocol, seed)
+                fewest.append(min(np.unique(groups[train == v]).size for v in np.unique(train[train > 0])))
+            print(f"| {name} | {protocol} | {', '.join(map(str, fewest))} | {sum(f < 5 for f in fewest)} |")
     return 0
 
 
