@@ -660,6 +660,116 @@
         <source>Diagnostics copied to the clipboard.</source>
         <translation>Diagnose in die Zwischenablage kopiert.</translation>
     </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="52"/>
+        <source>Stage two&apos;s map replaces stage one&apos;s: in the cross-validation RSSGL helped (its weight in the map: {0:.2f}).</source>
+        <translation>Die Karte von Stufe zwei ersetzt die von Stufe eins: In der Kreuzvalidierung hat RSSGL geholfen (sein Gewicht in der Karte: {0:.2f}).</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="54"/>
+        <source>Stage one&apos;s map stays: without a cross-validation nothing shows that RSSGL helps. Choose 3 or 5 folds under &apos;Accuracy estimate&apos; to let it compete.</source>
+        <translation>Die Karte von Stufe eins bleibt: Ohne Kreuzvalidierung zeigt nichts, dass RSSGL hilft. Wählen Sie unter „Genauigkeitsschätzung“ 3 oder 5 Teilmengen, damit es antreten kann.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="56"/>
+        <source>Stage one&apos;s map stays: the cross-validation could not run (it needs 2 or more separate polygons per class), so nothing shows that RSSGL helps.</source>
+        <translation>Die Karte von Stufe eins bleibt: Die Kreuzvalidierung konnte nicht laufen (sie braucht 2 oder mehr getrennte Polygone je Klasse), also zeigt nichts, dass RSSGL hilft.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="57"/>
+        <source>Stage one&apos;s map stays: in the cross-validation RSSGL did not beat the spectral model alone.</source>
+        <translation>Die Karte von Stufe eins bleibt: In der Kreuzvalidierung war RSSGL nicht besser als das Spektralmodell allein.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="63"/>
+        <source>&lt;b&gt;Stage one&lt;/b&gt;: the spectral model&apos;s map ({0} classes, {1:.1f} s on {2}); RSSGL was not trained.</source>
+        <translation>&lt;b&gt;Stufe eins&lt;/b&gt;: die Karte des Spektralmodells ({0} Klassen, {1:.1f} s auf {2}); RSSGL wurde nicht trainiert.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="88"/>
+        <source>Training report (stage two)</source>
+        <translation>Trainingsbericht (Stufe zwei)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="125"/>
+        <source>A new run starts: stage two (RSSGL) of the previous run is canceled.</source>
+        <translation>Ein neuer Lauf beginnt: Stufe zwei (RSSGL) des vorigen Laufs wird abgebrochen.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="133"/>
+        <source>Stage one: %p%</source>
+        <translation>Stufe eins: %p%</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="145"/>
+        <source>RSSGL: refine with RSSGL</source>
+        <translation>RSSGL: mit RSSGL verfeinern</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="146"/>
+        <source>Stage two (RSSGL): %p%</source>
+        <translation>Stufe zwei (RSSGL): %p%</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="147"/>
+        <source>Stage two: RSSGL trains in the background ({0} iterations, {1} cross-validation folds); look at stage one&apos;s map and draw again meanwhile.</source>
+        <translation>Stufe zwei: RSSGL trainiert im Hintergrund ({0} Iterationen, {1} Teilmengen der Kreuzvalidierung); sehen Sie sich inzwischen die Karte von Stufe eins an und zeichnen Sie weiter.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="136"/>
+        <source>Stage one: the spectral model&apos;s map first, in seconds.</source>
+        <translation>Stufe eins: zuerst die Karte des Spektralmodells, in Sekunden.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="193"/>
+        <source>Canceling stage two (RSSGL); stage one&apos;s map stays.</source>
+        <translation>Stufe zwei (RSSGL) wird abgebrochen; die Karte von Stufe eins bleibt.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="224"/>
+        <source>Stage two: RSSGL is training in the background; its map replaces this one only if the cross-validation shows that RSSGL helps.</source>
+        <translation>Stufe zwei: RSSGL trainiert im Hintergrund; seine Karte ersetzt diese nur, wenn die Kreuzvalidierung zeigt, dass RSSGL hilft.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="226"/>
+        <source>RSSGL was not trained: on a CPU it takes minutes. Press &apos;Refine with RSSGL&apos;, or tick &apos;Also train RSSGL on the CPU (minutes)&apos;.</source>
+        <translation>RSSGL wurde nicht trainiert: Auf einer CPU dauert es Minuten. Drücken Sie „Mit RSSGL verfeinern“ oder kreuzen Sie „RSSGL auch auf der CPU trainieren (Minuten)“ an.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="229"/>
+        <source>Stage one&apos;s map added ({0:.0f} s): the spectral model&apos;s map.</source>
+        <translation>Karte von Stufe eins hinzugefügt ({0:.0f} s): die Karte des Spektralmodells.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="236"/>
+        <source>Stage two (RSSGL) was canceled; the map is stage one&apos;s.</source>
+        <translation>Stufe zwei (RSSGL) wurde abgebrochen; die Karte ist die von Stufe eins.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="238"/>
+        <source>Stage two (RSSGL) failed: {0}</source>
+        <translation>Stufe zwei (RSSGL) ist fehlgeschlagen: {0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="181"/>
+        <source>Also train RSSGL on the CPU (minutes)</source>
+        <translation>RSSGL auch auf der CPU trainieren (Minuten)</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="182"/>
+        <source>The spectral model&apos;s map comes first, in seconds. Then RSSGL trains in the background: at once on a CUDA GPU; on the CPU only with this box ticked, or when you press &apos;Refine with RSSGL&apos;. Its map replaces the first one only where the cross-validation shows that RSSGL helps.</source>
+        <translation>Die Karte des Spektralmodells kommt zuerst, in Sekunden. Dann trainiert RSSGL im Hintergrund: sofort auf einer CUDA-GPU; auf der CPU nur, wenn dieses Kästchen angekreuzt ist oder Sie „Mit RSSGL verfeinern“ drücken. Seine Karte ersetzt die erste nur, wenn die Kreuzvalidierung zeigt, dass RSSGL hilft.</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="182"/>
+        <source>Refine with RSSGL</source>
+        <translation>Mit RSSGL verfeinern</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="197"/>
+        <source>Train RSSGL on the last run&apos;s polygons in the background (minutes on a CPU); its map replaces the spectral model&apos;s only where the cross-validation shows that RSSGL helps.</source>
+        <translation>RSSGL im Hintergrund auf den Polygonen des letzten Laufs trainieren (auf einer CPU Minuten); seine Karte ersetzt die des Spektralmodells nur, wenn die Kreuzvalidierung zeigt, dass RSSGL hilft.</translation>
+    </message>
 </context>
 <context>
     <name>RssglHelp</name>

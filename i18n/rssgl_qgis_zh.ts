@@ -660,6 +660,116 @@
         <source>Diagnostics copied to the clipboard.</source>
         <translation>诊断信息已复制到剪贴板。</translation>
     </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="52"/>
+        <source>Stage two&apos;s map replaces stage one&apos;s: in the cross-validation RSSGL helped (its weight in the map: {0:.2f}).</source>
+        <translation>第二阶段的地图取代了第一阶段的地图：在交叉验证中 RSSGL 有所帮助（其在地图中的权重：{0:.2f}）。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="54"/>
+        <source>Stage one&apos;s map stays: without a cross-validation nothing shows that RSSGL helps. Choose 3 or 5 folds under &apos;Accuracy estimate&apos; to let it compete.</source>
+        <translation>保留第一阶段的地图：没有交叉验证，无法表明 RSSGL 有帮助。请在“精度估计”中选择 3 或 5 折，让它参与比较。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="56"/>
+        <source>Stage one&apos;s map stays: the cross-validation could not run (it needs 2 or more separate polygons per class), so nothing shows that RSSGL helps.</source>
+        <translation>保留第一阶段的地图：交叉验证无法运行（每个类别需要 2 个或更多互相分离的多边形），因此无法表明 RSSGL 有帮助。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="57"/>
+        <source>Stage one&apos;s map stays: in the cross-validation RSSGL did not beat the spectral model alone.</source>
+        <translation>保留第一阶段的地图：在交叉验证中 RSSGL 没有胜过单独的光谱模型。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="63"/>
+        <source>&lt;b&gt;Stage one&lt;/b&gt;: the spectral model&apos;s map ({0} classes, {1:.1f} s on {2}); RSSGL was not trained.</source>
+        <translation>&lt;b&gt;第一阶段&lt;/b&gt;：光谱模型的地图（{0} 个类别，在 {2} 上用时 {1:.1f} 秒）；未训练 RSSGL。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="88"/>
+        <source>Training report (stage two)</source>
+        <translation>训练报告（第二阶段）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="125"/>
+        <source>A new run starts: stage two (RSSGL) of the previous run is canceled.</source>
+        <translation>新的运行开始：上一次运行的第二阶段（RSSGL）已取消。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="133"/>
+        <source>Stage one: %p%</source>
+        <translation>第一阶段：%p%</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="145"/>
+        <source>RSSGL: refine with RSSGL</source>
+        <translation>RSSGL：用 RSSGL 细化</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="146"/>
+        <source>Stage two (RSSGL): %p%</source>
+        <translation>第二阶段（RSSGL）：%p%</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="147"/>
+        <source>Stage two: RSSGL trains in the background ({0} iterations, {1} cross-validation folds); look at stage one&apos;s map and draw again meanwhile.</source>
+        <translation>第二阶段：RSSGL 在后台训练（{0} 次迭代，{1} 折交叉验证）；在此期间您可以查看第一阶段的地图并继续绘制。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="136"/>
+        <source>Stage one: the spectral model&apos;s map first, in seconds.</source>
+        <translation>第一阶段：先在几秒内得到光谱模型的地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="193"/>
+        <source>Canceling stage two (RSSGL); stage one&apos;s map stays.</source>
+        <translation>正在取消第二阶段（RSSGL）；保留第一阶段的地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="224"/>
+        <source>Stage two: RSSGL is training in the background; its map replaces this one only if the cross-validation shows that RSSGL helps.</source>
+        <translation>第二阶段：RSSGL 正在后台训练；只有当交叉验证表明 RSSGL 有帮助时，它的地图才会取代当前地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="226"/>
+        <source>RSSGL was not trained: on a CPU it takes minutes. Press &apos;Refine with RSSGL&apos;, or tick &apos;Also train RSSGL on the CPU (minutes)&apos;.</source>
+        <translation>未训练 RSSGL：在 CPU 上需要数分钟。请点击“用 RSSGL 细化”，或勾选“也在 CPU 上训练 RSSGL（需数分钟）”。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="229"/>
+        <source>Stage one&apos;s map added ({0:.0f} s): the spectral model&apos;s map.</source>
+        <translation>已添加第一阶段的地图（{0:.0f} 秒）：光谱模型的地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="236"/>
+        <source>Stage two (RSSGL) was canceled; the map is stage one&apos;s.</source>
+        <translation>第二阶段（RSSGL）已取消；地图为第一阶段的地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_runs.py" line="238"/>
+        <source>Stage two (RSSGL) failed: {0}</source>
+        <translation>第二阶段（RSSGL）失败：{0}</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="181"/>
+        <source>Also train RSSGL on the CPU (minutes)</source>
+        <translation>也在 CPU 上训练 RSSGL（需数分钟）</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="182"/>
+        <source>The spectral model&apos;s map comes first, in seconds. Then RSSGL trains in the background: at once on a CUDA GPU; on the CPU only with this box ticked, or when you press &apos;Refine with RSSGL&apos;. Its map replaces the first one only where the cross-validation shows that RSSGL helps.</source>
+        <translation>光谱模型的地图最先在几秒内得到。随后 RSSGL 在后台训练：有 CUDA GPU 时立即开始；在 CPU 上仅当勾选此项或点击“用 RSSGL 细化”时才开始。只有当交叉验证表明 RSSGL 有帮助时，它的地图才会取代第一张地图。</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="182"/>
+        <source>Refine with RSSGL</source>
+        <translation>用 RSSGL 细化</translation>
+    </message>
+    <message>
+        <location filename="../rssgl_qgis/gui/dock_ui.py" line="197"/>
+        <source>Train RSSGL on the last run&apos;s polygons in the background (minutes on a CPU); its map replaces the spectral model&apos;s only where the cross-validation shows that RSSGL helps.</source>
+        <translation>在后台用上一次运行的多边形训练 RSSGL（在 CPU 上需数分钟）；只有当交叉验证表明 RSSGL 有帮助时，它的地图才会取代光谱模型的地图。</translation>
+    </message>
 </context>
 <context>
     <name>RssglHelp</name>

@@ -3,7 +3,9 @@
 The dock collects input and shows results; it never computes. Training runs in
 :class:`~rssgl_qgis.gui.tasks.RssglTrainTask` on QGIS's task manager; the dock keeps a reference to
 the running task, feeds its progress bar and live log from the task's signals (queued from the
-worker thread) and adds the result layers when the task reports back in the GUI thread.
+worker thread) and adds the result layers when the task reports back in the GUI thread. A run has two
+stages (issue 29: the spectral model's map in seconds, then RSSGL in the background); dock_runs.py holds
+the runs, their outcomes and the summary.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import os
 
 from qgis.core import (
     Qgis,
-    QgsApplication,
     QgsMessageLog,
     QgsProject,
     QgsProviderRegistry,
@@ -26,18 +27,18 @@ from qgis.PyQt.QtGui import QColor, QGuiApplication, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QFileDialog, QInputDialog, QListWidgetItem
 
 from ..qgis_compat import GEOMETRY_POINT
-from . import rendering, results, training_layer
+from . import rendering, training_layer
+from .dock_runs import TwoStageRuns
 from .dock_ui import build_dock_ui
 from .settings import Setting
 from .status import TorchStatus, TorchStatusProbe
-from .suggestions import suggestion_lines
-from .tasks import LOG_TAG, RssglTrainTask, TrainOutcome, TrainRequest, fine_tune_comparison
+from .tasks import LOG_TAG, TrainRequest
 from .training_layer import CLASS_ID_FIELD, ClassEntry
 
 __all__ = ["RssglDockWidget"]
 
 
-class RssglDockWidget(QgsDockWidget):
+class RssglDockWidget(QgsDockWidget, TwoStageRuns):
     """Dock widget of the desktop workflow (see the module docstring)."""
 
     def __init__(self, iface, parent=None) -> None:
@@ -45,10 +46,8 @@ class RssglDockWidget(QgsDockWidget):
         self.iface = iface
         self.setObjectName("RssglDockWidget")
         self.setWindowTitle(self.tr("RSSGL classification"))
-        self.task: RssglTrainTask | None = None
+        self._init_runs()  # the runs in two stages (dock_runs.py)
         self.torch_status: TorchStatus | None = None
-        self.last_outcome: TrainOutcome | None = None
-        self.last_full_outcome: TrainOutcome | None = None
         self.result_layer_ids: list[str] = []
         self.run_count = 0
         self._samples_layer: QgsVectorLayer | None = None
@@ -71,6 +70,7 @@ class RssglDockWidget(QgsDockWidget):
         self.cv_combo.setCurrentIndex(max(0, self.cv_combo.findData(Setting.CV_FOLDS.read())))
         self.keep_check.setChecked(Setting.KEEP_PREVIOUS.read())
         self.continue_check.setChecked(Setting.CONTINUE_FROM_PREVIOUS.read())
+        self.rssgl_cpu_check.setChecked(Setting.RSSGL_ON_CPU.read())
         self.output_widget.setFilePath(Setting.OUTPUT_FOLDER.read() or self._default_output_folder())
 
     def _save_settings(self) -> None:
@@ -79,6 +79,7 @@ class RssglDockWidget(QgsDockWidget):
         Setting.CV_FOLDS.write(int(self.cv_combo.currentData()))
         Setting.KEEP_PREVIOUS.write(self.keep_check.isChecked())
         Setting.CONTINUE_FROM_PREVIOUS.write(self.continue_check.isChecked())
+        Setting.RSSGL_ON_CPU.write(self.rssgl_cpu_check.isChecked())
         Setting.OUTPUT_FOLDER.write(self.output_widget.filePath())
 
     @staticmethod
@@ -354,11 +355,13 @@ class RssglDockWidget(QgsDockWidget):
 
     # ================================================================= training
     def _update_buttons(self, *_args) -> None:
-        running = self.task is not None
+        running = self.task is not None  # stage one; a running stage two is cancelled by a new run
         layer = self.samples_layer()
         torch_ok = self.torch_status is None or self.torch_status.usable
         self.train_button.setEnabled(not running and torch_ok)
-        self.cancel_button.setEnabled(running)
+        self.cancel_button.setEnabled(running or self.stage_two_task is not None)
+        self.refine_button.setEnabled(not running and self.stage_two_task is None
+                                      and self._stage_two_pending is not None)
         self.rename_class_button.setEnabled(self.active_class() is not None)
         self.color_button.setEnabled(self.active_class() is not None)
         self.add_class_button.setEnabled(layer is not None)
@@ -410,7 +413,8 @@ class RssglDockWidget(QgsDockWidget):
         training_layer.snapshot_layer(layer, samples_path)
         init_from = None
         if self.continue_check.isChecked():
-            previous = self.last_outcome.model_path if self.last_outcome else Setting.LAST_MODEL.read()
+            # the last model with RSSGL (stage two): a stage-one model has no network to fine-tune
+            previous = self.last_rssgl_outcome.model_path if self.last_rssgl_outcome else Setting.LAST_MODEL.read()
             if previous and os.path.exists(previous):
                 init_from = previous
             else:
@@ -437,133 +441,11 @@ class RssglDockWidget(QgsDockWidget):
     def _raster_path(raster: QgsRasterLayer) -> str:
         return QgsProviderRegistry.instance().decodeUri("gdal", raster.source()).get("path") or raster.source()
 
-    def start_training(self, request: TrainRequest | None = None) -> RssglTrainTask | None:
-        """Start a run on the task manager; returns the task (None when inputs are missing)."""
-        if self.task is not None:
-            return None
-        if self.torch_status is not None and not self.torch_status.usable:
-            self.show_installer()
-            return None
-        try:
-            request = request or self.build_request()
-        except (ValueError, RuntimeError, OSError) as exc:
-            self._push(str(exc), Qgis.MessageLevel.Warning)
-            return None
-        self._save_settings()
-        self.run_count += 1
-        task = RssglTrainTask(request, self.tr("RSSGL: train and classify"))
-        task.log_message.connect(self.append_log)
-        task.progressChanged.connect(lambda value: self.progress_bar.setValue(int(value)))
-        task.completed.connect(self._on_task_completed)
-        self.task = task
-        self.progress_bar.setValue(0)
-        self.append_log("info", self.tr("Run {0}: training on {1} ({2} iterations, device {3}).").format(
-            self.run_count, os.path.basename(request.raster_path), request.iterations, request.device))
-        self._update_buttons()
-        QgsApplication.taskManager().addTask(task)
-        return task
-
-    def cancel_training(self) -> None:
-        if self.task is not None:
-            self.append_log("warning", self.tr("Canceling..."))
-            self.task.cancel()
-
     def append_log(self, level: str, message: str) -> None:
         """Append one line to the live log (slot of the task's queued log signal)."""
         stamp = datetime.datetime.now().strftime("%H:%M:%S")
         prefix = self.tr("warning: ") if level == "warning" else ""
         self.log_view.appendPlainText(f"{stamp}  {prefix}{message}")
-
-    def _on_task_completed(self, outcome: TrainOutcome) -> None:
-        self.task = None  # the task manager deletes the C++ object; never touch it again
-        self._update_buttons()
-        if outcome.status == "canceled":
-            self.progress_bar.setValue(0)
-            self.append_log("warning", self.tr("Training was canceled; nothing was added."))
-            self._push(self.tr("Training was canceled."), Qgis.MessageLevel.Info)
-            return
-        if outcome.status != "success":
-            from ..install.diagnostics import record_error
-
-            record_error(outcome.details or outcome.message)
-            self.append_log("warning", outcome.details or outcome.message)
-            self.summary_label.setText(self.tr("The last run failed: {0}").format(outcome.message))
-            self._push(self.tr("Training failed: {0}").format(outcome.message), Qgis.MessageLevel.Critical)
-            return
-        try:
-            self._add_result_layers(outcome)
-        except RuntimeError as exc:
-            self._push(str(exc), Qgis.MessageLevel.Critical)
-            return
-        comparison = fine_tune_comparison(outcome, self.last_full_outcome)
-        if outcome.fine_tuned and comparison:
-            self.append_log("info", comparison)
-        elif outcome.fine_tuned:
-            self.append_log("info", self.tr("Fine-tuned; no full training in this session to compare the time with."))
-        if not outcome.fine_tuned:
-            self.last_full_outcome = outcome
-        self.last_outcome = outcome
-        Setting.LAST_MODEL.write(outcome.model_path)
-        self.summary_label.setText(self._summary_html(outcome))
-        if outcome.cv_oa is not None:
-            message = self.tr("Classification added ({0:.0f} s). Cross-validated OA {1:.1f}%: the accuracy to expect "
-                              "where you drew nothing.").format(outcome.total_seconds, 100 * outcome.cv_oa)
-        elif outcome.validation_oa is not None:
-            message = self.tr("Classification added ({0:.0f} s). The validation OA ({1}) comes from pixels of your "
-                              "own polygons and overstates the map's accuracy.").format(
-                outcome.total_seconds, f"{100 * outcome.validation_oa:.1f}%")
-        else:
-            message = self.tr("Classification added ({0:.0f} s). For an accuracy estimate, choose 3 or 5 folds under "
-                              "'Accuracy estimate', or assess the map with independent reference samples.").format(
-                outcome.total_seconds)
-        self._push(message, Qgis.MessageLevel.Success)
-
-    def _summary_html(self, outcome: TrainOutcome) -> str:
-        if outcome.validation_oa is not None:
-            first = self.tr("Validation OA {0} (pixels of the training polygons: optimistic), {1} classes, best epoch "
-                            "{2} of {3}, {4:.1f} s on {5}.").format(
-                f"{100 * outcome.validation_oa:.1f}%", len(outcome.class_values), outcome.best_epoch, outcome.epochs,
-                outcome.train_seconds, outcome.device)
-        else:  # the default: every pixel of the polygons trained, none held out
-            first = self.tr("Trained on every pixel of your samples: {0} classes, epochs trained: {1}, {2:.1f} s on {3}.").format(
-                len(outcome.class_values), outcome.epochs, outcome.train_seconds, outcome.device)
-        lines = [first]
-        if outcome.cv_oa is not None:
-            lines.append(self.tr("<b>Cross-validated OA {0:.1f}%</b> (+- {1:.1f}) over {2} folds of whole polygons: "
-                                 "the accuracy to expect where you drew nothing.").format(
-                100 * outcome.cv_oa, 100 * (outcome.cv_oa_ci95 or 0.0), outcome.cv_folds))
-        lines.extend(suggestion_lines(outcome.regions, dict(zip(outcome.class_values, outcome.class_names,
-                                                                 strict=True))))
-        if outcome.report_path:
-            url = "file://" + outcome.report_path.replace(os.sep, "/")
-            link_text = self.tr("Training report")
-            lines.append(f'<a href="{url}">{link_text}</a>')
-        return "<br>".join(lines)
-
-    def _add_result_layers(self, outcome: TrainOutcome) -> None:
-        project = QgsProject.instance()
-        if not self.keep_check.isChecked():
-            results.remove_layers(project, self.result_layer_ids)
-            self.result_layer_ids = []
-        suffix = self.tr(" (run {0})").format(self.run_count) if self.keep_check.isChecked() else ""
-        colors = {e.value: e.color for e in self._classes}
-        classes = [
-            (v, n, colors.get(v, QColor(*c)))
-            for v, n, c in zip(outcome.class_values, outcome.class_names, outcome.class_colors, strict=True)
-        ]
-        layers = [
-            results.load_guidance(outcome.guidance_path, self.tr("Where to draw next") + suffix),
-            results.load_classification(outcome.classification_path, self.tr("RSSGL classification") + suffix,
-                                        classes),
-            results.load_confidence(outcome.confidence_path, self.tr("RSSGL confidence") + suffix),
-        ]
-        raster = self.raster_combo.currentLayer()
-        results.add_to_results_group(project, layers, raster.id() if raster is not None else None)
-        # The confidence map would hide the class map: show it only on demand.
-        node = project.layerTreeRoot().findLayer(layers[2].id())
-        if node is not None:
-            node.setItemVisibilityChecked(False)
-        self.result_layer_ids.extend(layer.id() for layer in layers)
 
     # ================================================================= helpers
     def _push(self, message: str, level=Qgis.MessageLevel.Info) -> None:
@@ -574,14 +456,8 @@ class RssglDockWidget(QgsDockWidget):
             bar.pushMessage("RSSGL", message, level, 8 if level in (Qgis.MessageLevel.Info, Qgis.MessageLevel.Success) else 0)
 
     def shutdown(self) -> None:
-        """Cancel a running task (plugin unload): it must not call back into a deleted dock."""
-        if self.task is not None:
-            try:
-                self.task.completed.disconnect(self._on_task_completed)
-                self.task.cancel()
-            except RuntimeError:
-                pass
-            self.task = None
+        """Cancel running tasks (plugin unload): they must not call back into a deleted dock."""
+        self.shutdown_runs()
         try:  # an unloaded dock no longer restyles layers the project adds
             self.raster_combo.layerChanged.disconnect(self._on_raster_changed)
         except (RuntimeError, TypeError):

@@ -152,7 +152,8 @@ def _add_samples_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
 
 
 def _add_training_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
-    """Add iterations, device, accuracy estimate, output folder, Train / Cancel and progress."""
+    """Add iterations, device, accuracy estimate, output folder, RSSGL on the CPU, Train / Refine / Cancel and
+    progress."""
     train_box = QGroupBox(translate("RssglDockWidget", "Training"))
     train_form = QFormLayout(train_box)
     dock.iterations_spin = QSpinBox()
@@ -177,19 +178,27 @@ def _add_training_box(dock: QDockWidget, layout: QVBoxLayout) -> None:
     dock.output_widget.setToolTip(translate("RssglDockWidget", "Each run writes its model, maps and report into a new sub-folder here."))
     dock.continue_check = QCheckBox(translate("RssglDockWidget", "Continue from previous model (fine-tune)"))
     dock.keep_check = QCheckBox(translate("RssglDockWidget", "Keep previous results"))
+    dock.rssgl_cpu_check = QCheckBox(translate("RssglDockWidget", "Also train RSSGL on the CPU (minutes)"))
+    dock.rssgl_cpu_check.setToolTip(translate("RssglDockWidget", "The spectral model's map comes first, in seconds. Then RSSGL trains in the background: at once on a CUDA GPU; on the CPU only with this box ticked, or when you press 'Refine with RSSGL'. Its map replaces the first one only where the cross-validation shows that RSSGL helps."))  # fmt: skip
     train_form.addRow(translate("RssglDockWidget", "Iterations"), dock.iterations_spin)
     train_form.addRow(translate("RssglDockWidget", "Device"), dock.device_combo)
     train_form.addRow(translate("RssglDockWidget", "Accuracy estimate"), dock.cv_combo)
     train_form.addRow(translate("RssglDockWidget", "Output folder"), dock.output_widget)
     train_form.addRow(dock.continue_check)
     train_form.addRow(dock.keep_check)
+    train_form.addRow(dock.rssgl_cpu_check)
     run_row = QHBoxLayout()
     dock.train_button = QPushButton(translate("RssglDockWidget", "Train and classify"))
     dock.train_button.clicked.connect(dock.start_training)
     dock.cancel_button = QPushButton(translate("RssglDockWidget", "Cancel"))
     dock.cancel_button.setEnabled(False)
     dock.cancel_button.clicked.connect(dock.cancel_training)
+    dock.refine_button = QPushButton(translate("RssglDockWidget", "Refine with RSSGL"))
+    dock.refine_button.setToolTip(translate("RssglDockWidget", "Train RSSGL on the last run's polygons in the background (minutes on a CPU); its map replaces the spectral model's only where the cross-validation shows that RSSGL helps."))  # fmt: skip
+    dock.refine_button.setEnabled(False)
+    dock.refine_button.clicked.connect(dock.start_stage_two)
     run_row.addWidget(dock.train_button, 1)
+    run_row.addWidget(dock.refine_button)
     run_row.addWidget(dock.cancel_button)
     train_form.addRow(run_row)
     dock.progress_bar = QProgressBar()

@@ -25,6 +25,7 @@ class Setting(Enum):
     LAST_MODEL = ("rssgl/lastModelPath", "")
     REGIONS = ("rssgl/guidedRegions", 10)
     CV_FOLDS = ("rssgl/crossValidationFolds", 3)
+    RSSGL_ON_CPU = ("rssgl/rssglOnCpu", False)  # stage two (RSSGL) after stage one without a CUDA GPU too
 
     @property
     def key(self) -> str:

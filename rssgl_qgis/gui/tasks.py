@@ -19,6 +19,7 @@ dock, which lives in the GUI thread, so the dock can append them to its log widg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -59,6 +60,9 @@ class TrainRequest:
     params_overrides: dict[str, Any] = field(default_factory=dict)  # other TrainingParams fields
     band_selection: str = ""  # core.data.band_selection syntax ("" = every band)
     drop_water_vapour: bool = False
+    #: workflows.train.RSSGL_STAGES: "never" = stage one (the spectral model's map, seconds), "always" = stage
+    #: two (RSSGL trained, the cross-validation decides its vote); the dock runs one, then the other (issue 29)
+    rssgl_stage: str = "always"
 
 
 @dataclass
@@ -90,6 +94,10 @@ class TrainOutcome:
     cv_folds: int = 0  # folds actually run (0: none, or skipped for lack of separate polygons)
     cv_oa: float | None = None  # cross-validated overall accuracy (0-1) and its 95 % half-width
     cv_oa_ci95: float | None = None
+    stage: int = 0  # 1: the spectral model only; 2: RSSGL trained (workflows TrainResult.stage)
+    map_source: str = ""  # which model made the map, in the workflow's words
+    replaces_stage_one: bool = False  # TrainResult.replaces_stage_one: the cross-validation gave RSSGL a vote
+    rssgl_weight: float | None = None  # RSSGL's weight in the map's pool (None: no cross-validation candidates)
 
 
 def fine_tune_comparison(fine: TrainOutcome, full: TrainOutcome | None) -> str | None:
@@ -133,6 +141,8 @@ class RssglTrainTask(QgsTask):
 
             if isinstance(exc, Cancelled) or self.isCanceled():
                 self.outcome = TrainOutcome("canceled", self.request, message="Training was canceled.")
+                with contextlib.suppress(OSError):  # a cancelled stage two leaves no empty folder behind
+                    os.rmdir(self.request.run_folder)
             else:
                 details = traceback.format_exc()
                 QgsMessageLog.logMessage(details, LOG_TAG, Qgis.MessageLevel.Critical)
@@ -199,6 +209,7 @@ class RssglTrainTask(QgsTask):
             report_out=os.path.join(req.run_folder, "training_report.html"),
             init_from=init,
             cv_folds=int(req.cv_folds),
+            rssgl_stage=req.rssgl_stage,
             band_selection=req.band_selection or None,
             drop_water_vapour=bool(req.drop_water_vapour),
             progress=self._stage_progress(0.0, self.TRAIN_SHARE),
@@ -264,6 +275,10 @@ class RssglTrainTask(QgsTask):
             cv_folds=cv.folds if cv else 0,
             cv_oa=float(cv.summary["oa"]) if cv else None,
             cv_oa_ci95=float(cv.summary["oa_ci95"]) if cv else None,
+            stage=int(result.stage),
+            map_source=result.map_source,
+            replaces_stage_one=bool(result.replaces_stage_one),
+            rssgl_weight=float(cv.pool.weight) if cv and cv.candidates else None,
         )
 
     def _train_and_classify(self, req: TrainRequest, init, params, outputs, final, guidance) -> TrainOutcome:

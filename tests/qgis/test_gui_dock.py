@@ -465,13 +465,15 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start(20)
+    dock.rssgl_cpu_check.setChecked(True)  # both stages (issue 29): the spectral model's map, then RSSGL
     task = dock.start_training()
     assert task is not None and dock.task is task, iface.bar.messages
     assert not dock.train_button.isEnabled() and dock.cancel_button.isEnabled()
-    assert wait_for(lambda: dock.task is None, 240), "training did not finish in 240 s"
+    assert wait_for(lambda: dock.task is None and dock.stage_two_task is None, 240), "training did not finish in 240 s"
     timer.stop()
     outcome = dock.last_outcome
     assert outcome is not None and outcome.status == "success", dock.log_view.toPlainText()
+    assert dock._stage_two_outcome is not None and dock._stage_two_outcome.status == "success"
     # The GUI thread kept running while the worker trained: the timer ticked throughout.
     assert len(ticks) > 20
     assert max(np.diff(ticks)) < 5.0
@@ -490,8 +492,9 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert guidance.isValid() and guidance.featureCount() == len(outcome.regions) > 0
     assert {"rank", "mean_conf", "class_1", "class_2"} <= set(guidance.fields().names())
     summary = dock.summary_label.text()
-    assert "Trained on every pixel of your samples" in summary and "Cross-validated OA" in summary  # the default: 3 folds
-    assert any("Classification added" in text and "Cross-validated OA" in text for text, _level in iface.bar.messages)
+    assert "Cross-validated OA" in summary  # the default: 3 folds
+    verdict = "Stage two's map replaces stage one's" if outcome.stage == 2 else "Stage one's map stays"
+    assert verdict in summary and any(verdict in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
     iface.canvas.setRenderFlag(True)
@@ -508,8 +511,8 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     first_ids = list(dock.result_layer_ids)
     dock.continue_check.setChecked(True)
     assert dock.start_training() is not None
-    assert wait_for(lambda: dock.task is None, 240)
-    second = dock.last_outcome
+    assert wait_for(lambda: dock.task is None and dock.stage_two_task is None, 240)
+    second = dock._stage_two_outcome  # fine-tuning trains RSSGL: stage two
     assert second.status == "success" and second.fine_tuned
     assert "Fine-tuning reached its best model" in dock.log_view.toPlainText()
     assert all(project.mapLayer(lid) is None for lid in first_ids)
@@ -520,18 +523,31 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert QgsSettings().value("rssgl/lastModelPath") == second.model_path
 
 
-def test_cancel_stops_the_task_and_adds_nothing(desktop, small_network, scene, raster_path, tmp_path):
+def test_cancel_stops_the_task_and_adds_nothing(desktop, small_network, scene, raster_path, tmp_path, monkeypatch):
     pytest.importorskip("rssgl_qgis.io.classify_raster")
+    import threading
+
+    from rssgl_qgis.io.outputs import checkpoint
+    from rssgl_qgis.workflows import train as workflow
+
     iface, dock = desktop
     open_raster(raster_path)
     draw_training_polygons(dock, scene, tmp_path)
-    dock.iterations_spin.setValue(1000)
+    entered = threading.Event()
+
+    def endless_stage_one(run, rssgl_stage, cv_folds, progress, should_stop, log):  # the real one ends in seconds
+        entered.set()
+        while True:
+            checkpoint("training", should_stop)  # raises Cancelled once the task is cancelled
+            time.sleep(0.05)
+
+    monkeypatch.setattr(workflow, "fit_stage_one", endless_stage_one)
     outcomes = []
     task = dock.start_training()
     assert task is not None
     task.completed.connect(outcomes.append)
-    # Cancel while the worker is inside the training loop (progress moves once it reads the raster).
-    assert wait_for(lambda: dock.progress_bar.value() > 0, 120)
+    # Cancel while the worker is inside stage one's training.
+    assert entered.wait(120)
     dock.cancel_training()
     assert wait_for(lambda: dock.task is None, 120)
     assert [o.status for o in outcomes] == ["canceled"]
