@@ -55,7 +55,7 @@ from ..spectral.pool import DEFAULT_BLEND, PoolSettings, blend_label, combine
 from ..spectral.pool import EPS as _EPS
 
 __all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "PoolSettings", "CandidateEstimate",
-           "BlendSelection", "cross_validate_blend", "rssgl_cannot_win", "score_candidates"]
+           "BlendSelection", "cross_validate_blend", "held_out_weights", "rssgl_cannot_win", "score_candidates"]
 
 #: Weights of RSSGL in the pooled probabilities tried by cross-validation (1 = RSSGL alone,
 #: 0 = the spectral model alone).
