@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         paths, stage = json.loads(args.case)
-        result = train_case(paths, stage, args.limit, str(work))
+        result = train_case(paths, stage, args.limit, str(Path(paths["cube"]).parent))  # beside the scene
         result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         print(json.dumps(result))
         return 0
