@@ -71,7 +71,7 @@ def _reference_rasterise(geometries, burn, info):
 
 
 def _wkt(kind: str, points) -> str:
-    text = ", ".join(f"{x!r} {y!r}" for x, y in points)
+    text = ", ".join(f"{float(x)!r} {float(y)!r}" for x, y in points)  # numpy 2 reprs np.float64(...)
     return f"{kind} (({text}))" if kind == "POLYGON" else f"{kind} ({text})"
 
 
