@@ -775,8 +775,8 @@
     <name>RssglHelp</name>
     <message>
         <location filename="../rssgl_qgis/processing/help.py"/>
-        <source>Whether RSSGL is trained. &apos;Always&apos; (the default) trains it: minutes on a CPU, seconds to minutes on a GPU. &apos;Never: spectral model only&apos; fits the per-pixel spectral model alone (stage one): the map in seconds, no cross-validation, and a model file without an RSSGL network, which &apos;Classify with RSSGL&apos; classifies pixel by pixel but which cannot be fine-tuned. &apos;Automatic: on a GPU only&apos; trains RSSGL where a CUDA GPU is found and gives the stage-one map elsewhere. The log and the report say which stage made the map.</source>
-        <translation>是否训练 RSSGL。“始终”（默认）会训练它：在 CPU 上需数分钟，在 GPU 上需数秒到数分钟。“从不：仅光谱模型”只拟合逐像元光谱模型（第一阶段）：数秒内得到分类图，不做交叉验证，模型文件不含 RSSGL 网络，“用 RSSGL 分类”可逐像元分类，但不能微调。“自动：仅在 GPU 上”在找到 CUDA GPU 时训练 RSSGL，否则给出第一阶段的分类图。日志和报告会说明分类图由哪个阶段生成。</translation>
+        <source>Whether RSSGL is trained. &apos;Automatic: on a GPU only&apos; (the default) trains RSSGL where a CUDA GPU is found (seconds to minutes) and elsewhere gives the stage-one map: the per-pixel spectral model&apos;s map in seconds, without cross-validation. &apos;Always&apos; trains RSSGL on a CPU too: minutes. &apos;Never: spectral model only&apos; fits the per-pixel spectral model alone (stage one) on every device: the map in seconds, no cross-validation, and a model file without an RSSGL network, which &apos;Classify with RSSGL&apos; classifies pixel by pixel but which cannot be fine-tuned (a stage-one model from &apos;Automatic&apos; on a CPU is the same). The log and the report say which stage made the map.</source>
+        <translation>是否训练 RSSGL。“自动：仅在 GPU 上”（默认）在找到 CUDA GPU 时训练 RSSGL（数秒到数分钟），否则给出第一阶段的分类图：逐像元光谱模型的分类图，数秒内得到，不做交叉验证。“始终”在 CPU 上也训练 RSSGL：需数分钟。“从不：仅光谱模型”在任何设备上都只拟合逐像元光谱模型（第一阶段）：数秒内得到分类图，不做交叉验证，模型文件不含 RSSGL 网络，“用 RSSGL 分类”可逐像元分类，但不能微调（在 CPU 上由“自动”得到的第一阶段模型也是如此）。日志和报告会说明分类图由哪个阶段生成。</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="54"/>
@@ -930,8 +930,8 @@
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="94"/>
-        <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights.</source>
-        <translation>可靠的精度估计与模型选择（默认 3；0 = 不做）：使用 N 折（2-10）时，样本（整个多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试。同样的折决定地图如何将 RSSGL 与逐像元光谱模型（类似 SVM 的核分类器）组合；每个候选方案的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型使用全部样本训练。少于 2 个独立样本的类别不参与测试。不做交叉验证时，RSSGL 与光谱模型以相同权重组合。</translation>
+        <source>Honest accuracy estimate and model choice (3 by default; 0 = none): with N folds (2-10), the samples (whole polygons; patches of a label raster) are dealt into N groups, N extra models are each trained without one group and tested on it. The same folds decide how the map combines RSSGL with a per-pixel spectral model (an SVM-like kernel classifier); every candidate&apos;s accuracy goes to the log and the report. Training takes N + 1 times as long. The saved model is trained on all samples. Classes with fewer than 2 separate samples are not tested. Without folds, RSSGL and the spectral model are pooled with equal weights. The folds run only where RSSGL is trained (see the RSSGL stage: by default not on a CPU).</source>
+        <translation>可靠的精度估计与模型选择（默认 3；0 = 不做）：使用 N 折（2-10）时，样本（整个多边形；标签栅格中的连通斑块）被分成 N 组，另外训练 N 个模型，每个模型不使用其中一组并在该组上测试。同样的折决定地图如何将 RSSGL 与逐像元光谱模型（类似 SVM 的核分类器）组合；每个候选方案的精度写入日志和报告。训练时间为原来的 N + 1 倍。保存的模型使用全部样本训练。少于 2 个独立样本的类别不参与测试。不做交叉验证时，RSSGL 与光谱模型以相同权重组合。只有在训练 RSSGL 时才运行交叉验证（见 RSSGL 阶段：默认在 CPU 上不运行）。</translation>
     </message>
     <message>
         <location filename="../rssgl_qgis/processing/help.py" line="105"/>

@@ -101,15 +101,19 @@ def parameter_help() -> dict[str, dict[str, str]]:
                                                        "takes N + 1 times as long. The saved model is trained on all "
                                                        "samples. Classes with fewer than 2 separate samples are not "
                                                        "tested. Without folds, RSSGL and the spectral model are pooled "
-                                                       "with equal weights."),
-            "RSSGL_STAGE": translate("RssglHelp", "Whether RSSGL is trained. 'Always' (the default) trains it: minutes "
-                                                  "on a CPU, seconds to minutes on a GPU. 'Never: spectral model only' "
-                                                  "fits the per-pixel spectral model alone (stage one): the map in "
+                                                       "with equal weights. The folds run only where RSSGL is trained "
+                                                       "(see the RSSGL stage: by default not on a CPU)."),
+            "RSSGL_STAGE": translate("RssglHelp", "Whether RSSGL is trained. 'Automatic: on a GPU only' (the default) "
+                                                  "trains RSSGL where a CUDA GPU is found (seconds to minutes) and "
+                                                  "elsewhere gives the stage-one map: the per-pixel spectral model's "
+                                                  "map in seconds, without cross-validation. 'Always' trains RSSGL on "
+                                                  "a CPU too: minutes. 'Never: spectral model only' fits the per-pixel "
+                                                  "spectral model alone (stage one) on every device: the map in "
                                                   "seconds, no cross-validation, and a model file without an RSSGL "
                                                   "network, which 'Classify with RSSGL' classifies pixel by pixel but "
-                                                  "which cannot be fine-tuned. 'Automatic: on a GPU only' trains RSSGL "
-                                                  "where a CUDA GPU is found and gives the stage-one map elsewhere. The "
-                                                  "log and the report say which stage made the map."),
+                                                  "which cannot be fine-tuned (a stage-one model from 'Automatic' on "
+                                                  "a CPU is the same). The log and the report say which stage made "
+                                                  "the map."),
             "BANDS": translate("RssglHelp", "Optional: the bands to train on. Band numbers and ranges (1-based, as QGIS "
                                             "counts bands) keep those bands: '1-129, 136-224'; a leading 'drop' "
                                             "leaves them out instead: 'drop 130-135'. Ranges ending in 'nm' select "

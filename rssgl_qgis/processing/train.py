@@ -112,13 +112,14 @@ class TrainRssglAlgorithm(RssglAlgorithm):
         self.addParameter(self.advanced(QgsProcessingParameterNumber(
             self.CROSS_VALIDATION, self.tr("Cross-validation folds over whole samples (0 = none)"),
             NUMBER_INTEGER, defaultValue=3, minValue=0, maxValue=MAX_CV_FOLDS)))
-        # RSSGL_STAGES order; default "always": Train RSSGL trains RSSGL unless asked otherwise (issue 29)
+        # RSSGL_STAGES order; default "auto": RSSGL trains where it is fast (a CUDA GPU); on a CPU the spectral
+        # model's map (stage one) comes in seconds, and "Always" trains RSSGL there too (issue 29)
         self.addParameter(self.advanced(QgsProcessingParameterEnum(
             self.RSSGL_STAGE, self.tr("RSSGL stage"),
             options=[self.tr("Automatic: on a GPU only (else the spectral model's map in seconds)"),
                      self.tr("Always (minutes on a CPU)"),
                      self.tr("Never: spectral model only")],
-            defaultValue=RSSGL_STAGES.index("always"))))
+            defaultValue=RSSGL_STAGES.index("auto"))))
         self.addParameter(self.advanced(QgsProcessingParameterString(
             self.BANDS, self.tr("Band selection (e.g. '1-129, 136-224', 'drop 130-135', '400-1340 nm'; empty = all)"),
             defaultValue="", optional=True)))
