@@ -473,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", default="", help="core:halo of training windows (default: the engine's)")
     ap.add_argument("--rssgl-folds", default="", help="the cross-validation's RSSGL folds: all, adaptive, none "
                                                        "(default: the engine's cross_validation.RSSGL_FOLDS)")
+    ap.add_argument("--distill", type=float, default=0.0,
+                    help="the default's distillation share (TrainingParams.distill_share; 0 = off, the product's)")
     ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels, both models' test-pixel "
                                                "probabilities and candidates' test "
                                                "OA (.npz), to study the choice rule (benchmarks/blend_rule.py)")
@@ -484,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(merge_rows([json.loads(Path(f).read_text())["rows"] for f in args.summarise.split(",")])))
         return 0
     TRAINING_INPUT["training_input"] = args.training_input
+    if args.distill:
+        TRAINING_INPUT["distill_share"] = args.distill
     if args.window:
         TRAINING_INPUT["window_core"], TRAINING_INPUT["window_halo"] = (int(v) for v in args.window.split(":"))
     data = Path(args.data)

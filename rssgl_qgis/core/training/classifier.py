@@ -39,6 +39,7 @@ from ..palette import default_colors
 from ..prediction.scene_tensors import class_index, index_map, padded_input, unlabelled_spectra
 from ..spectral.pool import PoolSettings
 from ..spectral.spectral_model import fit_spectral
+from .distillation import pseudo_labels
 from .loop import ProgressFn, StopFn, run_epochs
 from .model_checks import SPECTRAL_ONLY_CONTENTS, Damaged, checked_model_contents, checked_spectral
 from .params import MIN_VALIDATION_PIXELS, PAPER_LABEL, SELECTION_MODES, TRAINING_INPUTS, TrainingParams
@@ -111,8 +112,10 @@ class RssglClassifier:
         if not np.issubdtype(labels.dtype, np.integer):
             if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
                 raise RssglError(f"The {name} must hold integer class values (0 = unlabelled).")
-        labels = labels.astype(np.int64)
-        if (labels < 0).any():
+            labels = labels.astype(np.int64)
+        # integer labels are kept in their own type (io.samples' uint8 / uint16 / int32): an int64 copy of a
+        # 20000 x 20000 raster's labels is 3.2 GB and 8 s (issue 29)
+        if np.issubdtype(labels.dtype, np.signedinteger) and labels.size and labels.min() < 0:
             raise RssglError(f"The {name} hold negative class values; use 0 for unlabelled and positive classes.")
         return labels
 
@@ -186,16 +189,18 @@ class RssglClassifier:
             self.training_input_ = trainer.plan.describe()
             spectra, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None, None)
             unlabelled = trainer.unlabelled_spectra() if spectra is not None else None
+            spectral_first = None
         else:
-            history, best_epoch, stopped_early, (spectra, y, unlabelled) = self._train_whole(
+            history, best_epoch, stopped_early, (spectra, y, unlabelled, spectral_first) = self._train_whole(
                 cube, valid, mean, std, model, criterion, p, selection, classes, labels, device, use_amp, horizon,
                 progress, should_stop, t0)
             self.training_input_ = "whole scene"
         model.eval()
         self.spectral_ = None
         self.pool_ = PoolSettings()
-        if spectra is not None:
-            self.spectral_ = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+        if spectra is not None or spectral_first is not None:
+            self.spectral_ = spectral_first if spectral_first is not None else fit_spectral(
+                spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
             if self.spectral_.pseudo_labels:
                 log.info("Spectral model self-trained with %d unlabelled pixels it was surest of.",
                          self.spectral_.pseudo_labels)
@@ -224,13 +229,14 @@ class RssglClassifier:
     def fit_spectral_only(self, cube: np.ndarray | WindowedScene, train_labels: np.ndarray, *,
                           valid: np.ndarray | None = None, class_names: list[str] | None = None,
                           class_colors: list[tuple[int, int, int]] | None = None, band_info: dict | None = None,
-                          should_stop: StopFn | None = None) -> RssglClassifier:
+                          progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> RssglClassifier:
         """Stage one: the normalisation and the spectral model (with its self-training) fitted on the training
         pixels, no RSSGL network (core/training/stage_one.py). Returns self."""
         from .stage_one import fit_stage_one
 
         return fit_stage_one(self, cube, train_labels, valid=valid, class_names=class_names,
-                             class_colors=class_colors, band_info=band_info, should_stop=should_stop)
+                             class_colors=class_colors, band_info=band_info, progress=progress,
+                             should_stop=should_stop)
 
     def _checked_labels(self, p: TrainingParams, shape: tuple[int, int], valid: np.ndarray, train_labels,
                         val_labels, eval_labels, init_from: RssglClassifier | None, n_bands: int
@@ -241,7 +247,7 @@ class RssglClassifier:
         train_labels = self._labels(train_labels, shape, "training labels")
         val_labels = self._labels(val_labels, shape, "validation labels")
         eval_labels = self._labels(eval_labels, shape, "evaluation labels")
-        dropped = int(((train_labels > 0) & ~valid).sum())
+        dropped = 0 if valid.all() else int(((train_labels > 0) & ~valid).sum())
         if dropped:
             log.warning("%d training pixel(s) lie on nodata/NaN pixels and are ignored.", dropped)
             train_labels = np.where(valid, train_labels, 0)
@@ -250,7 +256,7 @@ class RssglClassifier:
                 "Model selection 'paper' picks the epoch with the best accuracy on eval_labels, but none were "
                 "given; pass the test labels as eval_labels or use selection 'validation'."
             )
-        classes = np.unique(train_labels[train_labels > 0])
+        classes = np.unique(train_labels[np.nonzero(train_labels)]).astype(np.int64)
         if classes.size < 2:
             raise RssglError(
                 f"Training needs samples of at least 2 classes; found {classes.size} "
@@ -295,11 +301,22 @@ class RssglClassifier:
                      progress: ProgressFn | None, should_stop: StopFn | None, t0: float) -> tuple:
         """Train on the whole scene on the device (one fused step per iteration, a CUDA graph where it can) and
         restore the selected epoch's weights. Returns (history, best epoch, stopped early, (training spectra,
-        their class indices, unlabelled spectra) for the spectral model, or three None)."""
+        their class indices, unlabelled spectra) for the spectral model, or three None; the spectral model where
+        distillation fitted it first, else None)."""
         train_labels, val_labels, eval_labels = labels["train"], labels["val"], labels["eval"]
         x = padded_input(normalize_cube(cube, mean, std, valid), device)
         hp, wp = x.shape[-2:]
-        train_idx = index_map(train_labels, classes, (hp, wp), device)
+        spectral_first = None  # distillation: the spectral model first, its surest pixels train RSSGL too
+        network_labels = train_labels
+        if p.distill_share > 0 and p.spectral and selection != "paper":
+            spectra, y, unlabelled = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
+            spectral_first = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+            extra = pseudo_labels(spectral_first, x, valid, (train_labels, val_labels), classes, p.distill_share,
+                                  p.distill_cap)
+            network_labels = np.where(extra > 0, extra, train_labels)
+            log.info("Distillation: RSSGL also trains on %d pixels the spectral model is surest of.",
+                     int((extra > 0).sum()))
+        train_idx = index_map(network_labels, classes, (hp, wp), device)
         target = train_idx.clamp_min(0)[None]
         val_idx = index_map(val_labels, classes, (hp, wp), device) if val_labels is not None else None
         eval_idx = index_map(eval_labels, classes, (hp, wp), device) if eval_labels is not None else None
@@ -319,13 +336,20 @@ class RssglClassifier:
             history, best_epoch, stopped_early = run_epochs(step, p, progress, should_stop, t0)
         step.restore_best()
         spectra = y = unlabelled = None
-        if p.spectral and selection != "paper":
-            rows, cols = np.nonzero(train_labels > 0)
-            flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-            spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
-            y = np.searchsorted(classes, train_labels[rows, cols])
-            unlabelled = unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
-        return history, best_epoch, stopped_early, (spectra, y, unlabelled)
+        if p.spectral and selection != "paper" and spectral_first is None:
+            spectra, y, unlabelled = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
+        return history, best_epoch, stopped_early, (spectra, y, unlabelled, spectral_first)
+
+    @staticmethod
+    def _sample_spectra(x: torch.Tensor, valid: np.ndarray, train_labels: np.ndarray, val_labels: np.ndarray | None,
+                        classes: np.ndarray, p: TrainingParams) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+        """(training spectra, their class indices, unlabelled spectra) of the padded normalised scene ``x``: what
+        the spectral model is fitted on."""
+        rows, cols = np.nonzero(train_labels > 0)
+        flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
+        spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
+        y = np.searchsorted(classes, train_labels[rows, cols])
+        return spectra, y, unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
 
     def _keep_classes(self, classes: np.ndarray, class_names, class_colors) -> None:
         """One name and one colour per class, in ascending class order (generated where none were given)."""

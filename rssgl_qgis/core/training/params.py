@@ -37,6 +37,8 @@ class TrainingParams:
     (core/training/window_training.py: windows around the samples, memory set by a budget) or "auto" (the
     whole scene when the device's memory holds it, else windows). ``window_core`` / ``window_batch``
     0 = automatic; ``window_halo`` is each window's context around its core.
+    ``distill_share``: RSSGL also trains on that share of each class's surest pixels of the spectral model, at
+    most ``distill_cap`` in all (core/training/distillation.py; whole-scene training only; 0 = off).
     """
 
     iterations: int = 600
@@ -63,6 +65,8 @@ class TrainingParams:
     window_core: int = 0
     window_halo: int = DEFAULT_HALO
     window_batch: int = 0
+    distill_share: float = 0.0
+    distill_cap: int = 3000
 
     def validate(self) -> None:
         """Raise ValueError for values the trainer cannot use."""
@@ -85,6 +89,9 @@ class TrainingParams:
             raise ValueError(f"Unknown training input '{self.training_input}'; expected one of {TRAINING_INPUTS}.")
         if self.window_core < 0 or self.window_halo < 0 or self.window_batch < 0:
             raise ValueError("window_core, window_halo and window_batch must be >= 0 (0 = automatic core and batch).")
+        if not 0.0 <= self.distill_share < 1.0 or self.distill_cap < 0:
+            raise ValueError(f"The distillation share must be in [0, 1) and its cap >= 0, got {self.distill_share}, "
+                             f"{self.distill_cap}.")
         if not 0.0 <= self.blend_weight <= 1.0:
             raise ValueError(f"The RSSGL weight of the combination must be in [0, 1], got {self.blend_weight}.")
 
