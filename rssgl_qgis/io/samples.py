@@ -1,8 +1,11 @@
 """Training and reference samples as a label array on the raster's pixel grid (OGR/GDAL only).
 
 Users bring samples as polygons or points with a class field (integer ids or text names), in any CRS,
-or as a label raster. The engine wants one thing: an int32 (H, W) array on the raster grid, 0 =
-unlabelled. The rules, chosen to be predictable and honest:
+or as a label raster. The engine wants one thing: an (H, W) integer array on the raster grid, 0 =
+unlabelled, of the smallest type that holds the class values (uint8, uint16 or int32: a 20000 x 20000
+raster's labels are 400 MB in uint8, 3.2 GB in int64), with the sparse list of its labelled pixels beside
+it (``SampleLabels.labelled``), so that nothing downstream scans the whole raster to find a few thousand
+training pixels. The rules, chosen to be predictable and honest:
 
 * features are reprojected to the raster CRS with OGR (axis order forced to the traditional x/y GIS
   order, so EPSG:4326 layers are not swapped);
@@ -31,11 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from ..core.data.sampling import labelled_pixels
+from ..core.errors import Cancelled
 from ..core.text import names_text, number_text, numbers_text
+from .burn import BURN_PROGRESS_SECONDS, Every, label_dtype, rasterise
 from .raster import RasterInfo, raster_info
 from .raster_write import read_class_table
 
-__all__ = ["SampleLabels", "labels_from_raster", "labels_from_vector", "grid_mismatch"]
+__all__ = ["SampleLabels", "labels_from_raster", "labels_from_vector", "grid_mismatch", "label_dtype"]
 
 log = logging.getLogger(__name__)
 gdal.UseExceptions()
@@ -43,7 +49,6 @@ ogr.UseExceptions()
 osr.UseExceptions()
 
 _INTEGER_TYPES = (ogr.OFTInteger, ogr.OFTInteger64)
-_BURN_FIELD = "rssgl_class_index"
 #: A class code written as text: "1", "10", "+3", "-1" (refused later like an integer 0 or -1).
 _CODE = re.compile(r"[+-]?[0-9]+")
 
@@ -52,13 +57,16 @@ _CODE = re.compile(r"[+-]?[0-9]+")
 class SampleLabels:
     """Labels on the raster grid and what happened on the way.
 
-    ``labels`` (H, W) int32 holds the ORIGINAL class values (0 = unlabelled); ``class_values`` and
-    ``class_names`` list the classes found in the samples, sorted by value. ``dropped_outside``
-    counts features entirely outside the raster; ``n_features`` is the number of features in the
-    layer (0 for a label raster); ``conflict_pixels`` counts pixels claimed by two classes.
-    ``groups`` (H, W) int32 numbers the sample each labelled pixel comes from (its feature; for a
-    label raster, its connected patch of one class), 0 elsewhere: cross-validation folds keep a
-    sample whole (core.data.sampling.group_folds).
+    ``labels`` (H, W) holds the ORIGINAL class values (0 = unlabelled) in the smallest of uint8, uint16 and
+    int32 that holds the largest (:func:`label_dtype`); ``class_values`` and ``class_names`` list the classes
+    found in the samples, sorted by value. ``dropped_outside`` counts features entirely outside the raster;
+    ``n_features`` is the number of features in the layer (0 for a label raster); ``conflict_pixels`` counts
+    pixels claimed by two classes. ``groups`` (H, W) numbers the sample each labelled pixel comes from (its
+    feature, in the smallest type that holds the feature count; for a label raster, its connected patch of
+    one class, int32), 0 elsewhere: cross-validation folds keep a sample whole
+    (core.data.sampling.group_folds). ``pixels`` (rows, columns), row-major, are the labelled pixels where
+    the reader found them on its way (the burn knows them window by window); :meth:`labelled` returns them
+    with their values.
     """
 
     labels: np.ndarray
@@ -69,6 +77,15 @@ class SampleLabels:
     n_features: int = 0
     warnings: list[str] = field(default_factory=list)
     conflict_pixels: int = 0
+    pixels: tuple[np.ndarray, np.ndarray] | None = None
+
+    def labelled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, columns, class values) of the labelled pixels, row-major as ``np.nonzero(labels)`` gives them,
+        without scanning the raster where the reader kept them (``pixels``)."""
+        if self.pixels is None:
+            self.pixels = labelled_pixels(self.labels)
+        rows, cols = self.pixels
+        return rows, cols, self.labels[rows, cols]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,13 +232,16 @@ def _class_values(raw: list, field_type: int, field_name: str, layer_label: str,
 
 
 def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, class_field: str,
-                       info: RasterInfo, name_field: str | None = None) -> SampleLabels:
+                       info: RasterInfo, name_field: str | None = None, *, progress=None,
+                       should_stop=None) -> SampleLabels:
     """Rasterise sample polygons/points of ``class_field`` onto the grid of ``info``.
 
     ``vector_path`` may carry a QGIS-style "|layername=..." suffix; ``layer_name`` None means the only
     layer. Class names come from the text class field itself, or from ``name_field``; when
     ``name_field`` is None and the class field is numeric, a text field called ``class_name`` (as in
     the plugin's training layers) supplies the names if the layer has one.
+    ``progress(percent, message)`` gets the share of burn windows done (0-100) and ``should_stop()`` is asked
+    before each window (True raises core.errors.Cancelled): samples spread over a large raster burn hundreds.
     Raises ValueError with a sentence naming the layer/field and saying what to do.
     """
     path, layer_name = _split_source(os.fspath(vector_path), layer_name)
@@ -249,7 +269,8 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
                                         warnings)
     index_of = {int(v): i + 1 for i, v in enumerate(class_values)}
     burn = np.array([index_of[int(v)] for v in per_feature], dtype=np.int64)
-    labels, conflicts, groups, present = _rasterise(scan.geometries, burn, info, class_values)
+    labels, conflicts, groups, present, pixels = rasterise(scan.geometries, burn, info, class_values, progress,
+                                                            should_stop)
     if conflicts:
         warnings.append(f"{conflicts} pixel(s) are covered by samples of different classes in layer {layer_label} "
                         "and were left unlabelled; fix the overlapping polygons to use them.")
@@ -264,7 +285,7 @@ def labels_from_vector(vector_path: str | os.PathLike, layer_name: str | None, c
     return SampleLabels(labels=labels, class_values=np.asarray(class_values, dtype=np.int64),
                         class_names=list(class_names), dropped_outside=scan.outside,
                         n_features=scan.n_features, warnings=warnings, conflict_pixels=conflicts,
-                        groups=groups)
+                        groups=groups, pixels=pixels)
 
 
 def _sample_fields(layer, layer_label: str, class_field: str,
@@ -395,121 +416,6 @@ def _names_from_field(per_feature, class_values, raw_names, default_names, name_
     return names
 
 
-#: Rows and columns of one burn window. The samples are burnt window by window, only in the windows their
-#: envelopes reach, so the memory (five small integer bands and a few int64 temporaries of one window, about
-#: 40 MB) grows neither with the raster nor with the samples' extent; only the (H, W) int32 results do.
-_BURN_WINDOW = 1024
-
-
-def _pixel_boxes(geometries: list, info: RasterInfo) -> np.ndarray:
-    """(n, 4) int64 rows r0, r1 and columns c0, c1 (half-open, one pixel of margin, clipped to the raster)
-    holding every pixel each geometry can label: its envelope's corners through the inverse geotransform, so
-    rotated grids are bounded too (the whole raster where the geotransform cannot be inverted)."""
-    height, width = info.shape
-    inverse = gdal.InvGeoTransform(tuple(info.geotransform))
-    if inverse is None or len(inverse) != 6:
-        return np.tile(np.array([0, height, 0, width], dtype=np.int64), (len(geometries), 1))
-    envelopes = np.array([g.GetEnvelope() for g in geometries])  # (minx, maxx, miny, maxy)
-    xs, ys = envelopes[:, [0, 1, 0, 1]], envelopes[:, [2, 2, 3, 3]]
-    cols = inverse[0] + inverse[1] * xs + inverse[2] * ys
-    rows = inverse[3] + inverse[4] * xs + inverse[5] * ys
-    boxes = np.stack([np.floor(rows.min(axis=1)) - 1, np.ceil(rows.max(axis=1)) + 1,
-                      np.floor(cols.min(axis=1)) - 1, np.ceil(cols.max(axis=1)) + 1], axis=1)
-    limits = np.array([height, height, width, width], dtype=np.float64)
-    return np.clip(np.nan_to_num(boxes, nan=0.0), 0, limits).astype(np.int64)
-
-
-def _smallest_type(bound: float) -> int:
-    """The smallest GDAL type holding the whole numbers 0 .. ``bound`` exactly."""
-    for gdal_type, top in ((gdal.GDT_Byte, 255), (gdal.GDT_UInt16, 65535), (gdal.GDT_UInt32, 2**32 - 1)):
-        if bound <= top:
-            return gdal_type
-    return gdal.GDT_Float64  # whole numbers below 2**53 are exact
-
-
-def _rasterise(geometries: list, burn: np.ndarray, info: RasterInfo,
-               class_values: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """Class values (H, W) int32 burnt with the pixel-centre rule, the number of conflicting pixels, the
-    feature number (1..n, the last feature burnt; 0 where unlabelled) of each labelled pixel, and which
-    classes (by index into ``class_values``) label at least one pixel.
-
-    ``burn`` holds each geometry's class index (1..n classes). The raster is cut into windows of
-    ``_BURN_WINDOW`` pixels; only windows some geometry's pixel box reaches are burnt, each with only those
-    geometries (in layer order, so the last one burnt is the same), by :func:`_burn_window`.
-    """
-    height, width = info.shape
-    labels = np.zeros((height, width), dtype=np.int32)
-    groups = np.zeros((height, width), dtype=np.int32)
-    present = np.zeros(len(class_values) + 1, dtype=bool)
-    lookup = np.r_[0, class_values].astype(np.int32)
-    boxes = _pixel_boxes(geometries, info)
-    numbers = np.arange(1, len(geometries) + 1)
-    size = _BURN_WINDOW
-    conflicts = 0
-    for r0 in range(int(boxes[:, 0].min()) // size * size, int(boxes[:, 1].max()), size):
-        for c0 in range(int(boxes[:, 2].min()) // size * size, int(boxes[:, 3].max()), size):
-            r1, c1 = min(r0 + size, height), min(c0 + size, width)
-            inside = np.flatnonzero((boxes[:, 0] < r1) & (boxes[:, 1] > r0) & (boxes[:, 2] < c1) & (boxes[:, 3] > c0))
-            if inside.size == 0:
-                continue
-            index, number, clashes = _burn_window(info, (r0, r1, c0, c1), [geometries[i] for i in inside],
-                                                  burn[inside], numbers[inside], len(geometries))
-            labels[r0:r1, c0:c1] = lookup[index]
-            groups[r0:r1, c0:c1] = number
-            present[np.unique(index)] = True
-            conflicts += clashes
-    return labels, conflicts, groups, present[1:]
-
-
-def _burn_window(info: RasterInfo, window: tuple[int, int, int, int], geometries: list, burn: np.ndarray,
-                 numbers: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """One window's class indices (0 = none), feature numbers and conflicting pixels.
-
-    Five burns, each into a band of the smallest integer type that holds its largest possible value: the
-    last index burnt (REPLACE), and with ADD the number of features covering each pixel, the sum of their
-    indices and the sum of their squares, then the last feature's number. A pixel is consistent when
-    sum == count * last and sumsq == count * last**2: the indices then have mean ``last`` and variance 0,
-    i.e. all features covering it share one class (the sum alone is fooled by 1 + 3 == 2 * 2).
-    """
-    r0, r1, c0, c1 = window
-    x0, dx, rx, y0, ry, dy = info.geotransform
-    memory = ogr.GetDriverByName("Memory").CreateDataSource("")
-    srs = osr.SpatialReference()
-    if info.crs_wkt:
-        srs.ImportFromWkt(info.crs_wkt)
-    layer = memory.CreateLayer("samples", srs if info.crs_wkt else None, ogr.wkbUnknown)
-    for suffix, kind in (("", ogr.OFTInteger), ("_sq", ogr.OFTReal), ("_feature", ogr.OFTInteger)):
-        layer.CreateField(ogr.FieldDefn(_BURN_FIELD + suffix, kind))
-    definition = layer.GetLayerDefn()
-    for geometry, index, number in zip(geometries, burn, numbers, strict=True):
-        feature = ogr.Feature(definition)
-        feature.SetGeometry(geometry)
-        feature.SetField(_BURN_FIELD, int(index))
-        feature.SetField(_BURN_FIELD + "_sq", float(index) ** 2)
-        feature.SetField(_BURN_FIELD + "_feature", int(number))
-        layer.CreateFeature(feature)
-    top, k = int(burn.max()), len(geometries)
-    geotransform = (x0 + c0 * dx + r0 * rx, dx, rx, y0 + c0 * ry + r0 * dy, ry, dy)
-
-    def burnt(bound: float, **options) -> np.ndarray:
-        target = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, _smallest_type(bound))
-        target.SetGeoTransform(geotransform)
-        if info.crs_wkt:
-            target.SetProjection(info.crs_wkt)
-        gdal.RasterizeLayer(target, [1], layer, **options)
-        return target.GetRasterBand(1).ReadAsArray().astype(np.int64)
-
-    last = burnt(top, options=[f"ATTRIBUTE={_BURN_FIELD}"])
-    count = burnt(k, burn_values=[1], options=["MERGE_ALG=ADD"])
-    total = burnt(k * top, options=[f"ATTRIBUTE={_BURN_FIELD}", "MERGE_ALG=ADD"])
-    squares = burnt(k * top * top, options=[f"ATTRIBUTE={_BURN_FIELD}_sq", "MERGE_ALG=ADD"])
-    number = burnt(n_features, options=[f"ATTRIBUTE={_BURN_FIELD}_feature"])
-    covered = count > 0
-    consistent = (total == count * last) & (squares == count * last * last)
-    index = np.where(covered & consistent, last, 0)
-    return index, np.where(index > 0, number, 0).astype(np.int32), int((covered & ~consistent).sum())
-
-
 def _patches(labels: np.ndarray) -> np.ndarray:
     """A label raster's "samples" for cross-validation: core.data.sampling.label_patches."""
     from ..core.data.sampling import label_patches
@@ -544,11 +450,14 @@ def grid_mismatch(a: RasterInfo, b: RasterInfo) -> str | None:
     return None
 
 
-def labels_from_raster(label_path: str | os.PathLike, info: RasterInfo, band: int = 1) -> SampleLabels:
+def labels_from_raster(label_path: str | os.PathLike, info: RasterInfo, band: int = 1, *, progress=None,
+                       should_stop=None) -> SampleLabels:
     """Labels from a raster on the same grid as ``info``; 0 and nodata are unlabelled.
 
     Class names come from the label raster's class table (our metadata or GDAL category names) when
-    it has one, else "Class <value>".
+    it has one, else "Class <value>". The band is read in strips of rows (:func:`_read_label_band`):
+    ``progress(percent, message)`` hears of them and ``should_stop()`` is asked before each (True raises
+    core.errors.Cancelled).
     """
     label_path = os.fspath(label_path)
     label_info = raster_info(label_path)
@@ -562,29 +471,53 @@ def labels_from_raster(label_path: str | os.PathLike, info: RasterInfo, band: in
     if bool(info.crs_wkt) != bool(label_info.crs_wkt):
         warnings.append("One of the raster and the label raster has no CRS; they are assumed to match.")
     dataset = gdal.Open(label_path)
-    raw = dataset.GetRasterBand(band).ReadAsArray()
+    values = _read_label_band(dataset.GetRasterBand(band), label_info.nodata[band - 1], label_path, progress,
+                              should_stop)
     dataset = None
-    nodata = label_info.nodata[band - 1]
-    unlabelled = ~np.isfinite(raw) if np.issubdtype(raw.dtype, np.floating) else np.zeros(raw.shape, bool)
-    if nodata is not None and not np.isnan(nodata):
-        unlabelled |= raw == nodata
-    values = np.where(unlabelled, 0, raw)
-    if np.issubdtype(values.dtype, np.floating) and (values != np.round(values)).any():
-        raise ValueError(f"The label raster '{label_path}' holds non-integer values; class labels must be whole "
-                         "numbers (0 = unlabelled).")
-    values = values.astype(np.int64)
-    if (values < 0).any():
-        raise ValueError(f"The label raster '{label_path}' holds negative values (e.g. {int(values.min())}); class "
-                         "labels must be positive (0 = unlabelled). Set the negative value as the band's nodata.")
-    if values.max(initial=0) > np.iinfo(np.int32).max:
-        raise ValueError(f"The label raster '{label_path}' holds class values too large for the plugin (> 2^31).")
-    class_values = np.unique(values[values > 0])
+    rows, cols = labelled_pixels(values)
+    class_values = np.unique(values[rows, cols]).astype(np.int64)
     if class_values.size == 0:
         raise ValueError(f"The label raster '{label_path}' has no labelled pixel (all 0 or nodata); it needs class "
                          "values > 0 where samples are.")
     table_values, table_names, _ = read_class_table(label_path, band)
     by_value = dict(zip(table_values, table_names, strict=False))
     names = [by_value.get(int(v)) or f"Class {int(v)}" for v in class_values]
-    return SampleLabels(labels=values.astype(np.int32), class_values=class_values.astype(np.int64),
-                        class_names=names, dropped_outside=0, n_features=0, warnings=warnings,
-                        groups=_patches(values))
+    return SampleLabels(labels=values, class_values=class_values, class_names=names, dropped_outside=0, n_features=0,
+                        warnings=warnings, groups=_patches(values), pixels=(rows, cols))
+
+
+#: Bytes of one strip of a label raster read at a time (its checks make a few temporaries of its size).
+_LABEL_STRIP_BYTES = 64 << 20
+
+
+def _read_label_band(band, nodata: float | None, label_path: str, progress, should_stop) -> np.ndarray:
+    """A label band's class values (0 where 0, nodata or NaN) in label_dtype of the largest, read in strips with
+    progress and cancel; non-integer, negative and too large values are refused in words."""
+    width, height = band.XSize, band.YSize
+    rows = max(1, min(height, _LABEL_STRIP_BYTES // max(1, width * 8)))
+    report = Every(progress, BURN_PROGRESS_SECONDS)
+    values = None
+    top = 0
+    for r0 in range(0, height, rows):
+        if should_stop is not None and should_stop():
+            raise Cancelled("Reading the label raster was cancelled.")
+        report(100.0 * r0 / height, f"reading the label raster: {r0} of {height} rows")
+        raw = band.ReadAsArray(0, r0, width, min(rows, height - r0))
+        unlabelled = ~np.isfinite(raw) if np.issubdtype(raw.dtype, np.floating) else np.zeros(raw.shape, bool)
+        if nodata is not None and not np.isnan(nodata):
+            unlabelled |= raw == nodata
+        strip = np.where(unlabelled, 0, raw)
+        if np.issubdtype(strip.dtype, np.floating) and (strip != np.round(strip)).any():
+            raise ValueError(f"The label raster '{label_path}' holds non-integer values; class labels must be whole "
+                             "numbers (0 = unlabelled).")
+        if strip.min(initial=0) < 0:
+            raise ValueError(f"The label raster '{label_path}' holds negative values (e.g. {int(strip.min())}); class "
+                             "labels must be positive (0 = unlabelled). Set the negative value as the band's nodata.")
+        top = max(top, strip.max(initial=0))
+        if top > np.iinfo(np.int32).max:
+            raise ValueError(f"The label raster '{label_path}' holds class values too large for the plugin (> 2^31).")
+        if values is None:
+            values = np.zeros((height, width), dtype=strip.dtype)
+        values[r0:r0 + strip.shape[0]] = strip
+    report(100.0, f"reading the label raster: {height} of {height} rows", final=True)
+    return values.astype(label_dtype(int(top)), copy=False)

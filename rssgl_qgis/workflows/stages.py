@@ -43,7 +43,8 @@ def trains_rssgl(rssgl_stage: str, init_from, device) -> bool:
 
 def fit_stage_one(run, rssgl_stage: str, cv_folds: int, progress, should_stop, log):
     """Stage one: the normalisation and the spectral model only (core.training.stage_one), no cross-validation
-    (progress 3 % to 90 %). Returns (classifier, None). Drops ``run.cube``."""
+    (progress 3 % to 90 %: the band statistics, a whole read of a raster trained on windows, report the rows
+    read). Returns (classifier, None). Drops ``run.cube``."""
     from ..core.training.classifier import RssglClassifier
 
     why = "no CUDA GPU: RSSGL stage 'auto'" if rssgl_stage == "auto" else "RSSGL stage 'never'"
@@ -55,7 +56,8 @@ def fit_stage_one(run, rssgl_stage: str, cv_folds: int, progress, should_stop, l
     checkpoint("training", should_stop)
     clf = RssglClassifier(params=run.params).fit_spectral_only(
         run.cube, run.labels, valid=run.valid, class_names=run.names, class_colors=run.colors,
-        band_info=run.band_info(), should_stop=should_stop)
+        band_info=run.band_info(), progress=lambda percent, message: progress(3.0 + 0.87 * percent, message),
+        should_stop=should_stop)
     run.cube = None
     progress(90.0, "spectral model fitted")
     log("info", f"Spectral model fitted on {clf.device_description_} in {clf.train_seconds_:.1f} s "

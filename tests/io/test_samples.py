@@ -42,7 +42,7 @@ def test_polygons_use_the_pixel_centre_rule_and_points_burn_their_pixel(tmp_path
     expected[9, 3:5] = 7
     expected[7, 10] = 3
     assert np.array_equal(s.labels, expected)
-    assert s.labels.dtype == np.int32
+    assert s.labels.dtype == np.uint8  # the smallest type holding the class values (io.samples.label_dtype)
     assert s.class_values.tolist() == [3, 7] and s.class_names == ["Class 3", "Class 7"]
     assert (s.dropped_outside, s.n_features, s.warnings) == (0, 3, [])
 
@@ -166,7 +166,7 @@ def test_label_raster_same_grid_nodata_and_names(tmp_path, info):
     path = make_raster(tmp_path / "gt.tif", labels, nodata=-1)
     s = labels_from_raster(path, info)
     assert s.class_values.tolist() == [10, 14] and s.class_names == ["Class 10", "Class 14"]
-    assert s.labels[6, 6] == 0 and s.labels.dtype == np.int32 and (s.labels > 0).sum() == 10
+    assert s.labels[6, 6] == 0 and s.labels.dtype == np.uint8 and (s.labels > 0).sum() == 10
     styled = tmp_path / "styled.tif"
     write_classification(styled, np.where(labels > 0, labels, 0).astype(np.uint8), info, [10, 14],
                          ["Lettuce", "Vineyard"], [(0, 255, 0), (128, 0, 128)])
@@ -277,7 +277,7 @@ def test_each_feature_gets_its_own_group_number_for_cross_validation(tmp_path, i
         (rect_wkt(0, 0, 3, 3), 1), (rect_wkt(5, 0, 8, 3), 1), (rect_wkt(0, 6, 4, 8), 2), (point_wkt(12.5, 12.5), 2),
     ])
     s = labels_from_vector(path, None, "cls", info)
-    assert s.groups.shape == (H, W) and s.groups.dtype == np.int32
+    assert s.groups.shape == (H, W) and s.groups.dtype == np.uint8  # 4 features
     assert ((s.groups > 0) == (s.labels > 0)).all()
     numbers = [np.unique(s.groups[r0:r1, c0:c1]).tolist() for r0, r1, c0, c1 in
                ((0, 3, 0, 3), (0, 3, 5, 8), (6, 8, 0, 4), (12, 13, 12, 13))]

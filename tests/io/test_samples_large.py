@@ -1,7 +1,7 @@
 """Samples on large rasters (issue 29): burnt window by window, the same labels as one burn over their extent.
 
 io.samples._rasterise burnt five float64 bands over the samples' whole extent: 16 GB for samples spread over a
-20000 x 20000 raster. It now burns windows of ``_BURN_WINDOW`` pixels, only those the samples reach, in the
+20000 x 20000 raster. It now burns windows of ``_BURN_WINDOW`` pixels (io.burn.rasterise), only those the samples reach, in the
 smallest integer types. Two checks: the labels, groups and conflicts equal the old one-window burn (kept
 below as the reference) on random polygons, lines and points cut by small windows, north-up and rotated;
 and a 6000 x 6000 VRT of four small files with samples in its corners is rasterised within an address-space
@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
+from rssgl_qgis.io import burn as io_burn
 from rssgl_qgis.io import samples
+from rssgl_qgis.io.burn import rasterise
 from rssgl_qgis.io.raster import RasterInfo
 
 from .helpers import ORIGIN, PIXEL, UTM, make_raster, make_vector, point_wkt, rect_wkt, srs
@@ -107,7 +109,7 @@ def _random_geometries(rng, info: RasterInfo, n: int) -> list:
 
 @pytest.mark.parametrize("rotated", [False, True])
 def test_windowed_burn_equals_the_one_window_burn(monkeypatch, rotated):
-    monkeypatch.setattr(samples, "_BURN_WINDOW", 7)  # many windows: polygons, lines and overlaps cut by them
+    monkeypatch.setattr(io_burn, "_BURN_WINDOW", 7)  # many windows: polygons, lines and overlaps cut by them
     rng = np.random.default_rng(29)
     skew = (1.5, -2.0) if rotated else (0.0, 0.0)
     for case in range(25):
@@ -122,10 +124,12 @@ def test_windowed_burn_equals_the_one_window_burn(monkeypatch, rotated):
         burn = rng.integers(1, n_classes + 1, len(geometries)).astype(np.int64)
         class_values = np.sort(rng.choice(np.arange(1, 300), n_classes, replace=False))
         index, conflicts, groups = _reference_rasterise(geometries, burn, info)
-        labels, got_conflicts, got_groups, present = samples._rasterise(geometries, burn, info, class_values)
+        labels, got_conflicts, got_groups, present, pixels = rasterise(geometries, burn, info, class_values)
         expected = np.r_[0, class_values].astype(np.int32)[index]
-        assert labels.dtype == np.int32 and got_groups.dtype == np.int32
+        assert labels.dtype == samples.label_dtype(class_values.max()) and got_groups.dtype == np.uint8
         np.testing.assert_array_equal(labels, expected, err_msg=f"case {case}")
+        for got, want in zip(pixels, np.nonzero(expected), strict=True):  # the sparse list, row-major
+            np.testing.assert_array_equal(got, want, err_msg=f"case {case}")
         np.testing.assert_array_equal(got_groups, groups, err_msg=f"case {case}")
         assert got_conflicts == conflicts, case
         assert present.tolist() == [bool((index == i).any()) for i in range(1, n_classes + 1)], case

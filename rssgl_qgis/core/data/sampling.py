@@ -12,6 +12,9 @@ selection never looks at test pixels.
 that an accuracy estimate is made on polygons the model never saw (pixels of one polygon are
 neighbours and near-copies of each other: a pixel-level split overstates map accuracy).
 
+``labelled_pixels`` finds the few labelled pixels of a large, mostly unlabelled label array (a 20000 x 20000
+raster's samples) a word of 8 bytes at a time: the same rows and columns as ``np.nonzero``, several times faster.
+
 ``HBMinibatchSampler`` draws "up to N random training pixels per class" masks on the device with
 fixed shapes and no host synchronisation (random keys sorted within class segments).
 """
@@ -25,7 +28,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["percent_split", "validation_split", "group_folds", "class_counts", "HBMinibatchSampler", "label_patches",
-           "count_split"]
+           "count_split", "labelled_pixels"]
 
 
 def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
@@ -39,6 +42,27 @@ def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
     if (labels < 0).any():
         raise ValueError(f"{name} must not hold negative class values (0 = unlabelled); found {int(labels.min())}.")
     return labels
+
+
+def labelled_pixels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the non-zero pixels of a 2-D label array, row-major: ``np.nonzero(labels)``.
+
+    A C-contiguous integer array is scanned as 8-byte words first (``np.flatnonzero`` over an eighth as many
+    items for uint8 labels), and only the few words holding a labelled pixel are looked at pixel by pixel: on
+    a 20000 x 20000 uint8 array with a few thousand samples this takes a fraction of ``np.nonzero``'s time."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"Expected a 2-D (height, width) label array, got shape {labels.shape}.")
+    per_word = 8 // labels.dtype.itemsize if np.issubdtype(labels.dtype, np.integer) else 0
+    if per_word < 2 or not labels.flags.c_contiguous or labels.size < 64:
+        return np.nonzero(labels)
+    flat = labels.reshape(-1)
+    whole = flat.size - flat.size % per_word
+    words = np.flatnonzero(flat[:whole].view(np.uint64))
+    candidates = (words[:, None] * per_word + np.arange(per_word)).reshape(-1)
+    index = np.concatenate([candidates, np.arange(whole, flat.size)])
+    index = index[flat[index] != 0]
+    return np.divmod(index, labels.shape[1])
 
 
 def class_counts(labels: np.ndarray) -> dict[int, int]:

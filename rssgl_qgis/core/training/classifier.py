@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..data.normalization import band_statistics, check_cube, normalize_cube
-from ..data.sampling import HBMinibatchSampler, validation_split
+from ..data.sampling import HBMinibatchSampler, labelled_pixels, validation_split
 from ..errors import RssglError
 from ..network.accel import EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from ..network.device import choose_device, describe_device, set_cpu_threads
@@ -256,7 +256,7 @@ class RssglClassifier:
                 "Model selection 'paper' picks the epoch with the best accuracy on eval_labels, but none were "
                 "given; pass the test labels as eval_labels or use selection 'validation'."
             )
-        classes = np.unique(train_labels[np.nonzero(train_labels)]).astype(np.int64)
+        classes = np.unique(train_labels[labelled_pixels(train_labels)]).astype(np.int64)
         if classes.size < 2:
             raise RssglError(
                 f"Training needs samples of at least 2 classes; found {classes.size} "
