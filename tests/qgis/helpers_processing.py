@@ -86,10 +86,16 @@ def run_algorithm(algorithm_id: str, parameters: dict, context=None, feedback=No
 
 
 def train_parameters(scene: Scene, out: str, **overrides) -> dict:
-    """Train RSSGL parameters for the test scene, writing into folder ``out``."""
+    """Train RSSGL parameters for the test scene, writing into folder ``out``.
+
+    RSSGL_STAGE is "Always": the tests of this model check RSSGL's epochs, validation and tiled maps, and the
+    default ("Automatic") gives the spectral model's map only (stage one) on the CPU (issue 29)."""
+    from rssgl_qgis.workflows.stages import RSSGL_STAGES
+
     parameters = {
         "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id",
         "VALIDATION_SHARE": 0.2, "ITERATIONS": TEST_ITERATIONS, "DEVICE": 2, "SEED": 1, "CROSS_VALIDATION": 0,
+        "RSSGL_STAGE": RSSGL_STAGES.index("always"),
         "OUTPUT_MODEL": os.path.join(out, "model.rssgl"),
         "OUTPUT_CLASSIFICATION": os.path.join(out, "train_classes.tif"),
         "OUTPUT_CONFIDENCE": os.path.join(out, "train_confidence.tif"),

@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from rssgl_qgis.workflows.stages import RSSGL_STAGES
 from tests.qgis.helpers_processing import RecordingFeedback, run_algorithm, synthetic_scene, trained_model
 
+#: RSSGL_STAGE "Always": RSSGL trains on the CPU too (issue 29's default, "Automatic", gives the spectral model's
+#: map only there).
+ALWAYS = RSSGL_STAGES.index("always")
 ALGORITHMS = {"rssgl:train": "Train RSSGL", "rssgl:classify": "Classify with RSSGL",
               "rssgl:accuracy": "Assess accuracy"}
 
@@ -117,6 +121,7 @@ def test_train_with_cross_validation_gives_the_estimate_as_an_output(rssgl_provi
     os.makedirs(out, exist_ok=True)
     results, feedback = run_algorithm("rssgl:train", {
         "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 1, "DEVICE": 2,
+        "RSSGL_STAGE": ALWAYS,  # the folds run where RSSGL trains; the CPU's default is stage one, without folds
         "CROSS_VALIDATION": 2, "OUTPUT_MODEL": os.path.join(out, "cv.rssgl"), "OUTPUT_CLASSIFICATION": None,
         "OUTPUT_REPORT": os.path.join(out, "cv.html")})
     assert 0.0 <= results["CROSS_VALIDATED_OA"] <= 1.0
@@ -127,7 +132,8 @@ def test_train_with_cross_validation_gives_the_estimate_as_an_output(rssgl_provi
 def test_default_training_chooses_the_combination_by_cross_validation_and_reports_every_candidate(
         rssgl_provider, work, monkeypatch):
     """No CROSS_VALIDATION given: the default 3 folds choose how RSSGL and the spectral model are pooled;
-    the log and the report name every candidate and the chosen one, and the model file keeps it."""
+    the log and the report name every candidate and the chosen one, and the model file keeps it. RSSGL_STAGE
+    "Always": the default ("Automatic") trains RSSGL, and so runs the folds, on a CUDA GPU only."""
     from rssgl_qgis.core.modelfile import load_model
     from rssgl_qgis.core.training import cross_validation
     from rssgl_qgis.core.training.cross_validation import BLEND_CANDIDATES, blend_label
@@ -141,7 +147,7 @@ def test_default_training_chooses_the_combination_by_cross_validation_and_report
     os.makedirs(out, exist_ok=True)
     results, feedback = run_algorithm("rssgl:train", {
         "INPUT": scene.cube, "SAMPLES": scene.polygons, "CLASS_FIELD": "class_id", "ITERATIONS": 2, "DEVICE": 2,
-        "OUTPUT_MODEL": os.path.join(out, "m.rssgl"), "OUTPUT_CLASSIFICATION": None,
+        "RSSGL_STAGE": ALWAYS, "OUTPUT_MODEL": os.path.join(out, "m.rssgl"), "OUTPUT_CLASSIFICATION": None,
         "OUTPUT_REPORT": os.path.join(out, "m.html")})
     _, meta = load_model(results["OUTPUT_MODEL"])
     assert meta["selection"] == "fit" and meta["spectral"] is not None
@@ -212,7 +218,8 @@ def test_classification_loads_as_paletted_layer_with_class_names(trained):
 
 
 def test_text_class_field_and_label_raster_samples(rssgl_provider, work):
-    """CLASS_FIELD as text maps names to 1..N; SAMPLES_RASTER works alone (both checked up to a saved model)."""
+    """CLASS_FIELD as text maps names to 1..N; SAMPLES_RASTER works alone (both checked up to a saved model). Both
+    with the default RSSGL stage, which on the CPU saves the spectral model only (stage one, issue 29)."""
     from rssgl_qgis.core.modelfile import load_model
 
     scene = synthetic_scene(os.path.join(work, "scene"))
@@ -230,7 +237,7 @@ def test_text_class_field_and_label_raster_samples(rssgl_provider, work):
         "VALIDATION_SHARE": 0.0, "OUTPUT_MODEL": os.path.join(out, "raster.rssgl"),
         "OUTPUT_CLASSIFICATION": None, "OUTPUT_REPORT": None})
     _, meta = load_model(results["OUTPUT_MODEL"])
-    assert meta["selection"] == "fit"
+    assert meta["model_contents"] == "spectral model only"  # the CPU default; "fit" selection: the default-CV test
     assert len(meta["class_values"]) == 4
 
 
