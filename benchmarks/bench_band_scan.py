@@ -13,9 +13,15 @@ scan must read them whole. Each case runs in its own process, so its peak RSS (r
   60 training points (10 per class of the Salinas-A ground truth) on the VRT with empty bands: seconds to each
   message up to the start of training, where it is cancelled, or to the error that stops it (the process's
   address space is capped at ``--train-memory`` GiB, so running out of memory is an error with its place in the
-  code rather than the kernel's OOM killer on a shared machine).
+  code rather than the kernel's OOM killer on a shared machine). ``--train-stage`` is train_from_files's
+  rssgl_stage: with "never" (stage one, the default) the run is cancelled ``--statistics-seconds`` after the
+  spectral fit's band statistics (a whole read of the raster) began; the summary gives the first message, the
+  end of the band check, the start of the spectral fit, the longest silence before it and the peak RSS then;
+* ``train-baseline`` (with ``--train --baseline ROOT``): the same with the rssgl_qgis of another checkout, e.g.
+  ``git worktree add /tmp/base HEAD`` before a change, in the same run.
 
     python benchmarks/bench_band_scan.py --work /tmp/bandscan/bench --train
+    python benchmarks/bench_band_scan.py --work /tmp/bandscan/bench --cases "" --train --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -156,12 +162,24 @@ def new_scan(path: str) -> dict:
             "read_whole": scan.read_whole, "problems": problems}
 
 
-def train(path: str, points: str, limit: float, memory_gib: float) -> dict:
-    """Train RSSGL (ITERATIONS=1, no cross-validation, CPU) until training starts, then cancel.
+def _vm_hwm_gib() -> float:
+    """The process's peak resident set so far (VmHWM), in GiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def train(path: str, points: str, limit: float, memory_gib: float, stage: str = "always",
+          statistics_seconds: float = 5.0) -> dict:
+    """Train RSSGL (ITERATIONS=1, no cross-validation, CPU) until training starts (stage "always"), or until
+    ``statistics_seconds`` into the spectral fit's band statistics (stage "never"), then cancel.
 
     The process's address space is capped at ``memory_gib`` (RLIMIT_AS), so running out of memory is a
     MemoryError with its place in the code, not the kernel's OOM killer. Each event is also written to stderr
-    as it happens.
+    as it happens. The start of the band statistics is seen by wrapping WindowedScene.band_statistics (the
+    code before issue 29's change sends no message there).
     """
     import tempfile
     import traceback
@@ -170,11 +188,25 @@ def train(path: str, points: str, limit: float, memory_gib: float) -> dict:
 
     from rssgl_qgis.core.errors import Cancelled
     from rssgl_qgis.core.training.classifier import TrainingParams
+    from rssgl_qgis.core.training.windowed_scene import WindowedScene
     from rssgl_qgis.workflows.train import train_from_files
 
     started = time.perf_counter()
     events: list[tuple[float, str]] = []
     stop = {"now": False}
+    statistics = {}
+    band_statistics = WindowedScene.band_statistics
+
+    def timed_statistics(self, *args, **kwargs):
+        note("(band statistics of the spectral fit begin)")
+        statistics.update(start=events[-1][0], peak_rss_gib=_vm_hwm_gib())
+        return band_statistics(self, *args, **kwargs)
+
+    WindowedScene.band_statistics = timed_statistics
+
+    def should_stop() -> bool:
+        now = time.perf_counter() - started
+        return stop["now"] or now > limit or ("start" in statistics and now > statistics["start"] + statistics_seconds)
 
     def note(text: str) -> None:
         if not events or events[-1][1] != text:
@@ -194,27 +226,38 @@ def train(path: str, points: str, limit: float, memory_gib: float) -> dict:
     outcome = "finished"
     try:
         train_from_files(path, samples_vector=points, class_field="class_id", params=params, cv_folds=0,
-                         model_out=os.path.join(out, "m.rssgl"), progress=progress,
-                         should_stop=lambda: stop["now"] or time.perf_counter() - started > limit, log=log)
+                         rssgl_stage=stage, model_out=os.path.join(out, "m.rssgl"), progress=progress,
+                         should_stop=should_stop, log=log)
     except Cancelled:
-        outcome = "cancelled at the start of training" if stop["now"] else f"cancelled after {limit:.0f} s"
+        outcome = "cancelled at the start of training" if stop["now"] else (
+            f"cancelled {statistics_seconds:g} s into the band statistics" if "start" in statistics
+            else f"cancelled after {limit:.0f} s")
     except (MemoryError, RuntimeError) as error:  # GDAL says "cannot allocate" as a RuntimeError
         where = [f for f in traceback.extract_tb(sys.exc_info()[2]) if "rssgl_qgis" in f.filename][-2:]
         outcome = f"{type(error).__name__} under a {memory_gib:g} GiB cap ({str(error).strip()[-80:]}), in " + \
             " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(where))
-    return {"finished": stop["now"], "seconds": time.perf_counter() - started, "outcome": outcome,
-            "first_message_seconds": events[0][0] if events else None,
+    before = [t for t, _ in events if "start" not in statistics or t <= statistics["start"]]
+    band_check = [t for t, m in events if m == "progress: band check done"]
+    return {"finished": stop["now"] or "start" in statistics, "seconds": time.perf_counter() - started,
+            "outcome": outcome, "first_message_seconds": events[0][0] if events else None,
+            "band_check_seconds": band_check[0] if band_check else None,
+            "statistics_start_seconds": statistics.get("start"),
+            "peak_rss_before_statistics_gib": statistics.get("peak_rss_gib"),
+            "longest_silence_seconds": max(np.diff([0.0, *before]), default=None),
             "events": [f"{t:.2f} s: {m[:160]}" for t, m in events]}
 
 
 def child(args: argparse.Namespace) -> int:
+    if args.root:  # train-baseline: another checkout's rssgl_qgis
+        sys.path.insert(0, args.root)
     paths = json.loads(args.paths)
     if args.case == "old":
         result = old_scan(paths["new"], args.old_limit)
     elif args.case in ("new", "new-empty"):
         result = new_scan(paths[args.case])
     else:
-        result = train(paths["new-empty"], paths["points"], args.train_limit, args.train_memory)
+        result = train(paths["new-empty"], paths["points"], args.train_limit, args.train_memory, args.train_stage,
+                       args.statistics_seconds)
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps(result))
     return 0
@@ -228,22 +271,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true", help="also time Train RSSGL up to the start of training")
     parser.add_argument("--train-limit", type=float, default=600.0)
     parser.add_argument("--train-memory", type=float, default=8.0, help="GiB of address space the training may use")
+    parser.add_argument("--train-stage", default="never", choices=("always", "never", "auto"),
+                        help="train_from_files's rssgl_stage (never: stage one, stopped in its band statistics)")
+    parser.add_argument("--statistics-seconds", type=float, default=5.0,
+                        help="seconds the stage-one band statistics run before the run is cancelled")
+    parser.add_argument("--baseline", help="also run the train case with the rssgl_qgis of this checkout")
     parser.add_argument("--cases", default="new,new-empty,old", help="which cases to run (train: see --train)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--case", choices=("old", "new", "new-empty", "train"), help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
         return child(args)
     paths = build_rasters(Path(args.work), Path(args.shared))
-    cases = [c for c in args.cases.split(",") if c] + (["train"] if args.train else [])
+    cases = [c for c in args.cases.split(",") if c] + (["train"] if args.train else []) + (
+        ["train-baseline"] if args.train and args.baseline else [])
     results = {}
     print(f"Raster: {SIZE} x {SIZE} x 204 (Salinas-A resampled by a VRT: {paths['new']}); "
           f"load average {os.getloadavg()[0]:.2f} at the start, {os.cpu_count()} CPUs")
     for case in cases:
-        done = subprocess.run([sys.executable, __file__, "--case", case, "--paths", json.dumps(paths),
+        root = ["--root", str(Path(args.baseline).resolve())] if case == "train-baseline" else []
+        done = subprocess.run([sys.executable, __file__, "--case", case.removesuffix("-baseline"), *root,
+                               "--paths", json.dumps(paths),
                                "--old-limit", str(args.old_limit), "--train-limit", str(args.train_limit),
-                               "--train-memory", str(args.train_memory)],
+                               "--train-memory", str(args.train_memory), "--train-stage", args.train_stage,
+                               "--statistics-seconds", str(args.statistics_seconds)],
                               capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{case:>9}: failed (exit status {done.returncode})\n{done.stderr[-3000:]}")
@@ -251,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         result = results[case] = json.loads(done.stdout.strip().splitlines()[-1])
         result["load_average"] = os.getloadavg()[0]
         first = result.get("first_message_seconds")
-        end = f"{result['seconds']:.1f} s" if result["finished"] else (
+        end = f"{result['seconds']:.1f} s, {result['outcome']}" if "outcome" in result else \
+            f"{result['seconds']:.1f} s" if result["finished"] else (
             f"> {result['seconds']:.0f} s (stopped; projected {result['projected_seconds']:.0f} s from "
             f"{result['values_read'] / result['seconds'] / 1e6:.0f} M values/s)" if case == "old"
             else f"{result['seconds']:.1f} s, {result.get('outcome')}")
@@ -259,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             if "values_read" in result else ""
         print(f"{case:>9}: first message {'none' if first is None else f'{first:.2f} s'}, end {end}{read}, "
               f"peak RSS {result['peak_rss_gib']:.2f} GiB, load average {result['load_average']:.2f}")
+        if result.get("statistics_start_seconds") is not None:
+            print(f"           {case}: band check done at {result['band_check_seconds']:.2f} s, the spectral fit's "
+                  f"band statistics begin at {result['statistics_start_seconds']:.2f} s, longest silence before "
+                  f"them {result['longest_silence_seconds']:.2f} s, peak RSS then "
+                  f"{result['peak_rss_before_statistics_gib']:.2f} GiB")
         for line in result.get("messages", []) + result.get("events", []):
             print(f"           {line}")
         if "read_whole" in result:

@@ -58,8 +58,7 @@ def fit_stage_one(run, rssgl_stage: str, cv_folds: int, progress, should_stop, l
         run.cube, run.labels, valid=run.valid, class_names=run.names, class_colors=run.colors,
         band_info=run.band_info(), progress=lambda percent, message: progress(3.0 + 0.87 * percent, message),
         should_stop=should_stop)
-    run.cube = None
-    progress(90.0, "spectral model fitted")
+    run.cube = None  # the engine's last message, "spectral model fitted", came at 90 %
     log("info", f"Spectral model fitted on {clf.device_description_} in {clf.train_seconds_:.1f} s "
                 f"(input: {clf.training_input_}).")
     return clf, None
