@@ -20,7 +20,6 @@ and everything it produces is labelled "paper protocol (selection on test pixels
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import logging
 import time
 from typing import Any
@@ -41,8 +40,9 @@ from ..spectral.pool import PoolSettings
 from ..spectral.spectral_model import fit_spectral
 from .distillation import pseudo_labels
 from .loop import ProgressFn, StopFn, run_epochs
-from .model_checks import SPECTRAL_ONLY_CONTENTS, Damaged, checked_model_contents, checked_spectral
+from .model_checks import SPECTRAL_ONLY_CONTENTS
 from .params import MIN_VALIDATION_PIXELS, PAPER_LABEL, SELECTION_MODES, TRAINING_INPUTS, TrainingParams
+from .persistence import classifier_metadata, load_classifier, save_classifier
 from .stage_one import STAGE_ONE_LABEL
 from .window_training import WindowTrainer, plan_windows
 from .windowed_scene import WindowedScene
@@ -554,114 +554,16 @@ class RssglClassifier:
         out = self.classes_[proba.argmax(axis=0)]
         return np.where(valid, out, 0).astype(self.classes_.dtype)
 
-    # ------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ persistence (core/training/persistence.py)
     def metadata(self) -> dict[str, Any]:
         """Everything a model file needs besides the weights (JSON-serialisable)."""
-        self._check_fitted()
-        from .. import __version__ as plugin_version  # local: avoids an import cycle at package import
-
-        meta: dict[str, Any] = {
-            "architecture": self.config_.to_dict() if self.config_ is not None else None,
-            "band_count": int(self.n_bands_),
-            "band_names": self.band_info_.get("names"),
-            "band_wavelengths": self.band_info_.get("wavelengths"),
-            "band_indices": self.band_info_.get("indices"),  # 1-based bands of the training raster used
-            "band_fwhm": self.band_info_.get("fwhm"),  # band widths (nm) where the raster records them
-            "band_mean": [float(v) for v in self.band_mean_],
-            "band_std": [float(v) for v in self.band_std_],
-            "class_values": [int(v) for v in self.classes_],
-            "class_names": list(self.class_names_),
-            "class_colors": [list(c) for c in self.class_colors_],
-            "training_params": self.params_.to_dict(),
-            "train_counts": [int(v) for v in self.train_counts_],
-            "selection": self.selection_,
-            "selection_note": self.selection_note_,
-            "validation_metrics": self.validation_metrics_,
-            "best_epoch": int(self.best_epoch_),
-            "history": self.history_,
-            "device": self.device_description_,
-            "train_seconds": float(self.train_seconds_),
-            "fine_tuned_from": self.fine_tuned_from_,
-            "spectral": self.spectral_.meta() if getattr(self, "spectral_", None) is not None else None,
-            "blend_weight": float(self.pool_.weight),
-            "rssgl_temperature": float(self.pool_.temperature),
-            "spectral_temperature": float(self.pool_.spectral_temperature),
-            "versions": {"torch": torch.__version__, "numpy": np.__version__, "plugin": plugin_version},
-            "created": getattr(self, "created_", None) or _dt.datetime.now(_dt.UTC).isoformat(),
-        }
-        if self.spectral_only:  # a stage-one file: no network tensors (model_checks refuses any)
-            meta["model_contents"] = SPECTRAL_ONLY
-        self.created_ = meta["created"]
-        return meta
+        return classifier_metadata(self)
 
     def save(self, path) -> None:
         """Write a single-file ``.rssgl`` model (safetensors weights + JSON metadata), atomically."""
-        from ..modelfile import save_model
-
-        state = {} if self.model_ is None else {
-            k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        if getattr(self, "spectral_", None) is not None:
-            state.update(self.spectral_.state())
-        save_model(path, state, self.metadata())
+        save_classifier(self, path)
 
     @classmethod
     def load(cls, path, device: str = "auto") -> RssglClassifier:
-        """Rebuild a trained classifier from a ``.rssgl`` file (no unpickling).
-
-        Everything is checked before the network is allocated: the metadata's types and lengths
-        agree with each other (class values, names, colours; band count, statistics, band info),
-        the declared architecture's parameter shapes (computed on the ``meta`` device, after the
-        declared class and band counts were compared with the stored classifier layer) equal the
-        stored tensors' shapes, and every weight is finite. Any contradiction is an RssglError
-        "The model file '<path>' is damaged or inconsistent (...); retrain or use another file."
-        """
-        from ..modelfile import load_model
-
-        state, meta = load_model(path)
-        spectral_state = {k: state.pop(k) for k in list(state) if k.startswith("spectral.")}
-        try:
-            config, fields_ = checked_model_contents(meta, state)
-            spectral, pool = checked_spectral(meta, spectral_state, config)
-        except Damaged as exc:
-            raise RssglError(
-                f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
-            ) from None
-        model = None
-        if config is not None:  # None: a stage-one file (the spectral model only)
-            model = RSSGL(config)
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as exc:  # shapes were compared above; kept as a last line of defence
-                raise RssglError(
-                    f"The model file '{path}' is damaged or inconsistent ({exc}); retrain or use another file."
-                ) from exc
-        dev = choose_device(device)
-        if dev.type == "cpu":
-            set_cpu_threads()
-        obj = cls(params=fields_["params"])
-        obj.model_ = model.to(dev).eval() if model is not None else None
-        obj.spectral_ = spectral.to(dev) if spectral is not None else None
-        obj.pool_ = pool
-        obj.config_ = config
-        obj.params_ = fields_["params"]
-        obj.classes_ = np.asarray(meta["class_values"], dtype=np.int64)
-        obj.n_bands_ = int(meta["band_count"])
-        obj.class_names_ = list(meta["class_names"])
-        obj.class_colors_ = [tuple(int(v) for v in c) for c in meta["class_colors"]]
-        obj.band_info_ = {"names": meta.get("band_names"), "wavelengths": meta.get("band_wavelengths"),
-                          "indices": meta.get("band_indices"), "fwhm": meta.get("band_fwhm")}
-        obj.band_mean_ = np.asarray(meta["band_mean"], dtype=np.float64)
-        obj.band_std_ = np.asarray(meta["band_std"], dtype=np.float64)
-        obj.train_counts_ = np.asarray(meta.get("train_counts") or [], dtype=np.int64)
-        obj.history_ = list(fields_["history"])
-        obj.best_epoch_ = fields_["best_epoch"]
-        obj.selection_ = fields_["selection"]
-        obj.selection_note_ = fields_["selection_note"]
-        obj.validation_metrics_ = dict(fields_["validation_metrics"])
-        obj.stopped_early_ = None
-        obj.train_seconds_ = fields_["train_seconds"]
-        obj.fine_tuned_from_ = meta.get("fine_tuned_from")
-        obj.device_ = str(dev)
-        obj.device_description_ = describe_device(dev)
-        obj.created_ = meta.get("created")
-        return obj
+        """Rebuild a trained classifier from a ``.rssgl`` file (no unpickling; every field checked first)."""
+        return load_classifier(cls, path, device)
