@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rssgl_qgis.core.training.windowed_scene as ws
-from rssgl_qgis.core.data.sampling import labelled_pixels, percent_split
+from rssgl_qgis.core.data.sampling import labelled_pixels, percent_split, validation_split
 from rssgl_qgis.core.errors import Cancelled
 from rssgl_qgis.core.training.classifier import RssglClassifier
 
@@ -93,3 +93,34 @@ def test_stage_one_stops_in_the_band_statistics_when_asked(monkeypatch):
         RssglClassifier(TINY, _params(training_input="windows")).fit_spectral_only(cube, train,
                                                                                    should_stop=should_stop)
     assert len(asked) == 3
+
+
+def _validation_split_before(train_labels, share, seed, min_train_per_class=1):
+    """core.data.sampling.validation_split before issue 29: a sort and a scan of the whole raster per class."""
+    rs = np.random.RandomState(seed)
+    flat = train_labels.ravel()
+    train, val = flat.copy(), np.zeros_like(flat)
+    for value in np.unique(flat):
+        if value == 0:
+            continue
+        inds = np.flatnonzero(flat == value)
+        n_val = min(max(1, round(share * len(inds))), len(inds) - min_train_per_class)
+        if len(inds) < 2 or n_val <= 0:
+            continue
+        rs.shuffle(inds)
+        val[inds[:n_val]] = value
+        train[inds[:n_val]] = 0
+    return train.reshape(train_labels.shape), val.reshape(train_labels.shape)
+
+
+def test_validation_split_from_the_labelled_pixels_is_the_split_of_before():
+    rng = np.random.default_rng(29)
+    for case in range(200):
+        shape = tuple(int(v) for v in rng.integers(1, 40, 2))
+        dtype = rng.choice([np.uint8, np.uint16, np.int32, np.int64])
+        labels = np.where(rng.random(shape) < rng.random(), rng.integers(1, 6, shape), 0).astype(dtype)
+        share, seed = float(rng.choice([0.1, 0.2, 0.5, 0.9])), int(rng.integers(0, 99))
+        for got, want in zip(validation_split(labels, share, seed=seed), _validation_split_before(labels, share, seed),
+                             strict=True):
+            assert got.dtype == want.dtype, case
+            np.testing.assert_array_equal(got, want, err_msg=f"case {case}")

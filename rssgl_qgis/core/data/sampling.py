@@ -39,7 +39,7 @@ def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
             raise ValueError(f"{name} must hold integer class values (0 = unlabelled); found non-integer values.")
         labels = labels.astype(np.int64)
-    if (labels < 0).any():
+    if np.issubdtype(labels.dtype, np.signedinteger) and labels.size and labels.min() < 0:
         raise ValueError(f"{name} must not hold negative class values (0 = unlabelled); found {int(labels.min())}.")
     return labels
 
@@ -135,10 +135,12 @@ def validation_split(
     val = np.zeros_like(flat)
     if share == 0.0:
         return train.reshape(train_labels.shape), val.reshape(train_labels.shape)
-    for value in np.unique(flat):
-        if value == 0:
-            continue
-        inds = np.flatnonzero(flat == value)
+    # the labelled pixels' flat indices, ascending: per class the same as np.flatnonzero(flat == value), without a
+    # sort and a scan of the whole raster per class (19 s on a 20000 x 20000 raster with 60 samples)
+    labelled = np.ravel_multi_index(labelled_pixels(train_labels), train_labels.shape)
+    values = flat[labelled]
+    for value in np.unique(values):
+        inds = labelled[values == value]
         if len(inds) < 2:
             continue
         n_val = min(max(1, round(share * len(inds))), len(inds) - min_train_per_class)
