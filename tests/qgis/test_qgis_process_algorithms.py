@@ -18,6 +18,10 @@ pytestmark = pytest.mark.skipif(not os.path.exists(QGIS_PROCESS), reason="qgis_p
 
 
 def test_qgis_process_train_classify_assess(tmp_path, tmp_path_factory):
+    """Train RSSGL with its defaults on the CPU, as a user's script: since issue 29 that is stage one (the spectral
+    model's map and model file, RSSGL not trained), which Classify with RSSGL then maps from."""
+    from rssgl_qgis.core.modelfile import read_metadata
+
     scene = synthetic_scene(str(tmp_path_factory.getbasetemp() / "rssgl_processing" / "scene"))
     env = qgis_process_env(str(tmp_path / "home"))
     out = tmp_path / "out"
@@ -30,6 +34,7 @@ def test_qgis_process_train_classify_assess(tmp_path, tmp_path_factory):
     assert trained["results"]["OUTPUT_MODEL"] == str(out / "model.rssgl")
     assert os.path.exists(out / "model.rssgl") and os.path.exists(out / "training.html")
     assert os.path.exists(out / "train.tif") and os.path.exists(out / "train.qml")
+    assert read_metadata(str(out / "model.rssgl"))["model_contents"] == "spectral model only"
 
     classified = qgis_process_run(env, "rssgl:classify", {
         "INPUT": scene.cube, "MODEL": out / "model.rssgl", "OUTPUT": out / "classes.tif",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from rssgl_qgis.workflows.stages import RSSGL_STAGES
 from tests.qgis.helpers_processing import RecordingFeedback, run_algorithm
 from tests.reliability.helpers import (
     BLOCKS,
@@ -32,6 +33,9 @@ from tests.reliability.helpers import (
 )
 
 PAYLOAD_ENV = "RSSGL_TEST_PROCESSING_PAYLOAD_RAN"
+#: RSSGL_STAGE "Always", for the faults inside RSSGL's training: the default ("Automatic") fits the spectral model
+#: only on the CPU (issue 29), so RSSGL's forward pass never runs there.
+ALWAYS = RSSGL_STAGES.index("always")
 
 
 @pytest.fixture(autouse=True)
@@ -244,7 +248,7 @@ def test_gpu_out_of_memory_in_training_is_a_processing_error_in_user_terms(scene
                 "once). Train on the CPU (device 'CPU'), or on a smaller raster or a spatial subset around the "
                 "samples.")
     with pytest.raises(QgsProcessingException, match=re.escape(expected)):
-        run_algorithm("rssgl:train", _train_parameters(scene, out))
+        run_algorithm("rssgl:train", _train_parameters(scene, out, RSSGL_STAGE=ALWAYS))
     assert snapshot(out) == {}
 
 
@@ -258,7 +262,7 @@ def test_host_out_of_memory_in_training_is_a_processing_error(scene, out, monkey
 
     monkeypatch.setattr(RSSGL, "forward", no_memory)
     with pytest.raises(QgsProcessingException) as info:
-        run_algorithm("rssgl:train", _train_parameters(scene, out))
+        run_algorithm("rssgl:train", _train_parameters(scene, out, RSSGL_STAGE=ALWAYS))
     assert "memory" in str(info.value) and "smaller raster" in str(info.value)
     assert snapshot(out) == {}
 
@@ -380,7 +384,8 @@ def test_a_bad_classification_path_is_refused_before_training_and_keeps_the_prev
     shutil.copy(tiny_model, out / "model.rssgl")
     (out / "training.html").write_text("<html>the report of the model that works</html>")
     before = snapshot(out)
-    monkeypatch.setattr(RssglClassifier, "fit", lambda *a, **k: pytest.fail("trained before checking the outputs"))
+    for fit in ("fit", "fit_spectral_only"):  # RSSGL (stage two) or the spectral model alone (stage one, the CPU default)
+        monkeypatch.setattr(RssglClassifier, fit, lambda *a, **k: pytest.fail("trained before checking the outputs"))
     expected = (f"The classification output '{out / 'cls.img'}' must be a GeoTIFF file (.tif or .tiff); choose a "
                 "name such as 'cls.tif'.")
     with pytest.raises(QgsProcessingException, match=f"^{re.escape(expected)}$"):
