@@ -202,9 +202,14 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     def make():
         return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=iterations, **TRAINING_INPUT))
 
+    def make_fold():  # --fold-iterations: a shorter schedule in the cross-validation's folds only (issue 29)
+        params = TrainingParams(device=device, seed=seed, iterations=CV_OPTIONS.get("fold_iterations") or iterations,
+                                **TRAINING_INPUT)
+        return RssglClassifier(params=params)
+
     t0 = time.perf_counter()
     kept: dict = {}
-    choice = cross_validate_blend(make, cube, valid, train, groups, CV_FOLDS, seed=seed, keep_pixels=kept,
+    choice = cross_validate_blend(make_fold, cube, valid, train, groups, CV_FOLDS, seed=seed, keep_pixels=kept,
                                   rssgl_folds=CV_OPTIONS.get("rssgl_folds"))
     t_cv = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -473,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", default="", help="core:halo of training windows (default: the engine's)")
     ap.add_argument("--rssgl-folds", default="", help="the cross-validation's RSSGL folds: all, adaptive, none "
                                                        "(default: the engine's cross_validation.RSSGL_FOLDS)")
+    ap.add_argument("--fold-iterations", type=int, default=0,
+                    help="most iterations of RSSGL in the cross-validation's folds (0: --iterations, the product's)")
     ap.add_argument("--distill", type=float, default=0.0,
                     help="the default's distillation share (TrainingParams.distill_share; 0 = off, the product's)")
     ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels, both models' test-pixel "
@@ -492,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         TRAINING_INPUT["window_core"], TRAINING_INPUT["window_halo"] = (int(v) for v in args.window.split(":"))
     data = Path(args.data)
     cv_options = {"rssgl_folds": args.rssgl_folds} if args.rssgl_folds else {}
+    if args.fold_iterations:
+        cv_options["fold_iterations"] = args.fold_iterations
     CV_OPTIONS.update(cv_options)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.protocols.split(",")))
