@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from rssgl_qgis.workflows.stages import RSSGL_STAGES
 from tests.qgis.helpers_processing import QGIS_PROCESS, RecordingFeedback, qgis_process_env, run_algorithm
 from tests.reliability.helpers import (
     WAVELENGTHS,
@@ -179,6 +180,7 @@ def test_ctrl_c_in_qgis_process_exits_non_zero_and_keeps_the_last_run(scene, out
     arguments = [f"--{k}={v}" for k, v in {
         "INPUT": scene["raster"], "SAMPLES": scene["samples"], "CLASS_FIELD": "class_id", "ITERATIONS": 100000,
         "DEVICE": 2, "CROSS_VALIDATION": 0, "OUTPUT_MODEL": out / "model.rssgl",
+        "RSSGL_STAGE": RSSGL_STAGES.index("always"),  # RSSGL's epochs on the CPU (the default: stage one, seconds)
         "OUTPUT_CLASSIFICATION": out / "classes.tif", "OUTPUT_REPORT": out / "training.html"}.items()]
     unbuffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []  # qgis_process's stdout is a pipe here
     process = subprocess.Popen([*unbuffered, QGIS_PROCESS, "run", "rssgl:train", *arguments], env=env, stdout=subprocess.PIPE,
