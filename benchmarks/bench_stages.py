@@ -14,7 +14,15 @@ trains RSSGL as Train RSSGL did before issue 29) runs in its own process, stoppe
 so its peak RSS (ru_maxrss) is its own. Printed: wall time to the styled map, the stage that made it, OA,
 peak RSS, the load average. Timings on a shared 2-core machine are upper bounds.
 
+``--processing``: each case is one ``qgis_process run rssgl:train`` instead, as a user's script runs it (the
+plugin from this tree in a throw-away profile, as `make demo`), with only the inputs, the CPU (DEVICE=2, what
+"Auto" picks on a machine without a CUDA GPU) and the outputs given: every other parameter is the algorithm's
+default. The stage "default" passes no RSSGL_STAGE (the algorithm's default: "Automatic" since issue 29);
+"auto" / "always" / "never" pass that enum index. The time is qgis_process's whole run (start, plugin, torch
+import, training, styled map); the peak RSS is qgis_process's (the case's largest child).
+
     python benchmarks/bench_stages.py --work /tmp/bench_stages --json /tmp/bench_stages.json
+    python benchmarks/bench_stages.py --processing --scenes salinas_a --stages default,always --limit 300
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -128,6 +137,49 @@ def train_case(paths: dict[str, str], stage: str, limit: float, out: str) -> dic
             "events": events[-4:]}
 
 
+def processing_case(paths: dict[str, str], stage: str, limit: float, out: str) -> dict:
+    """One ``qgis_process run rssgl:train`` with the algorithm's defaults (``stage`` "default": no RSSGL_STAGE),
+    killed after ``limit`` seconds; the environment (os.environ) is the plugin profile's (scripts/demo.py)."""
+    from osgeo import gdal
+
+    from rssgl_qgis.workflows.stages import RSSGL_STAGES
+    from scripts.demo import QGIS_PROCESS, report_stage
+
+    classification, report = os.path.join(out, f"qp_map_{stage}.tif"), os.path.join(out, f"qp_report_{stage}.html")
+    parameters = {"INPUT": paths["cube"], "DEVICE": 2, "OUTPUT_MODEL": os.path.join(out, f"qp_m_{stage}.rssgl"),
+                  "OUTPUT_CLASSIFICATION": classification, "OUTPUT_REPORT": report}
+    if "samples_vector" in paths:
+        parameters.update(SAMPLES=paths["samples_vector"], CLASS_FIELD="class_id")
+    else:
+        parameters["SAMPLES_RASTER"] = paths["samples_raster"]
+    if stage != "default":
+        parameters["RSSGL_STAGE"] = RSSGL_STAGES.index(stage)
+    unbuffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []  # a stopped run's last lines reach the log
+    command = [*unbuffered, QGIS_PROCESS, "run", "rssgl:train", "--", *(f"{k}={v}" for k, v in parameters.items())]
+    log_path = os.path.join(out, f"qp_{stage}.log")
+    started = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        while process.poll() is None and time.perf_counter() - started < limit:
+            time.sleep(0.1)
+        finished = process.poll() is not None
+        if not finished:
+            process.kill()
+        process.wait()  # reaped: its ru_maxrss counts in RUSAGE_CHILDREN
+    seconds = time.perf_counter() - started
+    with open(log_path, encoding="utf-8", errors="replace") as log:  # messages, not the progress dots
+        lines = [line.strip() for line in log if any(c.isalpha() for c in line)]
+    if not finished or process.returncode != 0:
+        return {"finished": False, "seconds": seconds, "returncode": process.returncode, "events": lines[-4:]}
+    test = np.load(paths["test"])
+    dataset = gdal.Open(classification)  # kept: a band outlives no dataset
+    predicted = dataset.GetRasterBand(1).ReadAsArray()
+    mask = test > 0
+    return {"finished": True, "seconds": seconds, "stage": report_stage(report) or "?", "map_source": "through qgis_process",
+            "oa": float((predicted[mask] == test[mask]).mean()), "styled": os.path.exists(classification[:-4] + ".qml"),
+            "events": [line for line in lines if line.startswith("Stage")][-1:]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/bench_stages")
@@ -137,9 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=float, default=600.0, help="seconds one training may run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default="")
+    ap.add_argument("--processing", action="store_true",
+                    help="run each case through qgis_process run rssgl:train with the algorithm's defaults; "
+                         "stages: default (no RSSGL_STAGE given), auto, always, never")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     work = Path(args.work)
+    if args.case and args.processing:
+        paths, stage = json.loads(args.case)
+        result = processing_case(paths, stage, args.limit, str(Path(paths["cube"]).parent))
+        result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+        print(json.dumps(result))
+        return 0
     if args.case:
         import torch
 
@@ -151,15 +212,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work.mkdir(parents=True, exist_ok=True)
     results = {}
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start; limit {args.limit:.0f} s a run")
+    env = None
+    if args.processing:
+        from scripts.demo import plugin_profile
+
+        home = work / "qgis_home"
+        shutil.rmtree(home, ignore_errors=True)  # a fresh throw-away profile (enabling twice is an error)
+        env = plugin_profile(str(home))
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start; limit {args.limit:.0f} s a run"
+          + ("; each case through qgis_process run rssgl:train" if args.processing else ""))
     for scene in [s for s in args.scenes.split(",") if s]:
         t0 = time.perf_counter()
         paths = build_salinas(work, Path(args.npz)) if scene == "salinas_a" else build_large(work)
         print(f"{scene}: scene written in {time.perf_counter() - t0:.1f} s")
         for stage in [s for s in args.stages.split(",") if s]:
             done = subprocess.run([sys.executable, __file__, "--work", str(work), "--limit", str(args.limit),
-                                   "--threads", str(args.threads), "--case", json.dumps([paths, stage])],
-                                  capture_output=True, text=True)
+                                   "--threads", str(args.threads), "--case", json.dumps([paths, stage]),
+                                   *(["--processing"] if args.processing else [])],
+                                  capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 print(f"  {stage:>6}: failed (exit status {done.returncode})\n{done.stderr[-3000:]}")
                 continue
@@ -168,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             if r["finished"]:
                 text = (f"styled map in {r['seconds']:.1f} s, stage {r['stage']} ({r['map_source']}), "
                         f"OA {100 * r['oa']:.2f} %")
+            elif r.get("returncode", -9) not in (None, -9):  # qgis_process failed (-9: killed at the limit)
+                text = f"failed (exit status {r['returncode']}; last: {r['events'][-1] if r['events'] else '-'})"
             else:
                 text = f"> {r['seconds']:.0f} s (stopped at the limit; last: {r['events'][-1] if r['events'] else '-'})"
             print(f"  {stage:>6}: {text}, peak RSS {r['peak_rss_gib']:.2f} GiB, load average {r['load_average']:.2f}")
