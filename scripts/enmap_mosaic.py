@@ -10,14 +10,16 @@ Steps, each one a command a user would run:
    the VRT (newer GDALs keep them), as a user would with EnMAP-Box's metadata tools.
 2. ``gdal_translate`` both to GeoTIFF (224 bands, float32, scale 1e-4, nodata -32768).
 3. ``qgis_process run rssgl:train`` with DROP_WATER_VAPOUR=true, the label raster as samples, a short
-   training (ITERATIONS, CPU, CROSS_VALIDATION=0) and the training raster's classification.
+   training (ITERATIONS, CPU, CROSS_VALIDATION=0) and the training raster's classification. RSSGL_STAGE is
+   ``--rssgl-stage``: "auto" (Train RSSGL's default since issue 29: on the CPU the spectral model's map, stage
+   one, and ITERATIONS does not apply) or "always" (RSSGL trains, ITERATIONS iterations, as before issue 29).
 4. ``qgis_process run rssgl:classify`` on the same full 224-band raster with the model.
 
 It checks that the log names the six empty bands 130-135 (the report too), that the model uses the
 bands without them and without the water-vapour windows, and that the classification covers the
 tiles and is nodata in the gaps. Prints what it measured; exit status 0 when every check holds.
 
-Usage: python scripts/enmap_mosaic.py [--out out/enmap] [--iterations 2]
+Usage: python scripts/enmap_mosaic.py [--out out/enmap] [--iterations 2] [--rssgl-stage auto]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 TILES = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "enmap_potsdam_tiles")
 
-from scripts.demo import QGIS_PROCESS, children_cpu_seconds, plugin_profile  # noqa: E402
+from scripts.demo import QGIS_PROCESS, RSSGL_STAGES, children_cpu_seconds, plugin_profile  # noqa: E402
 
 
 def mosaic(folder: str, out: str, name: str, copy_band_metadata: bool) -> str:
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "out", "enmap"))
     parser.add_argument("--iterations", type=int, default=2, help="training iterations (CPU time: keep small)")
+    parser.add_argument("--rssgl-stage", default="auto", choices=RSSGL_STAGES,
+                        help="Train RSSGL's RSSGL stage: auto (the default: the spectral model's map on a CPU) or "
+                             "always (RSSGL trains on the CPU too)")
     args = parser.parse_args(argv)
     if not os.path.isdir(TILES):
         print(f"The EnMAP tiles are not at {TILES}; nothing to do.")
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     model = os.path.join(out, "model.rssgl")
     train_results, train_log, train_time = run(env, "rssgl:train", {
         "INPUT": raster, "SAMPLES_RASTER": labels, "DROP_WATER_VAPOUR": "true", "ITERATIONS": args.iterations,
-        "CROSS_VALIDATION": 0, "DEVICE": 2, "SEED": 1, "OUTPUT_MODEL": model,
+        "CROSS_VALIDATION": 0, "DEVICE": 2, "SEED": 1, "RSSGL_STAGE": RSSGL_STAGES.index(args.rssgl_stage),
+        "OUTPUT_MODEL": model,
         "OUTPUT_CLASSIFICATION": os.path.join(out, "train_classes.tif"),
         "OUTPUT_REPORT": os.path.join(out, "training.html")}, os.path.join(out, "train.log"))
     print(f"rssgl:train: {train_time}")
