@@ -480,8 +480,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        "(default: the engine's cross_validation.RSSGL_FOLDS)")
     ap.add_argument("--fold-iterations", type=int, default=0,
                     help="most iterations of RSSGL in the cross-validation's folds (0: --iterations, the product's)")
-    ap.add_argument("--distill", type=float, default=0.0,
-                    help="the default's distillation share (TrainingParams.distill_share; 0 = off, the product's)")
+    ap.add_argument("--distill", type=float, default=None,
+                    help="the default's distillation share (TrainingParams.distill_share; 0 = off; default: the product's)")
     ap.add_argument("--dump", default="", help="a folder: each cell's cross-validated pixels, both models' test-pixel "
                                                "probabilities and candidates' test "
                                                "OA (.npz), to study the choice rule (benchmarks/blend_rule.py)")
@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(merge_rows([json.loads(Path(f).read_text())["rows"] for f in args.summarise.split(",")])))
         return 0
     TRAINING_INPUT["training_input"] = args.training_input
-    if args.distill:
+    if args.distill is not None:
         TRAINING_INPUT["distill_share"] = args.distill
     if args.window:
         TRAINING_INPUT["window_core"], TRAINING_INPUT["window_halo"] = (int(v) for v in args.window.split(":"))

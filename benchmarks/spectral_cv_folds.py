@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accuracy_suite import load_scene, pixel_split, svm_search, unlabelled_pool  # noqa: E402
 
-PROTOCOLS = {"enmap_potsdam": ("tiles", "n5", "n10", "p1", "n25"), "salinas_a": ("blocks", "n5", "n10", "p1"),
+PROTOCOLS = {"enmap_potsdam": ("tiles", "n5", "n10", "p1", "n25", "patches1", "patches2", "patches4"),
+             "salinas_a": ("blocks", "n5", "n10", "p1", "patches1", "patches2", "patches4"),
              "synthetic": ("polygons",)}
 
 

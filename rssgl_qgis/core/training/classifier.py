@@ -29,7 +29,7 @@ import torch
 
 from ..data.normalization import band_statistics, check_cube, normalize_cube
 from ..data.sampling import HBMinibatchSampler, labelled_pixels, validation_split
-from ..errors import RssglError
+from ..errors import Cancelled, RssglError
 from ..network.accel import EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from ..network.device import choose_device, describe_device, set_cpu_threads
 from ..network.losses import RssglLoss
@@ -146,7 +146,9 @@ class RssglClassifier:
 
         The steps: the input and its labels checked (:meth:`_checked_labels`), the normalisation, the network
         built (:meth:`_network`), RSSGL trained on windows (:meth:`_train_windows`) or on the whole scene
-        (:meth:`_train_whole`), then the spectral model fitted on the same training pixels.
+        (:meth:`_train_whole`), then the spectral model fitted on the same training pixels. With distillation
+        (``distill_share`` > 0, whole-scene training) the spectral model is fitted first and its surest pixels of
+        each class train RSSGL too (core/training/distillation.py).
         """
         p = copy.deepcopy(self.params) if self.params is not None else TrainingParams()
         p.validate()
@@ -309,11 +311,15 @@ class RssglClassifier:
         spectral_first = None  # distillation: the spectral model first, its surest pixels train RSSGL too
         network_labels = train_labels
         if p.distill_share > 0 and p.spectral and selection != "paper":
+            if progress is not None:
+                progress(0.0, "fitting the spectral model and picking its surest pixels for RSSGL (distillation)")
             spectra, y, unlabelled = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
             spectral_first = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
             extra = pseudo_labels(spectral_first, x, valid, (train_labels, val_labels), classes, p.distill_share,
                                   p.distill_cap)
             network_labels = np.where(extra > 0, extra, train_labels)
+            if should_stop is not None and should_stop():
+                raise Cancelled("Training cancelled before RSSGL's first iteration.")
             log.info("Distillation: RSSGL also trains on %d pixels the spectral model is surest of.",
                      int((extra > 0).sum()))
         train_idx = index_map(network_labels, classes, (hp, wp), device)
