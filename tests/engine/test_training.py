@@ -158,12 +158,19 @@ def test_bad_inputs_are_clear_errors():
 def test_progress_and_cancellation():
     cube, labels = _scene(16, 16, 6)
     train, _ = percent_split(labels, 10, seed=0)
-    calls = []
+    calls, messages = [], []
+
+    def progress(percent, message):
+        calls.append(percent)
+        messages.append(message)
+
     with pytest.raises(Cancelled):
         RssglClassifier(TINY, _params(selection="loss")).fit(
-            cube, train, progress=lambda p, m: calls.append(p), should_stop=lambda: len(calls) >= 3
+            cube, train, progress=progress, should_stop=lambda: len(calls) >= 4
         )
-    assert calls == pytest.approx([10.0, 20.0, 30.0])
+    # the distillation pass speaks first (at 0 %: before RSSGL's first iteration), then every epoch
+    assert calls == pytest.approx([0.0, 10.0, 20.0, 30.0])
+    assert "distillation" in messages[0]
 
 
 def test_fine_tuning_starts_from_the_given_model(fitted):
