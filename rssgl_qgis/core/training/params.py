@@ -21,7 +21,7 @@ PAPER_LABEL = "paper protocol (selection on test pixels)"
 #: Below max(this, number of classes) validation pixels, "validation" selection falls back to "loss".
 MIN_VALIDATION_PIXELS = 5
 #: Distillation's share of each class the spectral model predicts (core/training/distillation.py): chosen on the
-#: accuracy suite's exploration seeds (docs/RESULTS.md, "distillation"): RSSGL alone +10 to +18 OA points on the
+#: accuracy suite's exploration seeds (docs/RESULTS.md, "distillation"): RSSGL alone +5.7 to +23.8 OA points on the
 #: EnMAP cells, the default +0.5 on average over eight cells (-0.34 .. +2.39).
 DEFAULT_DISTILL_SHARE = 0.3
 
