@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("qgis.gui")
 pytest.importorskip("torch")
 
-from qgis.core import QgsApplication, QgsProject, QgsVectorLayerUtils  # noqa: E402
+from qgis.core import QgsProject, QgsVectorLayerUtils  # noqa: E402
 
 from .test_gui_dock import (  # noqa: E402, F401 (fixtures)
     desktop,
@@ -26,6 +26,7 @@ from .test_gui_dock import (  # noqa: E402, F401 (fixtures)
     open_raster,
     pixel_polygon,
     raster_path,
+    render_canvas,
     scene,
     screenshot,
     small_network,
@@ -94,13 +95,7 @@ def test_stage_one_map_arrives_while_stage_two_runs(desktop, small_network, bloc
 
     iface.window.show()
     raster = QgsProject.instance().mapLayersByName("scene")[0]
-    iface.canvas.setRenderFlag(True)
-    iface.canvas.setDestinationCrs(raster.crs())
-    iface.canvas.setExtent(raster.extent())
-    iface.canvas.refresh()
-    wait_for(lambda: not iface.canvas.isDrawing(), 20)
-    iface.canvas.waitWhileRendering()
-    QgsApplication.processEvents()
+    render_canvas(iface, raster)
     screenshot(iface.window, "dock_two_stage.png")
     iface.canvas.setRenderFlag(False)
 

@@ -249,6 +249,17 @@ def draw_training_polygons(dock, scene, tmp_path) -> QgsVectorLayer:
     return layer
 
 
+def render_canvas(iface, raster) -> None:
+    """Let the desktop stand-in's canvas draw ``raster``'s extent in its CRS and wait until it has (screenshots)."""
+    iface.canvas.setRenderFlag(True)
+    iface.canvas.setDestinationCrs(raster.crs())
+    iface.canvas.setExtent(raster.extent())
+    iface.canvas.refresh()
+    wait_for(lambda: not iface.canvas.isDrawing(), 20)
+    iface.canvas.waitWhileRendering()
+    QgsApplication.processEvents()
+
+
 def screenshot(widget, name: str) -> None:
     folder = os.environ.get("RSSGL_SCREENSHOTS_DIR")
     if folder:
@@ -497,13 +508,7 @@ def test_dock_trains_in_background_adds_styled_results_and_guidance(desktop, sma
     assert verdict in summary and any(verdict in text for text, _level in iface.bar.messages)
     assert dock.progress_bar.value() == 100
 
-    iface.canvas.setRenderFlag(True)
-    iface.canvas.setDestinationCrs(raster.crs())
-    iface.canvas.setExtent(raster.extent())
-    iface.canvas.refresh()
-    wait_for(lambda: not iface.canvas.isDrawing(), 20)
-    iface.canvas.waitWhileRendering()
-    QgsApplication.processEvents()
+    render_canvas(iface, raster)
     screenshot(dock.widget().widget(), "dock_after_run.png")  # the whole dock content, not the scrolled view
     screenshot(iface.window, "desktop_result.png")
 

@@ -16,7 +16,7 @@ from ..network.model import PAD_MULTIPLE
 from ..spectral.spectral_model import UNLABELLED_CAP
 from .tiling import round_up
 
-__all__ = ["pad_hw", "unlabelled_spectra", "padded_input", "class_index", "index_map"]
+__all__ = ["pad_hw", "pixel_spectra", "sample_spectra", "unlabelled_mask", "unlabelled_spectra", "padded_input", "class_index", "index_map"]
 
 
 def pad_hw(height: int, width: int) -> tuple[int, int]:
@@ -24,19 +24,40 @@ def pad_hw(height: int, width: int) -> tuple[int, int]:
     return round_up(height, PAD_MULTIPLE), round_up(width, PAD_MULTIPLE)
 
 
-def unlabelled_spectra(x: Tensor, valid: np.ndarray, labelled: tuple[np.ndarray | None, ...], seed: int) -> Tensor:
-    """Normalised spectra (m, B) of up to UNLABELLED_CAP valid pixels without a label, drawn at random from the
-    padded input ``x`` (1, B, hp, wp): the pool the spectral model self-trains from (core/spectral/spectral_model.py)."""
+def pixel_spectra(x: Tensor, rows: np.ndarray, cols: np.ndarray) -> Tensor:
+    """Normalised spectra (n, B) of the pixels (``rows``, ``cols``) of the padded input ``x`` (1, B, hp, wp)."""
+    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
+    return x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
+
+
+def unlabelled_mask(valid: np.ndarray, labelled: tuple[np.ndarray | None, ...]) -> np.ndarray:
+    """(H, W) bool: the valid pixels that no label raster of ``labelled`` (None entries skipped) labels."""
     free = np.asarray(valid, dtype=bool).copy()
     for labels in labelled:
         if labels is not None:
             free &= labels == 0
+    return free
+
+
+def unlabelled_spectra(x: Tensor, valid: np.ndarray, labelled: tuple[np.ndarray | None, ...], seed: int) -> Tensor:
+    """Normalised spectra (m, B) of up to UNLABELLED_CAP valid pixels without a label, drawn at random from the
+    padded input ``x`` (1, B, hp, wp): the pool the spectral model self-trains from (core/spectral/spectral_model.py)."""
+    free = unlabelled_mask(valid, labelled)
     idx = np.flatnonzero(free.ravel())
     if idx.size > UNLABELLED_CAP:
         idx = np.sort(np.random.default_rng(seed).choice(idx, UNLABELLED_CAP, replace=False))
     rows, cols = np.divmod(idx, free.shape[1])
-    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-    return x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
+    return pixel_spectra(x, rows, cols)
+
+
+def sample_spectra(x: Tensor, valid: np.ndarray, pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   labelled: tuple[np.ndarray | None, ...], classes: np.ndarray, seed: int
+                   ) -> tuple[Tensor, np.ndarray, Tensor]:
+    """What the spectral model is fitted on, from the padded input ``x``: the training pixels' spectra (``pixels``:
+    their rows, columns and class values, row-major), their class indices in ``classes``, and the unlabelled
+    spectra (``unlabelled_spectra``: valid pixels that no raster of ``labelled`` labels)."""
+    rows, cols, values = pixels
+    return pixel_spectra(x, rows, cols), np.searchsorted(classes, values), unlabelled_spectra(x, valid, labelled, seed)
 
 
 def padded_input(cube_norm: np.ndarray, device: torch.device) -> Tensor:

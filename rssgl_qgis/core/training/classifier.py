@@ -35,7 +35,7 @@ from ..network.device import choose_device, describe_device, set_cpu_threads
 from ..network.losses import RssglLoss
 from ..network.model import RSSGL, RssglConfig, auto_kernel
 from ..palette import default_colors
-from ..prediction.scene_tensors import class_index, index_map, padded_input, unlabelled_spectra
+from ..prediction.scene_tensors import class_index, index_map, padded_input, sample_spectra
 from ..spectral.pool import PoolSettings
 from ..spectral.spectral_model import fit_spectral
 from .distillation import pseudo_labels
@@ -352,10 +352,8 @@ class RssglClassifier:
         """(training spectra, their class indices, unlabelled spectra) of the padded normalised scene ``x``: what
         the spectral model is fitted on."""
         rows, cols = np.nonzero(train_labels > 0)
-        flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-        spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
-        y = np.searchsorted(classes, train_labels[rows, cols])
-        return spectra, y, unlabelled_spectra(x, valid, (train_labels, val_labels), p.seed)
+        return sample_spectra(x, valid, (rows, cols, train_labels[rows, cols]), (train_labels, val_labels), classes,
+                              p.seed)
 
     def _keep_classes(self, classes: np.ndarray, class_names, class_colors) -> None:
         """One name and one colour per class, in ascending class order (generated where none were given)."""

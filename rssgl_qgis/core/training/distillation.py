@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..prediction.scene_tensors import pixel_spectra, unlabelled_mask
+
 __all__ = ["pseudo_labels"]
 
 #: Pixels scored per chunk (kernel rows in memory: chunk x the spectral model's centres).
@@ -34,21 +36,17 @@ def pseudo_labels(spectral, x: Tensor, valid: np.ndarray, taken: tuple[np.ndarra
     ``taken``: label rasters whose labelled pixels are left alone (the samples, the validation pixels).
     """
     height, width = valid.shape
-    free = np.asarray(valid, dtype=bool).copy()
-    for labels in taken:
-        if labels is not None:
-            free &= labels == 0
+    free = unlabelled_mask(valid, taken)
     out = np.zeros((height, width), dtype=np.asarray(classes).dtype)
     idx = np.flatnonzero(free.ravel())
     if share <= 0 or cap <= 0 or idx.size == 0:
         return out
     rows, cols = np.divmod(idx, width)
-    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-    spectra = x[0].reshape(x.shape[1], -1)
     conf_parts, label_parts = [], []
     with torch.no_grad():
-        for start in range(0, flat.numel(), CHUNK):
-            proba = spectral.probabilities(spectra.index_select(1, flat[start:start + CHUNK]).t())
+        for start in range(0, idx.size, CHUNK):
+            chunk = slice(start, start + CHUNK)
+            proba = spectral.probabilities(pixel_spectra(x, rows[chunk], cols[chunk]))
             c, lab = proba.max(dim=1)
             conf_parts.append(c.cpu())
             label_parts.append(lab.cpu())

@@ -24,7 +24,7 @@ from ..data.normalization import band_statistics, normalize_cube
 from ..data.sampling import labelled_pixels
 from ..errors import Cancelled
 from ..network.device import choose_device, describe_device
-from ..prediction.scene_tensors import class_index, padded_input, unlabelled_spectra
+from ..prediction.scene_tensors import class_index, padded_input, sample_spectra
 from ..spectral.pool import PoolSettings
 from ..spectral.spectral_model import fit_spectral
 from .loop import ProgressFn, StopFn
@@ -104,11 +104,7 @@ def _whole_spectra(cube: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: n
     """(training spectra, their class indices, unlabelled spectra) of a raster in memory; ``pixels``: the
     training pixels' (rows, columns, class values), row-major."""
     x = padded_input(normalize_cube(cube, mean, std, valid), device)
-    rows, cols, values = pixels
-    flat = torch.as_tensor(rows * x.shape[-1] + cols, device=x.device)
-    spectra = x[0].reshape(x.shape[1], -1).index_select(1, flat).t()
-    y = np.searchsorted(classes, values)
-    return spectra, y, unlabelled_spectra(x, valid, (train_labels,), p.seed)
+    return sample_spectra(x, valid, pixels, (train_labels,), classes, p.seed)
 
 
 def _window_spectra(scene: WindowedScene, mean: np.ndarray, std: np.ndarray, p: TrainingParams,
