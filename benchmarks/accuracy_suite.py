@@ -199,17 +199,13 @@ def run_rssgl(scene, train, test, groups, seed: int, device: str, iterations: in
     cube, valid = scene["cube"], scene["valid"]
     out: dict[str, dict] = {}
 
-    def make():
-        return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=iterations, **TRAINING_INPUT))
+    def make(most: int = iterations):
+        return RssglClassifier(params=TrainingParams(device=device, seed=seed, iterations=most, **TRAINING_INPUT))
 
-    def make_fold():  # --fold-iterations: a shorter schedule in the cross-validation's folds only (issue 29)
-        params = TrainingParams(device=device, seed=seed, iterations=CV_OPTIONS.get("fold_iterations") or iterations,
-                                **TRAINING_INPUT)
-        return RssglClassifier(params=params)
-
+    fold_iterations = CV_OPTIONS.get("fold_iterations") or iterations  # --fold-iterations: the folds only (issue 29)
     t0 = time.perf_counter()
     kept: dict = {}
-    choice = cross_validate_blend(make_fold, cube, valid, train, groups, CV_FOLDS, seed=seed, keep_pixels=kept,
+    choice = cross_validate_blend(lambda: make(fold_iterations), cube, valid, train, groups, CV_FOLDS, seed=seed, keep_pixels=kept,
                                   rssgl_folds=CV_OPTIONS.get("rssgl_folds"))
     t_cv = time.perf_counter() - t0
     t1 = time.perf_counter()
