@@ -18,10 +18,11 @@ Protocol, per scene and seed:
   maps the scene, scores the test half, and the analyst adds one polygon:
   - random: a drawable polygon not yet drawn, uniformly at random;
   - guided (oracle): ranks the regions with io/uncertainty.find_uncertain_regions (the dock's defaults: lowest
-    10 % of the confidence, at most 10 regions) and draws the drawable reference polygon under the top-ranked
-    region (the largest overlap; where no reference lies under it, the nearest one, as an analyst who goes there
-    and draws the closest field they can name). The ranking gets the pixels drawn so far and the training pixels
-    per class, as the dock has them.
+    10 % of the confidence, at most 10 regions) and goes down that list as an analyst who draws where they can
+    name the land cover: the first ranked region with a drawable reference polygon under it, that polygon (the
+    largest overlap); only when none of the listed regions has one, the drawable polygon nearest to region 1
+    (counted as "nearest_fallbacks"; until 2026-12-07 the oracle always took region 1, under it or nearest).
+    The ranking gets the pixels drawn so far and the training pixels per class, as the dock has them.
 * OA on the test half after 0..ROUNDS added polygons; mean +- std over the seeds; guided vs random.
 
 Each guided variant (GUIDES) switches on one weight of io.uncertainty.Guide, or all; "dock" is the plugin's
@@ -56,10 +57,13 @@ GUIDES = {
     "away": Guide(away=True),
     "diverse": Guide(diverse=True),
     "balance+away": Guide(balance=True, away=True),
+    "density+diverse": Guide(density=True, diverse=True),
     "all": Guide(density=True, balance=True, away=True, diverse=True),
     "dock": DEFAULT_GUIDE,
 }
 SEARCH_CAP = 300  # the spectral model's hyper-parameter search on at most this many pixels (the plugin: 1200)
+#: Self-train the spectral model on the unlabelled pool as Train RSSGL does (--self-train; off: the lighter model).
+SELF_TRAIN = False
 
 
 def prepare(name: str, seed: int) -> dict:
@@ -95,7 +99,14 @@ def fit_and_map(d: dict, drawn: list[int], seed: int) -> tuple[np.ndarray, float
     labels = d["labels"].ravel()
     tr = np.flatnonzero(np.isin(d["units"].ravel(), drawn) & (labels > 0))
     trained = np.unique(labels[tr])
-    model = spectral_model.fit_spectral(d["flat"][tr], np.searchsorted(trained, labels[tr]), seed=seed)
+    unlabelled = None
+    if SELF_TRAIN:  # Train RSSGL's pool: valid pixels the drawn polygons do not label, at most UNLABELLED_CAP
+        pool = np.setdiff1d(np.flatnonzero(d["valid"].ravel()), tr)
+        if pool.size > spectral_model.UNLABELLED_CAP:
+            pool = np.sort(np.random.default_rng(seed).choice(pool, spectral_model.UNLABELLED_CAP, replace=False))
+        unlabelled = d["flat"][pool]
+    model = spectral_model.fit_spectral(d["flat"][tr], np.searchsorted(trained, labels[tr]), seed=seed,
+                                        unlabelled=unlabelled)
     ok = d["valid"].ravel()
     proba = np.zeros((d["classes"].size, ok.size), np.float32)
     with torch.no_grad():
@@ -106,9 +117,14 @@ def fit_and_map(d: dict, drawn: list[int], seed: int) -> tuple[np.ndarray, float
     return proba.reshape(-1, *d["labels"].shape), oa
 
 
-def oracle_pick(d: dict, proba: np.ndarray, drawn: list[int], guide: Guide) -> tuple[int | None, float]:
-    """The drawable polygon under the top-ranked region (largest overlap, else the nearest), and the ranking's
-    CPU seconds."""
+def oracle_pick(d: dict, proba: np.ndarray, drawn: list[int], guide: Guide) -> tuple[int | None, bool, float]:
+    """(the polygon the oracle analyst draws, whether it fell back to the nearest one, the ranking's CPU seconds).
+
+    The analyst goes down the suggestion list (the dock's at most 10 regions, in rank order) and draws where they
+    can name the land cover: the first region with a drawable reference polygon under it, that polygon (the
+    largest overlap with the region). Only when no listed region has one under it, the drawable polygon nearest
+    to region 1 (a fallback, counted). None when the ranking found no region or nothing is left to draw.
+    """
     from scipy import ndimage
 
     labels, units = d["labels"], d["units"]
@@ -121,23 +137,24 @@ def oracle_pick(d: dict, proba: np.ndarray, drawn: list[int], guide: Guide) -> t
     cpu = time.process_time() - t0
     left = np.setdiff1d(d["drawable"], drawn)
     if not search.regions or left.size == 0:
-        return None, cpu
-    region = search.components == 1
+        return None, False, cpu
     candidate = np.isin(units, left) & (labels > 0)
-    under = units[region & candidate]
-    if under.size:
-        ids, counts = np.unique(under, return_counts=True)
-        return int(ids[np.argmax(counts)]), cpu
-    distance = ndimage.distance_transform_edt(~region)
+    under = search.components[candidate]  # rank of the region over each drawable pixel (0: none)
+    ranks = np.unique(under[under > 0])
+    if ranks.size:
+        in_first = candidate & (search.components == ranks[0])
+        ids, counts = np.unique(units[in_first], return_counts=True)
+        return int(ids[np.argmax(counts)]), False, cpu
+    distance = ndimage.distance_transform_edt(search.components != 1)
     where = np.flatnonzero(candidate.ravel())
-    return int(units.ravel()[where[np.argmin(distance.ravel()[where])]]), cpu
+    return int(units.ravel()[where[np.argmin(distance.ravel()[where])]]), True, cpu
 
 
 def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
     """One learning curve: OA after 0..rounds added polygons (guide None: random drawing)."""
     rs = np.random.RandomState(1000 + seed)
     drawn = list(d["first"])
-    curve, cpu, fallbacks = [], [], 0
+    curve, cpu, fallbacks, nearest = [], [], 0, 0
     for step in range(rounds + 1):
         proba, oa = fit_and_map(d, drawn, seed)
         curve.append(oa)
@@ -149,13 +166,14 @@ def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
             break
         pick = None
         if guide is not None:
-            pick, seconds = oracle_pick(d, proba, drawn, guide)
+            pick, far, seconds = oracle_pick(d, proba, drawn, guide)
+            nearest += far
             cpu.append(seconds)
         if pick is None:
             fallbacks += guide is not None
             pick = int(rs.choice(left))
         drawn.append(pick)
-    return {"oa": curve, "ranking_cpu_s": cpu, "random_fallbacks": fallbacks}
+    return {"oa": curve, "ranking_cpu_s": cpu, "random_fallbacks": fallbacks, "nearest_fallbacks": nearest}
 
 
 def summarise(results: dict, arms: list[str], rounds: int) -> str:
@@ -176,9 +194,11 @@ def summarise(results: dict, arms: list[str], rounds: int) -> str:
             g = np.array([r["oa"] for r in by_arm[arm]]).mean(0)
             cpu = [s for r in by_arm[arm] for s in r["ranking_cpu_s"]]
             at = f"; guided at 4 {g[4]:.1f} vs random at 8 {rnd[8]:.1f}" if rounds >= 8 else ""
+            nearest = sum(r.get("nearest_fallbacks", 0) for r in by_arm[arm])
             lines.append(f"  {arm}: rounds with guided >= random {int((g >= rnd - 1e-9)[1:].sum())}/{rounds}, "
                          f"mean gain {float((g - rnd)[1:].mean()):+.2f}{at}; ranking CPU "
-                         f"{1000 * float(np.mean(cpu)) if cpu else 0:.0f} ms per call")
+                         f"{1000 * float(np.mean(cpu)) if cpu else 0:.0f} ms per call; nearest-polygon fallbacks "
+                         f"{nearest}/{len(cpu)} picks")
     return "\n".join(lines)
 
 
@@ -244,18 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--rounds", type=int, default=10)
-    # "diverse" only reorders the regions below the first: the oracle, who draws under the first, cannot see it
     ap.add_argument("--guides", default="base,density,balance,away,balance+away,all")
     ap.add_argument("--merge", default="", help="comma-separated result files of earlier runs: summarise and plot "
                                                 "(files of one scene with other seeds add up)")
     ap.add_argument("--quick", action="store_true", help="smoke test: Salinas-A, 2 seeds, 3 rounds, base and dock")
     ap.add_argument("--cost", action="store_true", help="only time the ranking on a 2000 x 2000 px map")
+    ap.add_argument("--self-train", action="store_true", help="the spectral model self-trains on the unlabelled "
+                                                               "pool, as Train RSSGL does (both arms)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guided_drawing.json"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "guided_drawing.png"))
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
+    global SELF_TRAIN
+    SELF_TRAIN = args.self_train
     scenes, seeds, rounds, guides = args.scenes.split(","), args.seeds, args.rounds, args.guides.split(",")
     if args.quick:
         scenes, seeds, rounds, guides = ["salinas_a"], 2, 3, ["base", "dock"]
@@ -286,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{scene} seed {seed}: " + ", ".join(f"{a} {results[scene][a][-1]['oa'][-1]:.1f}" for a in arms)
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP,
+            Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP, "self_train": SELF_TRAIN,
                                                   "guides": {g: vars(GUIDES[g]) for g in guides},
                                                   "results": results}, indent=1))
     print(summarise(results, arms, rounds))
