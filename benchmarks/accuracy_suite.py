@@ -289,7 +289,7 @@ def pixel_split(scene: dict, protocol: str, seed: int) -> dict:
     flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T.astype(np.float64)
     classes = np.unique(train[train > 0])
     tr, te = np.flatnonzero(train.ravel() > 0), np.flatnonzero(test.ravel() > 0)
-    return {"flat": flat, "valid": valid, "tr": tr, "te": te, "groups": groups.ravel()[tr],
+    return {"flat": flat, "valid": valid, "tr": tr, "te": te, "groups": groups.ravel()[tr], "mean": mean, "std": std,
             "y": np.searchsorted(classes, train.ravel()[tr]), "yt": np.searchsorted(classes, test.ravel()[te])}
 
 

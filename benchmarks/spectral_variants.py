@@ -16,7 +16,9 @@ self-training on the scene's unlabelled pixels):
   cross-validation prefers (the lowest out-of-fold squared error of its first, labelled-only fit);
 * ``PCA 20``: the 20 leading principal components of the scene, whitened (noise bands weigh less);
 * ``no self-training``: the labelled pixels alone;
-* ``sample folds``: the settings searched over folds of whole samples (polygons) instead of pixels.
+* ``sample folds``: the settings searched over folds of whole samples (polygons) instead of pixels;
+* ``unit norm``: each spectrum divided by its norm before the per-band standardisation (shape, not brightness);
+  ``unit norm + brightness``: the same with the log-norm as one more input.
 
 Next to them, the suite's SVM-RBF and random forest (500 trees), the baselines a user would pick.
 
@@ -65,6 +67,21 @@ def whitened_pca(flat: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
     _, _, vt = np.linalg.svd(sample, full_matrices=False)
     p = (flat - mu) @ vt[:k].T
     return p / (p[v].std(0) + 1e-9)
+
+
+def unit_norm(d: dict, brightness: bool = False) -> np.ndarray:
+    """Each pixel's spectrum divided by its Euclidean norm (the spectral-angle view: shading and illumination
+    scale a spectrum, they do not change its shape), then standardised per band over the valid pixels; with
+    ``brightness``, the standardised log-norm appended as one more band."""
+    raw = d["flat"] * d["std"] + d["mean"]
+    norm = np.linalg.norm(raw, axis=1, keepdims=True)
+    unit = raw / np.maximum(norm, 1e-12)
+    v = d["valid"].ravel()
+    out = (unit - unit[v].mean(0)) / (unit[v].std(0) + 1e-9)
+    if brightness:
+        lb = np.log(np.maximum(norm, 1e-12))
+        out = np.concatenate([out, (lb - lb[v].mean()) / (lb[v].std() + 1e-9)], 1)
+    return np.where(v[:, None], out, 0.0)
 
 
 def _agreeing(model, x: np.ndarray, valid: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -157,7 +174,9 @@ def variants() -> dict[str, Callable]:
     return {"plugin": plain, "no self-training": no_self_training, "sample folds": sample_folds,
             "two rounds": two_rounds, "agreeing pseudo-labels": agreeing,
             "+ mean 3x3": with_mean(1), "+ mean 5x5": with_mean(2), "CV radius": cv_radius,
-            "PCA 20": lambda d, pool, seed: plain(d, pool, seed, whitened_pca(d["flat"], d["valid"], 20))}
+            "PCA 20": lambda d, pool, seed: plain(d, pool, seed, whitened_pca(d["flat"], d["valid"], 20)),
+            "unit norm": lambda d, pool, seed: plain(d, pool, seed, unit_norm(d)),
+            "unit norm + brightness": lambda d, pool, seed: plain(d, pool, seed, unit_norm(d, True))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109,110,111")
     ap.set_defaults(protocols=PROTOCOLS)
     ap.add_argument("--variants", default="", help="comma list of variant names (default: all)")
+    ap.add_argument("--baselines", default="SVM-RBF,RF", help="comma list of SVM-RBF, RF (empty: none)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     chosen = variants()
     if args.variants:
         chosen = {k: v for k, v in chosen.items() if k in args.variants.split(",")}
-    names = list(chosen) + ["SVM-RBF", "RF"]
+    baselines = [b for b in args.baselines.split(",") if b in ("SVM-RBF", "RF")]
+    names = list(chosen) + baselines
     print("| scene | protocol | seeds | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -184,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                 model, x_test = fit(d, pool, seed)
                 hit = model.scores(torch.as_tensor(x_test)).argmax(1).numpy() == d["yt"]
                 acc[label].append(100 * hit.mean())
-            grid = svm_search(d["y"], seed, 2).fit(d["flat"][d["tr"]], d["y"])
-            acc["SVM-RBF"].append(100 * (grid.predict(d["flat"][d["te"]]) == d["yt"]).mean())
-            from sklearn.ensemble import RandomForestClassifier
+            if "SVM-RBF" in baselines:
+                grid = svm_search(d["y"], seed, 2).fit(d["flat"][d["tr"]], d["y"])
+                acc["SVM-RBF"].append(100 * (grid.predict(d["flat"][d["te"]]) == d["yt"]).mean())
+            if "RF" in baselines:
+                from sklearn.ensemble import RandomForestClassifier
 
-            forest = RandomForestClassifier(500, n_jobs=2, random_state=seed).fit(d["flat"][d["tr"]], d["y"])
-            acc["RF"].append(100 * (forest.predict(d["flat"][d["te"]]) == d["yt"]).mean())
+                forest = RandomForestClassifier(500, n_jobs=2, random_state=seed).fit(d["flat"][d["tr"]], d["y"])
+                acc["RF"].append(100 * (forest.predict(d["flat"][d["te"]]) == d["yt"]).mean())
         base = np.array(acc["plugin"])
         cols = [f"{np.mean(v):.2f} +- {np.std(v):.2f}" + ("" if k == "plugin" else f" ({np.mean(np.array(v) - base):+.2f})")
                 for k, v in acc.items()]

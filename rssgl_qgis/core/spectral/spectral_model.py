@@ -9,14 +9,17 @@ kernel on the standardised spectra), whose kernel width and regularisation are c
 cross-validation over the training pixels, and whose scores become probabilities through a softmax
 temperature fitted on the out-of-fold scores.
 
-Train RSSGL passes pixels, not whole samples, to that search (``groups`` stays for callers that want
-it). Folds of whole label-raster patches are lopsided where one patch holds most of a class, and
-chose too strong a ridge: on the EnMAP scene's spatially disjoint split (half of the tiles train),
-12 exploration seeds, pixel folds measured 2.3 OA points better (11 of the 12 seeds; 1.4 above a
-grid-searched SVM instead of 1.0 under it); on random pixels they only redraw the folds (-0.4 to
-+0.2), on Salinas-A blocks and the synthetic polygons they measured alike (-0.01, -0.24, within a
-split's noise) (``benchmarks/spectral_cv_folds.py``, docs/RESULTS.md). The estimate of the map's
-accuracy over whole samples is core.training.cross_validation's cross-validation, which keeps whole samples.
+Which folds that search uses depends on the samples (``search_groups``; Train RSSGL passes each training pixel's
+8-connected patch, core.data.sampling.pixel_patches). Where the median class has at most SAMPLE_FOLDS_MAX samples
+(a few polygons per class, as users draw them; random pixels, which are samples of one pixel) whole samples are
+held out: with folds of pixels a held-out pixel's polygon-mates train, and the search rewards a model that
+memorises the polygons. Measured on the exploration seeds 100-107 (``benchmarks/spectral_fold_rules.py``,
+docs/RESULTS.md): EnMAP 1 / 2 / 4 polygons per class +2.4 / +2.5 / +4.6 OA points, random pixels -0.1 to +0.3,
+Salinas-A polygons -0.4 to +0.2, the synthetic polygons -0.2. Where classes have many samples (a label raster's
+patches: EnMAP's tiles split, 52 per class) folds of pixels are kept: there whole-patch folds were lopsided (one
+patch can hold most of a class), chose too strong a ridge and cost 2.4 points (cutting the large patches to
+balance the folds still cost 1.8). The estimate of the map's accuracy is core.training.cross_validation's, which
+always holds out whole samples.
 
 The settings are chosen by the out-of-fold squared error of the scores (the loss the model fits),
 not by the out-of-fold accuracy: with 30-60 training pixels the accuracy moves in steps of 2-3
@@ -44,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SpectralModel", "fit_spectral", "cv_folds", "GAMMA_FACTORS", "RIDGES", "PSEUDO_LABELS_PER_SAMPLE"]
+__all__ = ["SpectralModel", "fit_spectral", "cv_folds", "search_groups", "GAMMA_FACTORS", "RIDGES", "PSEUDO_LABELS_PER_SAMPLE"]
 
 #: Kernel widths searched, as factors of 1 / (median squared distance between training spectra). The
 #: widest (1/64) make the model close to a linear one, which measured best on EnMAP with few samples.
@@ -61,6 +64,9 @@ PREDICT_CHUNK = 16384
 #: those the first fit assigns to it; and at most this many unlabelled pixels are scored.
 PSEUDO_LABELS_PER_SAMPLE = 3
 UNLABELLED_CAP = 20000
+#: The settings search holds out whole samples (polygons, 8-connected label patches) where the median class has
+#: at most this many, else pixels (``search_groups``); 0 = always pixels.
+SAMPLE_FOLDS_MAX = 10
 
 
 @dataclass
@@ -170,6 +176,18 @@ def cv_folds(y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) ->
     return out
 
 
+def search_groups(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray | None:
+    """The samples the settings search holds out whole, or None for folds of pixels: whole samples where the
+    median class has at most SAMPLE_FOLDS_MAX of them (a few polygons per class, as users draw them), pixels
+    where classes have many (a label raster's patches; see the module docstring for both measurements)."""
+    if groups is None or SAMPLE_FOLDS_MAX <= 0:
+        return None
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    per_class = [np.unique(groups[y == c]).size for c in np.unique(y)]
+    return groups if float(np.median(per_class)) <= SAMPLE_FOLDS_MAX else None
+
+
 def _fit_temperature(scores: Tensor, y: Tensor) -> float:
     """The softmax temperature that minimises the out-of-fold negative log-likelihood (grid 0.1-10: a
     perfect cross-validation would otherwise drive it to 0 and the probabilities to certainty)."""
@@ -186,6 +204,7 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
 
     The report's cross-validated accuracy and the temperature stay those of the labelled pixels.
     """
+    groups = search_groups(y, groups)
     model = _fit(x, y, groups, folds, seed, device)
     if unlabelled is None or PSEUDO_LABELS_PER_SAMPLE <= 0 or len(unlabelled) == 0:
         return model

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..data.normalization import band_statistics, check_cube, normalize_cube
-from ..data.sampling import HBMinibatchSampler, labelled_pixels, validation_split
+from ..data.sampling import HBMinibatchSampler, labelled_pixels, pixel_patches, validation_split
 from ..errors import Cancelled, RssglError
 from ..network.accel import EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from ..network.device import choose_device, describe_device, set_cpu_threads
@@ -191,9 +191,10 @@ class RssglClassifier:
             self.training_input_ = trainer.plan.describe()
             spectra, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None, None)
             unlabelled = trainer.unlabelled_spectra() if spectra is not None else None
+            groups = None  # windows list their pixels tile by tile: the settings search uses folds of pixels
             spectral_first = None
         else:
-            history, best_epoch, stopped_early, (spectra, y, unlabelled, spectral_first) = self._train_whole(
+            history, best_epoch, stopped_early, (spectra, y, unlabelled, groups, spectral_first) = self._train_whole(
                 cube, valid, mean, std, model, criterion, p, selection, classes, labels, device, use_amp, horizon,
                 progress, should_stop, t0)
             self.training_input_ = "whole scene"
@@ -202,7 +203,7 @@ class RssglClassifier:
         self.pool_ = PoolSettings()
         if spectra is not None or spectral_first is not None:
             self.spectral_ = spectral_first if spectral_first is not None else fit_spectral(
-                spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+                spectra, y, groups=groups, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
             if self.spectral_.pseudo_labels:
                 log.info("Spectral model self-trained with %d unlabelled pixels it was surest of.",
                          self.spectral_.pseudo_labels)
@@ -303,8 +304,8 @@ class RssglClassifier:
                      progress: ProgressFn | None, should_stop: StopFn | None, t0: float) -> tuple:
         """Train on the whole scene on the device (one fused step per iteration, a CUDA graph where it can) and
         restore the selected epoch's weights. Returns (history, best epoch, stopped early, (training spectra,
-        their class indices, unlabelled spectra) for the spectral model, or three None; the spectral model where
-        distillation fitted it first, else None)."""
+        their class indices, unlabelled spectra, their samples) for the spectral model, or four None; the spectral
+        model where distillation fitted it first, else None)."""
         train_labels, val_labels, eval_labels = labels["train"], labels["val"], labels["eval"]
         x = padded_input(normalize_cube(cube, mean, std, valid), device)
         hp, wp = x.shape[-2:]
@@ -313,8 +314,9 @@ class RssglClassifier:
         if p.distill_share > 0 and p.spectral and selection != "paper":
             if progress is not None:
                 progress(0.0, "fitting the spectral model and picking its surest pixels for RSSGL (distillation)")
-            spectra, y, unlabelled = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
-            spectral_first = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+            spectra, y, unlabelled, groups = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
+            spectral_first = fit_spectral(spectra, y, groups=groups, seed=p.seed, device=spectra.device,
+                                          unlabelled=unlabelled)
             extra = pseudo_labels(spectral_first, x, valid, (train_labels, val_labels), classes, p.distill_share,
                                   p.distill_cap)
             network_labels = np.where(extra > 0, extra, train_labels)
@@ -341,19 +343,23 @@ class RssglClassifier:
             self.accelerated_ = bool(graphed)
             history, best_epoch, stopped_early = run_epochs(step, p, progress, should_stop, t0)
         step.restore_best()
-        spectra = y = unlabelled = None
+        spectra = y = unlabelled = groups = None
         if p.spectral and selection != "paper" and spectral_first is None:
-            spectra, y, unlabelled = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
-        return history, best_epoch, stopped_early, (spectra, y, unlabelled, spectral_first)
+            spectra, y, unlabelled, groups = self._sample_spectra(x, valid, train_labels, val_labels, classes, p)
+        return history, best_epoch, stopped_early, (spectra, y, unlabelled, groups, spectral_first)
 
     @staticmethod
     def _sample_spectra(x: torch.Tensor, valid: np.ndarray, train_labels: np.ndarray, val_labels: np.ndarray | None,
-                        classes: np.ndarray, p: TrainingParams) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
-        """(training spectra, their class indices, unlabelled spectra) of the padded normalised scene ``x``: what
+                        classes: np.ndarray, p: TrainingParams
+                        ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
+        """(training spectra, their class indices, unlabelled spectra, their samples: the 8-connected patch of each
+        training pixel, which the settings search may hold out whole) of the padded normalised scene ``x``: what
         the spectral model is fitted on."""
         rows, cols = np.nonzero(train_labels > 0)
-        return sample_spectra(x, valid, (rows, cols, train_labels[rows, cols]), (train_labels, val_labels), classes,
-                              p.seed)
+        values = train_labels[rows, cols]
+        spectra, y, unlabelled = sample_spectra(x, valid, (rows, cols, values), (train_labels, val_labels), classes,
+                                                p.seed)
+        return spectra, y, unlabelled, pixel_patches(rows, cols, values)
 
     def _keep_classes(self, classes: np.ndarray, class_names, class_colors) -> None:
         """One name and one colour per class, in ascending class order (generated where none were given)."""

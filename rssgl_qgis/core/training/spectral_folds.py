@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data.normalization import band_statistics, check_cube, normalize_cube
+from ..data.sampling import pixel_patches
 from ..network.device import choose_device, set_cpu_threads
 from ..prediction.scene_tensors import padded_input, unlabelled_spectra
 from ..spectral.spectral_model import fit_spectral
@@ -54,7 +55,8 @@ def spectral_probabilities_at(params: TrainingParams | None, cube: np.ndarray, v
     # "fit" selection: the pixels that decide when RSSGL stops are the training pixels, so the unlabelled pool
     # leaves out the same pixels as in RssglClassifier.fit
     unlabelled = unlabelled_spectra(x, valid, (labels, labels), p.seed)
-    model = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+    model = fit_spectral(spectra, y, groups=pixel_patches(rows, cols, labels[rows, cols]), seed=p.seed,
+                         device=spectra.device, unlabelled=unlabelled)
     held_rows, held_cols = np.nonzero(pixels)
     with torch.no_grad():
         proba = model.probabilities(bands.index_select(1, flat_of(held_rows, held_cols)).t()).float()

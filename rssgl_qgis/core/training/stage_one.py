@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data.normalization import band_statistics, normalize_cube
-from ..data.sampling import labelled_pixels
+from ..data.sampling import labelled_pixels, pixel_patches
 from ..errors import Cancelled
 from ..network.device import choose_device, describe_device
 from ..prediction.scene_tensors import class_index, padded_input, sample_spectra
@@ -70,14 +70,16 @@ def fit_stage_one(clf: RssglClassifier, cube: np.ndarray | WindowedScene, train_
                                              should_stop=should_stop)
         report(80.0, f"reading the windows around the {values.size} training pixels")
         spectra, y, unlabelled = _window_spectra(scene, mean, std, p, classes, (rows, cols, values), device)
+        groups = None  # windows list their pixels tile by tile: the settings search uses folds of pixels
     else:
         mean, std = band_statistics(cube, valid)
         spectra, y, unlabelled = _whole_spectra(cube, valid, mean, std, p, classes, train_labels, (rows, cols, values),
                                                 device)
+        groups = pixel_patches(rows, cols, values)  # the samples the settings search may hold out whole
     if should_stop is not None and should_stop():
         raise Cancelled("Training cancelled before the spectral model was fitted.")
     report(90.0, f"fitting the spectral model on {values.size} training pixels")
-    clf.spectral_ = fit_spectral(spectra, y, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
+    clf.spectral_ = fit_spectral(spectra, y, groups=groups, seed=p.seed, device=spectra.device, unlabelled=unlabelled)
     log.info("Stage one: the spectral model fitted on %d training pixels (%d self-training pixels) in %.1f s.",
              int(y.size), int(clf.spectral_.pseudo_labels), time.perf_counter() - t0)
     clf.pool_ = PoolSettings(weight=0.0)
