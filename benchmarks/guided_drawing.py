@@ -7,14 +7,14 @@
 
 Protocol, per scene and seed:
 
-* The reference polygons are the scene's label patches (8-connected, benchmarks/accuracy_suite.polygon_units,
-  cut by an 8 px grid on Salinas-A and the synthetic scene, whose classes are one or a few big fields each; EnMAP's
-  patches as they are). Each class's polygons are split at random in two halves: the analyst may draw those of one
+* The reference polygons are the scene's label patches (8-connected, benchmarks/accuracy_suite.polygon_units),
+  cut by an 8 px grid on every scene (GRID): one drawn polygon is at most 8 x 8 px, as an analyst draws one (whole
+  patches would let one polygon hold most of a class: EnMAP's largest holds 1146 of class 3's 1694 px). Each class's polygons are split at random in two halves: the analyst may draw those of one
   half, the other half is the test set of every round and every analyst (so no analyst takes hard pixels out of
   its own test set). A class with one polygon is drawable and has no test pixels.
 * Round 0: one drawable polygon per class at random (the same for every analyst). Each round fits the plugin's
-  spectral model (core/spectral/spectral_model.fit_spectral on the band-standardised spectra, pixel folds as Train
-  RSSGL; without self-training and with a 300-pixel hyper-parameter search, to stay light on 2 shared CPU cores),
+  spectral model (core/spectral/spectral_model.fit_spectral on the band-standardised spectra, each training pixel's
+  8-connected patch as its samples, as Train RSSGL passes them (since e8a290b); without self-training and with a 300-pixel hyper-parameter search, to stay light on 2 shared CPU cores),
   maps the scene, scores the test half, and the analyst adds one polygon:
   - random: a drawable polygon not yet drawn, uniformly at random;
   - guided (oracle): ranks the regions with io/uncertainty.find_uncertain_regions (the dock's defaults: lowest
@@ -49,7 +49,11 @@ from rssgl_qgis.io.uncertainty import DEFAULT_GUIDE, Guide, find_uncertain_regio
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES = ("enmap_potsdam", "salinas_a", "synthetic")
-GRID = {"salinas_a": 8, "synthetic": 8}
+#: Every scene's reference polygons are cut by this grid (px; --grid, 0: whole patches), so that one drawn polygon
+#: is at most GRID x GRID px, as an analyst draws it. Until 2026-12-07 EnMAP's patches were whole: its five largest
+#: held 57 % of its labelled pixels (one of 1146 px held two thirds of a class), and the guided oracle, sent to the
+#: largest uncertain regions, drew them (a class swamping the next fit).
+GRID = 8
 GUIDES = {
     "base": Guide(),
     "density": Guide(density=True),
@@ -74,7 +78,7 @@ def prepare(name: str, seed: int) -> dict:
     cube, valid, labels = scene["cube"], scene["valid"].astype(bool), scene["labels"]
     mean, std = band_statistics(cube, valid)
     flat = normalize_cube(cube, mean, std, valid).reshape(cube.shape[0], -1).T.astype(np.float32)
-    units = polygon_units(labels, GRID.get(name))
+    units = polygon_units(labels, GRID or None)
     rs = np.random.RandomState(seed)
     drawable, test_units, first = [], [], []
     for value in np.unique(labels[labels > 0]):
@@ -93,6 +97,7 @@ def fit_and_map(d: dict, drawn: list[int], seed: int) -> tuple[np.ndarray, float
     classes without a sample at 0), and the OA (%) on the test half."""
     import torch
 
+    from rssgl_qgis.core.data.sampling import pixel_patches
     from rssgl_qgis.core.spectral import spectral_model
 
     spectral_model.SEARCH_CAP = SEARCH_CAP
@@ -105,8 +110,11 @@ def fit_and_map(d: dict, drawn: list[int], seed: int) -> tuple[np.ndarray, float
         if pool.size > spectral_model.UNLABELLED_CAP:
             pool = np.sort(np.random.default_rng(seed).choice(pool, spectral_model.UNLABELLED_CAP, replace=False))
         unlabelled = d["flat"][pool]
-    model = spectral_model.fit_spectral(d["flat"][tr], np.searchsorted(trained, labels[tr]), seed=seed,
-                                        unlabelled=unlabelled)
+    # As Train RSSGL: each training pixel's 8-connected patch, for the settings search's folds (spectral_model
+    # .search_groups: whole samples where the median class has few, else pixels)
+    groups = pixel_patches(*np.divmod(tr, d["labels"].shape[1]), labels[tr])
+    model = spectral_model.fit_spectral(d["flat"][tr], np.searchsorted(trained, labels[tr]), groups=groups,
+                                        seed=seed, unlabelled=unlabelled)
     ok = d["valid"].ravel()
     proba = np.zeros((d["classes"].size, ok.size), np.float32)
     with torch.no_grad():
@@ -154,15 +162,17 @@ def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
     """One learning curve: OA after 0..rounds added polygons (guide None: random drawing)."""
     rs = np.random.RandomState(1000 + seed)
     drawn = list(d["first"])
-    curve, cpu, fallbacks, nearest = [], [], 0, 0
+    curve, pixels, cpu, fallbacks, nearest = [], [], [], 0, 0
     for step in range(rounds + 1):
         proba, oa = fit_and_map(d, drawn, seed)
         curve.append(oa)
+        pixels.append(int((np.isin(d["units"], drawn) & (d["labels"] > 0)).sum()))
         if step == rounds:
             break
         left = np.setdiff1d(d["drawable"], drawn)
         if left.size == 0:
             curve.extend([oa] * (rounds - step))
+            pixels.extend([pixels[-1]] * (rounds - step))
             break
         pick = None
         if guide is not None:
@@ -173,7 +183,7 @@ def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
             fallbacks += guide is not None
             pick = int(rs.choice(left))
         drawn.append(pick)
-    return {"oa": curve, "ranking_cpu_s": cpu, "random_fallbacks": fallbacks, "nearest_fallbacks": nearest}
+    return {"oa": curve, "training_pixels": pixels, "ranking_cpu_s": cpu, "random_fallbacks": fallbacks, "nearest_fallbacks": nearest}
 
 
 def summarise(results: dict, arms: list[str], rounds: int) -> str:
@@ -187,6 +197,10 @@ def summarise(results: dict, arms: list[str], rounds: int) -> str:
             curves = np.array([r["oa"] for r in by_arm[arm]])
             cells = [f"{m:.1f} +- {s:.1f}" for m, s in zip(curves.mean(0), curves.std(0), strict=True)]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        if all("training_pixels" in r for arm in arms for r in by_arm[arm]):
+            lines.append("training pixels after 0 / 4 / 8 / 10 added polygons (mean over seeds): " + "; ".join(
+                f"{arm} " + " / ".join(f"{np.mean([r['training_pixels'][k] for r in by_arm[arm]]):.0f}"
+                                       for k in (0, 4, 8, rounds) if k <= rounds) for arm in arms))
         rnd = np.array([r["oa"] for r in by_arm["random"]]).mean(0)
         for arm in arms:
             if arm == "random":
@@ -259,6 +273,7 @@ def ranking_cost(size: int = 2000, classes: int = 10, repeats: int = 3) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SELF_TRAIN, GRID
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", default=",".join(SCENES))
     ap.add_argument("--seeds", type=int, default=10)
@@ -269,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "(files of one scene with other seeds add up)")
     ap.add_argument("--quick", action="store_true", help="smoke test: Salinas-A, 2 seeds, 3 rounds, base and dock")
     ap.add_argument("--cost", action="store_true", help="only time the ranking on a 2000 x 2000 px map")
+    ap.add_argument("--grid", type=int, default=GRID, help="cut every scene's polygons by this grid (px); 0: whole "
+                                                           "label patches (EnMAP's protocol until 2026-12-07)")
     ap.add_argument("--self-train", action="store_true", help="the spectral model self-trains on the unlabelled "
                                                                "pool, as Train RSSGL does (both arms)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guided_drawing.json"))
@@ -277,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    global SELF_TRAIN
-    SELF_TRAIN = args.self_train
+    SELF_TRAIN, GRID = args.self_train, args.grid
     scenes, seeds, rounds, guides = args.scenes.split(","), args.seeds, args.rounds, args.guides.split(",")
     if args.quick:
         scenes, seeds, rounds, guides = ["salinas_a"], 2, 3, ["base", "dock"]
@@ -310,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP, "self_train": SELF_TRAIN,
+                                                  "grid": GRID,
                                                   "guides": {g: vars(GUIDES[g]) for g in guides},
                                                   "results": results}, indent=1))
     print(summarise(results, arms, rounds))
