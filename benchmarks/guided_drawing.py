@@ -3,6 +3,7 @@
     python benchmarks/guided_drawing.py                       # EnMAP, Salinas-A, synthetic; seeds 0-9; 10 rounds
     python benchmarks/guided_drawing.py --quick               # smoke test: Salinas-A, 2 seeds, 3 rounds
     python benchmarks/guided_drawing.py --guides base,all     # only these rankings (names in GUIDES)
+    python benchmarks/guided_drawing.py --guides random-px    # the control: random drawing in proportion to pixels
     python benchmarks/guided_drawing.py --cost                # the ranking's CPU cost on a 2000 x 2000 px map
 
 Protocol, per scene and seed:
@@ -17,6 +18,9 @@ Protocol, per scene and seed:
   8-connected patch as its samples, as Train RSSGL passes them (since e8a290b); without self-training and with a 300-pixel hyper-parameter search, to stay light on 2 shared CPU cores),
   maps the scene, scores the test half, and the analyst adds one polygon:
   - random: a drawable polygon not yet drawn, uniformly at random;
+  - random-px (a control, on request): a random drawable pixel's polygon, so a polygon's chance is in proportion
+    to its pixels (the guided oracle draws larger polygons than uniform random drawing: it prefers the largest
+    overlap with a large region);
   - guided (oracle): ranks the regions with io/uncertainty.find_uncertain_regions (the dock's defaults: lowest
     10 % of the confidence, at most 10 regions) and goes down that list as an analyst who draws where they can
     name the land cover: the first ranked region with a drawable reference polygon under it, that polygon (the
@@ -158,8 +162,9 @@ def oracle_pick(d: dict, proba: np.ndarray, drawn: list[int], guide: Guide) -> t
     return int(units.ravel()[where[np.argmin(distance.ravel()[where])]]), True, cpu
 
 
-def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
-    """One learning curve: OA after 0..rounds added polygons (guide None: random drawing)."""
+def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None, by_size: bool = False) -> dict:
+    """One learning curve: OA after 0..rounds added polygons (guide None: random drawing; ``by_size``: a polygon's
+    chance is in proportion to its pixels, the "random-px" control: a random drawable pixel, then its polygon)."""
     rs = np.random.RandomState(1000 + seed)
     drawn = list(d["first"])
     curve, pixels, cpu, fallbacks, nearest = [], [], [], 0, 0
@@ -181,7 +186,8 @@ def run_analyst(d: dict, seed: int, rounds: int, guide: Guide | None) -> dict:
             cpu.append(seconds)
         if pick is None:
             fallbacks += guide is not None
-            pick = int(rs.choice(left))
+            size = np.bincount(d["units"][d["labels"] > 0], minlength=int(left.max()) + 1)[left].astype(np.float64)
+            pick = int(rs.choice(left, p=size / size.sum())) if by_size else int(rs.choice(left))
         drawn.append(pick)
     return {"oa": curve, "training_pixels": pixels, "ranking_cpu_s": cpu, "random_fallbacks": fallbacks, "nearest_fallbacks": nearest}
 
@@ -304,15 +310,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:  # one file per scene, run side by side: one table and one plot
         runs = [json.loads(Path(f).read_text()) for f in args.merge.split(",")]
         results: dict = {}
+        seen, arms = set(), []
         for run in runs:  # a scene's seeds may come from several files (seed ranges run side by side)
+            arms += [a for a in run["arms"] if a not in arms]
             for scene, by_arm in run["results"].items():
                 for arm, curves in by_arm.items():
+                    key = (scene, arm, run.get("first_seed"), run.get("seeds"))
+                    if run.get("first_seed") is not None and key in seen:
+                        continue  # the random arm again, in a file run for another arm on the same seeds
+                    seen.add(key)
                     results.setdefault(scene, {}).setdefault(arm, []).extend(curves)
-        arms, rounds = runs[0]["arms"], runs[0]["rounds"]
+        rounds = runs[0]["rounds"]
         print(summarise(results, arms, rounds))
         if plot(results, arms, rounds, Path(args.plot)):
             print(f"plot: {args.plot}")
         return 0
+    unknown = [g for g in guides if g not in GUIDES and g != "random-px"]
+    if unknown:
+        ap.error(f"unknown guide(s) {', '.join(unknown)}: choose from {', '.join(GUIDES)} or random-px")
     arms = ["random", *guides]
     results: dict = {}
     t0 = time.perf_counter()
@@ -321,13 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.first_seed, args.first_seed + seeds):
             d = prepare(scene, seed)
             for arm in arms:
-                results[scene][arm].append(run_analyst(d, seed, rounds, None if arm == "random" else GUIDES[arm]))
+                results[scene][arm].append(run_analyst(d, seed, rounds, GUIDES.get(arm), by_size=arm == "random-px"))
             print(f"{scene} seed {seed}: " + ", ".join(f"{a} {results[scene][a][-1]['oa'][-1]:.1f}" for a in arms)
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP, "self_train": SELF_TRAIN,
-                                                  "grid": GRID,
-                                                  "guides": {g: vars(GUIDES[g]) for g in guides},
+            Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP,
+                                                  "self_train": SELF_TRAIN, "grid": GRID,
+                                                  "first_seed": args.first_seed, "seeds": seeds,
+                                                  "guides": {g: vars(GUIDES[g]) for g in guides if g in GUIDES},
                                                   "results": results}, indent=1))
     print(summarise(results, arms, rounds))
     if not args.quick and plot(results, arms, rounds, Path(args.plot)):
