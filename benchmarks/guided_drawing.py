@@ -237,9 +237,12 @@ def plot(results: dict, arms: list[str], rounds: int, path: Path) -> bool:
         for arm in arms:
             curves = np.array([r["oa"] for r in by_arm[arm]])
             m, s = curves.mean(0), curves.std(0)
-            ax.plot(x, m, marker="o", ms=3, label=arm, lw=2 if arm in ("random", "dock") else 1)
-            if arm in ("random", "dock"):
-                ax.fill_between(x, m - s, m + s, alpha=0.15)
+            dock = arm == "dock" or GUIDES.get(arm) == DEFAULT_GUIDE
+            main_arm = dock or arm == "random"
+            (line,) = ax.plot(x, m, marker="o", ms=3, label=f"{arm} (dock)" if dock and arm != "dock" else arm,
+                              lw=2 if main_arm else 1, ls="--" if arm == "random-px" else "-")
+            if main_arm:
+                ax.fill_between(x, m - s, m + s, alpha=0.15, color=line.get_color())
         ax.set_title(f"{scene} ({len(next(iter(by_arm.values())))} seeds)")
         ax.set_xlabel("polygons added")
         ax.set_ylabel("OA on the test half (%)")
