@@ -91,7 +91,7 @@ def test_stage_one_and_training_hand_the_samples_to_the_spectral_model(monkeypat
     _check_samples(seen, train)
     for distill in (0.0, 0.3):  # the spectral model after RSSGL, and before it (distillation)
         seen = _recording(monkeypatch, classifier)
-        RssglClassifier(TINY, _params(distill_share=distill)).fit(cube, train)
+        RssglClassifier(TINY, _params(iterations=2, epoch_iterations=1, distill_share=distill)).fit(cube, train)
         _check_samples(seen, train)
 
 
@@ -103,3 +103,24 @@ def test_a_spectral_only_fold_hands_the_samples_to_the_spectral_model(monkeypatc
     seen = _recording(monkeypatch, spectral_folds)
     spectral_folds.spectral_probabilities_at(_params(), cube, None, train, labels > 0)
     _check_samples(seen, train)
+
+
+def test_stage_one_on_windows_hands_the_samples_to_the_spectral_model(monkeypatch):
+    """Windows list their pixels tile by tile: each pixel's sample must travel with it."""
+    import rssgl_qgis.core.training.stage_one as stage_one
+    from rssgl_qgis.core.training.classifier import RssglClassifier
+
+    cube, labels = _scene()
+    train = np.where(np.arange(labels.shape[1])[None, :] % 5 < 2, labels, 0)
+    seen = _recording(monkeypatch, stage_one)
+    RssglClassifier(TINY, _params(training_input="windows")).fit_spectral_only(cube, train)
+    (y, groups), = seen
+    assert groups is not None and groups.size == y.size == (train > 0).sum()
+    patches = label_patches(train)
+    expected_sizes = np.sort(np.bincount(patches[train > 0])[1:])
+    assert np.array_equal(np.sort(np.bincount(np.unique(groups, return_inverse=True)[1])), expected_sizes)
+    for g in np.unique(groups):  # a sample holds one class
+        assert np.unique(y[groups == g]).size == 1
+    whole = _recording(monkeypatch, stage_one)
+    RssglClassifier(TINY, _params()).fit_spectral_only(cube, train)
+    assert np.array_equal(np.sort(whole[0][0]), np.sort(y))  # the same class indices, in another order

@@ -69,8 +69,7 @@ def fit_stage_one(clf: RssglClassifier, cube: np.ndarray | WindowedScene, train_
         mean, std, _ = scene.band_statistics(progress=lambda percent, message: report(0.8 * percent, message),
                                              should_stop=should_stop)
         report(80.0, f"reading the windows around the {values.size} training pixels")
-        spectra, y, unlabelled = _window_spectra(scene, mean, std, p, classes, (rows, cols, values), device)
-        groups = None  # windows list their pixels tile by tile: the settings search uses folds of pixels
+        spectra, y, groups, unlabelled = _window_spectra(scene, mean, std, p, classes, (rows, cols, values), device)
     else:
         mean, std = band_statistics(cube, valid)
         spectra, y, unlabelled = _whole_spectra(cube, valid, mean, std, p, classes, train_labels, (rows, cols, values),
@@ -111,13 +110,17 @@ def _whole_spectra(cube: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: n
 
 def _window_spectra(scene: WindowedScene, mean: np.ndarray, std: np.ndarray, p: TrainingParams,
                     classes: np.ndarray, pixels: tuple[np.ndarray, np.ndarray, np.ndarray], device: torch.device
-                    ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
-    """(training spectra, their class indices, unlabelled spectra) of a raster read in windows; ``pixels``: the
-    training pixels' (rows, columns, class values), row-major."""
+                    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor]:
+    """(training spectra, their class indices, their samples, unlabelled spectra) of a raster read in windows;
+    ``pixels``: the training pixels' (rows, columns, class values), row-major.
+
+    The windows list their pixels tile by tile, not in the order given: each pixel's sample (its 8-connected
+    patch, ``pixel_patches``) travels with its class index as one number, sample x classes + class index."""
     rows, cols, values = pixels
     index = class_index(values, classes)
+    code = pixel_patches(rows, cols, values) * classes.size + index
     plan = plan_windows(scene.bands, device, core=p.window_core, halo=p.window_halo, batch=p.window_batch)
-    trainer = WindowTrainer(scene, mean, std, plan, {"train": (rows, cols, index)}, device, seed=p.seed,
+    trainer = WindowTrainer(scene, mean, std, plan, {"train": (rows, cols, code)}, device, seed=p.seed,
                             amp=False)
-    spectra, y = trainer.spectra("train")
-    return spectra, y, trainer.unlabelled_spectra()
+    spectra, code = trainer.spectra("train")
+    return spectra, code % classes.size, code // classes.size, trainer.unlabelled_spectra()
