@@ -42,13 +42,15 @@ def test_pixel_patches_keep_diagonal_neighbours_and_split_classes():
     assert pixel_patches(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)).size == 0
 
 
-def test_whole_samples_for_a_few_polygons_per_class_pixels_for_many():
+def test_whole_samples_for_a_few_polygons_per_class_pixels_for_many_or_large_samples():
     y = np.repeat([0, 1, 2], 40)
     few = np.repeat(np.arange(6), 20)  # two polygons per class
     many = np.arange(120) // 2  # twenty patches per class
     assert search_groups(y, few) is few
     assert search_groups(y, many) is None
     assert search_groups(y, None) is None
+    large = np.repeat([0, 1, 2], spectral.SEARCH_CAP // 2)  # two large samples a class: lopsided folds
+    assert search_groups(large, np.arange(large.size) * 2 // (spectral.SEARCH_CAP // 2)) is None
 
 
 def test_no_sample_folds_when_switched_off(monkeypatch):
