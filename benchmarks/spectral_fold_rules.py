@@ -23,7 +23,6 @@ Per cell: mean OA over the seeds, and each rule's mean paired difference to ``pi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -36,7 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy_suite import SCENE_PROTOCOLS, enmapbox_svc, load_scene, pixel_split, split, unlabelled_pool  # noqa: E402
+from accuracy_suite import SCENE_PROTOCOLS, enmapbox_svc, load_scene, pixel_split, unlabelled_pool  # noqa: E402
+from spectral_cv_folds import cell_arguments  # noqa: E402
 
 RULES = ("pixels", "samples", "balanced", "rule")
 BASELINES = ("rf", "enmapbox")
@@ -77,12 +77,13 @@ def balanced_group_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: in
     return out
 
 
-def _groups(scene: dict, protocol: str, seed: int, d: dict) -> np.ndarray:
-    """The training pixels' samples as Train RSSGL sees them: 8-connected patches of the training labels."""
-    from rssgl_qgis.core.data.sampling import label_patches
+def _groups(d: dict) -> np.ndarray:
+    """The training pixels' samples as Train RSSGL sees them: 8-connected patches of the training labels
+    (core.data.sampling.pixel_patches on the pixel list, the plugin's own call)."""
+    from rssgl_qgis.core.data.sampling import pixel_patches
 
-    train, _, _ = split(scene, protocol, seed)
-    return label_patches(train).ravel()[d["tr"]]
+    width = d["valid"].shape[1]
+    return pixel_patches(d["tr"] // width, d["tr"] % width, d["y"])
 
 
 def one_split(job: tuple[str, str, int, str, tuple[str, ...], bool]) -> dict:
@@ -96,19 +97,21 @@ def one_split(job: tuple[str, str, int, str, tuple[str, ...], bool]) -> dict:
     scene = load_scene(name, Path(data), seed)
     d = pixel_split(scene, protocol, seed)
     flat, tr, te, y, yt = d["flat"], d["tr"], d["te"], d["y"], d["yt"]
-    groups = _groups(scene, protocol, seed, d)
+    groups = _groups(d)
     pool = unlabelled_pool(d, seed)
     out: dict[str, float] = {}
-    original, threshold = spectral.cv_folds, spectral.SAMPLE_FOLDS_MAX
+    folds, choose = spectral.cv_folds, spectral.search_groups
     for rule in rules:
         t0 = time.perf_counter()
-        spectral.cv_folds = balanced_group_folds if rule == "balanced" else original
-        spectral.SAMPLE_FOLDS_MAX = threshold if rule == "rule" else float("inf")
+        # "samples" and "balanced" always hold out whole samples (whatever search_groups would choose); "rule" is
+        # Train RSSGL's own choice; "pixels" passes no samples
+        spectral.cv_folds = balanced_group_folds if rule == "balanced" else folds
+        spectral.search_groups = choose if rule == "rule" else (lambda _y, g: g)
         try:
             model = spectral.fit_spectral(flat[tr], y, groups=None if rule == "pixels" else groups, seed=seed,
                                           unlabelled=flat[pool])
         finally:
-            spectral.cv_folds, spectral.SAMPLE_FOLDS_MAX = original, threshold
+            spectral.cv_folds, spectral.search_groups = folds, choose
         hit = model.scores(torch.as_tensor(flat[te])).argmax(1).numpy() == yt
         out[rule] = 100.0 * float(hit.mean())
         out[f"{rule}_s"] = time.perf_counter() - t0
@@ -144,11 +147,7 @@ def table(rows: list[dict], rules: tuple[str, ...]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=".data/suite")
-    ap.add_argument("--seeds", default="100,101,102,103,104,105,106,107,108,109,110,111")
-    ap.add_argument("--scenes", default="enmap_potsdam,salinas_a,synthetic")
-    ap.add_argument("--protocols", default="", help="comma list (default: each scene's in the suite)")
+    ap = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109,110,111")
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2)))

@@ -274,9 +274,9 @@ def pixel_patches(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.
     sorted_key = key[order]
     heads, tails = [], []
     for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):  # each undirected 8-neighbour pair once
-        pos = np.searchsorted(sorted_key, key + dr * width + dc)
-        pos = np.minimum(pos, n - 1)
-        found = (sorted_key[pos] == key + dr * width + dc)
+        neighbour = key + dr * width + dc
+        pos = np.minimum(np.searchsorted(sorted_key, neighbour), n - 1)
+        found = sorted_key[pos] == neighbour
         other = order[pos]
         link = found & (values[other] == values)
         heads.append(np.flatnonzero(link))
