@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy_suite import load_scene, polygon_units  # noqa: E402
+from accuracy_suite import load_scene, polygon_units, unlabelled_pool  # noqa: E402
 
 from rssgl_qgis.io.uncertainty import DEFAULT_GUIDE, Guide, find_uncertain_regions  # noqa: E402
 
@@ -110,10 +110,7 @@ def fit_and_map(d: dict, drawn: list[int], seed: int) -> tuple[np.ndarray, float
     trained = np.unique(labels[tr])
     unlabelled = None
     if SELF_TRAIN:  # Train RSSGL's pool: valid pixels the drawn polygons do not label, at most UNLABELLED_CAP
-        pool = np.setdiff1d(np.flatnonzero(d["valid"].ravel()), tr)
-        if pool.size > spectral_model.UNLABELLED_CAP:
-            pool = np.sort(np.random.default_rng(seed).choice(pool, spectral_model.UNLABELLED_CAP, replace=False))
-        unlabelled = d["flat"][pool]
+        unlabelled = d["flat"][unlabelled_pool({"valid": d["valid"], "tr": tr}, seed)]
     # As Train RSSGL: each training pixel's 8-connected patch, for the settings search's folds (spectral_model
     # .search_groups: whole samples where the median class has few, else pixels)
     groups = pixel_patches(*np.divmod(tr, d["labels"].shape[1]), labels[tr])
