@@ -3,9 +3,12 @@ against the plugin's model and a grid-searched SVM-RBF, on the accuracy suite's 
 network is trained: minutes on 2 cores).
 
     python benchmarks/spectral_variants.py --data .data/suite --seeds 100,101,102,103,104,105,106,107,108,109,110,111
+    # the same, 16 splits at once, every split's numbers in a JSON (--summarise prints its table again)
+    python benchmarks/spectral_variants.py --jobs 16 --json variants.json ...
 
 Each variant changes one thing of the plugin's fit (kernel ridge with cross-validated settings, one round of
-self-training on the scene's unlabelled pixels):
+self-training on the scene's unlabelled pixels; the split's samples, its 8-connected label patches, handed over as
+Train RSSGL hands them):
 
 * ``two rounds``: a second round of self-training, twice as many pseudo-labels picked by the refitted model;
 * ``agreeing pseudo-labels``: pseudo-labels only where the first fit gives the pixel's 3 x 3 neighbourhood
@@ -16,7 +19,16 @@ self-training on the scene's unlabelled pixels):
   cross-validation prefers (the lowest out-of-fold squared error of its first, labelled-only fit);
 * ``PCA 20``: the 20 leading principal components of the scene, whitened (noise bands weigh less);
 * ``no self-training``: the labelled pixels alone;
-* ``sample folds``: the settings searched over folds of whole samples (polygons) instead of pixels;
+* ``sample folds``: the settings searched over folds of whole samples (polygons) instead of pixels (since the twelfth
+  round the plugin's own rule, ``search_groups``: "plugin" is this where the rule picks samples);
+* ``pixel folds``: the settings searched over pixels whatever the samples (the plugin before the twelfth round);
+* ``pixel weights`` / ``sample weights`` / ``sample+class weights``: the fit's ``SAMPLE_WEIGHTS`` (each pixel alike;
+  each polygon alike within its class; and each class alike);
+* ``search sample weights``: the fit as the plugin's, but the settings search's held-out error weighs every class
+  alike and every sample alike within its class (``SEARCH_WEIGHTS``, as the pool's cross-validation does) where it
+  holds out whole samples;
+* ``10 pseudo-labels``: self-training adds 10 unlabelled pixels per training pixel instead of 3 (still at most
+  SEARCH_CAP pixels in all); ``pseudo-labels to the cap``: as many as SEARCH_CAP leaves room for;
 * ``unit norm``: each spectrum divided by its norm before the per-band standardisation (shape, not brightness);
   ``unit norm + brightness``: the same with the log-norm as one more input.
 
@@ -133,7 +145,20 @@ def variants() -> dict[str, Callable]:
 
     def plain(d, pool, seed, x=None):
         x = d["flat"] if x is None else x
-        return spectral.fit_spectral(x[d["tr"]], d["y"], seed=seed, unlabelled=x[pool]), x[d["te"]]
+        return spectral.fit_spectral(x[d["tr"]], d["y"], groups=d["groups"], seed=seed, unlabelled=x[pool]), x[d["te"]]
+
+    def setting(**values):
+        """The plugin's fit with some of spectral_model's module settings changed for the call."""
+        def fit(d, pool, seed):
+            kept = {k: getattr(spectral, k) for k in values}
+            for k, v in values.items():
+                setattr(spectral, k, v)
+            try:
+                return plain(d, pool, seed)
+            finally:
+                for k, v in kept.items():
+                    setattr(spectral, k, v)
+        return fit
 
     def two_rounds(d, pool, seed):
         x, y = d["flat"], d["y"]
@@ -171,7 +196,17 @@ def variants() -> dict[str, Callable]:
         x = d["flat"]
         return spectral.fit_spectral(x[d["tr"]], d["y"], groups=d["groups"], seed=seed, unlabelled=x[pool]), x[d["te"]]
 
+    def pixel_folds(d, pool, seed):
+        x = d["flat"]
+        return spectral.fit_spectral(x[d["tr"]], d["y"], seed=seed, unlabelled=x[pool]), x[d["te"]]
+
     return {"plugin": plain, "no self-training": no_self_training, "sample folds": sample_folds,
+            "pixel folds": pixel_folds, "pixel weights": setting(SAMPLE_WEIGHTS="pixels"),
+            "sample weights": setting(SAMPLE_WEIGHTS="samples"),
+            "sample+class weights": setting(SAMPLE_WEIGHTS="samples+classes"),
+            "search sample weights": setting(SEARCH_WEIGHTS="samples"),
+            "10 pseudo-labels": setting(PSEUDO_LABELS_PER_SAMPLE=10),
+            "pseudo-labels to the cap": setting(PSEUDO_LABELS_PER_SAMPLE=1000),
             "two rounds": two_rounds, "agreeing pseudo-labels": agreeing,
             "+ mean 3x3": with_mean(1), "+ mean 5x5": with_mean(2), "CV radius": cv_radius,
             "PCA 20": lambda d, pool, seed: plain(d, pool, seed, whitened_pca(d["flat"], d["valid"], 20)),
@@ -179,45 +214,101 @@ def variants() -> dict[str, Callable]:
             "unit norm + brightness": lambda d, pool, seed: plain(d, pool, seed, unit_norm(d, True))}
 
 
-def main(argv: list[str] | None = None) -> int:
+def one_split(job: tuple[str, str, int, str, tuple[str, ...], tuple[str, ...]]) -> dict:
+    """One split's accuracies (OA %) of the named variants and baselines (a process of its own with --jobs)."""
     import torch
+
+    name, protocol, seed, data, names, baselines = job
+    torch.set_num_threads(1 if _PARALLEL else 2)
+    chosen = {k: v for k, v in variants().items() if k in names}
+    d = pixel_split(load_scene(name, Path(data), seed), protocol, seed)
+    pool = unlabelled_pool(d, seed)
+    acc: dict[str, float] = {}
+    for label, fit in chosen.items():
+        model, x_test = fit(d, pool, seed)
+        acc[label] = float(100 * (model.scores(torch.as_tensor(x_test)).argmax(1).numpy() == d["yt"]).mean())
+    if "SVM-RBF" in baselines:
+        grid = svm_search(d["y"], seed, 1 if _PARALLEL else 2).fit(d["flat"][d["tr"]], d["y"])
+        acc["SVM-RBF"] = float(100 * (grid.predict(d["flat"][d["te"]]) == d["yt"]).mean())
+    if "RF" in baselines:
+        from sklearn.ensemble import RandomForestClassifier
+
+        forest = RandomForestClassifier(500, n_jobs=1 if _PARALLEL else 2, random_state=seed)
+        forest.fit(d["flat"][d["tr"]], d["y"])
+        acc["RF"] = float(100 * (forest.predict(d["flat"][d["te"]]) == d["yt"]).mean())
+    return {"scene": name, "protocol": protocol, "seed": seed, "oa": acc}
+
+
+#: True in the worker processes of --jobs > 1 (one thread each).
+_PARALLEL = False
+
+
+def _parallel_worker() -> None:
+    global _PARALLEL
+    _PARALLEL = True
+
+
+def table(rows: list[dict], names: list[str]) -> str:
+    """The markdown table: per cell, each column's mean +- std over the seeds and, in brackets, its mean paired
+    difference to the first column (the smallest .. largest over the seeds)."""
+    out = ["| scene | protocol | seeds | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["scene"], r["protocol"]), []).append(r)
+    for (name, protocol), rs in cells.items():
+        rs = [r for r in rs if all(k in r["oa"] for k in names)]
+        if not rs:
+            continue
+        base = np.array([r["oa"][names[0]] for r in rs])
+        cols = []
+        for k in names:
+            v = np.array([r["oa"][k] for r in rs])
+            diff = v - base
+            cols.append(f"{v.mean():.2f} +- {v.std():.2f}" + ("" if k == names[0] else
+                        f" ({diff.mean():+.2f}; {diff.min():+.1f} .. {diff.max():+.1f})"))
+        out.append(f"| {name} | {protocol} | {len(rs)} | " + " | ".join(cols) + " |")
+    out.append("\n(in brackets: the mean paired difference to the first column; its smallest .. largest over the seeds)")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+    from concurrent.futures import ProcessPoolExecutor
 
     ap = cell_arguments(__doc__, "100,101,102,103,104,105,106,107,108,109,110,111")
     ap.set_defaults(protocols=PROTOCOLS)
-    ap.add_argument("--variants", default="", help="comma list of variant names (default: all)")
+    ap.add_argument("--variants", default="", help="comma list of variant names (default: all); the first is the "
+                                                     "reference of the brackets")
     ap.add_argument("--baselines", default="SVM-RBF,RF", help="comma list of SVM-RBF, RF (empty: none)")
+    ap.add_argument("--jobs", type=int, default=1, help="splits computed at once, one process and thread each")
+    ap.add_argument("--json", default="", help="write every split's accuracies here")
+    ap.add_argument("--summarise", default="", help="print the table of an earlier --json and stop")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    chosen = variants()
-    if args.variants:
-        chosen = {k: v for k, v in chosen.items() if k in args.variants.split(",")}
-    baselines = [b for b in args.baselines.split(",") if b in ("SVM-RBF", "RF")]
-    names = list(chosen) + baselines
-    print("| scene | protocol | seeds | " + " | ".join(names) + " |")
-    print("|---|---|---|" + "---|" * len(names))
+    if args.summarise:
+        saved = json.loads(Path(args.summarise).read_text())
+        print(table(saved["rows"], saved["names"]))
+        return 0
+    known = list(variants())
+    names = [k for k in (args.variants.split(",") if args.variants else known) if k in known]
+    baselines = tuple(b for b in args.baselines.split(",") if b in ("SVM-RBF", "RF"))
+    columns = names + list(baselines)
     seeds = [int(s) for s in args.seeds.split(",")]
-    for name, protocol in cells(args):
-        acc: dict[str, list[float]] = {k: [] for k in names}
-        for seed in seeds:
-            d = pixel_split(load_scene(name, Path(args.data), seed), protocol, seed)
-            pool = unlabelled_pool(d, seed)
-            for label, fit in chosen.items():
-                model, x_test = fit(d, pool, seed)
-                hit = model.scores(torch.as_tensor(x_test)).argmax(1).numpy() == d["yt"]
-                acc[label].append(100 * hit.mean())
-            if "SVM-RBF" in baselines:
-                grid = svm_search(d["y"], seed, 2).fit(d["flat"][d["tr"]], d["y"])
-                acc["SVM-RBF"].append(100 * (grid.predict(d["flat"][d["te"]]) == d["yt"]).mean())
-            if "RF" in baselines:
-                from sklearn.ensemble import RandomForestClassifier
-
-                forest = RandomForestClassifier(500, n_jobs=2, random_state=seed).fit(d["flat"][d["tr"]], d["y"])
-                acc["RF"].append(100 * (forest.predict(d["flat"][d["te"]]) == d["yt"]).mean())
-        base = np.array(acc["plugin"])
-        cols = [f"{np.mean(v):.2f} +- {np.std(v):.2f}" + ("" if k == "plugin" else f" ({np.mean(np.array(v) - base):+.2f})")
-                for k, v in acc.items()]
-        print(f"| {name} | {protocol} | {len(seeds)} | " + " | ".join(cols) + " |", flush=True)
-    print("\n(in brackets: the mean paired difference to the plugin's model)")
+    jobs = [(name, protocol, seed, args.data, tuple(names), baselines) for name, protocol in cells(args) for seed in seeds]
+    rows: list[dict] = []
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs, initializer=_parallel_worker) as ex:
+            for row in ex.map(one_split, jobs):
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                if args.json:
+                    Path(args.json).write_text(json.dumps({"argv": sys.argv, "names": columns, "rows": rows}, indent=1))
+    else:
+        for job in jobs:
+            rows.append(one_split(job))
+            print(json.dumps(rows[-1]), flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps({"argv": sys.argv, "names": columns, "rows": rows}, indent=1))
+    print(table(rows, columns))
     return 0
 
 

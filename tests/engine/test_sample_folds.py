@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rssgl_qgis.core.data import sampling
 from rssgl_qgis.core.data.sampling import label_patches, pixel_patches
 from rssgl_qgis.core.spectral import spectral_model as spectral
 from rssgl_qgis.core.spectral.spectral_model import search_groups
@@ -126,3 +127,40 @@ def test_stage_one_on_windows_hands_the_samples_to_the_spectral_model(monkeypatc
     whole = _recording(monkeypatch, stage_one)
     RssglClassifier(TINY, _params()).fit_spectral_only(cube, train)
     assert np.array_equal(np.sort(whole[0][0]), np.sort(y))  # the same class indices, in another order
+
+
+def test_training_on_windows_hands_the_samples_to_the_spectral_model(monkeypatch):
+    """RSSGL's own training on windows (the large-raster path) fits the spectral model on the windows' pixels, listed
+    tile by tile: each must get its own sample, found by its position (sampling.patches_at)."""
+    import rssgl_qgis.core.training.classifier as classifier
+    from rssgl_qgis.core.training.classifier import RssglClassifier
+
+    cube, labels = _scene()
+    train = np.where(np.arange(labels.shape[1])[None, :] % 5 < 2, labels, 0)
+    seen = _recording(monkeypatch, classifier)
+    RssglClassifier(TINY, _params(training_input="windows", iterations=2, epoch_iterations=1)).fit(cube, train)
+    (y, groups), = seen
+    assert groups is not None and groups.size == y.size
+    patches = label_patches(train)
+    train_px = (train > 0).sum()
+    assert y.size >= train_px - 8  # (validation pixels may be held back; every other pixel is listed)
+    for g in np.unique(groups):  # a sample holds one class
+        assert np.unique(y[groups == g]).size == 1
+    assert np.unique(groups).size <= np.unique(patches[train > 0]).size
+
+
+def test_patches_at_finds_each_pixels_patch_in_any_order():
+    rng = np.random.default_rng(3)
+    labels = np.zeros((12, 15), dtype=np.uint8)
+    labels[1:4, 1:4] = 1
+    labels[6:9, 2:5] = 1
+    labels[2:5, 8:12] = 2
+    labels[10, 14] = 2
+    patches = label_patches(labels)
+    rows, cols = np.nonzero(labels)
+    order = rng.permutation(rows.size)
+    got = sampling.patches_at(labels, rows[order], cols[order])
+    expected = patches[rows[order], cols[order]]
+    assert len(set(zip(expected.tolist(), got.tolist(), strict=True))) == np.unique(expected).size == 4
+    with pytest.raises(ValueError, match="not labelled"):
+        sampling.patches_at(labels, np.array([0]), np.array([0]))

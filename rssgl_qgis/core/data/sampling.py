@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["percent_split", "validation_split", "group_folds", "class_counts", "HBMinibatchSampler", "label_patches",
-           "count_split", "labelled_pixels", "pixel_patches"]
+           "count_split", "labelled_pixels", "pixel_patches", "patches_at"]
 
 
 def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
@@ -285,3 +285,18 @@ def pixel_patches(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.
     graph = coo_matrix((np.ones(head.size, dtype=np.int8), (head, tail)), shape=(n, n))
     _, patch = connected_components(graph, directed=False)
     return patch.astype(np.int64)
+
+
+def patches_at(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The 8-connected patch (``pixel_patches``) of each labelled pixel at (``rows``, ``cols``), in that order.
+
+    Why: window training lists its pixels tile by tile, not in the label array's order, and the spectral model
+    fitted on them needs each pixel's sample (core/training/classifier.py)."""
+    labels = np.asarray(labels)
+    all_rows, all_cols = labelled_pixels(labels)  # row-major: their flat indices are sorted
+    patch = pixel_patches(all_rows, all_cols, labels[all_rows, all_cols])
+    width = labels.shape[1]
+    at = np.searchsorted(all_rows * width + all_cols, np.asarray(rows, dtype=np.int64) * width + np.asarray(cols))
+    if at.size and (at.max() >= all_rows.size or (all_rows[at] != rows).any() or (all_cols[at] != cols).any()):
+        raise ValueError("patches_at: a listed pixel is not labelled.")
+    return patch[at]

@@ -73,6 +73,13 @@ UNLABELLED_CAP = 20000
 #: at most this many and the training pixels are at most SEARCH_CAP, else pixels (``search_groups``); 0 = always
 #: pixels.
 SAMPLE_FOLDS_MAX = 10
+#: How the fit weighs its training pixels (``sample_weights``): "pixels" (each pixel alike), "samples" (each
+#: sample, an 8-connected patch, weighs alike within its class; the class keeps its pixel count's weight) or
+#: "samples+classes" (and every class weighs alike).
+SAMPLE_WEIGHTS = "pixels"
+#: How the settings search weighs its held-out pixels where it holds out whole samples: "pixels" (each alike) or
+#: "samples" (each class alike, and each sample alike within its class, as the pool's cross-validation does).
+SEARCH_WEIGHTS = "pixels"
 
 
 @dataclass
@@ -198,6 +205,27 @@ def search_groups(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray | None
     return groups if float(np.median(per_class)) <= SAMPLE_FOLDS_MAX else None
 
 
+def sample_weights(y: np.ndarray, groups: np.ndarray | None, mode: str | None = None) -> np.ndarray | None:
+    """A weight per training pixel (mean 1) for the fit, or None for equal weights (``SAMPLE_WEIGHTS``).
+
+    Why: a rasterised polygon's pixels are near copies of each other, so with pixel weights one large polygon
+    outvotes the class's small ones and the fit learns that polygon, not the class."""
+    mode = SAMPLE_WEIGHTS if mode is None else mode
+    if mode == "pixels" or groups is None:
+        return None
+    y = np.asarray(y, dtype=np.int64)
+    groups = np.asarray(groups)
+    w = np.ones(y.size, dtype=np.float64)
+    classes = np.unique(y)
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        ids, inverse, size = np.unique(groups[idx], return_inverse=True, return_counts=True)
+        w[idx] = idx.size / (ids.size * size[inverse])  # each sample 1 / G_c of the class's weight
+        if mode == "samples+classes":
+            w[idx] /= idx.size
+    return w * (w.size / w.sum())
+
+
 def _fit_temperature(scores: Tensor, y: Tensor) -> float:
     """The softmax temperature that minimises the out-of-fold negative log-likelihood (grid 0.1-10: a
     perfect cross-validation would otherwise drive it to 0 and the probabilities to certainty)."""
@@ -214,8 +242,9 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
 
     The report's cross-validated accuracy and the temperature stay those of the labelled pixels.
     """
+    weights = sample_weights(y, groups)
     groups = search_groups(y, groups)
-    model = _fit(x, y, groups, folds, seed, device)
+    model = _fit(x, y, groups, folds, seed, device, weights=weights)
     if unlabelled is None or PSEUDO_LABELS_PER_SAMPLE <= 0 or len(unlabelled) == 0:
         return model
     y = np.asarray(y, dtype=np.int64)
@@ -231,7 +260,8 @@ def fit_spectral(x: np.ndarray | Tensor, y: np.ndarray, *, groups: np.ndarray | 
     if groups is not None:
         g = np.asarray(groups)
         g2 = np.concatenate([g, np.arange(labels.size) + (int(g.max()) + 1 if g.size else 0)])
-    refit = _fit(x2, y2, g2, folds, seed, device, labelled=y.size)
+    w2 = None if weights is None else np.concatenate([weights, np.ones(labels.size)])
+    refit = _fit(x2, y2, g2, folds, seed, device, labelled=y.size, weights=w2)
     refit.cv_accuracy = model.cv_accuracy
     refit.pseudo_labels = int(labels.size)
     return refit
@@ -282,14 +312,15 @@ def choose_setting(err: Tensor) -> tuple[int, int]:
 
 
 def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int,
-         device: torch.device | str, labelled: int | None = None) -> SpectralModel:
+         device: torch.device | str, labelled: int | None = None, weights: np.ndarray | None = None) -> SpectralModel:
     """One fit: settings by cross-validation, then the final model. ``labelled``: only the first this many
     pixels carry real labels (self-training); the temperature and the reported accuracy are theirs.
 
     The kernel width and ridge are chosen by ``folds``-fold cross-validation (the lowest out-of-fold
     squared error of the scores, near ties to the stronger ridge, then the wider kernel): over whole
     ``groups`` (sample polygons) where each class has two or more, otherwise over pixels. The final model is fitted on every pixel (at most
-    FINAL_CAP, a stratified subset beyond).
+    FINAL_CAP, a stratified subset beyond). ``weights`` (n,): each pixel's weight in the squared error the fit
+    and the search minimise (``sample_weights``); None weighs every pixel alike.
     """
     dev = torch.device(device)
     rng = np.random.default_rng(seed)
@@ -302,6 +333,8 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
     search = _stratified_subset(y, SEARCH_CAP, rng)
     xs, ys = xt[search], y[search]
     gs = None if groups is None else np.asarray(groups)[search]
+    root_w = None if weights is None else torch.as_tensor(np.sqrt(np.asarray(weights, dtype=np.float64)[search]),
+                                                          device=dev)
     d2 = torch.cdist(xs, xs).pow_(2)
     base_gamma = kernel_scale(d2)
     min_class = int(np.bincount(ys, minlength=n_classes).min())
@@ -322,16 +355,28 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
         tested[te_t] = True
         for gi, factor in enumerate(GAMMA_FACTORS):
             kernel = torch.exp(-factor * base_gamma * d2)
-            evals, evecs = torch.linalg.eigh(kernel[tr_t][:, tr_t])
+            k_tr, k_te, t_tr = kernel[tr_t][:, tr_t], kernel[te_t][:, tr_t], targets[search][tr_t]
+            if root_w is not None:  # weighted ridge: alpha = D (D K D + ridge I)^-1 D y, D = diag(sqrt(w))
+                d_tr = root_w[tr_t]
+                k_tr, k_te, t_tr = k_tr * d_tr[:, None] * d_tr[None, :], k_te * d_tr[None, :], t_tr * d_tr[:, None]
+            evals, evecs = torch.linalg.eigh(k_tr)
             evals = evals.clamp_min(0.0)
-            q = evecs.t() @ targets[search][tr_t]  # (m, K)
-            kv = kernel[te_t][:, tr_t] @ evecs  # (v, m)
+            q = evecs.t() @ t_tr  # (m, K)
+            kv = k_te @ evecs  # (v, m)
             # scores for every ridge at once: kv diag(1 / (evals + ridge)) q
             inv = 1.0 / (evals[None, :] + ridges[:, None])  # (R, m)
             oof[gi, :, te_t] = torch.einsum("vm,rm,mk->rvk", kv, inv, q)
     if not bool(tested.any()):
         tested[:] = True  # no fold could be tested: every setting scores alike, the tie rule decides
-    err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=(-1, -2))
+    err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=-1)
+    err_w = None if root_w is None else root_w.pow(2)
+    if err_w is None and gs is not None and SEARCH_WEIGHTS == "samples":
+        err_w = torch.as_tensor(sample_weights(ys, gs, "samples+classes"), device=dev)
+    if err_w is None:
+        err = err.mean(dim=-1)
+    else:
+        w_te = err_w[tested]
+        err = (err * w_te).sum(dim=-1) / w_te.sum()
     gi, ri = choose_setting(err)
     real = tested.clone()
     if labelled is not None:
@@ -342,18 +387,26 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
     gamma = GAMMA_FACTORS[gi] * base_gamma
     temperature = _fit_temperature(oof[gi, ri][real], ys_t[real])
 
-    return final_model(xt, y, targets, gamma, RIDGES[ri], temperature, best, k, rng)
+    return final_model(xt, y, targets, gamma, RIDGES[ri], temperature, best, k, rng, weights)
 
 
 def final_model(xt: Tensor, y: np.ndarray, targets: Tensor, gamma: float, ridge: float, temperature: float,
-                cv_accuracy: float, folds: int, rng: np.random.Generator) -> SpectralModel:
+                cv_accuracy: float, folds: int, rng: np.random.Generator,
+                weights: np.ndarray | None = None) -> SpectralModel:
     """The model fitted on every pixel (at most FINAL_CAP, a stratified subset beyond) with the chosen kernel
-    width ``gamma`` and ``ridge``; ``xt`` (n, d) float64 spectra, ``targets`` (n, K) +-1 one-hot."""
+    width ``gamma`` and ``ridge``; ``xt`` (n, d) float64 spectra, ``targets`` (n, K) +-1 one-hot, ``weights``
+    (n,) each pixel's weight in the squared error (None: alike)."""
     final = _stratified_subset(y, FINAL_CAP, rng)
     xf = xt[final]
     kernel = _rbf(xf, xf, gamma)
-    kernel.diagonal().add_(ridge)
-    alpha = torch.linalg.solve(kernel, targets[final])
+    if weights is None:
+        kernel.diagonal().add_(ridge)
+        alpha = torch.linalg.solve(kernel, targets[final])
+    else:
+        d = torch.as_tensor(np.sqrt(np.asarray(weights, dtype=np.float64)[final]), device=xt.device)
+        kernel = kernel * d[:, None] * d[None, :]
+        kernel.diagonal().add_(ridge)
+        alpha = d[:, None] * torch.linalg.solve(kernel, d[:, None] * targets[final])
     # contiguous, as a model file stores them: the same product in the same order, so a saved and reloaded
     # model predicts bit for bit what the trained one does
     return SpectralModel(centers=xf.float().contiguous(), alpha=alpha.float().contiguous(), gamma=float(gamma),

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..data.normalization import band_statistics, check_cube, normalize_cube
-from ..data.sampling import HBMinibatchSampler, labelled_pixels, pixel_patches, validation_split
+from ..data.sampling import HBMinibatchSampler, labelled_pixels, patches_at, pixel_patches, validation_split
 from ..errors import Cancelled, RssglError
 from ..network.accel import EvalPixels, TrainStep, cudnn_autotune, poly_lr_table, use_cuda_graph
 from ..network.device import choose_device, describe_device, set_cpu_threads
@@ -189,10 +189,11 @@ class RssglClassifier:
                 progress, should_stop)
             self.accelerated_ = False
             self.training_input_ = trainer.plan.describe()
-            spectra, y = trainer.spectra("train") if p.spectral and selection != "paper" else (None, None)
-            unlabelled = trainer.unlabelled_spectra() if spectra is not None else None
-            groups = None  # windows list their pixels tile by tile: the settings search uses folds of pixels
-            spectral_first = None
+            spectra = y = unlabelled = groups = spectral_first = None
+            if p.spectral and selection != "paper":
+                spectra, y, rows, cols = trainer.spectra_at("train")
+                unlabelled = trainer.unlabelled_spectra()
+                groups = patches_at(labels["train"], rows, cols)  # the samples the settings search may hold out
         else:
             history, best_epoch, stopped_early, (spectra, y, unlabelled, groups, spectral_first) = self._train_whole(
                 cube, valid, mean, std, model, criterion, p, selection, classes, labels, device, use_amp, horizon,

@@ -211,13 +211,22 @@ class WindowTrainer:
 
     def spectra(self, name: str = "train") -> tuple[Tensor, np.ndarray]:
         """The normalised spectra (n, B) of the ``name`` pixels on valid pixels, with their classes."""
-        spectra, classes = [], []
+        spectra, classes, _, _ = self.spectra_at(name)
+        return spectra, classes
+
+    def spectra_at(self, name: str = "train") -> tuple[Tensor, np.ndarray, np.ndarray, np.ndarray]:
+        """``spectra`` with each pixel's raster row and column: the windows list their pixels tile by tile, so a
+        caller that knows something else of each pixel (its sample polygon) finds it by position."""
+        spectra, classes, rows, cols = [], [], [], []
         for t, (r, c, k) in sorted(self.points[name].items()):
             x, v = self.window(t)
             keep = v[torch.as_tensor(r), torch.as_tensor(c)].cpu().numpy()
             spectra.append(x[:, torch.as_tensor(r[keep]), torch.as_tensor(c[keep])].t())
             classes.append(k[keep])
-        return torch.cat(spectra), np.concatenate(classes)
+            read = self.tiles[t].read
+            rows.append(r[keep] + read.row)
+            cols.append(c[keep] + read.col)
+        return torch.cat(spectra), np.concatenate(classes), np.concatenate(rows), np.concatenate(cols)
 
     def unlabelled_spectra(self) -> Tensor:
         """Normalised spectra (m, B) of the valid unlabelled pixels in the cores of a spread sample of the
