@@ -70,7 +70,10 @@ def _add_status_row(dock: QDockWidget, layout: QVBoxLayout) -> None:
     dock.diagnostics_button = QPushButton(translate("RssglDockWidget", "Copy diagnostics"))
     dock.diagnostics_button.setToolTip(translate("RssglDockWidget", "Put the versions of QGIS, Python, PyTorch, CUDA and the GPU, the plugin's folders and the last error on the clipboard, for a bug report."))  # fmt: skip
     dock.diagnostics_button.clicked.connect(dock.copy_diagnostics)
-    status_row.addWidget(dock.status_label, 1)
+    # the buttons on a row of their own under the status text: side by side with it, the two buttons' width plus
+    # the text's longest word was wider than a narrow dock, and the scroll area (no horizontal bar) cut them off
+    layout.addWidget(dock.status_label)
+    status_row.addStretch(1)
     status_row.addWidget(dock.install_button)
     status_row.addWidget(dock.diagnostics_button)
     layout.addLayout(status_row)
