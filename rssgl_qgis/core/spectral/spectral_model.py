@@ -368,15 +368,14 @@ def _fit(x: np.ndarray | Tensor, y: np.ndarray, groups: np.ndarray | None, folds
             oof[gi, :, te_t] = torch.einsum("vm,rm,mk->rvk", kv, inv, q)
     if not bool(tested.any()):
         tested[:] = True  # no fold could be tested: every setting scores alike, the tie rule decides
-    err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=-1)
     err_w = None if root_w is None else root_w.pow(2)
     if err_w is None and gs is not None and SEARCH_WEIGHTS == "samples":
         err_w = torch.as_tensor(sample_weights(ys, gs, "samples+classes"), device=dev)
     if err_w is None:
-        err = err.mean(dim=-1)
+        err = (oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=(-1, -2))
     else:
         w_te = err_w[tested]
-        err = (err * w_te).sum(dim=-1) / w_te.sum()
+        err = ((oof[:, :, tested] - targets[search][tested]).pow(2).mean(dim=-1) * w_te).sum(dim=-1) / w_te.sum()
     gi, ri = choose_setting(err)
     real = tested.clone()
     if labelled is not None:
