@@ -92,3 +92,18 @@ def test_fit_spectral_hands_the_weights_to_both_fits(monkeypatch):
     assert seen[0] is not None and seen[0].size == 36
     assert np.allclose(seen[0][:10].sum(), seen[0][10:12].sum())  # the small polygon weighs as the large one
     assert seen[1].size > 36 and np.allclose(seen[1][36:], 1.0)  # pseudo-labels weigh as one pixel each
+
+
+def test_the_default_weighs_polygons_only():
+    """"polygons": classes and samples alike where the search holds out whole samples of more than one pixel; random
+    pixels (samples of one pixel, whose counts are the classes' shares) and large sample sets keep pixel weights."""
+    y = np.array([0] * 10 + [1] * 5 + [2] * 4)
+    polygons = np.array([0] * 8 + [1] * 2 + [2] * 5 + [3] * 2 + [4] * 2)
+    w = spectral.sample_weights(y, polygons, "polygons")
+    assert w is not None
+    assert np.allclose(w, spectral.sample_weights(y, polygons, "samples+classes"))
+    assert w[:10].sum() == pytest.approx(w[10:15].sum()) == pytest.approx(w[15:].sum())
+    assert spectral.sample_weights(y, np.arange(y.size), "polygons") is None  # points
+    big = np.repeat(np.arange(3), spectral.SEARCH_CAP)  # more than the search takes: folds of pixels, no weights
+    assert spectral.sample_weights(big, np.repeat(np.arange(6), spectral.SEARCH_CAP // 2), "polygons") is None
+    assert spectral.SAMPLE_WEIGHTS == "polygons"
