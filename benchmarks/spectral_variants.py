@@ -192,15 +192,11 @@ def variants() -> dict[str, Callable]:
     def no_self_training(d, pool, seed):
         return spectral.fit_spectral(d["flat"][d["tr"]], d["y"], seed=seed), d["flat"][d["te"]]
 
-    def sample_folds(d, pool, seed):
-        x = d["flat"]
-        return spectral.fit_spectral(x[d["tr"]], d["y"], groups=d["groups"], seed=seed, unlabelled=x[pool]), x[d["te"]]
-
     def pixel_folds(d, pool, seed):
         x = d["flat"]
         return spectral.fit_spectral(x[d["tr"]], d["y"], seed=seed, unlabelled=x[pool]), x[d["te"]]
 
-    return {"plugin": plain, "no self-training": no_self_training, "sample folds": sample_folds,
+    return {"plugin": plain, "no self-training": no_self_training, "sample folds": plain,
             "pixel folds": pixel_folds, "pixel weights": setting(SAMPLE_WEIGHTS="pixels"),
             "sample weights": setting(SAMPLE_WEIGHTS="samples"),
             "sample+class weights": setting(SAMPLE_WEIGHTS="samples+classes"),

@@ -291,7 +291,7 @@ def patches_at(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nda
     """The 8-connected patch (``pixel_patches``) of each labelled pixel at (``rows``, ``cols``), in that order.
 
     Why: window training lists its pixels tile by tile, not in the label array's order, and the spectral model
-    fitted on them needs each pixel's sample (core/training/classifier.py)."""
+    fitted on them needs each pixel's sample (core/training/classifier.py, core/training/stage_one.py)."""
     labels = np.asarray(labels)
     all_rows, all_cols = labelled_pixels(labels)  # row-major: their flat indices are sorted
     patch = pixel_patches(all_rows, all_cols, labels[all_rows, all_cols])

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data.normalization import band_statistics, normalize_cube
-from ..data.sampling import labelled_pixels, pixel_patches
+from ..data.sampling import labelled_pixels, patches_at, pixel_patches
 from ..errors import Cancelled
 from ..network.device import choose_device, describe_device
 from ..prediction.scene_tensors import class_index, padded_input, sample_spectra
@@ -69,7 +69,8 @@ def fit_stage_one(clf: RssglClassifier, cube: np.ndarray | WindowedScene, train_
         mean, std, _ = scene.band_statistics(progress=lambda percent, message: report(0.8 * percent, message),
                                              should_stop=should_stop)
         report(80.0, f"reading the windows around the {values.size} training pixels")
-        spectra, y, groups, unlabelled = _window_spectra(scene, mean, std, p, classes, (rows, cols, values), device)
+        spectra, y, groups, unlabelled = _window_spectra(scene, mean, std, p, classes, train_labels,
+                                                         (rows, cols, values), device)
     else:
         mean, std = band_statistics(cube, valid)
         spectra, y, unlabelled = _whole_spectra(cube, valid, mean, std, p, classes, train_labels, (rows, cols, values),
@@ -109,18 +110,16 @@ def _whole_spectra(cube: np.ndarray, valid: np.ndarray, mean: np.ndarray, std: n
 
 
 def _window_spectra(scene: WindowedScene, mean: np.ndarray, std: np.ndarray, p: TrainingParams,
-                    classes: np.ndarray, pixels: tuple[np.ndarray, np.ndarray, np.ndarray], device: torch.device
-                    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor]:
+                    classes: np.ndarray, train_labels: np.ndarray, pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    device: torch.device) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor]:
     """(training spectra, their class indices, their samples, unlabelled spectra) of a raster read in windows;
     ``pixels``: the training pixels' (rows, columns, class values), row-major.
 
     The windows list their pixels tile by tile, not in the order given: each pixel's sample (its 8-connected
-    patch, ``pixel_patches``) travels with its class index as one number, sample x classes + class index."""
+    patch) is found by its position (``patches_at``), as RSSGL's own training on windows finds it."""
     rows, cols, values = pixels
-    index = class_index(values, classes)
-    code = pixel_patches(rows, cols, values) * classes.size + index
     plan = plan_windows(scene.bands, device, core=p.window_core, halo=p.window_halo, batch=p.window_batch)
-    trainer = WindowTrainer(scene, mean, std, plan, {"train": (rows, cols, code)}, device, seed=p.seed,
-                            amp=False)
-    spectra, code = trainer.spectra("train")
-    return spectra, code % classes.size, code // classes.size, trainer.unlabelled_spectra()
+    trainer = WindowTrainer(scene, mean, std, plan, {"train": (rows, cols, class_index(values, classes))}, device,
+                            seed=p.seed, amp=False)
+    spectra, y, at_rows, at_cols = trainer.spectra_at("train")
+    return spectra, y, patches_at(train_labels, at_rows, at_cols), trainer.unlabelled_spectra()
