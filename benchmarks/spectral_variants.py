@@ -29,6 +29,8 @@ Train RSSGL hands them):
   holds out whole samples;
 * ``10 pseudo-labels``: self-training adds 10 unlabelled pixels per training pixel instead of 3 (still at most
   SEARCH_CAP pixels in all); ``pseudo-labels to the cap``: as many as SEARCH_CAP leaves room for;
+* ``float32 product``: the plugin's fit, predicting (pseudo-labels and test pixels) with the plain float32 product
+  exp(-gamma d2) @ alpha it used before the thirteenth round's precision fix (SpectralModel.scores);
 * ``unit norm``: each spectrum divided by its norm before the per-band standardisation (shape, not brightness);
   ``unit norm + brightness``: the same with the log-norm as one more input.
 
@@ -189,6 +191,25 @@ def variants() -> dict[str, Callable]:
         best = min(fits, key=lambda f: f[0])
         return best[1], best[2]
 
+    class Float32Product(spectral.SpectralModel):
+        """The prediction before 2026-12-07's fix: a plain float32 product exp(-gamma d2) @ alpha."""
+
+        def scores(self, x):
+            x = x.to(self.centers.device, torch.float32)
+            c_sq = (self.centers * self.centers).sum(1)
+            return torch.cat([spectral._rbf(x[i:i + spectral.PREDICT_CHUNK], self.centers, self.gamma, c_sq)
+                              @ self.alpha.float() for i in range(0, x.shape[0], spectral.PREDICT_CHUNK)])
+
+    def float32_product(d, pool, seed):
+        kept = spectral.SpectralModel.scores
+        spectral.SpectralModel.scores = Float32Product.scores  # the pseudo-labels' choice too
+        try:
+            model, x_test = plain(d, pool, seed)
+        finally:
+            spectral.SpectralModel.scores = kept
+        model.__class__ = Float32Product
+        return model, x_test
+
     def no_self_training(d, pool, seed):
         return spectral.fit_spectral(d["flat"][d["tr"]], d["y"], seed=seed), d["flat"][d["te"]]
 
@@ -203,7 +224,7 @@ def variants() -> dict[str, Callable]:
             "search sample weights": setting(SEARCH_WEIGHTS="samples"),
             "10 pseudo-labels": setting(PSEUDO_LABELS_PER_SAMPLE=10),
             "pseudo-labels to the cap": setting(PSEUDO_LABELS_PER_SAMPLE=1000),
-            "two rounds": two_rounds, "agreeing pseudo-labels": agreeing,
+            "float32 product": float32_product, "two rounds": two_rounds, "agreeing pseudo-labels": agreeing,
             "+ mean 3x3": with_mean(1), "+ mean 5x5": with_mean(2), "CV radius": cv_radius,
             "PCA 20": lambda d, pool, seed: plain(d, pool, seed, whitened_pca(d["flat"], d["valid"], 20)),
             "unit norm": lambda d, pool, seed: plain(d, pool, seed, unit_norm(d)),

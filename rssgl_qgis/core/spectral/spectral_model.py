@@ -54,7 +54,7 @@ the stored training spectra, in chunks, so a tile of any size fits in a bounded 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -93,20 +93,34 @@ SEARCH_WEIGHTS = "pixels"
 
 @dataclass
 class SpectralModel:
-    """A fitted kernel classifier: scores(x) = K(x, centers) @ alpha; probabilities softmax(scores / T)."""
+    """A fitted kernel classifier: scores(x) = K(x, centers) @ alpha; probabilities softmax(scores / T).
+
+    Why alpha is kept in float64 and the scores are computed as (K - 1) @ alpha + sum(alpha): a near-linear kernel
+    (small gamma) with a small ridge has weights of 1e4 and more whose terms cancel, and a plain float32 product
+    K @ alpha rounds them to up to 6e-2 of a probability (tests/engine/test_spectral_precision.py). With K - 1
+    (expm1, small where the kernel is wide) the large constant part, alpha's column sums, is taken in float64 once,
+    and the per-pixel product stays float32 on any device (MPS has no float64)."""
 
     centers: Tensor  # (m, d) float32, normalised spectra of the training pixels kept
-    alpha: Tensor  # (m, K) float32
+    alpha: Tensor  # (m, K) float64 as fitted, on the CPU (what a model file stores)
     gamma: float
     temperature: float
     cv_accuracy: float | None = None  # mean out-of-fold accuracy of the chosen settings (labelled pixels only)
     ridge: float = 0.0
     folds: int = 0
     pseudo_labels: int = 0  # unlabelled pixels added by self-training
+    _alpha32: Tensor = field(init=False, repr=False)  # alpha in float32, on the centers' device
+    _bias: Tensor = field(init=False, repr=False)  # (K,) alpha's column sums in float64, then float32
+
+    def __post_init__(self) -> None:
+        self.alpha = self.alpha.detach().to("cpu", torch.float64).contiguous()
+        self._alpha32 = self.alpha.float().to(self.centers.device)
+        self._bias = self.alpha.sum(0).float().to(self.centers.device)
 
     def to(self, device: torch.device | str) -> SpectralModel:
         self.centers = self.centers.to(device)
-        self.alpha = self.alpha.to(device)
+        self._alpha32 = self._alpha32.to(device)
+        self._bias = self._bias.to(device)
         return self
 
     @property
@@ -114,14 +128,14 @@ class SpectralModel:
         return int(self.alpha.shape[1])
 
     def scores(self, x: Tensor) -> Tensor:
-        """(n, d) normalised spectra -> (n, K) scores, computed in chunks of PREDICT_CHUNK pixels."""
+        """(n, d) normalised spectra -> (n, K) float32 scores, computed in chunks of PREDICT_CHUNK pixels."""
         x = x.to(self.centers.device, torch.float32)
         c_sq = (self.centers * self.centers).sum(1)
         out = []
         for start in range(0, x.shape[0], PREDICT_CHUNK):
             xb = x[start:start + PREDICT_CHUNK]
-            k = _rbf(xb, self.centers, self.gamma, c_sq)
-            out.append(k @ self.alpha)
+            out.append(torch.addmm(self._bias, _rbf(xb, self.centers, self.gamma, c_sq, minus_one=True),
+                                   self._alpha32))
         if not out:
             return torch.zeros((0, self.num_classes), device=self.centers.device)
         return torch.cat(out)
@@ -141,9 +155,8 @@ class SpectralModel:
         return p.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
     def state(self) -> dict[str, Tensor]:
-        """Tensors for a model file (safetensors)."""
-        return {"spectral.centers": self.centers.detach().cpu().contiguous(),
-                "spectral.alpha": self.alpha.detach().cpu().contiguous()}
+        """Tensors for a model file (safetensors): alpha in float64 (a plugin before 2026-12 reads it as float32)."""
+        return {"spectral.centers": self.centers.detach().cpu().contiguous(), "spectral.alpha": self.alpha}
 
     def meta(self) -> dict:
         return {"gamma": float(self.gamma), "temperature": float(self.temperature), "ridge": float(self.ridge),
@@ -152,17 +165,19 @@ class SpectralModel:
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor], meta: dict) -> SpectralModel:
-        return cls(centers=state["spectral.centers"].float(), alpha=state["spectral.alpha"].float(),
+        """The model a file holds; a file written in float32 keeps its float32 weights (their sums in float64)."""
+        return cls(centers=state["spectral.centers"].float(), alpha=state["spectral.alpha"].double(),
                    gamma=float(meta["gamma"]), temperature=float(meta["temperature"]),
                    ridge=float(meta.get("ridge", 0.0)), cv_accuracy=meta.get("cv_accuracy"),
                    folds=int(meta.get("folds", 0)), pseudo_labels=int(meta.get("pseudo_labels", 0)))
 
 
-def _rbf(a: Tensor, b: Tensor, gamma: float, b_sq: Tensor | None = None) -> Tensor:
+def _rbf(a: Tensor, b: Tensor, gamma: float, b_sq: Tensor | None = None, minus_one: bool = False) -> Tensor:
+    """exp(-gamma |a_i - b_j|^2), or that minus one (expm1: exact where the kernel is wide and values near 1)."""
     a_sq = (a * a).sum(1)
     b_sq = (b * b).sum(1) if b_sq is None else b_sq
     d2 = (a_sq[:, None] + b_sq[None, :] - 2.0 * (a @ b.t())).clamp_min_(0.0)
-    return torch.exp(-gamma * d2)
+    return torch.expm1(d2.mul_(-gamma)) if minus_one else torch.exp(-gamma * d2)
 
 
 def _stratified_subset(y: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -428,6 +443,6 @@ def final_model(xt: Tensor, y: np.ndarray, targets: Tensor, gamma: float, ridge:
         alpha = d[:, None] * torch.linalg.solve(kernel, d[:, None] * targets[final])
     # contiguous, as a model file stores them: the same product in the same order, so a saved and reloaded
     # model predicts bit for bit what the trained one does
-    return SpectralModel(centers=xf.float().contiguous(), alpha=alpha.float().contiguous(), gamma=float(gamma),
+    return SpectralModel(centers=xf.float().contiguous(), alpha=alpha, gamma=float(gamma),
                          temperature=temperature, cv_accuracy=cv_accuracy, ridge=float(ridge), folds=folds)
 
