@@ -221,6 +221,7 @@ def variants() -> dict[str, Callable]:
             "pixel folds": pixel_folds, "pixel weights": setting(SAMPLE_WEIGHTS="pixels"),
             "sample weights": setting(SAMPLE_WEIGHTS="samples"),
             "sample+class weights": setting(SAMPLE_WEIGHTS="samples+classes"),
+            "drawn weights": setting(SAMPLE_WEIGHTS="drawn"),
             "search sample weights": setting(SEARCH_WEIGHTS="samples"),
             "10 pseudo-labels": setting(PSEUDO_LABELS_PER_SAMPLE=10),
             "pseudo-labels to the cap": setting(PSEUDO_LABELS_PER_SAMPLE=1000),

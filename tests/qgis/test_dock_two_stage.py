@@ -19,6 +19,7 @@ pytest.importorskip("torch")
 
 from qgis.core import QgsProject, QgsVectorLayerUtils  # noqa: E402
 
+from .helpers_gui import wait_for  # noqa: E402
 from .test_gui_dock import (  # noqa: E402, F401 (fixtures)
     desktop,
     draw_training_polygons,
@@ -30,7 +31,6 @@ from .test_gui_dock import (  # noqa: E402, F401 (fixtures)
     scene,
     screenshot,
     small_network,
-    wait_for,
 )
 
 

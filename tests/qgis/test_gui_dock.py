@@ -35,6 +35,8 @@ from qgis.PyQt.QtCore import Qt, QTimer  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 from qgis.PyQt.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget  # noqa: E402
 
+from tests.qgis.helpers_gui import wait_for  # noqa: E402
+
 SIZE, BANDS = 32, 24
 GEOTRANSFORM = (640000.0, 20.0, 0.0, 5200000.0, 0.0, -20.0)
 
@@ -207,17 +209,6 @@ def desktop(main_window, tmp_path):
     dock.deleteLater()
     QgsProject.instance().clear()
     QgsApplication.processEvents()
-
-
-def wait_for(condition, timeout: float) -> bool:
-    """Spin the event loop until ``condition()`` or the timeout; True when the condition was met."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        QgsApplication.processEvents()
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def pixel_polygon(vertices: np.ndarray) -> QgsGeometry:

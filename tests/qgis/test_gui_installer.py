@@ -21,17 +21,9 @@ pytest.importorskip("qgis.gui")
 from qgis.core import QgsApplication  # noqa: E402
 from qgis.PyQt.QtGui import QGuiApplication  # noqa: E402
 
+from tests.qgis.helpers_gui import wait_for  # noqa: E402
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def wait_for(condition, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        QgsApplication.processEvents()
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 @pytest.fixture

@@ -250,6 +250,11 @@ def sample_weights(y: np.ndarray, groups: np.ndarray | None, mode: str | None = 
         if search_groups(y, groups) is None or np.median(np.unique(groups, return_counts=True)[1]) <= 1:
             return None
         mode = "samples+classes"
+    if mode == "drawn":
+        per_class = [np.unique(groups[y == c]).size for c in np.unique(y)]
+        if np.median(per_class) > SAMPLE_FOLDS_MAX or np.unique(groups, return_counts=True)[1].mean() < 2.0:
+            return None
+        mode = "samples+classes"
     w = np.ones(y.size, dtype=np.float64)
     classes = np.unique(y)
     for c in classes:
