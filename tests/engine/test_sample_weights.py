@@ -107,3 +107,17 @@ def test_the_default_weighs_polygons_only():
     big = np.repeat(np.arange(3), spectral.SEARCH_CAP)  # more than the search takes: folds of pixels, no weights
     assert spectral.sample_weights(big, np.repeat(np.arange(6), spectral.SEARCH_CAP // 2), "polygons") is None
     assert spectral.SAMPLE_WEIGHTS == "polygons"
+
+
+def test_drawn_weighs_polygons_of_any_total_size():
+    """"drawn" (a variant measured in docs/RESULTS.md, fourteenth round, not the default): classes and samples alike
+    wherever the median class has a few samples of two or more pixels on average, however many pixels they hold."""
+    big = np.repeat(np.arange(3), spectral.SEARCH_CAP)
+    groups = np.repeat(np.arange(6), spectral.SEARCH_CAP // 2)
+    assert spectral.sample_weights(big, groups, "polygons") is None
+    assert np.allclose(spectral.sample_weights(big, groups, "drawn"),
+                       spectral.sample_weights(big, groups, "samples+classes"))
+    y = np.repeat(np.arange(3), 5)
+    assert spectral.sample_weights(y, np.arange(y.size), "drawn") is None  # points: one pixel a sample
+    many = np.repeat(np.arange(2), 40)
+    assert spectral.sample_weights(many, np.arange(many.size) // 2, "drawn") is None  # 20 samples a class: a raster

@@ -84,7 +84,9 @@ SAMPLE_FOLDS_MAX = 10
 #: How the fit weighs its training pixels (``sample_weights``): "polygons" (the default: "samples+classes" where
 #: the settings search holds out whole samples and they are polygons, more than one pixel in the median; else
 #: "pixels"), "pixels" (each pixel alike), "samples" (each sample, an 8-connected patch, weighs alike within its
-#: class; the class keeps its pixel count's weight) or "samples+classes" (and every class weighs alike).
+#: class; the class keeps its pixel count's weight), "samples+classes" (and every class weighs alike) or "drawn"
+#: ("samples+classes" wherever the median class has at most SAMPLE_FOLDS_MAX samples of two or more pixels on
+#: average, whatever their total: measured against the default in docs/RESULTS.md's fourteenth round, not kept).
 SAMPLE_WEIGHTS = "polygons"
 #: How the settings search weighs its held-out pixels where it holds out whole samples: "pixels" (each alike) or
 #: "samples" (each class alike, and each sample alike within its class, as the pool's cross-validation does).
