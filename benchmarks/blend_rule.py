@@ -26,6 +26,7 @@ Three more views (each option's help says what it prints):
     python benchmarks/blend_rule.py --saturated SUITE_JSON,... # rows whose every candidate was right on every held-out pixel
     python benchmarks/blend_rule.py --held-out-weights DUMP_FOLDER   # every pixel weighed the same, or every sample and class
     python benchmarks/blend_rule.py --fewest-samples .data/suite     # samples per class of the random-pixel splits
+    python benchmarks/blend_rule.py --thresholds SUITE_JSON,...      # the rule's evidence thresholds, re-scored
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fewest-samples", action="store_true",
                     help="the dump is the suite's data folder (.data/suite): the fewest samples of a class per split "
                          "of the random-pixel protocols, seeds 0-11")
+    ap.add_argument("--thresholds", action="store_true",
+                    help="the dump is comma-separated suite JSON files: the rule now re-scored with other SIGNIFICANCE "
+                         "/ STRONG_SIGNIFICANCE / HEAVY, the mean test OA minus the spectral model's per cell, and "
+                         "the mean and worst cell (each file's cells apart: runs of different code)")
     ap.add_argument("--early", default="", help="with --rescore: thresholds (standard errors, comma-separated) of the "
                                                 "adaptive cross-validation to score (cross_validation.EARLY_STOP_SE)")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         return rescore([Path(p) for p in args.dump.split(",") if p],
                        [float(z) for z in args.early.split(",") if z] if args.early else None)
+    if args.thresholds:
+        return thresholds([Path(p) for p in args.dump.split(",") if p])
     if args.saturated:
         return saturated_rows([Path(p) for p in args.dump.split(",") if p])
     if args.dump.endswith(".json"):
@@ -468,6 +475,54 @@ def from_json(path: Path) -> int:
         cands = recorded_candidates(d)
         cells.setdefault(f"{r['scene']}_{r['protocol']}", []).append(choice_row(cands, test))
     print_table(cells)
+    return 0
+
+
+
+#: (SIGNIFICANCE, STRONG_SIGNIFICANCE, HEAVY) settings --thresholds re-scores, after the engine's own.
+THRESHOLD_GRID = ((1.0, 2.0, 0.75), (1.0, 2.0, 0.5), (1.0, 3.0, 0.75), (1.0, 3.0, 0.5), (1.5, 2.0, 0.75),
+                  (1.5, 3.0, 0.75), (1.5, 3.0, 0.5), (2.0, 2.0, 0.75), (2.0, 3.0, 0.75), (2.0, 3.0, 0.5))
+
+
+def thresholds(paths: list[Path]) -> int:
+    """The rule now (``cross_validation._choose`` on each row's recorded candidates) with each THRESHOLD_GRID setting:
+    per file and cell the mean test OA of the chosen pool minus the spectral model's (exact: every pool's test OA
+    was recorded). A file is one run of one code, so cells of different files are not merged."""
+    import json
+
+    from rssgl_qgis.core.training import cross_validation
+
+    kept = (cross_validation.SIGNIFICANCE, cross_validation.STRONG_SIGNIFICANCE, cross_validation.HEAVY)
+    grid = [kept] + [g for g in THRESHOLD_GRID if g != kept]
+    cells: dict[str, dict[tuple, list[float]]] = {}
+    try:
+        for path in paths:
+            for r in json.loads(path.read_text())["rows"]:
+                d = r["results"].get("default", {})
+                test = {float(k): v for k, v in d.get("test_by_weight", {}).items()}
+                if "cv_gain_se" not in d or 0.0 not in test:
+                    continue
+                cands = recorded_candidates(d)
+                cell = cells.setdefault(f"{path.stem} | {r['scene']} | {r['protocol']}", {})
+                for g in grid:
+                    (cross_validation.SIGNIFICANCE, cross_validation.STRONG_SIGNIFICANCE,
+                     cross_validation.HEAVY) = g
+                    cell.setdefault(g, []).append(test[cross_validation._choose(cands)] - test[0.0])
+    finally:
+        cross_validation.SIGNIFICANCE, cross_validation.STRONG_SIGNIFICANCE, cross_validation.HEAVY = kept
+    heads = [f"{a:g} / {b:g} / {c:g}" for a, b, c in grid]
+    print("| file | scene | protocol | splits | " + " | ".join(heads) + " |")
+    print("|---|---|---|---|" + "---|" * len(heads))
+    means: dict[tuple, list[float]] = {g: [] for g in grid}
+    for name, cell in sorted(cells.items()):
+        n = len(next(iter(cell.values())))
+        print(f"| {name} | {n} | " + " | ".join(f"{np.mean(cell[g]):+.2f}" for g in grid) + " |")
+        for g in grid:
+            means[g].append(float(np.mean(cell[g])))
+    print("| mean over the cells | | | | " + " | ".join(f"{np.mean(means[g]):+.2f}" for g in grid) + " |")
+    print("| worst cell | | | | " + " | ".join(f"{np.min(means[g]):+.2f}" for g in grid) + " |")
+    print("\n(columns: SIGNIFICANCE / STRONG_SIGNIFICANCE / HEAVY; the first is the engine's; each cell the mean test OA "
+          "of the chosen pool minus the spectral model alone, points)")
     return 0
 
 

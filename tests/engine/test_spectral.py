@@ -211,21 +211,28 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     clear = base - 0.3 + rng.normal(0, 0.05, 40)
     cands = [_candidate(0.5, clear, base, sample), _candidate(0.0, base, base, sample)]
     assert cands[0].gain_se > 5 and cross_validation._choose(cands) == 0.5
-    # a heavy pool needs STRONG_SIGNIFICANCE: between 1 and 2 standard errors it gives way to a light pool
+    # a heavy pool (RSSGL weight HEAVY, a half pool, or more) needs STRONG_SIGNIFICANCE: between 1 and 2 standard
+    # errors it gives way to a light pool
+    assert cross_validation.HEAVY == 0.5
     e = noise - noise.mean()
     se = 0.03 / _candidate(0.5, base - 0.03 - e, base, sample).gain_se  # the standard error of a gain with noise e
-    heavy = _candidate(0.75, base - 1.5 * se - e, base, sample)  # 1.5 standard errors
-    half = _candidate(0.5, base - 0.65 * se - 0.5 * e, base, sample)  # 1.3 (half the noise), a higher log-loss
+    spectral = _candidate(0.0, base, base, sample)
+    heavy = _candidate(0.5, base - 1.5 * se - e, base, sample)  # 1.5 standard errors
+    quarter = _candidate(0.25, base - 0.65 * se - 0.5 * e, base, sample)  # 1.3 (half the noise), a higher log-loss
     assert cross_validation.SIGNIFICANCE < heavy.gain_se < cross_validation.STRONG_SIGNIFICANCE, heavy.gain_se
-    assert half.gain_se > cross_validation.SIGNIFICANCE and heavy.log_loss < half.log_loss
-    assert cross_validation._choose([heavy, half, light, _candidate(0.0, base, base, sample)]) == 0.5
+    assert quarter.gain_se > cross_validation.SIGNIFICANCE and heavy.log_loss < quarter.log_loss
+    assert cross_validation._choose([heavy, quarter, spectral]) == 0.25
+    assert cross_validation._choose([heavy, light, spectral]) == cross_validation.FALLBACK  # no light pool clears it
     # ... and so does one short even of SIGNIFICANCE (the lowest log-loss, but with a noisier gain)
     weak = _candidate(1.0, base - 1.5 * se - 2.0 * e, base, sample)
-    assert weak.gain_se < cross_validation.SIGNIFICANCE and weak.log_loss < half.log_loss, weak.gain_se
-    assert cross_validation._choose([weak, half, light, _candidate(0.0, base, base, sample)]) == 0.5
-    assert cross_validation._choose([weak, light, _candidate(0.0, base, base, sample)]) == cross_validation.FALLBACK
+    assert weak.gain_se < cross_validation.SIGNIFICANCE and weak.log_loss < quarter.log_loss, weak.gain_se
+    assert cross_validation._choose([weak, quarter, spectral]) == 0.25
+    assert cross_validation._choose([weak, light, spectral]) == cross_validation.FALLBACK
     strong = _candidate(0.75, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
-    assert cross_validation._choose([strong, half, light, _candidate(0.0, base, base, sample)]) == 0.75
+    assert cross_validation._choose([strong, quarter, spectral]) == 0.75
+    strong_half = _candidate(0.5, base - 0.3 + rng.normal(0, 0.05, 40), base, sample)
+    assert strong_half.gain_se > cross_validation.STRONG_SIGNIFICANCE
+    assert cross_validation._choose([strong_half, quarter, spectral]) == 0.5
     # ... unless it got fewer held-out pixels right than the spectral model alone: then the spectral model
     strong_nll = base - 0.3 + rng.normal(0, 0.05, 40)
     spectral_oa = _candidate(0.0, base, base, sample, oa=0.62)
