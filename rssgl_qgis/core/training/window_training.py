@@ -209,14 +209,10 @@ class WindowTrainer:
         out = out.to(self.device)
         return torch.where(torch.stack(valids), out, torch.full((), -1, device=self.device))
 
-    def spectra(self, name: str = "train") -> tuple[Tensor, np.ndarray]:
-        """The normalised spectra (n, B) of the ``name`` pixels on valid pixels, with their classes."""
-        spectra, classes, _, _ = self.spectra_at(name)
-        return spectra, classes
-
     def spectra_at(self, name: str = "train") -> tuple[Tensor, np.ndarray, np.ndarray, np.ndarray]:
-        """``spectra`` with each pixel's raster row and column: the windows list their pixels tile by tile, so a
-        caller that knows something else of each pixel (its sample polygon) finds it by position."""
+        """The normalised spectra (n, B) of the ``name`` pixels on valid pixels, with their classes and each pixel's
+        raster row and column: the windows list their pixels tile by tile, so a caller that knows something else
+        of each pixel (its sample polygon) finds it by position."""
         spectra, classes, rows, cols = [], [], [], []
         for t, (r, c, k) in sorted(self.points[name].items()):
             x, v = self.window(t)
