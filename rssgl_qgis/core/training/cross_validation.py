@@ -53,6 +53,7 @@ from ..errors import Cancelled
 from ..metrics import accuracy_summary, confusion_matrix
 from ..spectral.pool import DEFAULT_BLEND, PoolSettings, blend_label, combine
 from ..spectral.pool import EPS as _EPS
+from ..spectral.spectral_model import sample_weights
 
 __all__ = ["BLEND_CANDIDATES", "DEFAULT_BLEND", "combine", "blend_label", "PoolSettings", "CandidateEstimate",
            "BlendSelection", "cross_validate_blend", "held_out_weights", "rssgl_cannot_win", "score_candidates"]
@@ -132,12 +133,9 @@ def held_out_weights(reference: np.ndarray, sample: np.ndarray) -> np.ndarray:
     n = reference.size
     if HELD_OUT_WEIGHTS == "pixels" or n == 0:
         return np.full(n, 1.0 / max(n, 1))
-    _, s_inv, s_count = np.unique(sample, return_inverse=True, return_counts=True)
-    s_class = np.zeros(s_count.size, dtype=reference.dtype)
-    s_class[s_inv] = reference
-    classes, c_inv = np.unique(s_class, return_inverse=True)
-    samples_per_class = np.bincount(c_inv, minlength=classes.size)
-    return 1.0 / (classes.size * samples_per_class[c_inv[s_inv]] * s_count[s_inv])
+    # the spectral model's fit weighs its training pixels by the same rule (mean 1 there)
+    w = sample_weights(reference, sample, "samples+classes")
+    return w / w.sum()
 
 
 def _gain_in_se(nll: Tensor, base: Tensor, sample: np.ndarray, weights: np.ndarray | None = None) -> float:
