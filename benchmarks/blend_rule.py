@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the dump is comma-separated suite JSON files: the rule now re-scored with other SIGNIFICANCE "
                          "/ STRONG_SIGNIFICANCE / HEAVY, the mean test OA minus the spectral model's per cell, and "
                          "the mean and worst cell (each file's cells apart: runs of different code)")
+    ap.add_argument("--oa-check", default="",
+                    help="with --thresholds: comma-separated cross_validation.OA_CHECK_FROM values to cross the grid "
+                         "with (the RSSGL weight from which a pool must also match the spectral model's "
+                         "cross-validated OA; 0.25: every pool)")
     ap.add_argument("--early", default="", help="with --rescore: thresholds (standard errors, comma-separated) of the "
                                                 "adaptive cross-validation to score (cross_validation.EARLY_STOP_SE)")
     ap.add_argument("--spectral-lowest", type=float, default=1.0,
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return rescore([Path(p) for p in args.dump.split(",") if p],
                        [float(z) for z in args.early.split(",") if z] if args.early else None)
     if args.thresholds:
-        return thresholds([Path(p) for p in args.dump.split(",") if p])
+        return thresholds([Path(p) for p in args.dump.split(",") if p],
+                          [float(v) for v in args.oa_check.split(",") if v] if args.oa_check else None)
     if args.saturated:
         return saturated_rows([Path(p) for p in args.dump.split(",") if p])
     if args.dump.endswith(".json"):
@@ -484,16 +489,18 @@ THRESHOLD_GRID = ((1.0, 2.0, 0.75), (1.0, 2.0, 0.5), (1.0, 3.0, 0.75), (1.0, 3.0
                   (1.5, 3.0, 0.75), (1.5, 3.0, 0.5), (2.0, 2.0, 0.75), (2.0, 3.0, 0.75), (2.0, 3.0, 0.5))
 
 
-def thresholds(paths: list[Path]) -> int:
-    """The rule now (``cross_validation._choose`` on each row's recorded candidates) with each THRESHOLD_GRID setting:
-    per file and cell the mean test OA of the chosen pool minus the spectral model's (exact: every pool's test OA
-    was recorded). A file is one run of one code, so cells of different files are not merged."""
+def thresholds(paths: list[Path], oa_checks: list[float] | None = None) -> int:
+    """The rule now (``cross_validation._choose`` on each row's recorded candidates) with each THRESHOLD_GRID setting,
+    crossed with each ``oa_checks`` value of OA_CHECK_FROM (None: the engine's only): per file and cell the mean test
+    OA of the chosen pool minus the spectral model's (exact: every pool's test OA was recorded). A file is one run of
+    one code, so cells of different files are not merged."""
     import json
 
-    from rssgl_qgis.core.training import cross_validation
+    from rssgl_qgis.core.training import cross_validation as cv
 
-    kept = (cross_validation.SIGNIFICANCE, cross_validation.STRONG_SIGNIFICANCE, cross_validation.HEAVY)
-    grid = [kept] + [g for g in THRESHOLD_GRID if g != kept]
+    kept = (cv.SIGNIFICANCE, cv.STRONG_SIGNIFICANCE, cv.HEAVY, cv.OA_CHECK_FROM)
+    checks = oa_checks or [kept[3]]
+    grid = [kept] + [(*g, c) for c in checks for g in THRESHOLD_GRID if (*g, c) != kept]
     cells: dict[str, dict[tuple, list[float]]] = {}
     try:
         for path in paths:
@@ -505,12 +512,11 @@ def thresholds(paths: list[Path]) -> int:
                 cands = recorded_candidates(d)
                 cell = cells.setdefault(f"{path.stem} | {r['scene']} | {r['protocol']}", {})
                 for g in grid:
-                    (cross_validation.SIGNIFICANCE, cross_validation.STRONG_SIGNIFICANCE,
-                     cross_validation.HEAVY) = g
-                    cell.setdefault(g, []).append(test[cross_validation._choose(cands)] - test[0.0])
+                    cv.SIGNIFICANCE, cv.STRONG_SIGNIFICANCE, cv.HEAVY, cv.OA_CHECK_FROM = g
+                    cell.setdefault(g, []).append(test[cv._choose(cands)] - test[0.0])
     finally:
-        cross_validation.SIGNIFICANCE, cross_validation.STRONG_SIGNIFICANCE, cross_validation.HEAVY = kept
-    heads = [f"{a:g} / {b:g} / {c:g}" for a, b, c in grid]
+        cv.SIGNIFICANCE, cv.STRONG_SIGNIFICANCE, cv.HEAVY, cv.OA_CHECK_FROM = kept
+    heads = [f"{a:g} / {b:g} / {c:g}" + (f" / {o:g}" if oa_checks else "") for a, b, c, o in grid]
     print("| file | scene | protocol | splits | " + " | ".join(heads) + " |")
     print("|---|---|---|---|" + "---|" * len(heads))
     means: dict[tuple, list[float]] = {g: [] for g in grid}
@@ -521,8 +527,10 @@ def thresholds(paths: list[Path]) -> int:
             means[g].append(float(np.mean(cell[g])))
     print("| mean over the cells | | | | " + " | ".join(f"{np.mean(means[g]):+.2f}" for g in grid) + " |")
     print("| worst cell | | | | " + " | ".join(f"{np.min(means[g]):+.2f}" for g in grid) + " |")
-    print("\n(columns: SIGNIFICANCE / STRONG_SIGNIFICANCE / HEAVY; the first is the engine's; each cell the mean test OA "
-          "of the chosen pool minus the spectral model alone, points)")
+    print("| cells under -0.3 | | | | " + " | ".join(f"{sum(m < -0.3 for m in means[g])}" for g in grid) + " |")
+    print("\n(columns: SIGNIFICANCE / STRONG_SIGNIFICANCE / HEAVY" + (" / OA_CHECK_FROM" if oa_checks else "")
+          + "; the first is the engine's; each cell the mean test OA of the chosen pool minus the spectral model "
+          "alone, points)")
     return 0
 
 

@@ -294,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                                                            "label patches (EnMAP's protocol until 2026-12-07)")
     ap.add_argument("--self-train", action="store_true", help="the spectral model self-trains on the unlabelled "
                                                                "pool, as Train RSSGL does (both arms)")
+    ap.add_argument("--spectral", default="", help="spectral_model module settings for both arms, NAME=VALUE "
+                                                   "comma-separated (e.g. POLYGON_WEIGHTS=classes)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "guided_drawing.json"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "guided_drawing.png"))
     args = ap.parse_args(argv)
@@ -301,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     SELF_TRAIN, GRID = args.self_train, args.grid
+    settings = dict(kv.split("=", 1) for kv in args.spectral.split(",") if kv)
+    if settings:
+        from rssgl_qgis.core.spectral import spectral_model
+
+        for name, value in settings.items():
+            if not hasattr(spectral_model, name):
+                ap.error(f"--spectral: spectral_model has no setting {name}")
+            setattr(spectral_model, name, type(getattr(spectral_model, name))(value))
     scenes, seeds, rounds, guides = args.scenes.split(","), args.seeds, args.rounds, args.guides.split(",")
     if args.quick:
         scenes, seeds, rounds, guides = ["salinas_a"], 2, 3, ["base", "dock"]
@@ -341,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps({"rounds": rounds, "arms": arms, "search_cap": SEARCH_CAP,
-                                                  "self_train": SELF_TRAIN, "grid": GRID,
+                                                  "self_train": SELF_TRAIN, "grid": GRID, "spectral": settings,
                                                   "first_seed": args.first_seed, "seeds": seeds,
                                                   "guides": {g: vars(GUIDES[g]) for g in guides if g in GUIDES},
                                                   "results": results}, indent=1))

@@ -121,3 +121,17 @@ def test_drawn_weighs_polygons_of_any_total_size():
     assert spectral.sample_weights(y, np.arange(y.size), "drawn") is None  # points: one pixel a sample
     many = np.repeat(np.arange(2), 40)
     assert spectral.sample_weights(many, np.arange(many.size) // 2, "drawn") is None  # 20 samples a class: a raster
+
+
+def test_class_weights_keep_pixels_alike_within_a_class(monkeypatch):
+    """POLYGON_WEIGHTS "classes" (a variant measured in docs/RESULTS.md, fifteenth round): where the rule weighs,
+    every class weighs alike and every pixel of a class alike, whatever polygon it lies in."""
+    y = np.array([0] * 10 + [1] * 5 + [2] * 4)
+    polygons = np.array([0] * 8 + [1] * 2 + [2] * 5 + [3] * 2 + [4] * 2)
+    w = spectral.sample_weights(y, polygons, "classes")
+    assert w.mean() == pytest.approx(1.0)
+    assert w[:10].sum() == pytest.approx(w[10:15].sum()) == pytest.approx(w[15:].sum())
+    assert np.allclose(w[:10], w[0])  # the 8 px and the 2 px polygon's pixels alike
+    monkeypatch.setattr(spectral, "POLYGON_WEIGHTS", "classes")
+    assert np.allclose(spectral.sample_weights(y, polygons, "polygons"), w)
+    assert spectral.sample_weights(y, np.arange(y.size), "polygons") is None  # points still keep pixel weights

@@ -88,6 +88,9 @@ SAMPLE_FOLDS_MAX = 10
 #: ("samples+classes" wherever the median class has at most SAMPLE_FOLDS_MAX samples of two or more pixels on
 #: average, whatever their total: measured against the default in docs/RESULTS.md's fourteenth round, not kept).
 SAMPLE_WEIGHTS = "polygons"
+#: What "polygons" (and "drawn") give where they weigh: "samples+classes" (the default) or "classes" (every class
+#: alike, every pixel alike within its class: measured against the default in docs/RESULTS.md, fifteenth round).
+POLYGON_WEIGHTS = "samples+classes"
 #: How the settings search weighs its held-out pixels where it holds out whole samples: "pixels" (each alike) or
 #: "samples" (each class alike, and each sample alike within its class, as the pool's cross-validation does).
 SEARCH_WEIGHTS = "pixels"
@@ -252,16 +255,19 @@ def sample_weights(y: np.ndarray, groups: np.ndarray | None, mode: str | None = 
         # points (samples of one pixel) keep their counts, which a random draw makes the classes' shares
         if search_groups(y, groups) is None or np.median(np.unique(groups, return_counts=True)[1]) <= 1:
             return None
-        mode = "samples+classes"
+        mode = POLYGON_WEIGHTS
     if mode == "drawn":
         per_class = [np.unique(groups[y == c]).size for c in np.unique(y)]
         if np.median(per_class) > SAMPLE_FOLDS_MAX or np.unique(groups, return_counts=True)[1].mean() < 2.0:
             return None
-        mode = "samples+classes"
+        mode = POLYGON_WEIGHTS
     w = np.ones(y.size, dtype=np.float64)
     classes = np.unique(y)
     for c in classes:
         idx = np.flatnonzero(y == c)
+        if mode == "classes":
+            w[idx] = 1.0 / idx.size
+            continue
         ids, inverse, size = np.unique(groups[idx], return_inverse=True, return_counts=True)
         w[idx] = idx.size / (ids.size * size[inverse])  # each sample 1 / G_c of the class's weight
         if mode == "samples+classes":

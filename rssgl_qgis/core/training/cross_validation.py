@@ -92,6 +92,9 @@ EARLY_STOP_SE = -1.5
 #: same, so one large polygon decided a fold (the rule until the tenth round: on EnMAP with 2 and 4 patches per
 #: class, pools chosen at 1.8-17.9 standard errors on one patch of 51-839 px lost 20-24 points; docs/RESULTS.md).
 HELD_OUT_WEIGHTS = "samples"
+#: Pools with at least this RSSGL weight must also get as many held-out pixels right as the spectral model alone
+#: (their cross-validated OA), else FALLBACK (``_choose``).
+OA_CHECK_FROM = DEFAULT_BLEND
 
 
 @dataclass
@@ -200,7 +203,7 @@ def _choose(candidates: list[CandidateEstimate]) -> float:
         chosen = light[0]
     elif not beats(best, SIGNIFICANCE):
         return fallback
-    if chosen.weight >= DEFAULT_BLEND and _oa(chosen) < _oa(spectral):
+    if chosen.weight >= OA_CHECK_FROM and _oa(chosen) < _oa(spectral):
         return fallback  # a pool at least half RSSGL that got fewer held-out pixels right than the spectral model
     return chosen.weight
 
