@@ -24,8 +24,9 @@ Train RSSGL hands them):
 * ``pixel folds``: the settings searched over pixels whatever the samples (the plugin before the twelfth round);
 * ``pixel weights`` / ``sample weights`` / ``sample+class weights``: the fit's ``SAMPLE_WEIGHTS`` (each pixel alike;
   each polygon alike within its class; and each class alike);
-* ``class weights``: where the plugin's rule weighs (``SAMPLE_WEIGHTS`` "polygons"), every class alike but every pixel
-  alike within its class (``POLYGON_WEIGHTS`` "classes") instead of every polygon alike;
+* ``class weights`` / ``polygons alike``: where the plugin's rule weighs (``SAMPLE_WEIGHTS`` "polygons"), every class
+  alike and every pixel alike within its class (``POLYGON_WEIGHTS`` "classes", the default since the fifteenth round),
+  or every polygon alike within its class too ("samples+classes", the rule before);
 * ``search sample weights``: the fit as the plugin's, but the settings search's held-out error weighs every class
   alike and every sample alike within its class (``SEARCH_WEIGHTS``, as the pool's cross-validation does) where it
   holds out whole samples;
@@ -225,6 +226,7 @@ def variants() -> dict[str, Callable]:
             "sample+class weights": setting(SAMPLE_WEIGHTS="samples+classes"),
             "drawn weights": setting(SAMPLE_WEIGHTS="drawn"),
             "class weights": setting(POLYGON_WEIGHTS="classes"),
+            "polygons alike": setting(POLYGON_WEIGHTS="samples+classes"),
             "search sample weights": setting(SEARCH_WEIGHTS="samples"),
             "10 pseudo-labels": setting(PSEUDO_LABELS_PER_SAMPLE=10),
             "pseudo-labels to the cap": setting(PSEUDO_LABELS_PER_SAMPLE=1000),

@@ -95,14 +95,17 @@ def test_fit_spectral_hands_the_weights_to_both_fits(monkeypatch):
 
 
 def test_the_default_weighs_polygons_only():
-    """"polygons": classes and samples alike where the search holds out whole samples of more than one pixel; random
-    pixels (samples of one pixel, whose counts are the classes' shares) and large sample sets keep pixel weights."""
+    """"polygons": classes alike (and, since the fifteenth round, pixels alike within a class) where the search holds
+    out whole samples of more than one pixel; random pixels (samples of one pixel, whose counts are the classes'
+    shares) and large sample sets keep pixel weights."""
     y = np.array([0] * 10 + [1] * 5 + [2] * 4)
     polygons = np.array([0] * 8 + [1] * 2 + [2] * 5 + [3] * 2 + [4] * 2)
     w = spectral.sample_weights(y, polygons, "polygons")
     assert w is not None
-    assert np.allclose(w, spectral.sample_weights(y, polygons, "samples+classes"))
+    assert spectral.POLYGON_WEIGHTS == "classes"
+    assert np.allclose(w, spectral.sample_weights(y, polygons, "classes"))
     assert w[:10].sum() == pytest.approx(w[10:15].sum()) == pytest.approx(w[15:].sum())
+    assert np.allclose(w[:10], w[0])  # the class's 8 px and 2 px polygons: pixels alike
     assert spectral.sample_weights(y, np.arange(y.size), "polygons") is None  # points
     big = np.repeat(np.arange(3), spectral.SEARCH_CAP)  # more than the search takes: folds of pixels, no weights
     assert spectral.sample_weights(big, np.repeat(np.arange(6), spectral.SEARCH_CAP // 2), "polygons") is None
@@ -116,7 +119,7 @@ def test_drawn_weighs_polygons_of_any_total_size():
     groups = np.repeat(np.arange(6), spectral.SEARCH_CAP // 2)
     assert spectral.sample_weights(big, groups, "polygons") is None
     assert np.allclose(spectral.sample_weights(big, groups, "drawn"),
-                       spectral.sample_weights(big, groups, "samples+classes"))
+                       spectral.sample_weights(big, groups, spectral.POLYGON_WEIGHTS))
     y = np.repeat(np.arange(3), 5)
     assert spectral.sample_weights(y, np.arange(y.size), "drawn") is None  # points: one pixel a sample
     many = np.repeat(np.arange(2), 40)
@@ -124,14 +127,18 @@ def test_drawn_weighs_polygons_of_any_total_size():
 
 
 def test_class_weights_keep_pixels_alike_within_a_class(monkeypatch):
-    """POLYGON_WEIGHTS "classes" (a variant measured in docs/RESULTS.md, fifteenth round): where the rule weighs,
-    every class weighs alike and every pixel of a class alike, whatever polygon it lies in."""
+    """POLYGON_WEIGHTS "classes" (the default since docs/RESULTS.md's fifteenth round): where the rule weighs, every
+    class weighs alike and every pixel of a class alike, whatever polygon it lies in; "samples+classes" (the rule
+    before) makes every polygon of a class alike too."""
     y = np.array([0] * 10 + [1] * 5 + [2] * 4)
     polygons = np.array([0] * 8 + [1] * 2 + [2] * 5 + [3] * 2 + [4] * 2)
     w = spectral.sample_weights(y, polygons, "classes")
     assert w.mean() == pytest.approx(1.0)
     assert w[:10].sum() == pytest.approx(w[10:15].sum()) == pytest.approx(w[15:].sum())
     assert np.allclose(w[:10], w[0])  # the 8 px and the 2 px polygon's pixels alike
-    monkeypatch.setattr(spectral, "POLYGON_WEIGHTS", "classes")
     assert np.allclose(spectral.sample_weights(y, polygons, "polygons"), w)
     assert spectral.sample_weights(y, np.arange(y.size), "polygons") is None  # points still keep pixel weights
+    monkeypatch.setattr(spectral, "POLYGON_WEIGHTS", "samples+classes")
+    before = spectral.sample_weights(y, polygons, "polygons")
+    assert before[:8].sum() == pytest.approx(before[8:10].sum())  # each polygon half its class
+    assert not np.allclose(before, w)
