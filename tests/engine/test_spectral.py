@@ -239,6 +239,11 @@ def test_a_pool_with_rssgl_must_beat_the_spectral_model_clearly_to_be_chosen():
     assert cross_validation._choose([_candidate(0.75, strong_nll, base, sample, oa=0.60), light, spectral_oa]) \
         == cross_validation.FALLBACK
     assert cross_validation._choose([_candidate(0.75, strong_nll, base, sample, oa=0.62), light, spectral_oa]) == 0.75
+    # ... and so must a light pool (since the fifteenth round: a flattened RSSGL lowers the log-loss by calibration)
+    assert cross_validation.OA_CHECK_FROM <= min(w for w in cross_validation.BLEND_CANDIDATES if w > 0)
+    assert cross_validation._choose([_candidate(0.25, strong_nll, base, sample, oa=0.60), spectral_oa]) \
+        == cross_validation.FALLBACK
+    assert cross_validation._choose([_candidate(0.25, strong_nll, base, sample, oa=0.62), spectral_oa]) == 0.25
     # without the spectral model (an old model file's cross-validation) the lowest log-loss decides
     assert cross_validation._choose([_candidate(1.0, clear, base, sample)]) == 1.0
 

@@ -26,12 +26,15 @@ condition was added after the report seeds showed the blocks' loss; it changes n
 seeds, and one split of EnMAP's 4 polygons on the report seeds. The estimate of the
 map's accuracy is core.training.cross_validation's, which always holds out whole samples.
 
-Where the samples are polygons and the search holds them out whole, the fit weighs every class alike and, within a
-class, every polygon alike (``sample_weights``, SAMPLE_WEIGHTS = "polygons"): a polygon's pixel count says how
-large the user drew it, not how common its class is, and with pixel weights one large polygon (a 340 px lake
+Where the samples are polygons and the search holds them out whole, the fit weighs every class alike
+(``sample_weights``, SAMPLE_WEIGHTS = "polygons", POLYGON_WEIGHTS = "classes"): the pixels a user drew for a class
+say how large they drew, not how common the class is, and with pixel weights one large polygon (a 340 px lake
 among 5-17 px fields) made its class take a fifth of the map. Measured on the exploration seeds 100-123
-(``benchmarks/spectral_variants.py``, docs/RESULTS.md, thirteenth and fourteenth rounds): EnMAP 1 / 2 / 4 polygons
-per class +2.3 / +0.9 / +4.2 OA points, Salinas-A and the synthetic polygons -0.1 to +0.4; random pixels keep pixel weights
+(``benchmarks/spectral_variants.py``, docs/RESULTS.md, thirteenth to fifteenth rounds): against pixel weights, EnMAP
+1 / 2 / 4 polygons per class +2.3 / +0.9 / +4.2 OA points with every polygon of a class alike too (the rule until
+the fifteenth round), and pixels alike within a class added +3.4 / +0.8 on 2 / 4 polygons (Salinas-A +0.3 / -0.1,
+the synthetic polygons -0.02): a 2 px polygon on a field's edge no longer weighs as much as a 60 px field. Random
+pixels keep pixel weights
 (weighing classes alike cost 2.2 on EnMAP's 1 % split), and so do large sample sets (24 points on the tiles).
 
 The settings are chosen by the out-of-fold squared error of the scores (the loss the model fits),
@@ -244,9 +247,11 @@ def sample_weights(y: np.ndarray, groups: np.ndarray | None, mode: str | None = 
     Why: a rasterised polygon's pixels are near copies of each other, so with pixel weights one large polygon
     outvotes the class's small ones, and the class with the largest polygon outvotes the others (EnMAP, 4
     polygons a class: one class drew a 340 px lake, the others 5-17 px each, and the lake's class took a fifth of
-    the map). Measured in docs/RESULTS.md (thirteenth and fourteenth rounds): this rule gains EnMAP 1 / 2 / 4 polygons
-    per class +2.3 / +0.9 / +4.2 OA points on the exploration seeds 100-123 (+0.5 / +4.5 / -0.1 on the report seeds
-    0-11); weighing classes alike costs 2.2 on 1 % random pixels, where
+    the map). Measured in docs/RESULTS.md (thirteenth to fifteenth rounds): classes and polygons alike gained EnMAP
+    1 / 2 / 4 polygons per class +2.3 / +0.9 / +4.2 OA points on the exploration seeds 100-123 (+0.5 / +4.5 / -0.1 on
+    the report seeds 0-11); classes alike with pixels alike within a class (POLYGON_WEIGHTS "classes", since the
+    fifteenth round) +3.4 / +0.8 more on 2 / 4 polygons (report seeds -0.8 / +1.9); weighing classes alike costs
+    2.2 on 1 % random pixels, where
     the counts are the classes' shares, and 24 on the tiles split (patches of 1-2 px weighed as whole fields), so
     the default ("polygons") weighs only polygons the search holds out whole."""
     mode = SAMPLE_WEIGHTS if mode is None else mode
