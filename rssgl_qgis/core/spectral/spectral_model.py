@@ -84,12 +84,13 @@ UNLABELLED_CAP = 20000
 #: at most this many and the training pixels are at most SEARCH_CAP, else pixels (``search_groups``); 0 = always
 #: pixels.
 SAMPLE_FOLDS_MAX = 10
-#: How the fit weighs its training pixels (``sample_weights``): "polygons" (the default: "samples+classes" where
+#: How the fit weighs its training pixels (``sample_weights``): "polygons" (the default: POLYGON_WEIGHTS where
 #: the settings search holds out whole samples and they are polygons, more than one pixel in the median; else
-#: "pixels"), "pixels" (each pixel alike), "samples" (each sample, an 8-connected patch, weighs alike within its
-#: class; the class keeps its pixel count's weight), "samples+classes" (and every class weighs alike) or "drawn"
-#: ("samples+classes" wherever the median class has at most SAMPLE_FOLDS_MAX samples of two or more pixels on
-#: average, whatever their total: measured against the default in docs/RESULTS.md's fourteenth round, not kept).
+#: "pixels"), "pixels" (each pixel alike), "classes" (each class alike, each pixel alike within its class), "samples"
+#: (each sample, an 8-connected patch, weighs alike within its class; the class keeps its pixel count's weight),
+#: "samples+classes" (and every class weighs alike) or "drawn" (POLYGON_WEIGHTS wherever the median class has at
+#: most SAMPLE_FOLDS_MAX samples of two or more pixels on average, whatever their total: measured with
+#: "samples+classes" against the default in docs/RESULTS.md's fourteenth round, not kept).
 SAMPLE_WEIGHTS = "polygons"
 #: What "polygons" (and "drawn") give where they weigh: "classes" (every class alike, every pixel alike within its
 #: class) or "samples+classes" (every polygon alike within its class too: the thirteenth and fourteenth rounds'
@@ -270,13 +271,13 @@ def sample_weights(y: np.ndarray, groups: np.ndarray | None, mode: str | None = 
         if np.median(per_class) > SAMPLE_FOLDS_MAX or np.unique(groups, return_counts=True)[1].mean() < 2.0:
             return None
         mode = POLYGON_WEIGHTS
+    if mode == "classes":
+        _, of_class, class_size = np.unique(y, return_inverse=True, return_counts=True)
+        w = 1.0 / class_size[of_class]
+        return w * (w.size / w.sum())
     w = np.ones(y.size, dtype=np.float64)
-    classes = np.unique(y)
-    for c in classes:
+    for c in np.unique(y):
         idx = np.flatnonzero(y == c)
-        if mode == "classes":
-            w[idx] = 1.0 / idx.size
-            continue
         ids, inverse, size = np.unique(groups[idx], return_inverse=True, return_counts=True)
         w[idx] = idx.size / (ids.size * size[inverse])  # each sample 1 / G_c of the class's weight
         if mode == "samples+classes":
